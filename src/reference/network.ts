@@ -208,10 +208,10 @@ function bnWithLoss(bn: BnLayer, a: Tensor4, invK: number, loss: Float64Array): 
   return bnApply(a, scale, shift);
 }
 
-/** d/da of an eval BN with stats loss: upstream through the affine map plus the loss term. */
-function bnWithLossBack(bn: BnLayer, a: Tensor4, gy: Tensor4 | null, invK: number): Tensor4 {
+/** d/da of an eval BN with stats loss: upstream gy through the affine map plus the loss term. */
+function bnWithLossBack(bn: BnLayer, a: Tensor4, gy: Tensor4, invK: number): Tensor4 {
   const gl = bnStatsLossGrad(a, bn.runningMean, bn.runningVar, invK);
-  return gy ? add(bnBackward(gy, scaleShift(bn).scale), gl) : gl;
+  return add(bnBackward(gy, scaleShift(bn).scale), gl);
 }
 
 interface BlockCache {
