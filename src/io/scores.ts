@@ -1,0 +1,323 @@
+/**
+ * Score files in the official GraFIQs format, the list of images that failed, and the atomic
+ * file writer that the whole project uses.
+ *
+ * The official `extract_grafiqs.py` creates OUT with `mkdir(parents=True, exist_ok=True)` and
+ * writes, per group φ, `OUT/GraFIQs_<φ>.txt` with `f.write(f"{image_path} {score}\n")` for each
+ * image in the sorted order, where `score` is `float(torch.abs(grad).sum())`: the float32 sum
+ * widened to double, printed as Python's repr (SPEC section 5). Text mode on POSIX writes `\n`,
+ * UTF-8.
+ *
+ * @module
+ */
+import { basename, dirname, join } from "node:path";
+import { formatPythonFloat, parsePythonFloat } from "./pyfloat.ts";
+
+/** Options of {@link atomicWriteFile}. */
+export interface AtomicWriteOptions {
+  /** Flush the temp file to stable storage before the rename (default true). */
+  sync?: boolean;
+  /** Permission bits for the new file, before the umask (default 0o666; ignored on Windows). */
+  mode?: number;
+  /**
+   * Test hook, called after the temp file is complete and closed, just before the rename. When
+   * it throws, the write is abandoned as if it had failed there: the temp file is removed, the
+   * target is untouched and the error is rethrown (wrapped).
+   */
+  beforeRename?: (tempPath: string) => void | Promise<void>;
+}
+
+function randomTag(): string {
+  const b = crypto.getRandomValues(new Uint8Array(6));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Write a whole file atomically: readers see either the old content or the complete new
+ * content, never a truncated file, even when the process dies mid-write.
+ *
+ * The data goes to a temp file in the same directory (`.<name>.<pid>.<random>.tmp`, created
+ * exclusively), which is flushed with fsync (unless `sync: false`), closed and then renamed over
+ * `path` (rename is atomic within one file system). On any error the temp file is removed. The
+ * directory itself is not fsynced, so after a power loss the rename may be lost (the old file
+ * stays). An existing `path` is replaced with a new file (its permissions are not kept; a
+ * symlink at `path` is replaced, not followed). The parent directory must exist.
+ *
+ * @param path target file path
+ * @param data bytes, or a string written as UTF-8
+ * @param options see {@link AtomicWriteOptions}
+ * @throws Error `cannot write <path>: <reason>` (the original error as `cause`) when the temp
+ *   file cannot be created or written, or the rename fails.
+ */
+export async function atomicWriteFile(
+  path: string,
+  data: Uint8Array | string,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const tmp = join(dirname(path), `.${basename(path)}.${Deno.pid}.${randomTag()}.tmp`);
+  let file: Deno.FsFile | undefined;
+  let created = false;
+  try {
+    file = await Deno.open(tmp, { write: true, createNew: true, mode: options.mode ?? 0o666 });
+    created = true;
+    let off = 0;
+    while (off < bytes.length) off += await file.write(bytes.subarray(off));
+    if (options.sync ?? true) await file.sync();
+    file.close();
+    file = undefined;
+    if (options.beforeRename) await options.beforeRename(tmp);
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    if (file) {
+      try {
+        file.close();
+      } catch { /* already closed */ }
+    }
+    if (created) {
+      try {
+        await Deno.remove(tmp);
+      } catch { /* already gone */ }
+    }
+    throw new Error(`cannot write ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Create `dir` and its parents if missing (`mkdir -p`); a clear error when it is not a directory. */
+async function ensureDirectory(dir: string): Promise<void> {
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw new Error(`cannot create output directory ${dir}: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  const info = await Deno.stat(dir);
+  if (!info.isDirectory) throw new Error(`output path ${dir} exists and is not a directory`);
+}
+
+/** One image's row for {@link writeScoreFiles}. */
+export interface ScoreRow {
+  /** Path text as printed (after any --path-replace). */
+  path: string;
+  /** One score per group, in the order of the `groups` argument (float32 values). */
+  scores: ArrayLike<number>;
+}
+
+/**
+ * Why a path text cannot be written into a score file, or null when it can. A line break would
+ * split the `PATH SCORE` line (the official code writes it anyway and produces a file that
+ * cannot be parsed back); callers should report such images as failures before writing.
+ *
+ * @param path the path text
+ * @returns a reason such as `path contains a line break`, or null
+ */
+export function scorePathProblem(path: string): string | null {
+  if (/[\n\r]/.test(path)) {
+    return "path contains a line break, which the score file format cannot hold";
+  }
+  return null;
+}
+
+/**
+ * Format one score as the official code prints it: the value rounded to float32
+ * (`Math.fround`, exact for values that already are float32) and printed with Python's repr
+ * ({@link formatPythonFloat}), e.g. `7190.53515625`, `0.018799999728798866`,
+ * `9.999999747378752e-06`.
+ *
+ * @param score a float32 score (any number is rounded to float32 first)
+ * @returns the score text
+ */
+export function formatScore(score: number): string {
+  return formatPythonFloat(Math.fround(score));
+}
+
+/**
+ * Write the official score files `OUT/GraFIQs_<group>.txt`, one per group (SPEC section 5).
+ *
+ * Each file has one line `PATH SCORE\n` per row, in the given order (the caller passes the
+ * sorted image order), PATH and SCORE separated by one space, UTF-8, `\n` line endings, SCORE as
+ * {@link formatScore}. OUT is created with its parents when missing (like the official
+ * `mkdir(parents=True, exist_ok=True)`). Each file is written atomically
+ * ({@link atomicWriteFile}); the files are written one after another, so a crash can leave
+ * some groups new and others old.
+ *
+ * @param outDir output directory OUT
+ * @param groups group names, e.g. `["image", "block1", "block2", "block3", "block4"]` (or
+ *   `stage1..5` for MobileFaceNet); non-empty, unique, without `/`, `\` or NUL
+ * @param rows one row per image; `rows[i].scores[g]` is the score of image i for `groups[g]`
+ * @throws Error on a bad group name, a row whose score count differs from `groups.length`
+ *   (naming the row and path), a path that {@link scorePathProblem} rejects (naming it), or when
+ *   OUT cannot be created or a file cannot be written (naming it).
+ */
+export async function writeScoreFiles(
+  outDir: string,
+  groups: string[],
+  rows: ScoreRow[],
+): Promise<void> {
+  const seen = new Set<string>();
+  for (const g of groups) {
+    if (g === "" || /[/\\\0]/.test(g)) throw new Error(`bad score group name ${JSON.stringify(g)}`);
+    if (seen.has(g)) throw new Error(`score group ${JSON.stringify(g)} given twice`);
+    seen.add(g);
+  }
+  rows.forEach((r, i) => {
+    if (r.scores.length !== groups.length) {
+      throw new Error(
+        `score row ${i} (${JSON.stringify(r.path)}) has ${r.scores.length} scores, ` +
+          `expected ${groups.length} (one per group: ${groups.join(", ")})`,
+      );
+    }
+    const problem = scorePathProblem(r.path);
+    if (problem) throw new Error(`score row ${i} (${JSON.stringify(r.path)}): ${problem}`);
+  });
+  await ensureDirectory(outDir);
+  for (let g = 0; g < groups.length; g++) {
+    let text = "";
+    for (const r of rows) text += `${r.path} ${formatScore(r.scores[g])}\n`;
+    await atomicWriteFile(join(outDir, scoreFileName(groups[g])), text);
+  }
+}
+
+/**
+ * The official score file name of a group: `GraFIQs_<group>.txt`.
+ *
+ * @param group e.g. `image`, `block1`
+ */
+export function scoreFileName(group: string): string {
+  return `GraFIQs_${group}.txt`;
+}
+
+/** One parsed line of a score file. */
+export interface ScoreEntry {
+  /** The PATH text (everything before the last space). */
+  path: string;
+  /** The SCORE as a double (Python float text, including `inf`, `nan`). */
+  score: number;
+}
+
+/**
+ * Parse the text of an official score file: lines `PATH SCORE`, split on the LAST space (a path
+ * may contain spaces), `\n` line endings (a `\r` before the `\n` is tolerated), an optional final
+ * newline.
+ *
+ * @param text the file content
+ * @param source file name for error messages
+ * @returns the entries in file order
+ * @throws Error `<source>:<line>: ...` for a line without a space, an empty line inside the
+ *   file, or a score that is not a Python float literal.
+ */
+export function parseScoreFile(text: string, source: string): ScoreEntry[] {
+  const lines = text.split("\n");
+  if (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
+  return lines.map((raw, i) => {
+    const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+    const sp = line.lastIndexOf(" ");
+    if (sp < 0) {
+      throw new Error(`${source}:${i + 1}: expected "PATH SCORE", got ${JSON.stringify(line)}`);
+    }
+    let score: number;
+    try {
+      score = parsePythonFloat(line.slice(sp + 1));
+    } catch (e) {
+      throw new Error(`${source}:${i + 1}: bad score: ${(e as Error).message}`);
+    }
+    return { path: line.slice(0, sp), score };
+  });
+}
+
+/**
+ * Read an official (or this project's) score file; see {@link parseScoreFile}. Synchronous,
+ * for tests and tools.
+ *
+ * @param path file path
+ * @returns the entries in file order
+ * @throws Error naming the file when it cannot be read, is not UTF-8, or a line is malformed.
+ */
+export function readScoreFile(path: string): ScoreEntry[] {
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(Deno.readFileSync(path));
+  } catch (e) {
+    throw new Error(`cannot read score file ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  return parseScoreFile(text, path);
+}
+
+/** One image that could not be scored, for {@link writeFailedList}. */
+export interface Failure {
+  /** Path text as in the score files (after any --path-replace). */
+  path: string;
+  /** Human-readable reason, e.g. `cannot decode: ...` or `is a directory`. */
+  reason: string;
+}
+
+/** The failure list's file name in OUT. */
+export const FAILED_FILE_NAME = "GraFIQs_failed.txt";
+
+/** The failure list's header line (without the newline). */
+export const FAILED_HEADER = "path\treason";
+
+function escapeTsv(s: string): string {
+  return s.replace(
+    /[\\\t\n\r]/g,
+    (c) => (c === "\\" ? "\\\\" : c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\r"),
+  );
+}
+
+function unescapeTsv(s: string): string {
+  return s.replace(
+    /\\(.)/g,
+    (_m, c: string) => (c === "t" ? "\t" : c === "n" ? "\n" : c === "r" ? "\r" : c),
+  );
+}
+
+/**
+ * Write `OUT/GraFIQs_failed.txt`, the images left out of the score files (this project's
+ * addition; the official code crashes on the first undecodable image instead).
+ *
+ * Format: UTF-8 TSV with `\n` line endings; the header line `path<TAB>reason`, then one line
+ * `PATH<TAB>REASON` per failure in the given order. In both fields a backslash, tab, line feed
+ * and carriage return are written as `\\`, `\t`, `\n`, `\r`, so every record is one line.
+ * With no failures the file holds just the header, which marks a clean run (and replaces any
+ * list from an earlier run). OUT is created when missing; the write is atomic.
+ *
+ * @param outDir output directory OUT
+ * @param failures the images that failed
+ * @throws Error naming the file or directory when it cannot be written
+ */
+export async function writeFailedList(outDir: string, failures: Failure[]): Promise<void> {
+  await ensureDirectory(outDir);
+  let text = FAILED_HEADER + "\n";
+  for (const f of failures) text += `${escapeTsv(f.path)}\t${escapeTsv(f.reason)}\n`;
+  await atomicWriteFile(join(outDir, FAILED_FILE_NAME), text);
+}
+
+/**
+ * Read a failure list written by {@link writeFailedList}.
+ *
+ * @param path file path
+ * @returns the failures in file order, fields unescaped
+ * @throws Error naming the file when it cannot be read, the header is missing, or a line does
+ *   not have exactly two tab-separated fields.
+ */
+export function readFailedList(path: string): Failure[] {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (e) {
+    throw new Error(`cannot read failure list ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  const lines = text.split("\n");
+  if (lines[lines.length - 1] === "") lines.pop();
+  if (lines[0] !== FAILED_HEADER) {
+    throw new Error(`${path}:1: expected the header ${JSON.stringify(FAILED_HEADER)}`);
+  }
+  return lines.slice(1).map((line, i) => {
+    const fields = line.split("\t");
+    if (fields.length !== 2) {
+      throw new Error(`${path}:${i + 2}: expected 2 tab-separated fields, got ${fields.length}`);
+    }
+    return { path: unescapeTsv(fields[0]), reason: unescapeTsv(fields[1]) };
+  });
+}
