@@ -508,6 +508,11 @@ Deno.test("atomicWriteFile: a failure before the rename keeps the old file and n
       () => atomicWriteFile(`${dir}/no/such/x.txt`, "x"),
       /cannot write .*no\/such\/x\.txt/,
     );
+    // A 250-byte target name (near the 255-byte limit) still gets a valid temp name.
+    const long = `${dir}/${"n".repeat(246)}.txt`;
+    await atomicWriteFile(long, "x\n");
+    assertEquals(await Deno.readTextFile(long), "x\n");
+    await Deno.remove(long);
     // Strings are written as UTF-8; sync can be turned off.
     await atomicWriteFile(`${dir}/u.txt`, "\u00fc\u{1F600}\n", { sync: false });
     assertEquals(

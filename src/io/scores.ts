@@ -36,7 +36,8 @@ function randomTag(): string {
  * Write a whole file atomically: readers see either the old content or the complete new
  * content, never a truncated file, even when the process dies mid-write.
  *
- * The data goes to a temp file in the same directory (`.<name>.<pid>.<random>.tmp`, created
+ * The data goes to a temp file in the same directory (`.<name>.<pid>.<random>.tmp`, the name
+ * cut to its first 100 characters, created
  * exclusively), which is flushed with fsync (unless `sync: false`), closed and then renamed over
  * `path` (rename is atomic within one file system). On any error the temp file is removed. The
  * directory itself is not fsynced, so after a power loss the rename may be lost (the old file
@@ -55,7 +56,9 @@ export async function atomicWriteFile(
   options: AtomicWriteOptions = {},
 ): Promise<void> {
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  const tmp = join(dirname(path), `.${basename(path)}.${Deno.pid}.${randomTag()}.tmp`);
+  // Keep the temp name under the usual 255-byte name limit for long target names.
+  const stem = Array.from(basename(path)).slice(0, 100).join("");
+  const tmp = join(dirname(path), `.${stem}.${Deno.pid}.${randomTag()}.tmp`);
   let file: Deno.FsFile | undefined;
   let created = false;
   try {
