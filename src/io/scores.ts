@@ -36,9 +36,8 @@ function randomTag(): string {
  * Write a whole file atomically: readers see either the old content or the complete new
  * content, never a truncated file, even when the process dies mid-write.
  *
- * The data goes to a temp file in the same directory (`.<name>.<pid>.<random>.tmp`, the name
- * cut to its first 100 characters, created
- * exclusively), which is flushed with fsync (unless `sync: false`), closed and then renamed over
+ * The data goes to a temp file in the same directory (`.<name>.<pid>.<random>.tmp`, with the
+ * name cut to its first 100 characters, created exclusively), which is flushed with fsync (unless `sync: false`), closed and then renamed over
  * `path` (rename is atomic within one file system). On any error the temp file is removed. The
  * directory itself is not fsynced, so after a power loss the rename may be lost (the old file
  * stays). An existing `path` is replaced with a new file (its permissions are not kept; a
