@@ -1,0 +1,9 @@
+/**
+ * Development entry point of the `edc` command (the main command wires the same function as
+ * `deno run -A mod.ts edc ...`): `deno run -A tools/edc.ts --help`.
+ *
+ * @module
+ */
+import { runEdc } from "../src/eval/cli.ts";
+
+if (import.meta.main) Deno.exit(await runEdc(Deno.args));
