@@ -47,3 +47,23 @@ export interface Preprocess {
   /** Square input size in pixels (112 for the iResNets and MobileFaceNet). */
   size: number;
 }
+
+/**
+ * Formats a weights file may have: a PyTorch checkpoint in the zip layout (torch.save since
+ * 1.6) or the legacy layout (before 1.6), or the project's converted GFQW file
+ * (weights/README.md).
+ */
+export type WeightsFormat = "torch-zip" | "torch-legacy" | "gfqw";
+
+/** What `readWeightsFile` (src/weights/pth.ts) returns: the tensors and the model description. */
+export interface LoadedWeights {
+  /** The file's format, detected from its content. */
+  format: WeightsFormat;
+  /** Parameter and buffer names to tensors, in file order. */
+  stateDict: StateDict;
+  /**
+   * Free-form model description stored with converted weights (GFQW header `meta`; e.g.
+   * `backbone`, `preprocess` of type {@link Preprocess}, group names); `{}` for PyTorch files.
+   */
+  meta: Record<string, unknown>;
+}
