@@ -12,7 +12,8 @@ Writes into tests/fixtures/pth/:
                      float64/int64/int32/uint8/bool tensors, a 0-d scalar, an empty tensor,
                      special float16/bfloat16 values (subnormals, +-0, +-inf, NaN) and views that
                      share one storage: a row slice (storage offset), a column slice and a
-                     transpose (non-contiguous strides) and a strided float16 view.
+                     transpose (non-contiguous strides), a broadcast (stride 0) view and a
+                     strided float16 view.
 - legacy_small.pth   the same state_dict in the legacy (pre-1.6) format
                      (_use_new_zipfile_serialization=False).
 - wrapped_zip.pth    {"epoch", "state_dict": {"module.*": ...}, "optimizer"} (zip format): a
@@ -126,6 +127,7 @@ def small_state_dict():
     sd["view.rows"] = base[1:4]  # contiguous, storage offset 6
     sd["view.cols"] = base[:, 2:5]  # strides (6, 1), storage offset 2: not contiguous
     sd["view.t"] = base.t()  # strides (1, 6): not contiguous
+    sd["view.expanded"] = base[2:3, 1:4].expand(2, 3)  # strides (0, 1), storage offset 13
     # A strided float16 view: rows 1..4, every second column, storage offset 8, strides (8, 2).
     hbase = torch.randn(6, 8, generator=g).half()
     sd["view.half_strided"] = hbase[1:5, ::2]
