@@ -1,0 +1,57 @@
+// Per-image, per-channel statistics of a BatchNorm input: mean and biased variance over (h, w).
+// SPEC section 4: mu_c = mean_hw a, var_c = mean_hw (a - mu_c)^2 (two passes, no E[x^2] - E[x]^2).
+//
+// One workgroup per (image, channel) plane. Each lane sums a fixed strided subset, then a
+// fixed tree combines the lanes, so the result for a plane never depends on the batch.
+
+const WG: u32 = 64u; // @specialize lanes per workgroup (power of two)
+
+struct Params {
+  plane: u32, // h * w
+  planes: u32, // n * c
+  fold: u32, // workgroups per dispatch row (x dimension)
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>; // [n][c][h][w]
+@group(0) @binding(2) var<storage, read_write> stats: array<vec2<f32>>; // [n][c] (mean, var)
+
+var<workgroup> red: array<f32, WG>;
+
+fn reduce(lid: u32, v: f32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var k = WG / 2u; k > 0u; k >>= 1u) {
+    if (lid < k) {
+      red[lid] += red[lid + k];
+    }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  workgroupBarrier();
+  return total;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let pi = wid.x + wid.y * p.fold;
+  if (pi >= p.planes) {
+    return;
+  }
+  let base = pi * p.plane;
+  let count = f32(p.plane);
+  var s = 0.0;
+  for (var i = lid; i < p.plane; i += WG) {
+    s += x[base + i];
+  }
+  let mean = reduce(lid, s) / count;
+  var s2 = 0.0;
+  for (var i = lid; i < p.plane; i += WG) {
+    let d = x[base + i] - mean;
+    s2 += d * d;
+  }
+  let v = reduce(lid, s2) / count;
+  if (lid == 0u) {
+    stats[pi] = vec2<f32>(mean, v);
+  }
+}

@@ -1,0 +1,43 @@
+// Fully connected layer with bias followed by an eval-mode BatchNorm1d, for the embedding:
+// e[n, o] = (sum_i W[o, i] x[n, i] + b_o) * scale_o + shift_o, i.e. BatchNorm1d with
+// scale_o = gamma_o / sqrt(rv_o + eps) and shift_o = beta_o - rm_o * scale_o.
+// The input x is the NCHW output of the head BN2d flattened C-major, as PyTorch flattens it.
+//
+// Each invocation computes 4 outputs of one image (workgroup_id.y), reading the transposed
+// weights [in][out4] as vec4.
+
+const WG: u32 = 64u; // @specialize
+
+struct Params {
+  inF: u32, // input features
+  outF: u32, // output features
+  out4: u32, // padded output features / 4
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>; // [n][inF]
+@group(0) @binding(2) var<storage, read> wt: array<vec4<f32>>; // [inF][out4]
+// [3][out4] vec4: bias, scale, shift
+@group(0) @binding(3) var<storage, read> prm: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> e: array<f32>; // [n][outF]
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let q = gid.x;
+  if (q >= p.out4) {
+    return;
+  }
+  let n = wid.y;
+  let xb = n * p.inF;
+  var acc = vec4<f32>(0.0);
+  for (var i = 0u; i < p.inF; i++) {
+    acc += x[xb + i] * wt[i * p.out4 + q];
+  }
+  let v = (acc + prm[q]) * prm[p.out4 + q] + prm[2u * p.out4 + q];
+  for (var c = 0u; c < 4u; c++) {
+    let o = q * 4u + c;
+    if (o < p.outF) {
+      e[n * p.outF + o] = v[c];
+    }
+  }
+}

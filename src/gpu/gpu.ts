@@ -1,0 +1,337 @@
+/**
+ * WebGPU device setup, error capture, pipeline cache and the uniform arena shared by every
+ * kernel.
+ *
+ * @module
+ */
+
+/** Options for {@link Gpu.create}. */
+export interface GpuOptions {
+  /**
+   * Adapter choice, the closest WebGPU has to the official `--gpu N`: "high-performance" or
+   * "low-power" map to the adapter power preference; "fallback" asks for the software
+   * (fallback) adapter. Default: the system default adapter.
+   */
+  adapter?: "default" | "high-performance" | "low-power" | "fallback";
+}
+
+/** Raised when WebGPU reports a validation, out-of-memory or internal error, or loses the device. */
+export class GpuError extends Error {
+  /** @param message what failed, with the WebGPU message */
+  constructor(message: string) {
+    super(message);
+    this.name = "GpuError";
+  }
+}
+
+/** One storage/uniform binding of a kernel, in binding-index order. */
+export type BindingKind = "uniform" | "read" | "rw";
+
+/** A compute kernel's source and its bind group layout (group 0, bindings 0..n-1). */
+export interface KernelSource {
+  /** Stable name, used in labels and cache keys. */
+  name: string;
+  /** WGSL source text; constants marked `// @specialize` may be substituted. */
+  code: string;
+  /** The kind of each binding, binding 0 first. */
+  bindings: BindingKind[];
+}
+
+/** A compiled pipeline with its explicit bind group layout. */
+export interface Pipeline {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+  key: string;
+}
+
+/**
+ * Replace the integer literal of each `const NAME: T = <literal>; // @specialize` line named in
+ * `values`. Only whitelisted names are touched and values must be finite integers, so no WGSL
+ * logic is ever generated from strings.
+ *
+ * @throws {RangeError} when a name has no `@specialize` line or a value is not an integer.
+ */
+export function specialize(code: string, values: Record<string, number>): string {
+  let out = code;
+  for (const [name, value] of Object.entries(values)) {
+    if (!Number.isInteger(value)) {
+      throw new RangeError(`Specialization constant ${name} must be an integer, got ${value}`);
+    }
+    const re = new RegExp(`(const ${name}: (u32|i32) = )(-?\\d+)(u?;\\s*// @specialize)`);
+    const m = re.exec(out);
+    if (!m) throw new RangeError(`No @specialize constant named ${name}`);
+    if (m[2] === "u32" && value < 0) {
+      throw new RangeError(`Specialization constant ${name} is u32 but got ${value}`);
+    }
+    out = out.replace(re, `$1${value}$4`);
+  }
+  return out;
+}
+
+/** Minimum uniform-slot alignment we request and use (WebGPU's default minimum). */
+const UNIFORM_ALIGN = 256;
+
+/**
+ * Holds the WebGPU device, a pipeline cache keyed by every compile-time choice, and helpers
+ * that label every buffer.
+ */
+export class Gpu {
+  /** The device all kernels run on. */
+  readonly device: GPUDevice;
+  /** Human-readable adapter description (e.g. "llvmpipe (LLVM 15.0.6, 256 bits)"). */
+  readonly adapterName: string;
+  /** Largest storage binding in bytes (caps the batch size). */
+  readonly maxBinding: number;
+  #pipelines = new Map<string, Pipeline>();
+  #lost: string | undefined;
+  #uncaptured: string[] = [];
+
+  private constructor(device: GPUDevice, adapterName: string) {
+    this.device = device;
+    this.adapterName = adapterName;
+    this.maxBinding = device.limits.maxStorageBufferBindingSize;
+    device.lost.then((info) => {
+      this.#lost = `${info.reason}: ${info.message}`;
+    });
+    device.addEventListener("uncapturederror", (ev) => {
+      this.#uncaptured.push((ev as GPUUncapturedErrorEvent).error.message);
+    });
+  }
+
+  /**
+   * Request an adapter and a device with the largest storage-binding and buffer limits the
+   * adapter offers.
+   *
+   * @throws {GpuError} when WebGPU is unavailable or no adapter matches.
+   */
+  static async create(opts: GpuOptions = {}): Promise<Gpu> {
+    if (!("gpu" in navigator) || !navigator.gpu) {
+      throw new GpuError("WebGPU is not available in this Deno (navigator.gpu is missing)");
+    }
+    const choice = opts.adapter ?? "default";
+    const req: GPURequestAdapterOptions = {};
+    if (choice === "high-performance" || choice === "low-power") req.powerPreference = choice;
+    if (choice === "fallback") req.forceFallbackAdapter = true;
+    const adapter = await navigator.gpu.requestAdapter(req);
+    if (!adapter) {
+      throw new GpuError(
+        `No WebGPU adapter found (requested: ${choice}). On a machine without a GPU, install ` +
+          "Mesa's software drivers (Debian: libgl1-mesa-dri, or mesa-vulkan-drivers).",
+      );
+    }
+    const l = adapter.limits;
+    const device = await adapter.requestDevice({
+      label: "grafiqs",
+      requiredLimits: {
+        maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+        maxBufferSize: l.maxBufferSize,
+        maxStorageBuffersPerShaderStage: Math.min(8, l.maxStorageBuffersPerShaderStage),
+        maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+      },
+    });
+    const info = adapter.info;
+    const name = info?.description || info?.device || info?.vendor || "unknown adapter";
+    return new Gpu(device, name);
+  }
+
+  /** Fails with a {@link GpuError} when the device was lost or reported an uncaptured error. */
+  checkHealthy(): void {
+    if (this.#lost !== undefined) throw new GpuError(`WebGPU device lost (${this.#lost})`);
+    if (this.#uncaptured.length) {
+      const msg = this.#uncaptured.splice(0).join("; ");
+      throw new GpuError(`WebGPU error: ${msg}`);
+    }
+  }
+
+  /**
+   * Run `fn` inside validation and out-of-memory error scopes.
+   *
+   * @throws {GpuError} naming `what` when WebGPU reports an error.
+   */
+  async scoped<T>(what: string, fn: () => T): Promise<T> {
+    this.device.pushErrorScope("out-of-memory");
+    this.device.pushErrorScope("validation");
+    let result: T;
+    try {
+      result = fn();
+    } finally {
+      const v = await this.device.popErrorScope();
+      const m = await this.device.popErrorScope();
+      const err = v ?? m;
+      if (err) throw new GpuError(`${what}: ${err.message}`);
+    }
+    return result;
+  }
+
+  /**
+   * A compute pipeline for `src` with integer constants substituted and pipeline-overridable
+   * constants set. Cached by a key naming every one of those choices.
+   */
+  pipeline(
+    src: KernelSource,
+    consts: Record<string, number> = {},
+    overrides: Record<string, number | boolean> = {},
+  ): Pipeline {
+    const ck = Object.entries(consts).sort().map(([k, v]) => `${k}=${v}`).join(",");
+    const ok = Object.entries(overrides).sort().map(([k, v]) => `${k}=${Number(v)}`).join(",");
+    const key = `${src.name}|${ck}|${ok}`;
+    const hit = this.#pipelines.get(key);
+    if (hit) return hit;
+    const module = this.device.createShaderModule({
+      label: key,
+      code: specialize(src.code, consts),
+    });
+    const layout = this.device.createBindGroupLayout({
+      label: src.name,
+      entries: src.bindings.map((kind, binding) => ({
+        binding,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: {
+          type: kind === "uniform" ? "uniform" : kind === "read" ? "read-only-storage" : "storage",
+        } as GPUBufferBindingLayout,
+      })),
+    });
+    const constants: Record<string, number> = {};
+    for (const [k, v] of Object.entries(overrides)) constants[k] = Number(v);
+    const pipeline = this.device.createComputePipeline({
+      label: key,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: "main", constants },
+    });
+    const p = { pipeline, layout, key };
+    this.#pipelines.set(key, p);
+    return p;
+  }
+
+  /** A labelled storage buffer of `bytes` (rounded up to 16), usable as copy source/target. */
+  storage(label: string, bytes: number): GPUBuffer {
+    if (bytes > this.maxBinding) {
+      throw new GpuError(
+        `Buffer ${label} needs ${bytes} bytes, over this adapter's storage binding limit of ` +
+          `${this.maxBinding} bytes; use a smaller batch size`,
+      );
+    }
+    return this.device.createBuffer({
+      label,
+      size: Math.max(16, Math.ceil(bytes / 16) * 16),
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+    });
+  }
+
+  /** A labelled storage buffer initialised with `data`. */
+  storageFrom(label: string, data: Float32Array): GPUBuffer {
+    const buf = this.storage(label, data.byteLength);
+    this.device.queue.writeBuffer(buf, 0, data as Float32Array<ArrayBuffer>);
+    return buf;
+  }
+
+  /** Copy a whole buffer back to the host as float32. */
+  async read(buf: GPUBuffer, bytes = buf.size): Promise<Float32Array> {
+    const staging = this.device.createBuffer({
+      label: `${buf.label}:readback`,
+      size: bytes,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const enc = this.device.createCommandEncoder();
+    enc.copyBufferToBuffer(buf, 0, staging, 0, bytes);
+    this.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = new Float32Array(staging.getMappedRange().slice(0));
+    staging.unmap();
+    staging.destroy();
+    this.checkHealthy();
+    return out;
+  }
+}
+
+/** One recorded dispatch: pipeline, bind group and workgroup counts. */
+export interface Dispatch {
+  label: string;
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  workgroups: [number, number, number];
+}
+
+/**
+ * Uniform data for many dispatches in one buffer, one 256-byte-aligned slot each. Every field
+ * is a 4-byte u32 or f32 scalar, so WGSL struct layout is the field order with no padding.
+ */
+export class UniformArena {
+  #data: ArrayBuffer[] = [];
+  #buffer: GPUBuffer | undefined;
+  #gpu: Gpu;
+
+  /** @param gpu the device the arena's buffer is created on */
+  constructor(gpu: Gpu) {
+    this.#gpu = gpu;
+  }
+
+  /**
+   * Reserve a slot holding `fields` in order; a field given as `{ f32: v }` is stored as
+   * float32, a plain number as u32.
+   *
+   * @throws {RangeError} for a u32 field that is negative, fractional or over 2^32 - 1.
+   */
+  add(fields: (number | { f32: number })[]): { index: number; size: number } {
+    const buf = new ArrayBuffer(Math.ceil((fields.length * 4) / 16) * 16);
+    const dv = new DataView(buf);
+    fields.forEach((f, i) => {
+      if (typeof f === "number") {
+        if (!Number.isInteger(f) || f < 0 || f > 0xffffffff) {
+          throw new RangeError(`Uniform field ${i} is not a u32: ${f}`);
+        }
+        dv.setUint32(i * 4, f, true);
+      } else dv.setFloat32(i * 4, f.f32, true);
+    });
+    this.#data.push(buf);
+    return { index: this.#data.length - 1, size: buf.byteLength };
+  }
+
+  /** Upload all slots; call once after the last {@link add}. */
+  finish(): GPUBuffer {
+    const total = Math.max(UNIFORM_ALIGN, this.#data.length * UNIFORM_ALIGN);
+    const all = new Uint8Array(total);
+    this.#data.forEach((d, i) => all.set(new Uint8Array(d), i * UNIFORM_ALIGN));
+    this.#buffer = this.#gpu.device.createBuffer({
+      label: "uniforms",
+      size: total,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    this.#gpu.device.queue.writeBuffer(this.#buffer, 0, all);
+    return this.#buffer;
+  }
+
+  /** The binding resource for slot `index` (valid after {@link finish}). */
+  binding(slot: { index: number; size: number }): GPUBufferBinding {
+    if (!this.#buffer) throw new Error("UniformArena.finish() was not called");
+    return { buffer: this.#buffer, offset: slot.index * UNIFORM_ALIGN, size: slot.size };
+  }
+
+  /** Release the arena's buffer. */
+  destroy(): void {
+    this.#buffer?.destroy();
+  }
+}
+
+/**
+ * Split a workgroup count over x and y so neither exceeds 65535 (WebGPU's default limit).
+ * Kernels rebuild the linear index as `wid.x + wid.y * fold`.
+ */
+export function foldWorkgroups(count: number): { x: number; y: number; fold: number } {
+  const MAX = 65535;
+  if (count <= MAX) return { x: Math.max(1, count), y: 1, fold: Math.max(1, count) };
+  const y = Math.ceil(count / MAX);
+  const x = Math.ceil(count / y);
+  return { x, y, fold: x };
+}
+
+/** Encode `dispatches` in order into one compute pass of `encoder`. */
+export function encodeDispatches(encoder: GPUCommandEncoder, dispatches: Dispatch[]): void {
+  const pass = encoder.beginComputePass({ label: "grafiqs" });
+  for (const d of dispatches) {
+    pass.setPipeline(d.pipeline);
+    pass.setBindGroup(0, d.bindGroup);
+    pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+  }
+  pass.end();
+}

@@ -1,0 +1,177 @@
+/**
+ * Eval-mode BatchNorm kernels: statistics capture, affine apply with fused activation and
+ * residual, and the reverse pass with the GraFIQs statistics-loss gradient.
+ *
+ * @module
+ */
+import statsCode from "../../shaders/bn_stats.wgsl" with { type: "text" };
+import applyCode from "../../shaders/bn_apply.wgsl" with { type: "text" };
+import backwardCode from "../../shaders/bn_backward.wgsl" with { type: "text" };
+import { foldWorkgroups, type KernelSource } from "../gpu/gpu.ts";
+import type { Recorder } from "./recorder.ts";
+
+/** Per-(image, channel) mean and biased variance (shaders/bn_stats.wgsl). */
+export const BN_STATS: KernelSource = {
+  name: "bn_stats",
+  code: statsCode,
+  bindings: ["uniform", "read", "rw"],
+};
+/** y = act(a * scale + shift) + r (shaders/bn_apply.wgsl). */
+export const BN_APPLY: KernelSource = {
+  name: "bn_apply",
+  code: applyCode,
+  bindings: ["uniform", "read", "read", "read", "rw"],
+};
+/** Reverse pass with the statistics-loss term (shaders/bn_backward.wgsl). */
+export const BN_BACKWARD: KernelSource = {
+  name: "bn_backward",
+  code: backwardCode,
+  bindings: ["uniform", "read", "read", "read", "read", "rw"],
+};
+
+/** Activation fused after a BatchNorm: codes shared with the WGSL `ACT` override. */
+export type Activation = "none" | "prelu" | "relu" | "relu6";
+const ACT_CODE: Record<Activation, number> = { none: 0, prelu: 1, relu: 2, relu6: 3 };
+
+/** Shape of a BatchNorm input tensor, NCHW. */
+export interface BnShape {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+}
+
+const STATS_WG = 64;
+const EW_WG = 256;
+const EW_PER = 4;
+
+/**
+ * Host-side parameter block for one BatchNorm2d: five float32 rows of C values: scale,
+ * shift, running_mean, running_var and the PReLU slope (zeros without PReLU).
+ * scale = gamma / sqrt(rv + eps) and shift = beta - rm * scale, evaluated in float64 and
+ * rounded once, as PyTorch's CPU eval BatchNorm precomputes its alpha/beta.
+ */
+export function bnParams(
+  gamma: Float32Array,
+  beta: Float32Array,
+  runningMean: Float32Array,
+  runningVar: Float32Array,
+  eps = 1e-5,
+  alpha?: Float32Array,
+): Float32Array {
+  const c = gamma.length;
+  for (
+    const [name, v] of [["beta", beta], ["running_mean", runningMean], [
+      "running_var",
+      runningVar,
+    ]] as const
+  ) {
+    if (v.length !== c) {
+      throw new RangeError(`BatchNorm ${name} has ${v.length} values, expected ${c}`);
+    }
+  }
+  if (alpha && alpha.length !== c) {
+    throw new RangeError(`PReLU weight has ${alpha.length} values, expected ${c}`);
+  }
+  const out = new Float32Array(5 * c);
+  for (let i = 0; i < c; i++) {
+    const invstd = 1 / Math.sqrt(Math.fround(runningVar[i] + eps));
+    const scale = Math.fround(gamma[i] * Math.fround(invstd));
+    out[i] = scale;
+    out[c + i] = Math.fround(beta[i] - Math.fround(runningMean[i] * scale));
+    out[2 * c + i] = runningMean[i];
+    out[3 * c + i] = runningVar[i];
+    out[4 * c + i] = alpha ? alpha[i] : 0;
+  }
+  return out;
+}
+
+/** Record statistics capture: stats[n][c] = (mean, biased variance) of a over (h, w). */
+export function recordBnStats(
+  rec: Recorder,
+  label: string,
+  s: BnShape,
+  a: GPUBuffer,
+  stats: GPUBuffer,
+) {
+  const planes = s.n * s.c;
+  const f = foldWorkgroups(planes);
+  rec.add(label, rec.gpu.pipeline(BN_STATS, { WG: STATS_WG }), [s.h * s.w, planes, f.fold], [
+    a,
+    stats,
+  ], [
+    f.x,
+    f.y,
+    1,
+  ]);
+}
+
+/**
+ * Record y = act(a * scale + shift) (+ residual). `params` is a {@link bnParams} buffer;
+ * pass `residual` undefined for no add (a placeholder buffer is bound then).
+ */
+export function recordBnApply(
+  rec: Recorder,
+  label: string,
+  s: BnShape,
+  act: Activation,
+  a: GPUBuffer,
+  params: GPUBuffer,
+  residual: GPUBuffer | undefined,
+  y: GPUBuffer,
+): void {
+  const total = s.n * s.c * s.h * s.w;
+  const f = foldWorkgroups(Math.ceil(total / (EW_WG * EW_PER)));
+  const pipe = rec.gpu.pipeline(BN_APPLY, { WG: EW_WG, PER: EW_PER }, {
+    ACT: ACT_CODE[act],
+    HAS_RES: residual !== undefined,
+  });
+  rec.add(label, pipe, [total, s.h * s.w, s.c, f.fold], [a, params, residual ?? a, y], [
+    f.x,
+    f.y,
+    1,
+  ]);
+}
+
+/** Options of {@link recordBnBackward}. */
+export interface BnBackwardOptions {
+  /** Activation fused in the forward (its derivative is applied to gy). */
+  act: Activation;
+  /** Gradient at the activation output, or undefined when none reaches this layer. */
+  gy: GPUBuffer | undefined;
+  /** Per-image statistics from {@link recordBnStats}, or undefined when not in the loss. */
+  stats: GPUBuffer | undefined;
+  /** 1 / (number of BN2d layers in the loss); the kernel uses 2 / (K C H W). */
+  invLayers: number;
+  /** Add to the gradient already in `ga`. */
+  accumulate: boolean;
+}
+
+/** Record the BN (+ activation) reverse pass with the statistics-loss gradient. */
+export function recordBnBackward(
+  rec: Recorder,
+  label: string,
+  s: BnShape,
+  a: GPUBuffer,
+  params: GPUBuffer,
+  ga: GPUBuffer,
+  o: BnBackwardOptions,
+): void {
+  if (!o.gy && !o.stats) throw new RangeError(`${label}: backward with neither gradient nor loss`);
+  const total = s.n * s.c * s.h * s.w;
+  const f = foldWorkgroups(Math.ceil(total / (EW_WG * EW_PER)));
+  const pipe = rec.gpu.pipeline(BN_BACKWARD, { WG: EW_WG, PER: EW_PER }, {
+    ACT: ACT_CODE[o.act],
+    HAS_G: o.gy !== undefined,
+    LOSS: o.stats !== undefined,
+    ACC: o.accumulate,
+  });
+  const coef = (2 * o.invLayers) / (s.c * s.h * s.w);
+  rec.add(
+    label,
+    pipe,
+    [total, s.h * s.w, s.c, f.fold, { f32: coef }],
+    [a, params, o.stats ?? params, o.gy ?? a, ga],
+    [f.x, f.y, 1],
+  );
+}

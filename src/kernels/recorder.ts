@@ -1,0 +1,68 @@
+/**
+ * Records dispatches for a whole network pass before the uniform arena is uploaded, then
+ * creates every bind group once. Plans are built once per batch size and replayed per batch.
+ *
+ * @module
+ */
+import { type Dispatch, type Gpu, type Pipeline, UniformArena } from "../gpu/gpu.ts";
+
+interface Pending {
+  label: string;
+  pipe: Pipeline;
+  slot: { index: number; size: number };
+  buffers: GPUBuffer[];
+  workgroups: [number, number, number];
+}
+
+/** Collects kernel dispatches in execution order (see {@link Recorder.finish}). */
+export class Recorder {
+  /** The device the recorded kernels run on. */
+  readonly gpu: Gpu;
+  /** Uniform slots of the recorded dispatches. */
+  readonly uniforms: UniformArena;
+  #pending: Pending[] = [];
+
+  /** @param gpu the device */
+  constructor(gpu: Gpu) {
+    this.gpu = gpu;
+    this.uniforms = new UniformArena(gpu);
+  }
+
+  /**
+   * Record one dispatch. `buffers` bind to bindings 1..n in order; binding 0 is the uniform
+   * slot holding `fields`.
+   */
+  add(
+    label: string,
+    pipe: Pipeline,
+    fields: (number | { f32: number })[],
+    buffers: GPUBuffer[],
+    workgroups: [number, number, number],
+  ): void {
+    for (const w of workgroups) {
+      if (!(Number.isInteger(w) && w >= 1 && w <= 65535)) {
+        throw new RangeError(`Dispatch ${label}: workgroup count ${w} out of range 1..65535`);
+      }
+    }
+    this.#pending.push({ label, pipe, slot: this.uniforms.add(fields), buffers, workgroups });
+  }
+
+  /** Upload the uniforms and create the bind groups; returns the dispatches in order. */
+  finish(): Dispatch[] {
+    this.uniforms.finish();
+    const dev = this.gpu.device;
+    return this.#pending.map((p) => ({
+      label: p.label,
+      pipeline: p.pipe.pipeline,
+      workgroups: p.workgroups,
+      bindGroup: dev.createBindGroup({
+        label: p.label,
+        layout: p.pipe.layout,
+        entries: [
+          { binding: 0, resource: this.uniforms.binding(p.slot) },
+          ...p.buffers.map((buffer, i) => ({ binding: i + 1, resource: { buffer } })),
+        ],
+      }),
+    }));
+  }
+}
