@@ -281,7 +281,6 @@ const PALETTE = [
   "#ff9da6",
   "#bab0ac",
 ];
-const RANDOM_LABEL = "random order (mean ± 1 sd)";
 const FONT = "DejaVu Sans, Helvetica, Arial, sans-serif";
 
 /**
@@ -303,6 +302,7 @@ export function edcPlotSpec(ev: EdcEvaluation, options: PlotOptions = {}): Recor
   }
   const names = ev.methods.map((m) => m.name);
   const withBaseline = ev.shuffles > 0 && ev.methods.length > 0;
+  const RANDOM_LABEL = `random order, ${ev.shuffles} shuffles (mean ± 1 sd)`;
   const colorDomain = withBaseline ? [...names, RANDOM_LABEL] : names;
   const colorRange = [
     ...names.map((_, i) => PALETTE[i % PALETTE.length]),
@@ -354,7 +354,7 @@ export function edcPlotSpec(ev: EdcEvaluation, options: PlotOptions = {}): Recor
       legend: {
         orient: "bottom",
         columns: colorDomain.length <= 7 ? colorDomain.length : 4,
-        labelLimit: 320,
+        labelLimit: 600,
         symbolStrokeWidth: 2.5,
       },
     };
@@ -426,11 +426,7 @@ export function edcPlotSpec(ev: EdcEvaluation, options: PlotOptions = {}): Recor
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     title: {
       text: options.title ?? "Error-versus-Discard Characteristic",
-      subtitle: `shaded: pAUC region up to ${maxLimit}` +
-        (withBaseline
-          ? `; random order: ${ev.shuffles} shuffles of each method's qualities ` +
-            `(seed ${ev.seed}), pooled over methods`
-          : ""),
+      subtitle: `Lower is better. Shaded: pAUC region up to ${maxLimit}.`,
       anchor: "start",
     },
     background: "white",
