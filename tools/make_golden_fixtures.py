@@ -3,6 +3,7 @@
 
 Usage (from the repository root):
     /usr/bin/python3 tools/make_golden_fixtures.py [--out tests/fixtures/golden] [--only NAME]
+    /usr/bin/python3 tools/make_golden_fixtures.py --verify   # re-score the committed files
 
 Each fixture is a tiny iResNet (SPEC section 3) with seeded random weights, run through the
 official GraFIQs algorithm (SPEC section 4) by tools/torch_grafiqs.py, one image at a time.
@@ -130,8 +131,25 @@ def calibrate(model: tg.IResNet, calib: torch.Tensor, gen: torch.Generator) -> N
             bn.running_var.copy_(v * u)
 
 
+def same_state(path: Path, state: Dict[str, torch.Tensor]) -> bool:
+    """True when path holds a state dict with exactly these keys, dtypes, shapes and bits."""
+    if not path.exists():
+        return False
+    old = torch.load(path, map_location="cpu")
+    return list(old) == list(state) and all(
+        old[k].dtype == v.dtype and old[k].shape == v.shape and torch.equal(old[k], v)
+        for k, v in state.items())
+
+
 def save_state(path: Path, state: Dict[str, torch.Tensor], legacy: bool) -> None:
-    """torch.save(state) into memory (archive name 'archive'), then write atomically."""
+    """torch.save(state) into memory (archive name 'archive'), then write atomically.
+
+    The legacy format names storages by memory address, so its bytes change on every run; an
+    existing file that already holds the same tensors is therefore left untouched, which keeps
+    regeneration free of spurious diffs.
+    """
+    if same_state(path, state):
+        return
     buf = io.BytesIO()
     torch.save(state, buf, _use_new_zipfile_serialization=not legacy)
     tg.write_bytes_atomic(path, buf.getvalue())
@@ -270,11 +288,52 @@ def build(name: str, spec: dict, out_root: Path) -> dict:
             "loss": doc["loss"], "bnLayers": len(doc["bnLayers"])}
 
 
+def verify(name: str, out_root: Path) -> dict:
+    """Re-score a written fixture from its files alone and compare with expected.json.
+
+    Loads model.pth and model_legacy.pth into fresh float32 models, rebuilds the inputs (from
+    expected.json, or by decoding the PNGs through the official path), reruns GraFIQs and
+    requires bit-identical scores, embeddings and losses, and for image fixtures identical score
+    files. Raises AssertionError naming the fixture and the mismatch.
+    """
+    out = out_root / name
+    doc = json.loads((out / "expected.json").read_text(encoding="utf-8"))
+    c = doc["config"]
+    kw = dict(widths=c["widths"], stem_width=c["stemWidth"], input_size=c["inputSize"],
+              embedding_size=c["embeddingSize"])
+    s = c["inputSize"]
+    for file in ("model.pth", "model_legacy.pth"):
+        model = tg.load_model(out / file, c["layers"], **kw)
+        for order in (["bgr", "rgb"] if "inputImages" in doc else ["bgr"]):
+            if "inputImages" in doc:
+                inputs = [tg.load_image_official(out / r, bgr2rgb=(order == "rgb"))
+                          for r in doc["inputImages"]]
+            else:
+                inputs = [torch.tensor(v, dtype=torch.float32).reshape(3, s, s)
+                          for v in doc["inputs"]]
+            res = [tg.grafiqs_single(model, x) for x in inputs]
+            ref = doc if order == "bgr" else doc["rgb"]
+            for g in tg.GROUPS:
+                got = [r.scores[g] for r in res]
+                assert got == ref["groups"][g]["scores"], f"{name}/{file} {order} {g}: {got}"
+            assert [f32list(r.embedding) for r in res] == ref["embeddings"], f"{name}/{file}"
+            assert [r.loss for r in res] == ref["loss"], f"{name}/{file} {order} loss"
+            if "inputImages" in doc:
+                for g in tg.GROUPS:
+                    want = (out / f"scores_{order}" / f"GraFIQs_{g}.txt").read_text()
+                    got_text = "".join(f"{p} {tg.format_score(r.scores[g])}\n"
+                                       for p, r in zip(doc["inputImages"], res))
+                    assert got_text == want, f"{name} scores_{order}/GraFIQs_{g}.txt differs"
+    return {"fixture": name, "verified": True}
+
+
 def main(argv: List[str]) -> int:
     ap = argparse.ArgumentParser(description="Write PyTorch golden fixtures for tiny iResNets.")
     default_out = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "golden"
     ap.add_argument("--out", type=Path, default=default_out)
     ap.add_argument("--only", default=None, help="comma-separated fixture names")
+    ap.add_argument("--verify", action="store_true",
+                    help="do not write; re-score the committed fixtures from their files")
     args = ap.parse_args(argv)
     torch.manual_seed(0)
     torch.set_num_threads(1)  # one fixed reduction order, so regeneration is reproducible
@@ -282,7 +341,10 @@ def main(argv: List[str]) -> int:
     for name in names:
         if name not in FIXTURES:
             raise SystemExit(f"unknown fixture {name!r}; known: {', '.join(FIXTURES)}")
-        print(json.dumps(build(name, FIXTURES[name], args.out)))
+        if args.verify:
+            print(json.dumps(verify(name, args.out)))
+        else:
+            print(json.dumps(build(name, FIXTURES[name], args.out)))
     return 0
 
 
