@@ -312,7 +312,7 @@ export class Executor {
       }
     });
     // Outputs nobody reads (other than the embedding) go back to the pool too.
-    T.forEach((t, id) => {
+    T.forEach((_t, id) => {
       if (lastForwardUse[id] === -1 && id !== g.embedding && act[id]) release(id);
     });
 

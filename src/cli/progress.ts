@@ -1,0 +1,49 @@
+/**
+ * Progress on stderr, drawn by the `cli-progress` package only when stderr is a terminal.
+ * Nothing here is needed for correctness; NO_COLOR is honoured (the bar uses no colour then).
+ *
+ * @module
+ */
+import cliProgress from "cli-progress";
+import process from "node:process";
+
+/** A count / images per second / ETA bar, or plain log lines when stderr is not a terminal. */
+export class Progress {
+  #bar: cliProgress.SingleBar | undefined;
+  #t0 = performance.now();
+
+  /** @param total number of images, or undefined when unknown (streams) */
+  constructor(total: number | undefined) {
+    if (!Deno.stderr.isTerminal() || total === undefined || total === 0) return;
+    const noColor = Deno.env.get("NO_COLOR") !== undefined && Deno.env.get("NO_COLOR") !== "";
+    this.#bar = new cliProgress.SingleBar({
+      stream: process.stderr,
+      format: "{bar} {value}/{total} images | {rate} images/s | ETA {eta_formatted}",
+      barCompleteChar: noColor ? "#" : "\u2588",
+      barIncompleteChar: noColor ? "-" : "\u2591",
+      hideCursor: !noColor,
+      clearOnComplete: false,
+      etaBuffer: 4,
+    }, cliProgress.Presets.shades_classic);
+    this.#bar.start(total, 0, { rate: "0.00" });
+  }
+
+  /** Report `done` images processed so far. */
+  update(done: number): void {
+    const secs = (performance.now() - this.#t0) / 1000;
+    this.#bar?.update(done, { rate: (done / Math.max(secs, 1e-9)).toFixed(2) });
+  }
+
+  /** Print a message without breaking the bar. */
+  log(message: string): void {
+    if (this.#bar) {
+      process.stderr.write("\r\x1b[K" + message + "\n");
+      this.#bar.render();
+    } else console.error(message);
+  }
+
+  /** Finish the bar (leaves the last state on screen). */
+  stop(): void {
+    this.#bar?.stop();
+  }
+}

@@ -1,0 +1,331 @@
+/**
+ * The main job: score a folder of face images with GraFIQs and write the official files
+ * OUT/GraFIQs_<group>.txt (SPEC section 5), with the official command line.
+ *
+ * @module
+ */
+import { parseArgs } from "./args.ts";
+import { BACKBONES, loadModel } from "./model.ts";
+import { Gpu, type GpuOptions } from "../gpu/gpu.ts";
+import { Executor } from "../graph/executor.ts";
+import { prepareImageInto } from "../image/normalize.ts";
+import { encodeNpyFloat32 } from "../io/npy.ts";
+import {
+  atomicWriteFile,
+  type Failure,
+  scorePathProblem,
+  writeFailedList,
+  writeScoreFiles,
+} from "../io/scores.ts";
+import { applyPathReplace, checkPathReplaceArgs, listImages } from "../io/select.ts";
+import { Progress } from "./progress.ts";
+
+/** Exit status: every image was scored. */
+export const EXIT_OK = 0;
+/** Exit status: a fatal error (weights, GPU, output directory); nothing was written. */
+export const EXIT_ERROR = 1;
+/** Exit status: bad command line. */
+export const EXIT_USAGE = 2;
+/** Exit status: some images could not be scored; the others' results were written. */
+export const EXIT_SOME_FAILED = 3;
+
+/** Help text of the main command. */
+export const SCORE_HELP = `Usage: grafiqs --image-path DIR --weights FILE [options]
+       grafiqs edc ...            (EDC evaluation; see 'grafiqs edc --help')
+
+GraFIQs face image quality on WebGPU. Drop-in for the official extract_grafiqs.py.
+
+Official options (same meaning):
+  --image-path DIR            folder of images (not recursive)
+  --image-extension EXT       file extension, case sensitive (default: jpg)
+  --output-dir OUT            where GraFIQs_{image,block1..block4}.txt go (created; default: .)
+  --backbone NAME             ${BACKBONES.join(", ")} (default: auto, recognised from the weights)
+  --weights FILE              PyTorch .pth (zip or legacy format) or a converted .gfqw file
+  --gpu N|NAME                adapter: 0 or "default", "high-performance", "low-power",
+                              "fallback" (software); WebGPU cannot select adapters by index
+  --path-replace A            replace every occurrence of A in the printed paths ...
+  --path-replace-with B       ... by B (both options are required together)
+  --bgr2rgb                   feed RGB instead of OpenCV's BGR (the official default is BGR)
+
+Added options:
+  --batch-size N              images per GPU pass (default: 8); results do not depend on it
+  --save-embeddings           also write OUT/GraFIQs_embeddings.npy (N x E float32) and
+                              OUT/GraFIQs_embeddings.txt (the paths, one per line, same order)
+  --version, --help
+
+Lower scores mean higher quality. Exit status: 0 all images scored, 3 some images failed
+(listed in OUT/GraFIQs_failed.txt and on stderr, the others are scored), 2 bad command line,
+1 fatal error (nothing written).`;
+
+/** Parsed options of the main command. */
+export interface ScoreOptions {
+  imagePath: string;
+  imageExtension: string;
+  outputDir: string;
+  backbone: string;
+  weights: string;
+  adapter: GpuOptions["adapter"];
+  pathReplace: { a: string; b: string } | null;
+  bgr2rgb: boolean;
+  batchSize: number;
+  saveEmbeddings: boolean;
+}
+
+/** Raised for a bad command line; the message says what is wrong. */
+export class UsageError extends Error {
+  /** @param message what is wrong with the command line */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/**
+ * Parse the main command's arguments.
+ *
+ * @returns the options, or "help" when --help was given
+ * @throws {UsageError} for unknown options, missing --image-path/--weights or bad values.
+ */
+export function parseScoreArgs(args: string[]): ScoreOptions | "help" {
+  let v;
+  try {
+    v = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        "image-path": { type: "string" },
+        "image-extension": { type: "string", default: "jpg" },
+        "output-dir": { type: "string", default: "." },
+        "backbone": { type: "string", default: "auto" },
+        "weights": { type: "string" },
+        "gpu": { type: "string" },
+        "path-replace": { type: "string" },
+        "path-replace-with": { type: "string" },
+        "bgr2rgb": { type: "boolean", default: false },
+        "batch-size": { type: "string", default: "8" },
+        "save-embeddings": { type: "boolean", default: false },
+        "help": { type: "boolean", short: "h", default: false },
+      },
+    }).values;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (v.help) return "help";
+  if (!v["image-path"]) throw new UsageError("--image-path DIR is required");
+  if (!v.weights) throw new UsageError("--weights FILE is required");
+  if (!BACKBONES.includes(v.backbone!)) {
+    throw new UsageError(`--backbone must be one of ${BACKBONES.join(", ")}, got "${v.backbone}"`);
+  }
+  const batchSize = Number(v["batch-size"]);
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new UsageError(`--batch-size must be a positive integer, got "${v["batch-size"]}"`);
+  }
+  let adapter: GpuOptions["adapter"] = "default";
+  const gpu = v.gpu;
+  if (gpu !== undefined) {
+    if (/^\d+$/.test(gpu)) {
+      if (gpu !== "0") {
+        console.error(
+          `grafiqs: --gpu ${gpu}: WebGPU cannot choose adapters by index; using the default ` +
+            `adapter (use --gpu high-performance|low-power|fallback, or DENO_WEBGPU_BACKEND)`,
+        );
+      }
+    } else if (["default", "high-performance", "low-power", "fallback"].includes(gpu)) {
+      adapter = gpu as GpuOptions["adapter"];
+    } else {
+      throw new UsageError(`--gpu must be an index or default|high-performance|low-power|fallback`);
+    }
+  }
+  let pathReplace;
+  try {
+    pathReplace = checkPathReplaceArgs(v["path-replace"], v["path-replace-with"]);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  return {
+    imagePath: v["image-path"]!,
+    imageExtension: v["image-extension"]!,
+    outputDir: v["output-dir"]!,
+    backbone: v.backbone!,
+    weights: v.weights!,
+    adapter,
+    pathReplace,
+    bgr2rgb: v.bgr2rgb!,
+    batchSize,
+    saveEmbeddings: v["save-embeddings"]!,
+  };
+}
+
+/** One scored image. */
+export interface ScoredImage {
+  /** Path text as printed (after --path-replace). */
+  path: string;
+  /** One float32 score per group. */
+  scores: number[];
+  /** The embedding (E float32 values). */
+  embedding: Float32Array;
+}
+
+/** Everything a scoring run produced. */
+export interface ScoreRunResult {
+  groups: string[];
+  scored: ScoredImage[];
+  failures: Failure[];
+}
+
+/**
+ * Score `paths` (path texts as listed, readable relative to the working directory) in batches.
+ * An image that cannot be read or decoded is reported through `onFailure` and left out; the
+ * others are unaffected. `onBatch` is called after each batch.
+ *
+ * @throws {GpuError} when WebGPU fails (fatal for the run).
+ */
+export async function scorePaths(
+  ex: Executor,
+  paths: string[],
+  opts: { batchSize: number; channelOrder: "bgr" | "rgb"; pathText?: (p: string) => string },
+  onFailure: (f: Failure) => void,
+  onBatch?: (done: number) => void,
+): Promise<ScoreRunResult> {
+  const g = ex.graph;
+  const inT = g.tensors[g.input];
+  const per = inT.c * inT.h * inT.w;
+  const E = g.tensors[g.embedding].c;
+  const G = ex.groups.length;
+  const batch = Math.min(opts.batchSize, ex.maxBatch);
+  const prep = { ...g.preprocess, channelOrder: opts.channelOrder };
+  const scored: ScoredImage[] = [];
+  const failures: Failure[] = [];
+  const fail = (path: string, reason: string) => {
+    const f = { path, reason };
+    failures.push(f);
+    onFailure(f);
+  };
+
+  // Decode a batch's images into one input buffer; failed images take no slot.
+  const prepare = async (chunk: string[]) => {
+    const input = new Float32Array(chunk.length * per);
+    const ok: string[] = [];
+    for (const p of chunk) {
+      const text = opts.pathText ? opts.pathText(p) : p;
+      const problem = scorePathProblem(text);
+      if (problem) {
+        fail(text, problem);
+        continue;
+      }
+      try {
+        const bytes = await Deno.readFile(p);
+        await prepareImageInto(bytes, p, prep, input, ok.length * per);
+        ok.push(text);
+      } catch (e) {
+        fail(text, e instanceof Deno.errors.IsADirectory ? "is a directory" : (e as Error).message);
+      }
+    }
+    return { input: input.subarray(0, ok.length * per), ok };
+  };
+
+  const chunks: string[][] = [];
+  for (let i = 0; i < paths.length; i += batch) chunks.push(paths.slice(i, i + batch));
+  let next = chunks.length ? prepare(chunks[0]) : undefined;
+  let done = 0;
+  for (let k = 0; k < chunks.length; k++) {
+    const { input, ok } = await next!;
+    // Decoding the next batch overlaps the GPU work of this one.
+    const running = ok.length ? ex.run(input, ok.length) : undefined;
+    next = k + 1 < chunks.length ? prepare(chunks[k + 1]) : undefined;
+    if (running) {
+      const r = await running;
+      ok.forEach((path, j) => {
+        scored.push({
+          path,
+          scores: Array.from(r.scores.subarray(j * G, (j + 1) * G)),
+          embedding: r.embeddings.slice(j * E, (j + 1) * E),
+        });
+      });
+    }
+    done += chunks[k].length;
+    onBatch?.(done);
+  }
+  return { groups: ex.groups, scored, failures };
+}
+
+/**
+ * Run the main command. Writes the five official score files (atomically), the failure list
+ * and optionally the embeddings; returns the exit status (see {@link EXIT_OK} and friends).
+ */
+export async function runScore(args: string[]): Promise<number> {
+  let opts;
+  try {
+    opts = parseScoreArgs(args);
+  } catch (e) {
+    console.error(`grafiqs: ${(e as Error).message}\nTry 'grafiqs --help'.`);
+    return EXIT_USAGE;
+  }
+  if (opts === "help") {
+    console.log(SCORE_HELP);
+    return EXIT_OK;
+  }
+  try {
+    // Weights are read and checked against the backbone before any image is touched.
+    const model = await loadModel(opts.backbone, opts.weights);
+    const paths = await listImages(opts.imagePath, opts.imageExtension);
+    const gpu = await Gpu.create({ adapter: opts.adapter });
+    console.error(
+      `grafiqs: ${model.description}, ${paths.length} images, batch ${opts.batchSize}, ` +
+        `adapter ${gpu.adapterName}`,
+    );
+    const ex = await Executor.create(gpu, model.graph, model.weights);
+    const progress = new Progress(paths.length);
+    const pr = opts.pathReplace;
+    const t0 = performance.now();
+    const result = await scorePaths(
+      ex,
+      paths,
+      {
+        batchSize: opts.batchSize,
+        channelOrder: opts.bgr2rgb ? "rgb" : "bgr",
+        pathText: pr ? (p) => applyPathReplace(p, pr.a, pr.b) : undefined,
+      },
+      (f) => progress.log(`grafiqs: skipped ${f.path}: ${f.reason}`),
+      (done) => progress.update(done),
+    );
+    progress.stop();
+    ex.destroy();
+    const secs = (performance.now() - t0) / 1000;
+    await writeScoreFiles(
+      opts.outputDir,
+      result.groups,
+      result.scored.map((s) => ({ path: s.path, scores: s.scores })),
+    );
+    await writeFailedList(opts.outputDir, result.failures);
+    if (opts.saveEmbeddings) await saveEmbeddings(opts.outputDir, result.scored);
+    console.error(
+      `grafiqs: scored ${result.scored.length} images in ${secs.toFixed(1)} s ` +
+        `(${(result.scored.length / secs).toFixed(2)} images/s); ` +
+        `${result.failures.length} failed; wrote ${opts.outputDir}`,
+    );
+    return result.failures.length ? EXIT_SOME_FAILED : EXIT_OK;
+  } catch (e) {
+    console.error(`grafiqs: ${(e as Error).message}`);
+    return EXIT_ERROR;
+  }
+}
+
+/**
+ * Write OUT/GraFIQs_embeddings.npy (N x E float32, rows in score-file order, not normalised)
+ * and OUT/GraFIQs_embeddings.txt (one path per line, same order), both atomically.
+ */
+export async function saveEmbeddings(outDir: string, scored: ScoredImage[]): Promise<void> {
+  const E = scored.length ? scored[0].embedding.length : 0;
+  const all = new Float32Array(scored.length * E);
+  scored.forEach((s, i) => all.set(s.embedding, i * E));
+  await atomicWriteFile(
+    `${outDir}/GraFIQs_embeddings.npy`,
+    encodeNpyFloat32(all, scored.length, E),
+  );
+  await atomicWriteFile(
+    `${outDir}/GraFIQs_embeddings.txt`,
+    scored.map((s) => s.path + "\n").join(""),
+  );
+}
