@@ -5,11 +5,15 @@
  *
  * What OpenCV does, and how this module matches it (each point checked against OpenCV 4.6 by
  * tools/make_image_fixtures.py and tests/image_test.ts):
- * - Format by signature, not by file name. JPEG, PNG and GIF (first frame) are decoded. OpenCV
- *   4.6 cannot read GIF at all (the official code crashes on one); decoding it is an extension.
- *   TIFF, WebP, BMP and the other formats OpenCV knows are refused with an "unsupported format"
- *   error: imagescript has no decoder for them, and its TIFF decoder (1.3.1) fails with a WASM
- *   out-of-bounds access on every TIFF tried, from OpenCV and from PIL alike.
+ * - Format by signature, not by file name. JPEG (baseline and progressive), PNG (all bit depths
+ *   and colour types, interlaced too) and GIF are decoded.
+ * - GIF: the first frame. OpenCV 4.6 cannot read GIF at all (the official code crashes on
+ *   one), so decoding it is an extension; imagescript gives transparent GIF pixels as black,
+ *   where PIL gives the palette colour.
+ * - TIFF, WebP, BMP and the other formats are refused with an "unsupported image format"
+ *   error, although OpenCV reads TIFF, WebP and BMP: imagescript has no WebP or BMP decoder,
+ *   and its TIFF decoder (1.3.1) fails with a WASM out-of-bounds access on every TIFF tried,
+ *   written by OpenCV and by PIL alike.
  * - Grayscale is replicated to three channels.
  * - Alpha is dropped without compositing: the colour under a transparent pixel is kept as
  *   stored. imagescript's PNG decoder returns straight (not premultiplied) RGBA, so dropping its
@@ -26,15 +30,24 @@
  *   pads the missing data and returns an image; imagescript's decoder refuses it. When the
  *   first attempt fails and the file does not end with the EOI marker, the decode is retried
  *   with EOI appended. If that succeeds, the image is returned, as OpenCV returns one, with a
- *   warning in {@link DecodedImage.warnings} so a caller can report it.
- * - JPEG pixel values differ slightly between decoders (inverse DCT and chroma upsampling):
- *   imagescript vs OpenCV differ by a few levels (measured in tests/image_test.ts). PNG and GIF
- *   decode bit-exactly.
+ *   warning in {@link DecodedImage.warnings} so a caller can report it. The padded region
+ *   differs from OpenCV's (libjpeg even garbles the last MCU row of a file that lacks only
+ *   the EOI marker; imagescript decodes that one completely). A JPEG cut before its scan data
+ *   fails in both.
+ * - Decoders: imagescript's JPEG and PNG WASM modules are called directly (the JPEG one to see
+ *   the raw gray / RGB / CMYK samples, both to reuse one WASM instance across images); GIF goes
+ *   through imagescript's `GIF.decode`.
+ * - JPEG pixel values differ slightly between decoders (inverse DCT and chroma upsampling).
+ *   Measured on the 18 reference JPEGs of ../shared (raw and magface): at most 3 levels, mean
+ *   0.068 levels (0.045 to 0.085 per image), 3 to 6 % of the values off by one or more.
+ *   Grayscale and CMYK JPEGs and flat colours matched exactly in the synthetic tests. PNG
+ *   decodes bit-exactly (all 24 reference PNGs and every synthetic variant).
  *
  * @module
  */
-import { GIF, Image } from "imagescript";
+import { GIF } from "imagescript";
 import jpegCodec from "imagescript/wasm/node/jpeg.js";
+import pngCodec from "imagescript/wasm/node/png.js";
 import { applyExifOrientation, readExifOrientation } from "./orientation.ts";
 
 /** A decoded image: 8-bit, three channels, in RGB order. */
@@ -83,10 +96,58 @@ interface JpegFramebuffer {
   buffer: Uint8Array;
 }
 
-/** The part of imagescript's JPEG module that this file uses (it ships no types). */
-interface JpegCodec {
-  init(): Promise<{ decode(data: Uint8Array): JpegFramebuffer }>;
+/** The raw result of imagescript's PNG WASM decoder: straight RGBA, 8 bits per sample. */
+interface PngFramebuffer {
+  width: number;
+  height: number;
+  framebuffer: Uint8Array;
 }
+
+/** The part of imagescript's per-format WASM modules that this file uses (no types shipped). */
+interface WasmCodec<T> {
+  init(): Promise<{ decode(data: Uint8Array): T }>;
+}
+
+/**
+ * One reusable instance of an imagescript WASM decoder. imagescript itself instantiates the
+ * module afresh for every image, which costs about as much as decoding a 250x250 JPEG; one
+ * instance decodes any number of images (the decoders free what they allocate: memory stayed
+ * flat over 4000 decodes). After a failed decode the instance is dropped, so no state left by
+ * an error reaches the next file.
+ */
+class ReusedDecoder<T> {
+  #codec: WasmCodec<T>;
+  #instance: Promise<{ decode(data: Uint8Array): T }> | undefined;
+
+  constructor(codec: unknown) {
+    this.#codec = codec as WasmCodec<T>;
+  }
+
+  /**
+   * @param bytes the encoded file
+   * @param pixels the decoded image's pixel count, to drop an instance whose WASM memory grew
+   *   for a very large image (WASM memory never shrinks)
+   */
+  async decode(bytes: Uint8Array, pixels: (r: T) => number): Promise<T> {
+    this.#instance ??= this.#codec.init();
+    const inst = await this.#instance;
+    try {
+      const r = inst.decode(bytes);
+      if (pixels(r) > LARGE_IMAGE_PIXELS) this.#instance = undefined;
+      return r;
+    } catch (e) {
+      this.#instance = undefined;
+      throw e;
+    }
+  }
+}
+
+/** Images above this many pixels (16 MP) get their decoder instance discarded afterwards. */
+const LARGE_IMAGE_PIXELS = 16_000_000;
+const jpegPixels = (fb: JpegFramebuffer) => fb.width * fb.height;
+const pngPixels = (fb: PngFramebuffer) => fb.width * fb.height;
+const jpegDecoder = new ReusedDecoder<JpegFramebuffer>(jpegCodec);
+const pngDecoder = new ReusedDecoder<PngFramebuffer>(pngCodec);
 
 type Signature = "jpeg" | "png" | "gif" | "unsupported" | "unknown";
 
@@ -126,14 +187,6 @@ function sniff(b: Uint8Array): { kind: Signature; name: string } {
     return { kind: "unsupported", name: "PNM/PAM" };
   }
   return { kind: "unknown", name: "" };
-}
-
-/**
- * Decode with imagescript's JPEG WASM decoder; throws its Error on failure. `init()` compiles
- * the module once and gives every call a fresh instance, so a failed decode leaves no state.
- */
-async function decodeJpegRaw(bytes: Uint8Array): Promise<JpegFramebuffer> {
-  return (await (jpegCodec as unknown as JpegCodec).init()).decode(bytes);
 }
 
 /** Convert the JPEG decoder's framebuffer to interleaved RGB with OpenCV's conversions. */
@@ -202,7 +255,7 @@ export async function decodeImage(bytes: Uint8Array, fileName: string): Promise<
   if (kind === "jpeg") {
     let fb: JpegFramebuffer;
     try {
-      fb = await decodeJpegRaw(bytes);
+      fb = await jpegDecoder.decode(bytes, jpegPixels);
     } catch (first) {
       const endsWithEoi = bytes.length >= 2 && bytes[bytes.length - 2] === 0xff &&
         bytes[bytes.length - 1] === 0xd9;
@@ -216,7 +269,7 @@ export async function decodeImage(bytes: Uint8Array, fileName: string): Promise<
       padded[bytes.length] = 0xff;
       padded[bytes.length + 1] = 0xd9;
       try {
-        fb = await decodeJpegRaw(padded);
+        fb = await jpegDecoder.decode(padded, jpegPixels);
       } catch (second) {
         throw new ImageDecodeError(
           fileName,
@@ -234,17 +287,23 @@ export async function decodeImage(bytes: Uint8Array, fileName: string): Promise<
     height = fb.height;
     rgb = jpegToRgb(fb, fileName);
   } else if (kind === "png") {
-    let img: Image;
+    let fb: PngFramebuffer;
     try {
-      img = await Image.decode(bytes);
+      fb = await pngDecoder.decode(bytes, pngPixels);
     } catch (e) {
       throw new ImageDecodeError(fileName, `corrupt or truncated PNG data (${errText(e)})`, {
         cause: e,
       });
     }
-    width = img.width;
-    height = img.height;
-    rgb = rgbaToRgb(img.bitmap, width * height);
+    width = fb.width;
+    height = fb.height;
+    if (fb.framebuffer.length !== width * height * 4) {
+      throw new ImageDecodeError(
+        fileName,
+        `PNG decoder returned a wrong-sized ${width} x ${height} image`,
+      );
+    }
+    rgb = rgbaToRgb(fb.framebuffer, width * height);
   } else if (kind === "gif") {
     let frame: { width: number; height: number; bitmap: Uint8ClampedArray };
     try {

@@ -29,9 +29,13 @@
  *   taken in groups of four whose products are rounded separately and then added in order (a
  *   vectorised multiply), and the 0..3 taps left over are fused multiply-adds (one rounding).
  *   This is {@link Accumulation} `"pytorch-avx2"`, the default. It reproduces that build's
- *   float output exactly and the reference embeddings of ../shared/reference/iresnet50/raw_*
- *   bit for bit; the plain sequential order (`"sequential"`: round every product and every sum)
- *   changes 0-2 pixels by one level on half of those 250x250 images.
+ *   float32 output bit for bit (the committed fixtures, 60 further random size pairs, and a
+ *   real 250x250 face). That build is the one behind the reference: OpenCV's decode of
+ *   ../shared/reference/images/raw, resized by it and run through an iResNet-50 in PyTorch,
+ *   reproduces ../shared/reference/iresnet50/raw_bgr/embeddings.npy exactly, while the plain
+ *   sequential order (`"sequential"`: round every product and every sum) changes 1-2 values
+ *   by one level on 4 of those 8 images and then misses the embeddings.
+ *   Other builds or CPUs (AVX-512 kernels, other compilers) may group the taps differently.
  *
  * Every step emulates one float32 operation with `Math.fround` on a double computation; for a
  * single +, -, *, / of float32 operands that is exactly the correctly rounded float32 result
