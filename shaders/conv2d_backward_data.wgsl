@@ -4,6 +4,9 @@
 // gx[n, ci, iy, ix] = sum over co, ky, kx of gy[n, co, oy, ox] * W[co, ci, ky, kx]
 // where iy = oy * S - PAD + ky and ix = ox * S - PAD + kx.
 //
+// This generic kernel serves every shape but the 3x3 stride-1 padding-1 case, which runs as a
+// flipped forward convolution (shaders/conv2d.wgsl, variant 1) and is much faster on llvmpipe.
+//
 // Each invocation computes PX consecutive input-gradient pixels of one row for a block of 8
 // input channels (workgroup_id.y, so weight addresses are workgroup-uniform). The first pixel
 // of each segment is a multiple of S, so which (pixel, kx) pairs receive a contribution is
@@ -33,6 +36,7 @@ struct Params {
   nseg: u32, // ceil(win / PX)
   ci4: u32, // padded input channels / 4 (weight row length in vec4)
   total: u32, // n * hin * nseg
+  fold: u32, // workgroups along x (linear workgroup index = wid.x + wid.y * fold)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -41,12 +45,12 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> gx: array<f32>; // [n][cin][hin][win]
 
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let t = gid.x;
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let t = (wid.x + wid.y * p.fold) * WG + li;
   if (t >= p.total) {
     return;
   }
-  let cb = wid.y;
+  let cb = wid.z;
   let seg = t % p.nseg;
   let r = t / p.nseg;
   let iy = r % p.hin;

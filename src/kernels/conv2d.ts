@@ -5,10 +5,13 @@
  */
 import conv2dCode from "../../shaders/conv2d.wgsl" with { type: "text" };
 import conv2dBwdCode from "../../shaders/conv2d_backward_data.wgsl" with { type: "text" };
-import type { KernelSource } from "../gpu/gpu.ts";
+import { foldWorkgroups, type Gpu, type KernelSource } from "../gpu/gpu.ts";
 import type { Recorder } from "./recorder.ts";
 
-/** Forward convolution shader (see shaders/conv2d.wgsl). */
+/**
+ * Forward convolution shader (see shaders/conv2d.wgsl): the generic variant and the written-out
+ * 3x3 stride-1 padding-1 variant, which also serves that shape's input gradient.
+ */
 export const CONV2D: KernelSource = {
   name: "conv2d",
   code: conv2dCode,
@@ -28,6 +31,44 @@ export const CHANNEL_BLOCK = 8;
 export const MAX_PX = 28;
 /** Invocations per workgroup for both convolution kernels. */
 export const CONV_WG = 16;
+/** Output pixels of one row per invocation in the 3x3 stride-1 variant (fixed in the shader). */
+export const PX_3X3 = 14;
+
+/**
+ * Kernel choice for a convolution: "auto" picks "3x3" for 3x3 stride-1 padding-1 layers and
+ * "generic" otherwise (a choice made from the layer shape only, so results never depend on the
+ * batch size). Forcing "3x3" on another shape throws. Tests force each variant.
+ */
+export type ConvVariant = "auto" | "generic" | "3x3";
+
+function pickVariant(g: ConvGeometry, v: ConvVariant, what: string): "generic" | "3x3" {
+  const fits = g.k === 3 && g.stride === 1 && g.pad === 1;
+  if (v === "3x3" && !fits) {
+    throw new RangeError(
+      `${what}: the 3x3 variant needs kernel 3, stride 1, padding 1; got kernel ${g.k}, ` +
+        `stride ${g.stride}, padding ${g.pad}`,
+    );
+  }
+  if (v === "generic") return "generic";
+  return fits ? "3x3" : "generic";
+}
+
+/** Workgroup grid [x, y, channel blocks] for `total` invocations, folded under 65535. */
+function grid(total: number, blocks: number): { wg: [number, number, number]; fold: number } {
+  const f = foldWorkgroups(Math.ceil(total / CONV_WG));
+  return { wg: [f.x, f.y, blocks], fold: f.fold };
+}
+
+// A zero bias per device, for input gradients run through the forward shader. Grown on demand;
+// buffers already bound by recorded dispatches are kept alive by their bind groups.
+const zeroBias = new WeakMap<Gpu, GPUBuffer>();
+function zeros(gpu: Gpu, floats: number): GPUBuffer {
+  const have = zeroBias.get(gpu);
+  if (have && have.size >= floats * 4) return have;
+  const buf = gpu.storage("conv2d:zero-bias", Math.max(floats, 2048) * 4);
+  zeroBias.set(gpu, buf);
+  return buf;
+}
 
 /** Geometry of one convolution (groups = 1), shapes in elements. */
 export interface ConvGeometry {
@@ -124,11 +165,14 @@ function pixelsPerInvocation(width: number, stride: number): number {
 }
 
 /**
- * Record a forward convolution: y[n][cout][hout][wout] = conv(x) + bias.
+ * Record a forward convolution: y[n][cout][hout][wout] = conv(x) + bias (groups = 1, NCHW).
  *
+ * @param g layer geometry; x holds g.n * cin * hin * win float32
  * @param weights buffer in the {@link forwardWeights} layout
  * @param bias buffer from {@link paddedBias}
  * @param y output buffer of n * cout * hout * wout float32
+ * @param variant kernel choice (default "auto"; see {@link ConvVariant})
+ * @throws {RangeError} for an empty output, or "3x3" forced on another shape
  */
 export function recordConv2d(
   rec: Recorder,
@@ -138,18 +182,25 @@ export function recordConv2d(
   weights: GPUBuffer,
   bias: GPUBuffer,
   y: GPUBuffer,
+  variant: ConvVariant = "auto",
 ): void {
   const { hout, wout } = convOutSize(g);
-  const px = pixelsPerInvocation(wout, 1);
+  const v = pickVariant(g, variant, `Convolution ${label}`);
+  const px = v === "3x3" ? PX_3X3 : pixelsPerInvocation(wout, 1);
   const nseg = Math.ceil(wout / px);
   const total = g.n * hout * nseg;
-  const pipe = rec.gpu.pipeline(CONV2D, { PX: px, K: g.k, S: g.stride, PAD: g.pad, WG: CONV_WG });
+  const blocks = padChannels(g.cout) / CHANNEL_BLOCK;
+  const { wg, fold } = grid(total, blocks);
+  const consts: Record<string, number> = v === "3x3"
+    ? { VARIANT: 1, WG: CONV_WG }
+    : { VARIANT: 0, PX: px, K: g.k, S: g.stride, PAD: g.pad, WG: CONV_WG };
+  const pipe = rec.gpu.pipeline(CONV2D, consts);
   rec.add(
     label,
     pipe,
-    [g.n, g.cin, g.hin, g.win, g.cout, hout, wout, nseg, padChannels(g.cout) / 4, total],
+    [g.n, g.cin, g.hin, g.win, g.cout, hout, wout, nseg, padChannels(g.cout) / 4, total, fold],
     [x, weights, bias, y],
-    [Math.ceil(total / CONV_WG), padChannels(g.cout) / CHANNEL_BLOCK, 1],
+    wg,
   );
 }
 
@@ -157,9 +208,12 @@ export function recordConv2d(
  * Record the input gradient of a convolution: gx = conv_transpose(gy) (activation gradient
  * only). With `accumulate`, the result is added to what gx holds.
  *
+ * @param g geometry of the forward convolution
  * @param gy gradient at the convolution output, n * cout * hout * wout
  * @param weights buffer in the {@link backwardWeights} layout
  * @param gx gradient at the convolution input, n * cin * hin * win
+ * @param variant kernel choice (default "auto"; see {@link ConvVariant})
+ * @throws {RangeError} for an empty output, or "3x3" forced on another shape
  */
 export function recordConv2dBackwardData(
   rec: Recorder,
@@ -169,13 +223,36 @@ export function recordConv2dBackwardData(
   weights: GPUBuffer,
   gx: GPUBuffer,
   accumulate: boolean,
+  variant: ConvVariant = "auto",
 ): void {
   const { hout, wout } = convOutSize(g);
+  const cip = padChannels(g.cin);
+  if (pickVariant(g, variant, `Convolution input gradient ${label}`) === "3x3") {
+    // The input gradient of a 3x3 stride-1 padding-1 convolution is the same convolution of gy
+    // with the kernel flipped and the channel roles swapped; backwardWeights is already
+    // [cout][3][3][cinPad], the forward layout of that swapped convolution.
+    const nseg = Math.ceil(g.win / PX_3X3);
+    const total = g.n * g.hin * nseg;
+    const { wg, fold } = grid(total, cip / CHANNEL_BLOCK);
+    const pipe = rec.gpu.pipeline(CONV2D, { VARIANT: 1, WG: CONV_WG }, {
+      FLIP: true,
+      ACC: accumulate,
+    });
+    rec.add(
+      label,
+      pipe,
+      [g.n, g.cout, hout, wout, g.cin, g.hin, g.win, nseg, cip / 4, total, fold],
+      [gy, weights, zeros(rec.gpu, cip), gx],
+      wg,
+    );
+    return;
+  }
   const px = pixelsPerInvocation(g.win, g.stride);
   const nseg = Math.ceil(g.win / px);
   const qlo = g.stride * Math.floor((g.pad - g.k + 1) / g.stride);
   const gw = Math.floor((px - 1 + g.pad - qlo) / g.stride) + 1;
   const total = g.n * g.hin * nseg;
+  const { wg, fold } = grid(total, cip / CHANNEL_BLOCK);
   const pipe = rec.gpu.pipeline(
     CONV2D_BACKWARD_DATA,
     { PX: px, K: g.k, S: g.stride, PAD: g.pad, WG: CONV_WG, QLO: qlo, GW: gw },
@@ -184,8 +261,8 @@ export function recordConv2dBackwardData(
   rec.add(
     label,
     pipe,
-    [g.n, g.cin, g.hin, g.win, g.cout, hout, wout, nseg, padChannels(g.cin) / 4, total],
+    [g.n, g.cin, g.hin, g.win, g.cout, hout, wout, nseg, cip / 4, total, fold],
     [gy, weights, gx],
-    [Math.ceil(total / CONV_WG), padChannels(g.cin) / CHANNEL_BLOCK, 1],
+    wg,
   );
 }
