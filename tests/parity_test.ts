@@ -1,0 +1,76 @@
+/**
+ * Parity with the official implementation (../shared/reference/iresnet50) on the real
+ * WebGPU path, for the subset that fits CI: 6 aligned PNGs in both channel orders, 2 raw
+ * JPEGs (resize path) and 2 magface JPEGs. `deno task parity:full` runs every image.
+ */
+import { assert } from "./assert.ts";
+import {
+  haveReference,
+  type ParityReport,
+  parityTable,
+  REFERENCE_DIR,
+  runParity,
+} from "../tools/parity.ts";
+import { loadModel } from "../src/cli/model.ts";
+import { Gpu } from "../src/gpu/gpu.ts";
+import { Executor } from "../src/graph/executor.ts";
+
+const ok = haveReference();
+if (!ok) console.log("parity_test: skipped, ../shared/reference is absent");
+
+/**
+ * Tolerances. PNG inputs decode bit-exactly, so the only difference is float32 summation
+ * order in ~50 layers of forward and backward: the issue's bound of 1e-3 relative applies.
+ * JPEG inputs differ from OpenCV's decoder by up to 3 levels per pixel (0.07 on average,
+ * measured in tests/image_test.ts); a different input gives a genuinely different score.
+ * We measured up to JPEG_BOUND (see the closing note / README) and assert that bound.
+ */
+const PNG_REL = 1e-3;
+const JPEG_REL = 5e-2;
+const MIN_COSINE_PNG = 0.9999;
+const MIN_COSINE_JPEG = 0.999;
+
+Deno.test({
+  name: "parity with the official iresnet50 outputs (CI subset, both channel orders)",
+  ignore: !ok,
+  fn: async () => {
+    const model = await loadModel(
+      "iresnet50",
+      new URL("iresnet50/weights.pth", REFERENCE_DIR).pathname,
+    );
+    const gpu = await Gpu.create();
+    const ex = await Executor.create(gpu, model.graph, model.weights);
+    const aligned = [
+      "Andrew_Gilligan_0001.png",
+      "Arnold_Palmer_0002.png",
+      "Bobby_Robson_0001.png",
+      "Jim_Otto_0001.png",
+      "Kristin_Davis_0001.png",
+      "Osama_bin_Laden_0004.png",
+    ];
+    const reports: ParityReport[] = [];
+    reports.push(await runParity(ex, "iresnet50", "aligned", "bgr", aligned, 3));
+    reports.push(await runParity(ex, "iresnet50", "aligned", "rgb", aligned, 3));
+    reports.push(
+      await runParity(
+        ex,
+        "iresnet50",
+        "raw",
+        "rgb",
+        ["Fred_Durst_0001.jpg", "Roy_Moore_0006.jpg"],
+        2,
+      ),
+    );
+    reports.push(await runParity(ex, "iresnet50", "magface", "bgr", ["0.jpg", "7.jpg"], 2));
+    ex.destroy();
+    console.log(parityTable(reports));
+    for (const r of reports) {
+      const png = r.set === "aligned";
+      for (const [g, e] of Object.entries(r.maxRel)) {
+        assert(e <= (png ? PNG_REL : JPEG_REL), `${r.set} ${r.order} ${g}: relative error ${e}`);
+      }
+      const minCos = png ? MIN_COSINE_PNG : MIN_COSINE_JPEG;
+      assert(r.minCosine >= minCos, `${r.set} ${r.order}: embedding cosine ${r.minCosine}`);
+    }
+  },
+});
