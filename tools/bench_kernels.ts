@@ -1,0 +1,105 @@
+/**
+ * Benchmark of the convolution kernels (forward and input gradient) at iResNet layer shapes:
+ * prints GFLOP/s per shape, batch size, direction and kernel variant.
+ *
+ * Usage: deno run -A tools/bench_kernels.ts [--batch 1,8,32] [--variants 3x3,generic]
+ *   [--shapes 64x112,64x56,128x28,256x14,512x7,3x112,64x56s2] [--reps 3]
+ *
+ * A shape is CxH (C channels in and out, H x H input, 3x3 kernel, stride 1, padding 1), or
+ * CxHs2 (3x3 stride 2: C/2 channels in at 2H x 2H, as iResNet's first unit of a stage), or
+ * CxHd (1x1 stride 2 downsample, C/2 channels in at 2H x 2H). "3x" gives the stem (Cin = 3,
+ * 64 out). Each timing submits `reps`-fold repeated dispatches once and waits; the best of
+ * three submits is reported, as wall-clock GFLOP/s (2 x MACs / s) and as GFLOP per CPU
+ * second of this process (robust when other work shares the cores). The first submit of a
+ * pipeline includes its compilation and is not counted.
+ *
+ * @module
+ */
+import process from "node:process";
+import { parseArgs } from "../src/cli/args.ts";
+import { encodeDispatches, Gpu } from "../src/gpu/gpu.ts";
+import { Recorder } from "../src/kernels/recorder.ts";
+import {
+  backwardWeights,
+  type ConvGeometry,
+  convOutSize,
+  type ConvVariant,
+  forwardWeights,
+  paddedBias,
+  recordConv2d,
+  recordConv2dBackwardData,
+} from "../src/kernels/conv2d.ts";
+
+const { values } = parseArgs({
+  options: {
+    batch: { type: "string", default: "1,8" },
+    variants: { type: "string", default: "3x3,generic" },
+    shapes: { type: "string", default: "64x112,64x56,128x28,256x14,512x7,3x112,128x28s2,128x28d" },
+    reps: { type: "string", default: "3" },
+  },
+});
+
+function parseShape(s: string): Omit<ConvGeometry, "n"> {
+  const m = /^(\d+)x(\d+)(s2|d)?$/.exec(s);
+  if (!m) throw new Error(`bench_kernels: bad shape "${s}" (expected CxH, CxHs2 or CxHd)`);
+  const c = Number(m[1]), h = Number(m[2]);
+  if (c === 3) return { cin: 3, hin: h, win: h, cout: 64, k: 3, stride: 1, pad: 1 };
+  if (m[3] === "s2") {
+    return { cin: c / 2, hin: 2 * h, win: 2 * h, cout: c, k: 3, stride: 2, pad: 1 };
+  }
+  if (m[3] === "d") return { cin: c / 2, hin: 2 * h, win: 2 * h, cout: c, k: 1, stride: 2, pad: 0 };
+  return { cin: c, hin: h, win: h, cout: c, k: 3, stride: 1, pad: 1 };
+}
+
+const gpu = await Gpu.create();
+const reps = Number(values.reps);
+console.log(`adapter: ${gpu.adapterName}; best of 3 submits of ${reps} dispatches`);
+console.log("shape        batch dir  variant   GFLOP/s  GFLOP/CPU-s");
+for (const shape of values.shapes!.split(",")) {
+  for (const n of values.batch!.split(",").map(Number)) {
+    const g: ConvGeometry = { n, ...parseShape(shape) };
+    const { hout, wout } = convOutSize(g);
+    const flops = 2 * n * g.cout * g.cin * g.k * g.k * hout * wout;
+    const inBytes = n * g.cin * g.hin * g.win * 4, outBytes = n * g.cout * hout * wout * 4;
+    if (Math.max(inBytes, outBytes) > gpu.maxBinding) {
+      console.log(`${shape.padEnd(12)} ${String(n).padStart(5)} skipped (over the binding limit)`);
+      continue;
+    }
+    const x = gpu.storage("x", inBytes), y = gpu.storage("y", outBytes);
+    const wf = new Float32Array(g.cout * g.cin * g.k * g.k).map((_, i) => ((i * 7919) % 17) / 17);
+    const bw = gpu.storageFrom("w", forwardWeights(wf, g.cout, g.cin, g.k));
+    const bwb = gpu.storageFrom("wb", backwardWeights(wf, g.cout, g.cin, g.k));
+    const bb = gpu.storageFrom("b", paddedBias(undefined, g.cout));
+    for (const dir of ["fwd", "bwd"] as const) {
+      for (const v of values.variants!.split(",") as ConvVariant[]) {
+        const fits = g.k === 3 && g.stride === 1 && g.pad === 1;
+        if (v === "3x3" && !fits) continue;
+        const rec = new Recorder(gpu);
+        for (let r = 0; r < reps; r++) {
+          if (dir === "fwd") recordConv2d(rec, "bench", g, x, bw, bb, y, v);
+          else recordConv2dBackwardData(rec, "bench", g, y, bwb, x, false, v);
+        }
+        const d = rec.finish();
+        let bestWall = 0, bestCpu = 0;
+        for (let i = 0; i < 4; i++) {
+          const t0 = performance.now(), c0 = process.cpuUsage();
+          const enc = gpu.device.createCommandEncoder();
+          encodeDispatches(enc, d);
+          gpu.device.queue.submit([enc.finish()]);
+          await gpu.device.queue.onSubmittedWorkDone();
+          const wall = (performance.now() - t0) / 1000, cu = process.cpuUsage(c0);
+          if (i === 0) continue; // includes pipeline compilation
+          bestWall = Math.max(bestWall, (reps * flops) / wall / 1e9);
+          bestCpu = Math.max(bestCpu, (reps * flops) / ((cu.user + cu.system) / 1e6) / 1e9);
+        }
+        gpu.checkHealthy();
+        console.log(
+          `${shape.padEnd(12)} ${String(n).padStart(5)} ${dir}  ${v.padEnd(8)} ` +
+            `${bestWall.toFixed(2).padStart(8)} ${bestCpu.toFixed(2).padStart(12)}`,
+        );
+        rec.uniforms.destroy();
+      }
+    }
+    for (const b of [x, y, bw, bwb, bb]) b.destroy();
+  }
+}
