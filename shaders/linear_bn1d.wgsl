@@ -3,10 +3,11 @@
 // scale_o = gamma_o / sqrt(rv_o + eps) and shift_o = beta_o - rm_o * scale_o.
 // The input x is the NCHW output of the head BN2d flattened C-major, as PyTorch flattens it.
 //
-// Each invocation computes 4 outputs of one image (workgroup_id.y), reading the transposed
-// weights [in][out4] as vec4.
+// One workgroup per (4 outputs, image): each lane sums a fixed strided subset of the inputs,
+// then a fixed tree combines the lanes. No lane loops more than inF / WG times, far inside
+// llvmpipe's per-invocation loop budget, and the order never depends on the batch.
 
-const WG: u32 = 64u; // @specialize
+const WG: u32 = 64u; // @specialize lanes per workgroup (power of two)
 
 struct Params {
   inF: u32, // input features
@@ -21,23 +22,32 @@ struct Params {
 @group(0) @binding(3) var<storage, read> prm: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> e: array<f32>; // [n][outF]
 
+var<workgroup> red: array<vec4<f32>, WG>;
+
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let q = gid.x;
-  if (q >= p.out4) {
-    return;
-  }
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let q = wid.x;
   let n = wid.y;
   let xb = n * p.inF;
   var acc = vec4<f32>(0.0);
-  for (var i = 0u; i < p.inF; i++) {
+  for (var i = lid; i < p.inF; i += WG) {
     acc += x[xb + i] * wt[i * p.out4 + q];
   }
-  let v = (acc + prm[q]) * prm[p.out4 + q] + prm[2u * p.out4 + q];
-  for (var c = 0u; c < 4u; c++) {
-    let o = q * 4u + c;
-    if (o < p.outF) {
-      e[n * p.outF + o] = v[c];
+  red[lid] = acc;
+  workgroupBarrier();
+  for (var k = WG / 2u; k > 0u; k >>= 1u) {
+    if (lid < k) {
+      red[lid] += red[lid + k];
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    let v = (red[0] + prm[q]) * prm[p.out4 + q] + prm[2u * p.out4 + q];
+    for (var c = 0u; c < 4u; c++) {
+      let o = q * 4u + c;
+      if (o < p.outF) {
+        e[n * p.outF + o] = v[c];
+      }
     }
   }
 }

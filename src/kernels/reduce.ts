@@ -99,7 +99,7 @@ export function recordLinearBn1d(
     [inF, outF, out4],
     [x, wt, prm, e],
     [
-      Math.ceil(out4 / LIN_WG),
+      out4,
       n,
       1,
     ],
