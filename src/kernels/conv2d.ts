@@ -33,6 +33,11 @@ export const MAX_PX = 28;
 export const CONV_WG = 16;
 /** Output pixels of one row per invocation in the 3x3 stride-1 variant (fixed in the shader). */
 export const PX_3X3 = 14;
+/**
+ * Invocations per workgroup of the 3x3 variant: one 8-wide SIMD pass of llvmpipe, so a
+ * partly filled workgroup (e.g. 7 rows of a 7x7 image) wastes at most 7 lanes, not 15.
+ */
+export const WG_3X3 = 8;
 
 /**
  * Kernel choice for a convolution: "auto" picks "3x3" for 3x3 stride-1 padding-1 layers and
@@ -54,8 +59,12 @@ function pickVariant(g: ConvGeometry, v: ConvVariant, what: string): "generic" |
 }
 
 /** Workgroup grid [x, y, channel blocks] for `total` invocations, folded under 65535. */
-function grid(total: number, blocks: number): { wg: [number, number, number]; fold: number } {
-  const f = foldWorkgroups(Math.ceil(total / CONV_WG));
+function grid(
+  total: number,
+  blocks: number,
+  size: number,
+): { wg: [number, number, number]; fold: number } {
+  const f = foldWorkgroups(Math.ceil(total / size));
   return { wg: [f.x, f.y, blocks], fold: f.fold };
 }
 
@@ -190,9 +199,9 @@ export function recordConv2d(
   const nseg = Math.ceil(wout / px);
   const total = g.n * hout * nseg;
   const blocks = padChannels(g.cout) / CHANNEL_BLOCK;
-  const { wg, fold } = grid(total, blocks);
+  const { wg, fold } = grid(total, blocks, v === "3x3" ? WG_3X3 : CONV_WG);
   const consts: Record<string, number> = v === "3x3"
-    ? { VARIANT: 1, WG: CONV_WG }
+    ? { VARIANT: 1, WG: WG_3X3 }
     : { VARIANT: 0, PX: px, K: g.k, S: g.stride, PAD: g.pad, WG: CONV_WG };
   const pipe = rec.gpu.pipeline(CONV2D, consts);
   rec.add(
@@ -233,8 +242,8 @@ export function recordConv2dBackwardData(
     // [cout][3][3][cinPad], the forward layout of that swapped convolution.
     const nseg = Math.ceil(g.win / PX_3X3);
     const total = g.n * g.hin * nseg;
-    const { wg, fold } = grid(total, cip / CHANNEL_BLOCK);
-    const pipe = rec.gpu.pipeline(CONV2D, { VARIANT: 1, WG: CONV_WG }, {
+    const { wg, fold } = grid(total, cip / CHANNEL_BLOCK, WG_3X3);
+    const pipe = rec.gpu.pipeline(CONV2D, { VARIANT: 1, WG: WG_3X3 }, {
       FLIP: true,
       ACC: accumulate,
     });
@@ -252,7 +261,7 @@ export function recordConv2dBackwardData(
   const qlo = g.stride * Math.floor((g.pad - g.k + 1) / g.stride);
   const gw = Math.floor((px - 1 + g.pad - qlo) / g.stride) + 1;
   const total = g.n * g.hin * nseg;
-  const { wg, fold } = grid(total, cip / CHANNEL_BLOCK);
+  const { wg, fold } = grid(total, cip / CHANNEL_BLOCK, CONV_WG);
   const pipe = rec.gpu.pipeline(
     CONV2D_BACKWARD_DATA,
     { PX: px, K: g.k, S: g.stride, PAD: g.pad, WG: CONV_WG, QLO: qlo, GW: gw },
