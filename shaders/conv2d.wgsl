@@ -50,6 +50,8 @@ struct Params {
   co4: u32, // padded output channels / 4 (weight row length in vec4)
   total: u32, // n * hout * nseg
   fold: u32, // workgroups along x (linear workgroup index = wid.x + wid.y * fold)
+  c0: u32, // generic variant: first input channel summed by this dispatch
+  c1: u32, // generic variant: end of that channel range (bias is added when c0 == 0)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -90,7 +92,10 @@ fn generic(t: u32, cb: u32) {
   let wlast = i32(p.win) - 1;
 
   var acc: array<vec4<f32>, 2u * PX>;
-  for (var ci = 0u; ci < p.cin; ci++) {
+  // The channel range keeps this invocation's loop iterations far inside llvmpipe's budget
+  // (about 65535 per invocation, after which it silently leaves loops); the host splits long
+  // reductions over several dispatches that accumulate in a fixed order.
+  for (var ci = p.c0; ci < p.c1; ci++) {
     let plane = (n * p.cin + ci) * p.hin;
     for (var ky = 0u; ky < K; ky++) {
       let iy = i32(oy * S + ky) - i32(PAD);
@@ -117,8 +122,9 @@ fn generic(t: u32, cb: u32) {
     }
   }
 
-  let b0 = bias[cb * 2u];
-  let b1 = bias[cb * 2u + 1u];
+  let first = p.c0 == 0u;
+  let b0 = select(vec4<f32>(0.0), bias[cb * 2u], first);
+  let b1 = select(vec4<f32>(0.0), bias[cb * 2u + 1u], first);
   let co0 = cb * 8u;
   let hw = p.hout * p.wout;
   for (var px = 0u; px < PX; px++) {

@@ -37,6 +37,8 @@ struct Params {
   ci4: u32, // padded input channels / 4 (weight row length in vec4)
   total: u32, // n * hin * nseg
   fold: u32, // workgroups along x (linear workgroup index = wid.x + wid.y * fold)
+  c0: u32, // first output channel (of gy) summed by this dispatch
+  c1: u32, // end of that channel range
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -60,7 +62,9 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   let wlast = i32(p.wout) - 1;
 
   var acc: array<vec4<f32>, 2u * PX>;
-  for (var co = 0u; co < p.cout; co++) {
+  // The channel range keeps this invocation's loop iterations far inside llvmpipe's budget
+  // (about 65535 per invocation); the host splits long reductions over several dispatches.
+  for (var co = p.c0; co < p.c1; co++) {
     let plane = (n * p.cout + co) * p.hout;
     for (var ky = 0u; ky < K; ky++) {
       let tt = i32(iy) + i32(PAD) - i32(ky);

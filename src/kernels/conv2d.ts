@@ -200,17 +200,42 @@ export function recordConv2d(
   const total = g.n * hout * nseg;
   const blocks = padChannels(g.cout) / CHANNEL_BLOCK;
   const { wg, fold } = grid(total, blocks, v === "3x3" ? WG_3X3 : CONV_WG);
-  const consts: Record<string, number> = v === "3x3"
-    ? { VARIANT: 1, WG: WG_3X3 }
-    : { VARIANT: 0, PX: px, K: g.k, S: g.stride, PAD: g.pad, WG: CONV_WG };
-  const pipe = rec.gpu.pipeline(CONV2D, consts);
-  rec.add(
-    label,
-    pipe,
-    [g.n, g.cin, g.hin, g.win, g.cout, hout, wout, nseg, padChannels(g.cout) / 4, total, fold],
-    [x, weights, bias, y],
-    wg,
-  );
+  const fields = [g.n, g.cin, g.hin, g.win, g.cout, hout, wout, nseg, padChannels(g.cout) / 4];
+  if (v === "3x3") {
+    const pipe = rec.gpu.pipeline(CONV2D, { VARIANT: 1, WG: WG_3X3 });
+    rec.add(label, pipe, [...fields, total, fold, 0, g.cin], [x, weights, bias, y], wg);
+    return;
+  }
+  const consts = { VARIANT: 0, PX: px, K: g.k, S: g.stride, PAD: g.pad, WG: CONV_WG };
+  const win = (px - 1) * g.stride + g.k;
+  const step = channelChunk(loopsPerChannel(g.k, win, px));
+  for (let c0 = 0; c0 < g.cin; c0 += step) {
+    const pipe = rec.gpu.pipeline(CONV2D, consts, { ACC: c0 > 0 });
+    const c1 = Math.min(g.cin, c0 + step);
+    rec.add(c0 ? `${label}[${c0}:${c1}]` : label, pipe, [...fields, total, fold, c0, c1], [
+      x,
+      weights,
+      bias,
+      y,
+    ], wg);
+  }
+}
+
+/**
+ * Mesa's llvmpipe leaves every loop of an invocation after about 65535 loop iterations in
+ * total, silently (measured: a 300 x 300 nested loop counts 65101). Generic kernels therefore
+ * sum at most this many loop iterations per dispatch.
+ */
+export const LOOP_BUDGET = 16384;
+
+/** Loop iterations one reduction channel costs a generic-kernel invocation (upper bound). */
+function loopsPerChannel(k: number, window: number, px: number): number {
+  return 1 + k * (3 + window + k * (px + 2));
+}
+
+/** Reduction channels per dispatch so an invocation stays within {@link LOOP_BUDGET}. */
+function channelChunk(perChannel: number): number {
+  return Math.max(1, Math.floor(LOOP_BUDGET / perChannel));
 }
 
 /**
@@ -250,7 +275,7 @@ export function recordConv2dBackwardData(
     rec.add(
       label,
       pipe,
-      [g.n, g.cout, hout, wout, g.cin, g.hin, g.win, nseg, cip / 4, total, fold],
+      [g.n, g.cout, hout, wout, g.cin, g.hin, g.win, nseg, cip / 4, total, fold, 0, g.cout],
       [gy, weights, zeros(rec.gpu, cip), gx],
       wg,
     );
@@ -262,16 +287,17 @@ export function recordConv2dBackwardData(
   const gw = Math.floor((px - 1 + g.pad - qlo) / g.stride) + 1;
   const total = g.n * g.hin * nseg;
   const { wg, fold } = grid(total, cip / CHANNEL_BLOCK, CONV_WG);
-  const pipe = rec.gpu.pipeline(
-    CONV2D_BACKWARD_DATA,
-    { PX: px, K: g.k, S: g.stride, PAD: g.pad, WG: CONV_WG, QLO: qlo, GW: gw },
-    { ACC: accumulate },
-  );
-  rec.add(
-    label,
-    pipe,
-    [g.n, g.cin, g.hin, g.win, g.cout, hout, wout, nseg, cip / 4, total, fold],
-    [gy, weights, gx],
-    wg,
-  );
+  const consts = { PX: px, K: g.k, S: g.stride, PAD: g.pad, WG: CONV_WG, QLO: qlo, GW: gw };
+  const step = channelChunk(loopsPerChannel(g.k, gw, px));
+  for (let c0 = 0; c0 < g.cout; c0 += step) {
+    const pipe = rec.gpu.pipeline(CONV2D_BACKWARD_DATA, consts, { ACC: accumulate || c0 > 0 });
+    const c1 = Math.min(g.cout, c0 + step);
+    rec.add(
+      c0 ? `${label}[${c0}:${c1}]` : label,
+      pipe,
+      [g.n, g.cin, g.hin, g.win, g.cout, hout, wout, nseg, cip / 4, total, fold, c0, c1],
+      [gy, weights, gx],
+      wg,
+    );
+  }
 }
