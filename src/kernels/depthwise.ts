@@ -1,0 +1,201 @@
+/**
+ * Depthwise 2-D convolution kernels (groups = channels): forward with optional bias, and the
+ * input gradient. A depthwise layer of C channels has one K x K filter per channel, so it is
+ * computed per (image, channel) plane, never as a dense convolution with zero weights.
+ *
+ * Used by MobileFaceNet (../shared/models/mobilefacenet/MODEL.md): 3x3 stride 1 and 2 with
+ * padding 1, and the 7x7 no-padding global depthwise head (gdconv).
+ *
+ * @module
+ */
+import fwdCode from "../../shaders/depthwise_conv2d.wgsl" with { type: "text" };
+import bwdCode from "../../shaders/depthwise_conv2d_backward_data.wgsl" with { type: "text" };
+import { foldWorkgroups, type KernelSource } from "../gpu/gpu.ts";
+import type { Recorder } from "./recorder.ts";
+
+/** Forward depthwise shader (see shaders/depthwise_conv2d.wgsl). */
+export const DEPTHWISE_CONV2D: KernelSource = {
+  name: "depthwise_conv2d",
+  code: fwdCode,
+  bindings: ["uniform", "read", "read", "read", "rw"],
+};
+
+/** Input-gradient depthwise shader (see shaders/depthwise_conv2d_backward_data.wgsl). */
+export const DEPTHWISE_CONV2D_BACKWARD_DATA: KernelSource = {
+  name: "depthwise_conv2d_backward_data",
+  code: bwdCode,
+  bindings: ["uniform", "read", "read", "rw"],
+};
+
+/** Most pixels of one row computed per invocation. */
+export const DW_MAX_PX = 28;
+/** Invocations per workgroup of both depthwise kernels. */
+export const DW_WG = 64;
+/**
+ * Largest kernel side accepted. With K <= 15 and at most 28 pixels per invocation, one
+ * invocation runs at most K * (WIN + K * PX) = 15 * (69 + 15 * 28) = 7335 loop steps (forward,
+ * stride 2, the worst case; the input gradient needs fewer), far below the ~65k loop iterations
+ * per invocation that llvmpipe executes correctly.
+ */
+export const DW_MAX_K = 15;
+/** Largest stride accepted (the window of a segment grows with it). */
+export const DW_MAX_STRIDE = 2;
+
+/** Geometry of one depthwise convolution, shapes in elements. */
+export interface DepthwiseGeometry {
+  /** Images in the batch. */
+  n: number;
+  /** Channels (input = output = groups). */
+  c: number;
+  hin: number;
+  win: number;
+  /** Square kernel size. */
+  k: number;
+  stride: number;
+  pad: number;
+}
+
+/**
+ * Output size floor((in + 2 pad - k) / stride) + 1 of a depthwise convolution, after checking
+ * the geometry.
+ *
+ * @throws {RangeError} for a non-positive or non-integer size, a kernel over {@link DW_MAX_K},
+ *   a stride over {@link DW_MAX_STRIDE}, padding >= k, or an empty output.
+ */
+export function depthwiseOutSize(g: DepthwiseGeometry): { hout: number; wout: number } {
+  for (const [name, v] of Object.entries({ n: g.n, c: g.c, hin: g.hin, win: g.win, k: g.k })) {
+    if (!Number.isInteger(v) || v < 1) {
+      throw new RangeError(`Depthwise convolution: ${name} must be a positive integer, got ${v}`);
+    }
+  }
+  if (g.k > DW_MAX_K) {
+    throw new RangeError(`Depthwise convolution: kernel ${g.k} is over the maximum ${DW_MAX_K}`);
+  }
+  if (!Number.isInteger(g.stride) || g.stride < 1 || g.stride > DW_MAX_STRIDE) {
+    throw new RangeError(
+      `Depthwise convolution: stride must be 1..${DW_MAX_STRIDE}, got ${g.stride}`,
+    );
+  }
+  if (!Number.isInteger(g.pad) || g.pad < 0 || g.pad >= g.k) {
+    throw new RangeError(`Depthwise convolution: padding must be 0..${g.k - 1}, got ${g.pad}`);
+  }
+  const hout = Math.floor((g.hin + 2 * g.pad - g.k) / g.stride) + 1;
+  const wout = Math.floor((g.win + 2 * g.pad - g.k) / g.stride) + 1;
+  if (hout < 1 || wout < 1) {
+    throw new RangeError(
+      `Depthwise convolution of ${g.hin}x${g.win} with kernel ${g.k}, stride ${g.stride}, ` +
+        `pad ${g.pad} has an empty output`,
+    );
+  }
+  return { hout, wout };
+}
+
+/**
+ * Weight layout of both kernels: PyTorch's [C][1][K][K] is already [C][K][K] row-major, so this
+ * only checks the length and copies.
+ *
+ * @throws {RangeError} when `w` does not hold c * k * k values.
+ */
+export function depthwiseWeights(w: Float32Array, c: number, k: number): Float32Array {
+  if (w.length !== c * k * k) {
+    throw new RangeError(`Depthwise weight has ${w.length} values, expected ${c}x1x${k}x${k}`);
+  }
+  return Float32Array.from(w);
+}
+
+/** Per-channel bias (zeros when the layer has none), length c. */
+export function depthwiseBias(bias: Float32Array | undefined, c: number): Float32Array {
+  const out = new Float32Array(c);
+  if (bias) {
+    if (bias.length !== c) {
+      throw new RangeError(`Depthwise bias has ${bias.length} values, expected ${c}`);
+    }
+    out.set(bias);
+  }
+  return out;
+}
+
+/** Pixels per invocation for a row of `width`: the whole row, or a multiple of the stride. */
+function pixelsPerInvocation(width: number, stride: number): number {
+  if (width <= DW_MAX_PX) return width;
+  return DW_MAX_PX - (DW_MAX_PX % stride);
+}
+
+/**
+ * Record a forward depthwise convolution: y[n][c][hout][wout] = dwconv(x) + bias (NCHW).
+ *
+ * @param g layer geometry; x holds g.n * c * hin * win float32
+ * @param weights buffer from {@link depthwiseWeights}, c * k * k float32
+ * @param bias buffer from {@link depthwiseBias}, c float32
+ * @param y output buffer of n * c * hout * wout float32
+ * @throws {RangeError} as {@link depthwiseOutSize}
+ */
+export function recordDepthwiseConv2d(
+  rec: Recorder,
+  label: string,
+  g: DepthwiseGeometry,
+  x: GPUBuffer,
+  weights: GPUBuffer,
+  bias: GPUBuffer,
+  y: GPUBuffer,
+): void {
+  const { hout, wout } = depthwiseOutSize(g);
+  const px = pixelsPerInvocation(wout, 1);
+  const nseg = Math.ceil(wout / px);
+  const total = g.n * g.c * hout * nseg;
+  const f = foldWorkgroups(Math.ceil(total / DW_WG));
+  const pipe = rec.gpu.pipeline(DEPTHWISE_CONV2D, {
+    PX: px,
+    K: g.k,
+    S: g.stride,
+    PAD: g.pad,
+    WG: DW_WG,
+  });
+  rec.add(
+    label,
+    pipe,
+    [g.c, g.hin, g.win, hout, wout, nseg, total, f.fold],
+    [x, weights, bias, y],
+    [f.x, f.y, 1],
+  );
+}
+
+/**
+ * Record the input gradient of a depthwise convolution: gx = dwconv_transpose(gy). With
+ * `accumulate`, the result is added to what gx holds.
+ *
+ * @param g geometry of the forward convolution
+ * @param gy gradient at the convolution output, n * c * hout * wout
+ * @param weights buffer from {@link depthwiseWeights}
+ * @param gx gradient at the convolution input, n * c * hin * win
+ * @throws {RangeError} as {@link depthwiseOutSize}
+ */
+export function recordDepthwiseBackwardData(
+  rec: Recorder,
+  label: string,
+  g: DepthwiseGeometry,
+  gy: GPUBuffer,
+  weights: GPUBuffer,
+  gx: GPUBuffer,
+  accumulate: boolean,
+): void {
+  const { hout, wout } = depthwiseOutSize(g);
+  const px = pixelsPerInvocation(g.win, g.stride);
+  const nseg = Math.ceil(g.win / px);
+  const qlo = g.stride * Math.floor((g.pad - g.k + 1) / g.stride);
+  const gw = Math.floor((px - 1 + g.pad - qlo) / g.stride) + 1;
+  const total = g.n * g.c * g.hin * nseg;
+  const f = foldWorkgroups(Math.ceil(total / DW_WG));
+  const pipe = rec.gpu.pipeline(
+    DEPTHWISE_CONV2D_BACKWARD_DATA,
+    { PX: px, K: g.k, S: g.stride, PAD: g.pad, WG: DW_WG, QLO: qlo, GW: gw },
+    { ACC: accumulate },
+  );
+  rec.add(
+    label,
+    pipe,
+    [g.c, g.hin, g.win, hout, wout, nseg, total, f.fold],
+    [gy, weights, gx],
+    [f.x, f.y, 1],
+  );
+}

@@ -1,0 +1,221 @@
+/**
+ * Depthwise convolution kernels (src/kernels/depthwise.ts) on the WebGPU adapter against the
+ * float64 CPU reference (src/reference/cpu.ts conv2d / conv2dBackwardData with groups = C),
+ * forward and input gradient, plus bit-exact batch invariance.
+ *
+ * Tolerance: inputs, weights and biases are float32 values, so the only error is float32
+ * rounding in the kernel's sums. A float32 sum of L terms errs by at most
+ * gamma_L * sum |terms| with gamma_L = L u / (1 - L u), u = 2^-24 (Higham, Accuracy and
+ * Stability of Numerical Algorithms, 2nd ed., eq. 3.5). Here L = K * K products, plus the bias
+ * (forward) or the value already held (accumulating input gradient). We use atol = that bound
+ * with sum |terms| taken as its maximum over the tensor (the reference convolution of |x| with
+ * |w|, plus |bias| or |held value|), and rtol = 0.
+ */
+import { assert, assertAllClose, assertEquals, assertThrows } from "./assert.ts";
+import { encodeDispatches, Gpu } from "../src/gpu/gpu.ts";
+import { Recorder } from "../src/kernels/recorder.ts";
+import {
+  depthwiseBias,
+  type DepthwiseGeometry,
+  depthwiseOutSize,
+  depthwiseWeights,
+  recordDepthwiseBackwardData,
+  recordDepthwiseConv2d,
+} from "../src/kernels/depthwise.ts";
+import {
+  conv2d as refConv2d,
+  conv2dBackwardData as refConv2dBackwardData,
+  randomArray,
+  rng,
+  tensor4,
+} from "../src/reference/cpu.ts";
+
+let gpuPromise: Promise<Gpu | undefined> | undefined;
+function getGpu(): Promise<Gpu | undefined> {
+  gpuPromise ??= Gpu.create().catch((e) => {
+    console.warn(`depthwise_test: no WebGPU adapter, skipping (${(e as Error).message})`);
+    return undefined;
+  });
+  return gpuPromise;
+}
+
+/** Float32-representable uniform values in [-1, 1), as float64. */
+function f32Values(rand: () => number, n: number): Float64Array {
+  return Float64Array.from(Float32Array.from(randomArray(rand, n, -1, 1)));
+}
+
+function gammaBound(terms: number, absSum: ArrayLike<number>): number {
+  const u = 2 ** -24;
+  let m = 0;
+  for (let i = 0; i < absSum.length; i++) m = Math.max(m, absSum[i]);
+  return (terms * u) / (1 - terms * u) * m;
+}
+
+async function run(gpu: Gpu, record: (rec: Recorder) => void): Promise<void> {
+  const dispatches = await gpu.scoped("depthwise_test record", () => {
+    const rec = new Recorder(gpu);
+    record(rec);
+    return rec.finish();
+  });
+  await gpu.scoped("depthwise_test submit", () => {
+    const enc = gpu.device.createCommandEncoder();
+    encodeDispatches(enc, dispatches);
+    gpu.device.queue.submit([enc.finish()]);
+  });
+}
+
+const buf = (gpu: Gpu, label: string, v: ArrayLike<number>) =>
+  gpu.storageFrom(label, Float32Array.from(v));
+
+function geo(
+  n: number,
+  c: number,
+  hin: number,
+  win: number,
+  k: number,
+  stride: number,
+  pad: number,
+): DepthwiseGeometry {
+  return { n, c, hin, win, k, stride, pad };
+}
+
+// MobileFaceNet's shapes (3x3 stride 1 and 2 with padding 1, the 7x7 no-padding head at 512
+// channels) and the edges: rows wider than one 28-pixel segment (stride 1 and 2, odd widths so
+// the last segment is partial), channel counts that are not multiples of 4, batch > 1, a
+// non-square input, and the largest kernel the module accepts at stride 2 and a 70-pixel row:
+// the longest per-invocation loops any shape can have (7335 steps forward). Were a kernel
+// over llvmpipe's ~65k loop budget, that case would come back as zeros and fail.
+const CASES: { name: string; g: DepthwiseGeometry; bias: boolean }[] = [
+  { name: "3x3 s1 p1 C=13 31 wide", g: geo(2, 13, 9, 31, 3, 1, 1), bias: false },
+  { name: "3x3 s2 p1 C=7 odd 57x58", g: geo(3, 7, 57, 58, 3, 2, 1), bias: true },
+  { name: "3x3 s2 p1 C=64 56x56", g: geo(1, 64, 56, 56, 3, 2, 1), bias: false },
+  { name: "7x7 p0 head C=512", g: geo(2, 512, 7, 7, 7, 1, 0), bias: true },
+  { name: "5x5 s2 p2 C=6 12x9", g: geo(2, 6, 12, 9, 5, 2, 2), bias: true },
+  { name: "15x15 s2 p7 C=3 70 wide (longest loops)", g: geo(1, 3, 20, 70, 15, 2, 7), bias: true },
+];
+
+Deno.test("depthwise forward matches the float64 reference (groups = C)", async () => {
+  const gpu = await getGpu();
+  if (!gpu) return;
+  const rand = rng(7);
+  for (const { name, g, bias } of CASES) {
+    const { hout, wout } = depthwiseOutSize(g);
+    const x = f32Values(rand, g.n * g.c * g.hin * g.win);
+    const w = f32Values(rand, g.c * g.k * g.k);
+    const b = bias ? f32Values(rand, g.c) : undefined;
+    const xt = tensor4(g.n, g.c, g.hin, g.win, x);
+    const ref = refConv2d(xt, w, g.c, g.k, g.stride, g.pad, g.c, b);
+    const absRef = refConv2d(
+      tensor4(g.n, g.c, g.hin, g.win, x.map(Math.abs)),
+      w.map(Math.abs),
+      g.c,
+      g.k,
+      g.stride,
+      g.pad,
+      g.c,
+      b?.map(Math.abs),
+    );
+    const xb = buf(gpu, "x", x);
+    const wb = buf(gpu, "w", depthwiseWeights(Float32Array.from(w), g.c, g.k));
+    const bb = buf(gpu, "b", depthwiseBias(b ? Float32Array.from(b) : undefined, g.c));
+    const out = g.n * g.c * hout * wout;
+    const yb = gpu.storage("y", out * 4);
+    await run(gpu, (rec) => recordDepthwiseConv2d(rec, name, g, xb, wb, bb, yb));
+    const got = (await gpu.read(yb)).subarray(0, out);
+    const atol = gammaBound(g.k * g.k + 1, absRef.data);
+    const rep = assertAllClose(got, ref.data, atol, 0, `forward ${name}`);
+    assert(rep.maxAbs <= atol, name);
+    // A silent early exit of the loops would leave zeros; the reference is nonzero nearly
+    // everywhere, so also require the output to carry signal.
+    assert(got.some((v) => v !== 0), `${name}: all zeros`);
+    [xb, wb, bb, yb].forEach((v) => v.destroy());
+  }
+});
+
+Deno.test("depthwise input gradient matches the float64 reference, overwrite and accumulate", async () => {
+  const gpu = await getGpu();
+  if (!gpu) return;
+  const rand = rng(8);
+  for (const { name, g } of CASES) {
+    for (const accumulate of [false, true]) {
+      const { hout, wout } = depthwiseOutSize(g);
+      const gy = f32Values(rand, g.n * g.c * hout * wout);
+      const w = f32Values(rand, g.c * g.k * g.k);
+      const held = f32Values(rand, g.n * g.c * g.hin * g.win);
+      const gyt = tensor4(g.n, g.c, hout, wout, gy);
+      const ref = refConv2dBackwardData(gyt, w, g.c, g.hin, g.win, g.k, g.stride, g.pad, g.c);
+      const absRef = refConv2dBackwardData(
+        tensor4(g.n, g.c, hout, wout, gy.map(Math.abs)),
+        w.map(Math.abs),
+        g.c,
+        g.hin,
+        g.win,
+        g.k,
+        g.stride,
+        g.pad,
+        g.c,
+      );
+      const expected = accumulate ? ref.data.map((v, i) => v + held[i]) : ref.data;
+      const absSum = accumulate ? absRef.data.map((v, i) => v + Math.abs(held[i])) : absRef.data;
+      const gyb = buf(gpu, "gy", gy);
+      const wb = buf(gpu, "w", depthwiseWeights(Float32Array.from(w), g.c, g.k));
+      const gxb = buf(gpu, "gx", held);
+      await run(gpu, (rec) => recordDepthwiseBackwardData(rec, name, g, gyb, wb, gxb, accumulate));
+      const got = (await gpu.read(gxb)).subarray(0, expected.length);
+      const atol = gammaBound(g.k * g.k + (accumulate ? 1 : 0), absSum);
+      assertAllClose(got, expected, atol, 0, `backward ${name} acc=${accumulate}`);
+      [gyb, wb, gxb].forEach((v) => v.destroy());
+    }
+  }
+});
+
+Deno.test("depthwise kernels: an image's results do not change by a bit with batch size or position", async () => {
+  const gpu = await getGpu();
+  if (!gpu) return;
+  const rand = rng(9);
+  for (const g1 of [geo(1, 13, 30, 30, 3, 2, 1), geo(1, 9, 7, 7, 7, 1, 0)]) {
+    const n = 3;
+    const g = { ...g1, n };
+    const { hout, wout } = depthwiseOutSize(g);
+    const inPer = g.c * g.hin * g.win, outPer = g.c * hout * wout;
+    const x = f32Values(rand, n * inPer);
+    const gy = f32Values(rand, n * outPer);
+    const w = buf(gpu, "w", f32Values(rand, g.c * g.k * g.k));
+    const b = buf(gpu, "b", f32Values(rand, g.c));
+    // Whole batch.
+    const xb = buf(gpu, "x", x), yb = gpu.storage("y", n * outPer * 4);
+    const gyb = buf(gpu, "gy", gy), gxb = gpu.storage("gx", n * inPer * 4);
+    await run(gpu, (rec) => {
+      recordDepthwiseConv2d(rec, "f", g, xb, w, b, yb);
+      recordDepthwiseBackwardData(rec, "b", g, gyb, w, gxb, false);
+    });
+    const y = await gpu.read(yb), gx = await gpu.read(gxb);
+    // The last image alone.
+    const x1 = buf(gpu, "x1", x.subarray(2 * inPer)), y1 = gpu.storage("y1", outPer * 4);
+    const gy1 = buf(gpu, "gy1", gy.subarray(2 * outPer)), gx1 = gpu.storage("gx1", inPer * 4);
+    await run(gpu, (rec) => {
+      recordDepthwiseConv2d(rec, "f1", g1, x1, w, b, y1);
+      recordDepthwiseBackwardData(rec, "b1", g1, gy1, w, gx1, false);
+    });
+    assertEquals(
+      Array.from((await gpu.read(y1)).subarray(0, outPer)),
+      Array.from(y.subarray(2 * outPer, 3 * outPer)),
+    );
+    assertEquals(
+      Array.from((await gpu.read(gx1)).subarray(0, inPer)),
+      Array.from(gx.subarray(2 * inPer, 3 * inPer)),
+    );
+    [w, b, xb, yb, gyb, gxb, x1, y1, gy1, gx1].forEach((v) => v.destroy());
+  }
+});
+
+Deno.test("depthwise geometry and layout errors are clear", () => {
+  assertThrows(() => depthwiseOutSize(geo(1, 4, 3, 3, 5, 1, 0)), /empty output/);
+  assertThrows(() => depthwiseOutSize(geo(1, 4, 9, 9, 17, 1, 8)), /maximum 15/);
+  assertThrows(() => depthwiseOutSize(geo(1, 4, 9, 9, 3, 3, 1)), /stride/);
+  assertThrows(() => depthwiseOutSize(geo(1, 4, 9, 9, 3, 1, 3)), /padding/);
+  assertThrows(() => depthwiseOutSize(geo(1, 0, 9, 9, 3, 1, 1)), /c must be/);
+  assertThrows(() => depthwiseWeights(new Float32Array(10), 2, 3), /2x1x3x3/);
+  assertThrows(() => depthwiseBias(new Float32Array(3), 2), /expected 2/);
+  assertEquals(Array.from(depthwiseBias(undefined, 3)), [0, 0, 0]);
+});
