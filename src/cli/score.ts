@@ -17,8 +17,16 @@ import {
   writeFailedList,
   writeScoreFiles,
 } from "../io/scores.ts";
-import { applyPathReplace, checkPathReplaceArgs, listImages } from "../io/select.ts";
+import { applyPathReplace, checkPathReplaceArgs } from "../io/select.ts";
 import { Progress } from "./progress.ts";
+import {
+  PIPELINE_ARGS,
+  type PipelineOptions,
+  pipelineOptions,
+  runPipeline,
+  selectImages,
+  usesPipeline,
+} from "./stream.ts";
 
 /** Exit status: every image was scored. */
 export const EXIT_OK = 0;
@@ -31,12 +39,13 @@ export const EXIT_SOME_FAILED = 3;
 
 /** Help text of the main command. */
 export const SCORE_HELP = `Usage: grafiqs --image-path DIR --weights FILE [options]
+       ... | grafiqs --weights FILE [--format tsv|jsonl] [-0] [options] | ...
        grafiqs edc ...            (EDC evaluation; see 'grafiqs edc --help')
 
 GraFIQs face image quality on WebGPU. Drop-in for the official extract_grafiqs.py.
 
 Official options (same meaning):
-  --image-path DIR            folder of images (not recursive)
+  --image-path DIR            folder of images (not recursive unless --recursive)
   --image-extension EXT       file extension, case sensitive (default: jpg)
   --output-dir OUT            where GraFIQs_{image,block1..block4}.txt go (created; default: .)
   --backbone NAME             ${BACKBONES.join(", ")} (default: auto, recognised from the weights)
@@ -53,12 +62,28 @@ Added options:
                               OUT/GraFIQs_embeddings.txt (the paths, one per line, same order)
   --version, --help
 
+Pipelines and large runs (docs/PIPELINE.md):
+  --image-path -              read image paths from stdin, one per line (also without
+                              --image-path); one record per image goes to stdout as soon as
+                              its batch is scored, in input order
+  -0, --null                  paths on stdin are NUL-separated (find -print0)
+  --output FILE               write records to FILE (- for stdout), also with --image-path DIR
+  --format tsv|jsonl          record format (default: tsv, jsonl for FILE.jsonl); columns:
+                              path, one score per group, status (ok|failed), error
+  --image-extension A,B       several extensions (comma-separated or repeated)
+  --recursive                 also the folders below DIR; extensions case-insensitive
+  --shard K/N                 only the paths whose FNV-1a 64 of the UTF-8 path text, mod N, is K
+  --resume                    continue an interrupted run: with --output FILE, keep its records
+                              and skip their paths; in the folder mode, continue from
+                              OUT/.grafiqs_journal.tsv and write the five files at the end
+
 Lower scores mean higher quality. Exit status: 0 all images scored, 3 some images failed
-(listed in OUT/GraFIQs_failed.txt and on stderr, the others are scored), 2 bad command line,
-1 fatal error (nothing written).`;
+(listed in OUT/GraFIQs_failed.txt and on stderr, or as failed records; the others are scored),
+2 bad command line, 1 fatal error (nothing written), 130 interrupted by SIGINT (what was done
+is kept; rerun with --resume). A reader of stdout that goes away ends the run early with 0 or 3.`;
 
 /** Parsed options of the main command. */
-export interface ScoreOptions {
+export interface ScoreOptions extends PipelineOptions {
   imagePath: string;
   imageExtension: string;
   outputDir: string;
@@ -95,8 +120,8 @@ export function parseScoreArgs(args: string[]): ScoreOptions | "help" {
       allowPositionals: false,
       options: {
         "image-path": { type: "string" },
-        "image-extension": { type: "string", default: "jpg" },
-        "output-dir": { type: "string", default: "." },
+        ...PIPELINE_ARGS,
+        "output-dir": { type: "string" },
         "backbone": { type: "string", default: "auto" },
         "weights": { type: "string" },
         "gpu": { type: "string" },
@@ -112,7 +137,6 @@ export function parseScoreArgs(args: string[]): ScoreOptions | "help" {
     throw new UsageError((e as Error).message);
   }
   if (v.help) return "help";
-  if (!v["image-path"]) throw new UsageError("--image-path DIR is required");
   if (!v.weights) throw new UsageError("--weights FILE is required");
   if (!BACKBONES.includes(v.backbone!)) {
     throw new UsageError(`--backbone must be one of ${BACKBONES.join(", ")}, got "${v.backbone}"`);
@@ -143,10 +167,17 @@ export function parseScoreArgs(args: string[]): ScoreOptions | "help" {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  let pipeline;
+  try {
+    pipeline = pipelineOptions(v);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   return {
-    imagePath: v["image-path"]!,
-    imageExtension: v["image-extension"]!,
-    outputDir: v["output-dir"]!,
+    ...pipeline,
+    imagePath: v["image-path"] ?? "-",
+    imageExtension: pipeline.imageExtensions[0],
+    outputDir: v["output-dir"] ?? ".",
     backbone: v.backbone!,
     weights: v.weights!,
     adapter,
@@ -266,10 +297,11 @@ export async function runScore(args: string[]): Promise<number> {
     console.log(SCORE_HELP);
     return EXIT_OK;
   }
+  if (usesPipeline(opts)) return await runPipeline(opts);
   try {
     // Weights are read and checked against the backbone before any image is touched.
     const model = await loadModel(opts.backbone, opts.weights);
-    const paths = await listImages(opts.imagePath, opts.imageExtension);
+    const paths = await selectImages(opts);
     const gpu = await Gpu.create({ adapter: opts.adapter });
     console.error(
       `grafiqs: ${model.description}, ${paths.length} images, batch ${opts.batchSize}, ` +
