@@ -10,17 +10,28 @@
  * overrides meta.backbone). OUT is written atomically. Nothing from IN is ever executed. The
  * format is described in weights/README.md.
  *
+ * When --backbone names a known architecture (an iResNet, mobilefacenet) or is "auto", the
+ * checkpoint is first checked against that architecture (every tensor present with the right
+ * shape), and the model description travels with the weights: meta.backbone (the architecture
+ * found), meta.preprocess (channel order, mean/std, input size) and meta.groups (the GraFIQs
+ * group names, which name the output files). `loadModel` (src/cli/model.ts) honours them.
+ * Another --backbone name is stored as given, without checks.
+ *
  * @module
  */
 import { parseArgs } from "../src/cli/args.ts";
 import { readWeightsFile } from "../src/weights/pth.ts";
 import {
-  convertFile,
+  convertWeights,
   describeSummary,
   formatBytes,
   listStateDict,
   summarizeStateDict,
+  writeFileAtomic,
 } from "../src/weights/convert.ts";
+import { ARCHITECTURES, buildBackbone, detectBackbone } from "../src/cli/model.ts";
+import { extractWeights } from "../src/graph/weights.ts";
+import type { Graph } from "../src/graph/ir.ts";
 
 const USAGE = `usage: deno run -A tools/convert.ts IN.pth OUT.gfqw [--backbone NAME]
        deno run -A tools/convert.ts IN.pth --list
@@ -28,7 +39,10 @@ const USAGE = `usage: deno run -A tools/convert.ts IN.pth OUT.gfqw [--backbone N
 Converts a PyTorch checkpoint (.pth/.pt, zip or legacy format, or an existing .gfqw file) to the
 GFQW weight format (weights/README.md). Tensors keep their dtype (float16 stays float16).
 
-  --backbone NAME  store NAME as meta.backbone (e.g. iresnet50, iresnet100, mobilefacenet)
+  --backbone NAME  store NAME as meta.backbone. For a known architecture or "auto" (recognised
+                   from the keys), the weights are first checked against it, and its
+                   preprocessing and group names are stored too (meta.preprocess, meta.groups).
+                   Known: ${ARCHITECTURES.join(", ")}
   --list           print each tensor's name, dtype and shape and the totals; write nothing
   -h, --help       this text`;
 
@@ -73,10 +87,21 @@ export async function main(argv: string[]): Promise<number> {
     }
     const [inPath, outPath] = positionals;
     const t0 = performance.now();
-    const r = await convertFile(inPath, outPath, { backbone: values.backbone });
-    console.log(describeSummary(r.summary));
+    const weights = await readWeightsFile(inPath);
+    const base = inPath.slice(Math.max(inPath.lastIndexOf("/"), inPath.lastIndexOf("\\")) + 1);
+    let backbone = values.backbone;
+    let meta: Record<string, unknown> = {};
+    if (backbone !== undefined && (backbone === "auto" || ARCHITECTURES.includes(backbone))) {
+      const graph = describeModel(backbone, weights.stateDict, inPath);
+      extractWeights(graph, weights.stateDict, inPath); // every tensor present, right shape
+      backbone = graph.name;
+      meta = { preprocess: graph.preprocess, groups: graph.groups.map((g) => g.name) };
+    }
+    const r = convertWeights(weights, { sourceName: base, backbone, meta });
+    await writeFileAtomic(outPath, r.bytes);
+    console.log(describeSummary(summarizeStateDict(weights.stateDict)));
     console.log(
-      `wrote ${outPath} (${formatBytes(r.fileBytes)}) in ${
+      `wrote ${outPath} (${formatBytes(r.bytes.byteLength)}) in ${
         ((performance.now() - t0) / 1000).toFixed(2)
       } s; meta ${JSON.stringify(r.meta)}`,
     );
@@ -85,6 +110,27 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`convert: ${(e as Error).message}`);
     return 1;
   }
+}
+
+/**
+ * The graph of `backbone` ("auto": recognised from the keys) for a state_dict.
+ * @throws Error naming the file when "auto" recognises nothing.
+ */
+function describeModel(
+  backbone: string,
+  sd: Parameters<typeof buildBackbone>[1],
+  file: string,
+): Graph {
+  if (backbone !== "auto") return buildBackbone(backbone, sd);
+  const g = detectBackbone(sd);
+  if (!g) {
+    throw new Error(
+      `${file}: the checkpoint's keys do not match any known backbone (${
+        ARCHITECTURES.join(", ")
+      })`,
+    );
+  }
+  return g;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

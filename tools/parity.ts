@@ -3,8 +3,10 @@
  * WebGPU scorer on the reference images and compares every group's score (relative error)
  * and the embeddings (cosine similarity).
  *
- * As a task: `deno task parity:full [--backbone-dir iresnet50] [--sets aligned,raw,magface]`
- * scores the full sets in both channel orders and prints a table. The CI test
+ * Run directly: `deno run -A tools/parity.ts [--model iresnet50|mobilefacenet] [--sets a,b]
+ * [--weights FILE] [--batch-size N]` scores every reference folder of the model (both channel
+ * orders for iresnet50; the model's own order for mobilefacenet, whose folders have no order
+ * suffix) and prints a table. Groups are the graph's. The CI test
  * (tests/parity_test.ts) uses {@link runParity} on a subset.
  *
  * @module
@@ -19,6 +21,47 @@ import { parseNpy } from "../src/eval/inputs.ts";
 
 /** The shared reference folder (../shared/reference from the repository root). */
 export const REFERENCE_DIR = new URL("../../shared/reference/", import.meta.url);
+
+/** The shared models folder (../shared/models), home of the real MobileFaceNet. */
+export const MODELS_DIR = new URL("../../shared/models/", import.meta.url);
+
+/**
+ * The weights the reference outputs of `model` were made with: reference/iresnet50/weights.pth
+ * for iresnet50, models/mobilefacenet/mobilefacenet.pt for mobilefacenet, else
+ * reference/<model>/weights.pth.
+ */
+export function referenceWeights(model: string): string {
+  if (model === "mobilefacenet") {
+    return new URL("mobilefacenet/mobilefacenet.pt", MODELS_DIR).pathname;
+  }
+  return new URL(`${model}/weights.pth`, REFERENCE_DIR).pathname;
+}
+
+/** One folder of reference outputs: an image set scored in one channel order. */
+export interface ReferenceSet {
+  /** Image set, a folder of reference/images ("aligned", "raw", "magface"). */
+  set: string;
+  /** Channel order the network saw. */
+  order: "bgr" | "rgb";
+  /** Folder name inside reference/<model>/. */
+  dir: string;
+}
+
+/**
+ * The reference output folders of `model`: `<set>_<order>` (iresnet50, both orders), or a plain
+ * `<set>` scored in the model's own channel order `nativeOrder` (mobilefacenet). Sorted by set,
+ * BGR first.
+ */
+export function referenceSets(model: string, nativeOrder: "bgr" | "rgb"): ReferenceSet[] {
+  const out: ReferenceSet[] = [];
+  for (const e of Deno.readDirSync(new URL(`${model}/`, REFERENCE_DIR))) {
+    if (!e.isDirectory) continue;
+    const m = /^(.+)_(bgr|rgb)$/.exec(e.name);
+    if (m) out.push({ set: m[1], order: m[2] as "bgr" | "rgb", dir: e.name });
+    else out.push({ set: e.name, order: nativeOrder, dir: e.name });
+  }
+  return out.sort((a, b) => a.set < b.set ? -1 : a.set > b.set ? 1 : a.order < b.order ? -1 : 1);
+}
 
 /** Whether ../shared/reference exists (tests skip with a message when it does not). */
 export function haveReference(): boolean {
@@ -52,9 +95,12 @@ function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /**
- * Score `names` (file names inside reference/images/<set>) with our implementation and compare
- * with reference/<model>/<set>_<order>/. Runs from the reference folder so the path texts are
- * the official ones (`images/<set>/<name>`).
+ * Score `names` (file names inside reference/images/<set>; all of the reference's images when
+ * undefined) with our implementation in channel order `order`, and compare every group of the
+ * executor (the graph's group names) with reference/<model>/<dir>/GraFIQs_<group>.txt and
+ * embeddings.npy. `dir` defaults to `<set>_<order>` (the iresnet50 layout); see
+ * {@link referenceSets}. Runs from the reference folder so the path texts are the official ones
+ * (`images/<set>/<name>`).
  *
  * @throws Error when a reference file is missing or an image fails to score.
  */
@@ -65,13 +111,14 @@ export async function runParity(
   order: "bgr" | "rgb",
   names: string[] | undefined,
   batchSize = 4,
+  dir = `${set}_${order}`,
 ): Promise<ParityReport> {
-  const refDir = new URL(`${model}/${set}_${order}/`, REFERENCE_DIR);
+  const refDir = new URL(`${model}/${dir}/`, REFERENCE_DIR);
   const groups = ex.groups;
   const expected = new Map<string, number[]>();
   for (const [gi, g] of groups.entries()) {
     const text = await Deno.readTextFile(new URL(`GraFIQs_${g}.txt`, refDir));
-    parseScoreFile(text, `${model}/${set}_${order}/GraFIQs_${g}.txt`).forEach((e) => {
+    parseScoreFile(text, `${model}/${dir}/GraFIQs_${g}.txt`).forEach((e) => {
       const row = expected.get(e.path) ?? new Array(groups.length).fill(NaN);
       row[gi] = e.score;
       expected.set(e.path, row);
@@ -80,7 +127,7 @@ export async function runParity(
   const allPaths = [...expected.keys()];
   const npy = parseNpy(
     await Deno.readFile(new URL("embeddings.npy", refDir)),
-    `${model}/${set}_${order}/embeddings.npy`,
+    `${model}/${dir}/embeddings.npy`,
   );
   const paths = names ? names.map((n) => `images/${set}/${n}`) : allPaths;
   const cwd = Deno.cwd();
@@ -135,7 +182,7 @@ if (import.meta.main) {
     options: {
       model: { type: "string", default: "iresnet50" },
       weights: { type: "string" },
-      sets: { type: "string", default: "aligned,raw,magface" },
+      sets: { type: "string" },
       "batch-size": { type: "string", default: "8" },
     },
   });
@@ -143,24 +190,25 @@ if (import.meta.main) {
     console.error("parity: ../shared/reference is absent; nothing to compare against");
     Deno.exit(1);
   }
-  const weights = values.weights ?? new URL(`${values.model}/weights.pth`, REFERENCE_DIR).pathname;
-  const model = await loadModel("auto", weights);
+  const model = await loadModel("auto", values.weights ?? referenceWeights(values.model!));
+  console.error(`parity: ${model.description}, groups ${model.graph.groups.map((g) => g.name)}`);
   const gpu = await Gpu.create();
   const ex = await Executor.create(gpu, model.graph, model.weights);
+  const wanted = values.sets?.split(",");
   const reports: ParityReport[] = [];
-  for (const set of values.sets!.split(",")) {
-    for (const order of ["bgr", "rgb"] as const) {
-      const r = await runParity(
-        ex,
-        values.model!,
-        set,
-        order,
-        undefined,
-        Number(values["batch-size"]),
-      );
-      reports.push(r);
-      console.error(parityTable([r]).split("\n")[2]);
-    }
+  for (const ref of referenceSets(values.model!, model.graph.preprocess.channelOrder)) {
+    if (wanted && !wanted.includes(ref.set)) continue;
+    const r = await runParity(
+      ex,
+      values.model!,
+      ref.set,
+      ref.order,
+      undefined,
+      Number(values["batch-size"]),
+      ref.dir,
+    );
+    reports.push(r);
+    console.error(parityTable([r]).split("\n")[2]);
   }
   console.log(parityTable(reports));
   ex.destroy();

@@ -6,11 +6,20 @@
  */
 import { buildIResNet, detectIResNet, IRESNET_DEPTHS, standardIResNet } from "../graph/iresnet.ts";
 import type { Graph } from "../graph/ir.ts";
+import {
+  buildMobileFaceNet,
+  detectMobileFaceNet,
+  standardMobileFaceNet,
+} from "../graph/mobilefacenet.ts";
 import { extractWeights, type GraphWeights, WeightsMismatchError } from "../graph/weights.ts";
 import { readWeightsFile } from "../weights/pth.ts";
+import type { Preprocess, StateDict } from "../weights/types.ts";
+
+/** Named architectures (without "auto"): the iResNets of SPEC section 3 and MobileFaceNet. */
+export const ARCHITECTURES = [...Object.keys(IRESNET_DEPTHS), "mobilefacenet"];
 
 /** Backbone names accepted by `--backbone`. */
-export const BACKBONES = [...Object.keys(IRESNET_DEPTHS), "auto"];
+export const BACKBONES = [...ARCHITECTURES, "auto"];
 
 /** A network ready for the executor. */
 export interface LoadedModel {
@@ -21,12 +30,109 @@ export interface LoadedModel {
 }
 
 /**
- * Read `weightsPath` (.pth in zip or legacy format, or a converted .gfqw) and build the
- * backbone. With "auto" (or a converted file that names its backbone) the architecture is
- * recognised from the checkpoint's keys and shapes.
+ * The graph of a named architecture for a state_dict. Widths and depths are read from the
+ * checkpoint when it has that architecture's layout (so non-standard widths work), else the
+ * standard configuration is used and {@link extractWeights} reports the first mismatch.
+ *
+ * @throws {RangeError} for an unknown name.
+ */
+export function buildBackbone(name: string, sd: StateDict): Graph {
+  if (name === "mobilefacenet") {
+    return buildMobileFaceNet(detectMobileFaceNet(sd) ?? standardMobileFaceNet());
+  }
+  if (!(name in IRESNET_DEPTHS)) {
+    throw new RangeError(`Unknown backbone "${name}"; choose one of ${BACKBONES.join(", ")}`);
+  }
+  const found = detectIResNet(sd);
+  return buildIResNet(found?.name === name ? found : standardIResNet(name));
+}
+
+/**
+ * Recognise the architecture of a state_dict from its keys and shapes: an iResNet (depth and
+ * widths from the `layer*` keys) or a MobileFaceNet (MODEL.md key layout).
+ *
+ * @returns the graph, or undefined when no known architecture matches.
+ */
+export function detectBackbone(sd: StateDict): Graph | undefined {
+  const ir = detectIResNet(sd);
+  if (ir) return buildIResNet(ir);
+  const mfn = detectMobileFaceNet(sd);
+  if (mfn) return buildMobileFaceNet(mfn);
+  return undefined;
+}
+
+function isTriple(v: unknown): v is [number, number, number] {
+  return Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === "number" && isFinite(x));
+}
+
+/**
+ * Apply a converted file's model description (GFQW meta, weights/README.md) to a graph:
+ * `preprocess` ({@link Preprocess}) replaces the architecture's default preprocessing, and
+ * `groups` (string[], one name per group of the graph, in order) renames the groups, which
+ * names the output files GraFIQs_<group>.txt. Absent fields leave the graph as built.
+ *
+ * @param file the weights file, for messages
+ * @throws {WeightsMismatchError} naming the file and the field when a field is malformed, the
+ *   preprocessing size differs from the network input, or the group count differs.
+ */
+export function applyMeta(graph: Graph, meta: Record<string, unknown>, file: string): Graph {
+  let out = graph;
+  const pre = meta.preprocess;
+  if (pre !== undefined) {
+    const p = pre as Partial<Preprocess>;
+    const bad = (what: string) =>
+      new WeightsMismatchError(`${file}: meta.preprocess ${what} (got ${JSON.stringify(pre)})`);
+    if (p === null || typeof p !== "object") throw bad("must be an object");
+    if (p.channelOrder !== "rgb" && p.channelOrder !== "bgr") {
+      throw bad('channelOrder must be "rgb" or "bgr"');
+    }
+    if (!isTriple(p.mean)) throw bad("mean must be three finite numbers");
+    if (!isTriple(p.std) || p.std.some((v) => v === 0)) {
+      throw bad("std must be three finite nonzero numbers");
+    }
+    const size = graph.tensors[graph.input].h;
+    if (p.size !== size) throw bad(`size must be the network input size ${size}`);
+    out = {
+      ...out,
+      preprocess: {
+        channelOrder: p.channelOrder,
+        mean: [...p.mean],
+        std: [...p.std],
+        size,
+      },
+    };
+  }
+  const groups = meta.groups;
+  if (groups !== undefined) {
+    const ok = Array.isArray(groups) && groups.length === graph.groups.length &&
+      groups.every((g) => typeof g === "string" && /^[A-Za-z0-9_.-]+$/.test(g)) &&
+      new Set(groups).size === groups.length;
+    if (!ok) {
+      throw new WeightsMismatchError(
+        `${file}: meta.groups must list ${graph.groups.length} distinct names (letters, digits, ` +
+          `_ . -) for ${graph.groups.map((g) => g.name).join(", ")}; got ${JSON.stringify(groups)}`,
+      );
+    }
+    out = {
+      ...out,
+      groups: graph.groups.map((g, i) => ({ ...g, name: (groups as string[])[i] })),
+    };
+  }
+  return out;
+}
+
+/**
+ * Read `weightsPath` (.pth/.pt in zip or legacy format, or a converted .gfqw) and build the
+ * backbone.
+ * - "auto": a converted file's `meta.backbone` when it names a known architecture, else the
+ *   architecture recognised from the checkpoint's keys and shapes ({@link detectBackbone}).
+ * - A name: that architecture (widths read from the checkpoint when its layout matches).
+ * A converted file's `meta.preprocess` and `meta.groups` then apply ({@link applyMeta}).
+ * The description says which backbone was used and how it was found.
  *
  * @throws {WeightsMismatchError} when the checkpoint does not fit the backbone, naming the
- *   tensor, the expected shape and the found shape.
+ *   tensor, the expected shape and the found shape; when "auto" recognises nothing; or for
+ *   malformed meta.
  * @throws {RangeError} for an unknown backbone name.
  * @throws {Error} when the file cannot be read or parsed (naming it).
  */
@@ -36,23 +142,27 @@ export async function loadModel(backbone: string, weightsPath: string): Promise<
   }
   const loaded = await readWeightsFile(weightsPath);
   const sd = loaded.stateDict;
-  const detected = detectIResNet(sd);
-  let cfg;
+  const metaBackbone = typeof loaded.meta.backbone === "string" ? loaded.meta.backbone : undefined;
+  let graph: Graph;
   let description: string;
-  if (backbone === "auto") {
-    if (!detected) {
+  if (backbone !== "auto") {
+    graph = buildBackbone(backbone, sd);
+    description = graph.name;
+  } else if (metaBackbone && ARCHITECTURES.includes(metaBackbone)) {
+    graph = buildBackbone(metaBackbone, sd);
+    description = `${graph.name} (named by the converted file)`;
+  } else {
+    const found = detectBackbone(sd);
+    if (!found) {
       throw new WeightsMismatchError(
         `${weightsPath}: the checkpoint's keys do not match any known backbone ` +
-          `(${BACKBONES.filter((b) => b !== "auto").join(", ")})`,
+          `(${ARCHITECTURES.join(", ")})`,
       );
     }
-    cfg = detected;
-    description = `${cfg.name} (recognised from the checkpoint)`;
-  } else {
-    cfg = standardIResNet(backbone);
-    description = backbone;
+    graph = found;
+    description = `${graph.name} (recognised from the checkpoint)`;
   }
-  const graph = buildIResNet(cfg);
+  graph = applyMeta(graph, loaded.meta, weightsPath);
   const weights = extractWeights(graph, sd, weightsPath);
   return { graph, weights, description };
 }

@@ -54,7 +54,9 @@ Official options (same meaning):
                               "fallback" (software); WebGPU cannot select adapters by index
   --path-replace A            replace every occurrence of A in the printed paths ...
   --path-replace-with B       ... by B (both options are required together)
-  --bgr2rgb                   feed RGB instead of OpenCV's BGR (the official default is BGR)
+  --bgr2rgb                   feed RGB instead of OpenCV's BGR. Without it the model's own order
+                              is used: BGR for the iResNets (the official default), RGB for
+                              MobileFaceNet (as trained) or a converted file's meta.preprocess
 
 Added options:
   --batch-size N              images per GPU pass (default: 8); results do not depend on it
@@ -303,9 +305,12 @@ export async function runScore(args: string[]): Promise<number> {
     const model = await loadModel(opts.backbone, opts.weights);
     const paths = await selectImages(opts);
     const gpu = await Gpu.create({ adapter: opts.adapter });
+    // --bgr2rgb means "feed RGB"; without it the model's own channel order applies (BGR for
+    // the iResNets, exactly as the official tool; RGB for MobileFaceNet, as it was trained).
+    const channelOrder = opts.bgr2rgb ? "rgb" : model.graph.preprocess.channelOrder;
     console.error(
-      `grafiqs: ${model.description}, ${paths.length} images, batch ${opts.batchSize}, ` +
-        `adapter ${gpu.adapterName}`,
+      `grafiqs: ${model.description}, ${channelOrder.toUpperCase()} input, ${paths.length} ` +
+        `images, batch ${opts.batchSize}, adapter ${gpu.adapterName}`,
     );
     const ex = await Executor.create(gpu, model.graph, model.weights);
     const progress = new Progress(paths.length);
@@ -316,7 +321,7 @@ export async function runScore(args: string[]): Promise<number> {
       paths,
       {
         batchSize: opts.batchSize,
-        channelOrder: opts.bgr2rgb ? "rgb" : "bgr",
+        channelOrder,
         pathText: pr ? (p) => applyPathReplace(p, pr.a, pr.b) : undefined,
       },
       (f) => progress.log(`grafiqs: skipped ${f.path}: ${f.reason}`),

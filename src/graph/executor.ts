@@ -15,9 +15,15 @@ import {
   recordConv2d,
   recordConv2dBackwardData,
 } from "../kernels/conv2d.ts";
+import {
+  depthwiseBias,
+  depthwiseWeights,
+  recordDepthwiseBackwardData,
+  recordDepthwiseConv2d,
+} from "../kernels/depthwise.ts";
 import { Recorder } from "../kernels/recorder.ts";
 import { linearBn1dLayout, recordAbsSum, recordLinearBn1d } from "../kernels/reduce.ts";
-import type { Graph, Node, TensorInfo } from "./ir.ts";
+import type { ConvNode, Graph, Node, TensorInfo } from "./ir.ts";
 import type { GraphWeights } from "./weights.ts";
 
 /** Result of one batch. */
@@ -35,9 +41,22 @@ export interface ExecutorOptions {
 }
 
 interface ConvParams {
+  /** Dense: the forward layout; depthwise: [C][K][K], used by both directions. */
   fwd: GPUBuffer;
+  /** Dense: the backward-data layout; depthwise: the same buffer as `fwd`. */
   bwd: GPUBuffer;
   bias: GPUBuffer;
+  depthwise: boolean;
+}
+
+/** Whether a convolution node is depthwise (groups = input = output channels). */
+function isDepthwise(node: ConvNode, t: TensorInfo[]): boolean {
+  return node.groups > 1 && node.groups === t[node.input].c && node.groups === t[node.output].c;
+}
+
+/** Geometry of a depthwise node for a batch of n. */
+function dwGeometry(n: number, node: ConvNode, inT: TensorInfo) {
+  return { n, c: inT.c, hin: inT.h, win: inT.w, k: node.k, stride: node.stride, pad: node.pad };
 }
 
 /** Byte-size-bucketed buffer pool used while planning; reuse follows dispatch order. */
@@ -143,16 +162,30 @@ export class Executor {
     const t = this.graph.tensors;
     for (const n of this.graph.nodes) {
       if (n.kind === "conv") {
-        if (n.groups !== 1) {
-          throw new RangeError(`${n.name}: grouped convolution not supported yet`);
-        }
         const cin = t[n.input].c, cout = t[n.output].c;
         const w = this.#w(weights, `${n.name}.weight`);
         const bias = n.bias ? this.#w(weights, `${n.name}.bias`) : undefined;
+        if (isDepthwise(n, t)) {
+          const dw = gpu.storageFrom(`${n.name}.weight:dw`, depthwiseWeights(w, cout, n.k));
+          this.#conv.set(n.name, {
+            fwd: dw,
+            bwd: dw,
+            bias: gpu.storageFrom(`${n.name}.bias`, depthwiseBias(bias, cout)),
+            depthwise: true,
+          });
+          continue;
+        }
+        if (n.groups !== 1) {
+          throw new RangeError(
+            `${n.name}: grouped convolution with ${n.groups} groups of ${cin} -> ${cout} ` +
+              "channels is not supported (only dense and depthwise)",
+          );
+        }
         this.#conv.set(n.name, {
           fwd: gpu.storageFrom(`${n.name}.weight:fwd`, forwardWeights(w, cout, cin, n.k)),
           bwd: gpu.storageFrom(`${n.name}.weight:bwd`, backwardWeights(w, cout, cin, n.k)),
           bias: gpu.storageFrom(`${n.name}.bias`, paddedBias(bias, cout)),
+          depthwise: false,
         });
       } else if (n.kind === "bn") {
         const p = (k: string) => this.#w(weights, `${n.name}.${k}`);
@@ -260,24 +293,29 @@ export class Executor {
       if (node.kind === "conv") {
         const y = node.output === g.embedding ? embedding : pool.get(outT.name, bytesOf(outT));
         const p = this.#conv.get(node.name)!;
-        recordConv2d(
-          rec,
-          node.name,
-          {
-            n,
-            cin: inT.c,
-            hin: inT.h,
-            win: inT.w,
-            cout: outT.c,
-            k: node.k,
-            stride: node.stride,
-            pad: node.pad,
-          },
-          x,
-          p.fwd,
-          p.bias,
-          y,
-        );
+        if (p.depthwise) {
+          const dg = dwGeometry(n, node, inT);
+          recordDepthwiseConv2d(rec, node.name, dg, x, p.fwd, p.bias, y);
+        } else {
+          recordConv2d(
+            rec,
+            node.name,
+            {
+              n,
+              cin: inT.c,
+              hin: inT.h,
+              win: inT.w,
+              cout: outT.c,
+              k: node.k,
+              stride: node.stride,
+              pad: node.pad,
+            },
+            x,
+            p.fwd,
+            p.bias,
+            y,
+          );
+        }
         act[node.output] = y;
       } else if (node.kind === "bn") {
         const shape = { n, c: inT.c, h: inT.h, w: inT.w };
@@ -354,24 +392,37 @@ export class Executor {
         if (gy) {
           const { buf, acc } = gradFor(node.input);
           const p = this.#conv.get(node.name)!;
-          recordConv2dBackwardData(
-            rec,
-            `${node.name}:bwd`,
-            {
-              n,
-              cin: inT.c,
-              hin: inT.h,
-              win: inT.w,
-              cout: outT.c,
-              k: node.k,
-              stride: node.stride,
-              pad: node.pad,
-            },
-            gy,
-            p.bwd,
-            buf,
-            acc,
-          );
+          if (p.depthwise) {
+            const dg = dwGeometry(n, node, inT);
+            recordDepthwiseBackwardData(rec, `${node.name}:bwd`, dg, gy, p.bwd, buf, acc);
+          } else {
+            recordConv2dBackwardData(
+              rec,
+              `${node.name}:bwd`,
+              {
+                n,
+                cin: inT.c,
+                hin: inT.h,
+                win: inT.w,
+                cout: outT.c,
+                k: node.k,
+                stride: node.stride,
+                pad: node.pad,
+              },
+              gy,
+              p.bwd,
+              buf,
+              acc,
+              "auto",
+              (bytes) => {
+                // Scratch for this dispatch sequence only: back to the pool at once, since
+                // reuse follows dispatch order.
+                const s = pool.get(`${node.name}:scratch`, bytes);
+                pool.put(s);
+                return s;
+              },
+            );
+          }
         }
       } else if (node.kind === "bn") {
         const { buf, acc } = gradFor(node.input);
@@ -473,6 +524,32 @@ export class Executor {
     };
   }
 
+  /**
+   * Time every recorded dispatch of the current plan on its own (one submit each, so the
+   * absolute figures include ~0.1-10 ms of submit overhead per dispatch; compare kernels, not
+   * totals). Returns seconds per dispatch label prefix (the text before the first ':' or '['),
+   * grouped by kernel pipeline name. Run {@link run} first to build the plan.
+   */
+  async profile(): Promise<Map<string, { seconds: number; count: number }>> {
+    const p = this.#plan;
+    if (!p) throw new Error("Executor.profile(): call run() first");
+    const dev = this.#gpu.device;
+    const out = new Map<string, { seconds: number; count: number }>();
+    for (const d of p.dispatches) {
+      const enc = dev.createCommandEncoder();
+      encodeDispatches(enc, [d]);
+      const t0 = performance.now();
+      dev.queue.submit([enc.finish()]);
+      await dev.queue.onSubmittedWorkDone();
+      const key = d.pipeline.label.split("|").slice(0, 2).join("|");
+      const e = out.get(key) ?? { seconds: 0, count: 0 };
+      e.seconds += (performance.now() - t0) / 1000;
+      e.count++;
+      out.set(key, e);
+    }
+    return out;
+  }
+
   #destroyPlan(): void {
     if (!this.#plan) return;
     this.#plan.pool.destroy();
@@ -484,7 +561,9 @@ export class Executor {
   /** Release every GPU buffer of this executor. */
   destroy(): void {
     this.#destroyPlan();
-    for (const c of this.#conv.values()) [c.fwd, c.bwd, c.bias].forEach((b) => b.destroy());
+    for (const c of this.#conv.values()) {
+      new Set([c.fwd, c.bwd, c.bias]).forEach((b) => b.destroy());
+    }
     for (const b of this.#bn.values()) b.destroy();
     for (const h of this.#head.values()) [h.wt, h.prm].forEach((b) => b.destroy());
   }
