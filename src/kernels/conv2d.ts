@@ -5,6 +5,7 @@
  */
 import conv2dCode from "../../shaders/conv2d.wgsl" with { type: "text" };
 import conv2dBwdCode from "../../shaders/conv2d_backward_data.wgsl" with { type: "text" };
+import dilateCode from "../../shaders/dilate2d.wgsl" with { type: "text" };
 import { foldWorkgroups, type Gpu, type KernelSource } from "../gpu/gpu.ts";
 import type { Recorder } from "./recorder.ts";
 
@@ -19,6 +20,13 @@ export const CONV2D: KernelSource = {
 };
 
 /** Backward-data convolution shader (see shaders/conv2d_backward_data.wgsl). */
+/** Zero-insertion upsampling by 2 (shaders/dilate2d.wgsl). */
+export const DILATE2D: KernelSource = {
+  name: "dilate2d",
+  code: dilateCode,
+  bindings: ["uniform", "read", "rw"],
+};
+
 export const CONV2D_BACKWARD_DATA: KernelSource = {
   name: "conv2d_backward_data",
   code: conv2dBwdCode,
@@ -42,11 +50,16 @@ export const WG_3X3 = 8;
 /**
  * Kernel choice for a convolution: "auto" picks "3x3" for 3x3 stride-1 padding-1 layers and
  * "generic" otherwise (a choice made from the layer shape only, so results never depend on the
- * batch size). Forcing "3x3" on another shape throws. Tests force each variant.
+ * batch size). For the input gradient of a 3x3 stride-2 padding-1 layer, "auto" picks
+ * "dilated" when the caller supplies scratch memory: gy is upsampled by zero insertion and run
+ * through the 3x3 stride-1 kernel (4x the arithmetic, but that kernel is several times faster
+ * than the generic one on llvmpipe). Forcing a variant on a shape it cannot serve throws.
+ * Tests force each variant.
  */
-export type ConvVariant = "auto" | "generic" | "3x3";
+export type ConvVariant = "auto" | "generic" | "3x3" | "dilated";
 
 function pickVariant(g: ConvGeometry, v: ConvVariant, what: string): "generic" | "3x3" {
+  if (v === "dilated") throw new RangeError(`${what}: "dilated" serves input gradients only`);
   const fits = g.k === 3 && g.stride === 1 && g.pad === 1;
   if (v === "3x3" && !fits) {
     throw new RangeError(
@@ -247,7 +260,9 @@ function channelChunk(perChannel: number): number {
  * @param weights buffer in the {@link backwardWeights} layout
  * @param gx gradient at the convolution input, n * cin * hin * win
  * @param variant kernel choice (default "auto"; see {@link ConvVariant})
- * @throws {RangeError} for an empty output, or "3x3" forced on another shape
+ * @param scratch gives a buffer of at least the requested bytes that may be overwritten by
+ *   this dispatch sequence (the executor hands out pool memory); enables "dilated"
+ * @throws {RangeError} for an empty output, or a variant forced on a shape it cannot serve
  */
 export function recordConv2dBackwardData(
   rec: Recorder,
@@ -258,9 +273,41 @@ export function recordConv2dBackwardData(
   gx: GPUBuffer,
   accumulate: boolean,
   variant: ConvVariant = "auto",
+  scratch?: (bytes: number) => GPUBuffer,
 ): void {
   const { hout, wout } = convOutSize(g);
   const cip = padChannels(g.cin);
+  const dilatable = g.k === 3 && g.stride === 2 && g.pad === 1 && g.hin === 2 * hout &&
+    g.win === 2 * wout;
+  if (variant === "dilated" && !(dilatable && scratch)) {
+    throw new RangeError(
+      `Convolution input gradient ${label}: "dilated" needs a 3x3 stride-2 padding-1 layer ` +
+        "with even input size, and scratch memory",
+    );
+  }
+  if (scratch && dilatable && (variant === "auto" || variant === "dilated")) {
+    // d = gy with zeros inserted (cout x hin x win); gx = 3x3 stride-1 input gradient of d.
+    const d = scratch(g.n * g.cout * g.hin * g.win * 4);
+    const total = g.n * g.cout * g.hin * g.win;
+    const f = foldWorkgroups(Math.ceil(total / 256));
+    rec.add(
+      `${label}:dilate`,
+      rec.gpu.pipeline(DILATE2D, { WG: 256 }),
+      [
+        total,
+        g.hin,
+        g.win,
+        hout,
+        wout,
+        f.fold,
+      ],
+      [gy, d],
+      [f.x, f.y, 1],
+    );
+    const g1 = { ...g, stride: 1 };
+    recordConv2dBackwardData(rec, label, g1, d, weights, gx, accumulate, "3x3");
+    return;
+  }
   if (pickVariant(g, variant, `Convolution input gradient ${label}`) === "3x3") {
     // The input gradient of a 3x3 stride-1 padding-1 convolution is the same convolution of gy
     // with the kernel flipped and the channel roles swapped; backwardWeights is already
