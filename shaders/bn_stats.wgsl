@@ -1,10 +1,13 @@
 // Per-image, per-channel statistics of a BatchNorm input: mean and biased variance over (h, w).
 // SPEC section 4: mu_c = mean_hw a, var_c = mean_hw (a - mu_c)^2 (two passes, no E[x^2] - E[x]^2).
 //
-// One workgroup per (image, channel) plane. Each lane sums a fixed strided subset, then a
-// fixed tree combines the lanes, so the result for a plane never depends on the batch.
+// One workgroup per (image, channel) plane. Each lane sums a fixed strided subset (whole vec4
+// slots when VEC4, i.e. the plane size is a multiple of 4), then a fixed tree combines the
+// lanes, so the result for a plane never depends on the batch.
 
 const WG: u32 = 64u; // @specialize lanes per workgroup (power of two)
+
+override VEC4: bool = false;
 
 struct Params {
   plane: u32, // h * w
@@ -13,7 +16,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>; // [n][c][h][w]
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>; // [n][c][h][w]
 @group(0) @binding(2) var<storage, read_write> stats: array<vec2<f32>>; // [n][c] (mean, var)
 
 var<workgroup> red: array<f32, WG>;
@@ -32,6 +35,27 @@ fn reduce(lid: u32, v: f32) -> f32 {
   return total;
 }
 
+// Sum over the plane starting at element `base` of (x - center)^power, power 1 or 2.
+fn planeSum(lid: u32, base: u32, center: f32, square: bool) -> f32 {
+  var s = 0.0;
+  if (VEC4) {
+    let b4 = base / 4u;
+    let n4 = p.plane / 4u;
+    for (var i = lid; i < n4; i += WG) {
+      let d = x[b4 + i] - vec4<f32>(center);
+      let t = select(d, d * d, square);
+      s += (t.x + t.y) + (t.z + t.w);
+    }
+  } else {
+    for (var i = lid; i < p.plane; i += WG) {
+      let e = base + i;
+      let d = x[e / 4u][e % 4u] - center;
+      s += select(d, d * d, square);
+    }
+  }
+  return s;
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let pi = wid.x + wid.y * p.fold;
@@ -40,17 +64,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   }
   let base = pi * p.plane;
   let count = f32(p.plane);
-  var s = 0.0;
-  for (var i = lid; i < p.plane; i += WG) {
-    s += x[base + i];
-  }
-  let mean = reduce(lid, s) / count;
-  var s2 = 0.0;
-  for (var i = lid; i < p.plane; i += WG) {
-    let d = x[base + i] - mean;
-    s2 += d * d;
-  }
-  let v = reduce(lid, s2) / count;
+  let mean = reduce(lid, planeSum(lid, base, 0.0, false)) / count;
+  let v = reduce(lid, planeSum(lid, base, mean, true)) / count;
   if (lid == 0u) {
     stats[pi] = vec2<f32>(mean, v);
   }

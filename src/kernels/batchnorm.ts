@@ -43,7 +43,6 @@ export interface BnShape {
 
 const STATS_WG = 64;
 const EW_WG = 256;
-const EW_PER = 4;
 
 /**
  * Host-side parameter block for one BatchNorm2d: five float32 rows of C values: scale,
@@ -96,7 +95,8 @@ export function recordBnStats(
 ) {
   const planes = s.n * s.c;
   const f = foldWorkgroups(planes);
-  rec.add(label, rec.gpu.pipeline(BN_STATS, { WG: STATS_WG }), [s.h * s.w, planes, f.fold], [
+  const pipe = rec.gpu.pipeline(BN_STATS, { WG: STATS_WG }, { VEC4: (s.h * s.w) % 4 === 0 });
+  rec.add(label, pipe, [s.h * s.w, planes, f.fold], [
     a,
     stats,
   ], [
@@ -121,8 +121,9 @@ export function recordBnApply(
   y: GPUBuffer,
 ): void {
   const total = s.n * s.c * s.h * s.w;
-  const f = foldWorkgroups(Math.ceil(total / (EW_WG * EW_PER)));
-  const pipe = rec.gpu.pipeline(BN_APPLY, { WG: EW_WG, PER: EW_PER }, {
+  const f = foldWorkgroups(Math.ceil(total / (EW_WG * 4)));
+  const pipe = rec.gpu.pipeline(BN_APPLY, { WG: EW_WG }, {
+    VEC4: (s.h * s.w) % 4 === 0,
     ACT: ACT_CODE[act],
     HAS_RES: residual !== undefined,
   });
@@ -159,8 +160,9 @@ export function recordBnBackward(
 ): void {
   if (!o.gy && !o.stats) throw new RangeError(`${label}: backward with neither gradient nor loss`);
   const total = s.n * s.c * s.h * s.w;
-  const f = foldWorkgroups(Math.ceil(total / (EW_WG * EW_PER)));
-  const pipe = rec.gpu.pipeline(BN_BACKWARD, { WG: EW_WG, PER: EW_PER }, {
+  const f = foldWorkgroups(Math.ceil(total / (EW_WG * 4)));
+  const pipe = rec.gpu.pipeline(BN_BACKWARD, { WG: EW_WG }, {
+    VEC4: (s.h * s.w) % 4 === 0,
     ACT: ACT_CODE[o.act],
     HAS_G: o.gy !== undefined,
     LOSS: o.stats !== undefined,
