@@ -18,6 +18,7 @@ import {
   depthwiseBias,
   type DepthwiseGeometry,
   depthwiseOutSize,
+  type DepthwiseVariant,
   depthwiseWeights,
   recordDepthwiseBackwardData,
   recordDepthwiseConv2d,
@@ -85,50 +86,68 @@ function geo(
 // non-square input, and the largest kernel the module accepts at stride 2 and a 70-pixel row:
 // the longest per-invocation loops any shape can have (7335 steps forward). Were a kernel
 // over llvmpipe's ~65k loop budget, that case would come back as zeros and fail.
-const CASES: { name: string; g: DepthwiseGeometry; bias: boolean }[] = [
-  { name: "3x3 s1 p1 C=13 31 wide", g: geo(2, 13, 9, 31, 3, 1, 1), bias: false },
-  { name: "3x3 s2 p1 C=7 odd 57x58", g: geo(3, 7, 57, 58, 3, 2, 1), bias: true },
-  { name: "3x3 s2 p1 C=64 56x56", g: geo(1, 64, 56, 56, 3, 2, 1), bias: false },
-  { name: "7x7 p0 head C=512", g: geo(2, 512, 7, 7, 7, 1, 0), bias: true },
-  { name: "5x5 s2 p2 C=6 12x9", g: geo(2, 6, 12, 9, 5, 2, 2), bias: true },
-  { name: "15x15 s2 p7 C=3 70 wide (longest loops)", g: geo(1, 3, 20, 70, 15, 2, 7), bias: true },
+// Each 3x3 padding-1 case runs both the written-out variant and the generic one.
+const BOTH: DepthwiseVariant[] = ["3x3", "generic"];
+const CASES: {
+  name: string;
+  g: DepthwiseGeometry;
+  bias: boolean;
+  variants: DepthwiseVariant[];
+}[] = [
+  { name: "3x3 s1 p1 C=13 31 wide", g: geo(2, 13, 9, 31, 3, 1, 1), bias: false, variants: BOTH },
+  { name: "3x3 s2 p1 C=7 57x58", g: geo(3, 7, 57, 58, 3, 2, 1), bias: true, variants: BOTH },
+  { name: "3x3 s2 p1 C=5 odd 9x7", g: geo(2, 5, 9, 7, 3, 2, 1), bias: true, variants: BOTH },
+  { name: "3x3 s2 p1 C=64 56x56", g: geo(1, 64, 56, 56, 3, 2, 1), bias: false, variants: BOTH },
+  { name: "3x3 s1 p1 C=6 7x7", g: geo(2, 6, 7, 7, 3, 1, 1), bias: false, variants: BOTH },
+  { name: "7x7 p0 head C=512", g: geo(2, 512, 7, 7, 7, 1, 0), bias: true, variants: ["auto"] },
+  { name: "5x5 s2 p2 C=6 12x9", g: geo(2, 6, 12, 9, 5, 2, 2), bias: true, variants: ["auto"] },
+  { name: "3x3 s1 p0 C=3 10x9", g: geo(1, 3, 10, 9, 3, 1, 0), bias: true, variants: ["auto"] },
+  {
+    name: "15x15 s2 p7 C=3 70 wide (longest loops)",
+    g: geo(1, 3, 20, 70, 15, 2, 7),
+    bias: true,
+    variants: ["auto"],
+  },
 ];
 
 Deno.test("depthwise forward matches the float64 reference (groups = C)", async () => {
   const gpu = await getGpu();
   if (!gpu) return;
   const rand = rng(7);
-  for (const { name, g, bias } of CASES) {
-    const { hout, wout } = depthwiseOutSize(g);
-    const x = f32Values(rand, g.n * g.c * g.hin * g.win);
-    const w = f32Values(rand, g.c * g.k * g.k);
-    const b = bias ? f32Values(rand, g.c) : undefined;
-    const xt = tensor4(g.n, g.c, g.hin, g.win, x);
-    const ref = refConv2d(xt, w, g.c, g.k, g.stride, g.pad, g.c, b);
-    const absRef = refConv2d(
-      tensor4(g.n, g.c, g.hin, g.win, x.map(Math.abs)),
-      w.map(Math.abs),
-      g.c,
-      g.k,
-      g.stride,
-      g.pad,
-      g.c,
-      b?.map(Math.abs),
-    );
-    const xb = buf(gpu, "x", x);
-    const wb = buf(gpu, "w", depthwiseWeights(Float32Array.from(w), g.c, g.k));
-    const bb = buf(gpu, "b", depthwiseBias(b ? Float32Array.from(b) : undefined, g.c));
-    const out = g.n * g.c * hout * wout;
-    const yb = gpu.storage("y", out * 4);
-    await run(gpu, (rec) => recordDepthwiseConv2d(rec, name, g, xb, wb, bb, yb));
-    const got = (await gpu.read(yb)).subarray(0, out);
-    const atol = gammaBound(g.k * g.k + 1, absRef.data);
-    const rep = assertAllClose(got, ref.data, atol, 0, `forward ${name}`);
-    assert(rep.maxAbs <= atol, name);
-    // A silent early exit of the loops would leave zeros; the reference is nonzero nearly
-    // everywhere, so also require the output to carry signal.
-    assert(got.some((v) => v !== 0), `${name}: all zeros`);
-    [xb, wb, bb, yb].forEach((v) => v.destroy());
+  for (const { name: base, g, bias, variants } of CASES) {
+    for (const variant of variants) {
+      const name = `${base} ${variant}`;
+      const { hout, wout } = depthwiseOutSize(g);
+      const x = f32Values(rand, g.n * g.c * g.hin * g.win);
+      const w = f32Values(rand, g.c * g.k * g.k);
+      const b = bias ? f32Values(rand, g.c) : undefined;
+      const xt = tensor4(g.n, g.c, g.hin, g.win, x);
+      const ref = refConv2d(xt, w, g.c, g.k, g.stride, g.pad, g.c, b);
+      const absRef = refConv2d(
+        tensor4(g.n, g.c, g.hin, g.win, x.map(Math.abs)),
+        w.map(Math.abs),
+        g.c,
+        g.k,
+        g.stride,
+        g.pad,
+        g.c,
+        b?.map(Math.abs),
+      );
+      const xb = buf(gpu, "x", x);
+      const wb = buf(gpu, "w", depthwiseWeights(Float32Array.from(w), g.c, g.k));
+      const bb = buf(gpu, "b", depthwiseBias(b ? Float32Array.from(b) : undefined, g.c));
+      const out = g.n * g.c * hout * wout;
+      const yb = gpu.storage("y", out * 4);
+      await run(gpu, (rec) => recordDepthwiseConv2d(rec, name, g, xb, wb, bb, yb, variant));
+      const got = (await gpu.read(yb)).subarray(0, out);
+      const atol = gammaBound(g.k * g.k + 1, absRef.data);
+      const rep = assertAllClose(got, ref.data, atol, 0, `forward ${name}`);
+      assert(rep.maxAbs <= atol, name);
+      // A silent early exit of the loops would leave zeros; the reference is nonzero nearly
+      // everywhere, so also require the output to carry signal.
+      assert(got.some((v) => v !== 0), `${name}: all zeros`);
+      [xb, wb, bb, yb].forEach((v) => v.destroy());
+    }
   }
 });
 
@@ -136,8 +155,9 @@ Deno.test("depthwise input gradient matches the float64 reference, overwrite and
   const gpu = await getGpu();
   if (!gpu) return;
   const rand = rng(8);
-  for (const { name, g } of CASES) {
-    for (const accumulate of [false, true]) {
+  for (const { name: base, g, variants } of CASES) {
+    for (const [variant, accumulate] of variants.flatMap((v) => [[v, false], [v, true]] as const)) {
+      const name = `${base} ${variant}`;
       const { hout, wout } = depthwiseOutSize(g);
       const gy = f32Values(rand, g.n * g.c * hout * wout);
       const w = f32Values(rand, g.c * g.k * g.k);
@@ -160,7 +180,10 @@ Deno.test("depthwise input gradient matches the float64 reference, overwrite and
       const gyb = buf(gpu, "gy", gy);
       const wb = buf(gpu, "w", depthwiseWeights(Float32Array.from(w), g.c, g.k));
       const gxb = buf(gpu, "gx", held);
-      await run(gpu, (rec) => recordDepthwiseBackwardData(rec, name, g, gyb, wb, gxb, accumulate));
+      await run(
+        gpu,
+        (rec) => recordDepthwiseBackwardData(rec, name, g, gyb, wb, gxb, accumulate, variant),
+      );
       const got = (await gpu.read(gxb)).subarray(0, expected.length);
       const atol = gammaBound(g.k * g.k + (accumulate ? 1 : 0), absSum);
       assertAllClose(got, expected, atol, 0, `backward ${name} acc=${accumulate}`);
@@ -173,7 +196,9 @@ Deno.test("depthwise kernels: an image's results do not change by a bit with bat
   const gpu = await getGpu();
   if (!gpu) return;
   const rand = rng(9);
-  for (const g1 of [geo(1, 13, 30, 30, 3, 2, 1), geo(1, 9, 7, 7, 7, 1, 0)]) {
+  for (
+    const g1 of [geo(1, 13, 30, 30, 3, 2, 1), geo(1, 5, 14, 14, 3, 1, 1), geo(1, 9, 7, 7, 7, 1, 0)]
+  ) {
     const n = 3;
     const g = { ...g1, n };
     const { hout, wout } = depthwiseOutSize(g);
@@ -217,5 +242,21 @@ Deno.test("depthwise geometry and layout errors are clear", () => {
   assertThrows(() => depthwiseOutSize(geo(1, 0, 9, 9, 3, 1, 1)), /c must be/);
   assertThrows(() => depthwiseWeights(new Float32Array(10), 2, 3), /2x1x3x3/);
   assertThrows(() => depthwiseBias(new Float32Array(3), 2), /expected 2/);
+  // The variant is checked before anything is recorded, so placeholders suffice here.
+  const none = {} as GPUBuffer;
+  assertThrows(
+    () =>
+      recordDepthwiseConv2d(
+        {} as Recorder,
+        "l",
+        geo(1, 4, 9, 9, 5, 1, 2),
+        none,
+        none,
+        none,
+        none,
+        "3x3",
+      ),
+    /Depthwise convolution l: the 3x3 variant needs kernel 3 and padding 1/,
+  );
   assertEquals(Array.from(depthwiseBias(undefined, 3)), [0, 0, 0]);
 });

@@ -122,13 +122,31 @@ function pixelsPerInvocation(width: number, stride: number): number {
 }
 
 /**
+ * Kernel choice: "auto" takes the written-out "3x3" variant for 3x3 kernels with padding 1
+ * (stride 1 or 2), "generic" otherwise; a choice made from the layer shape only, so results
+ * never depend on the batch. Forcing "3x3" on another shape throws. Tests force each variant.
+ */
+export type DepthwiseVariant = "auto" | "generic" | "3x3";
+
+function pickVariant(g: DepthwiseGeometry, v: DepthwiseVariant, what: string): 0 | 1 {
+  const fits = g.k === 3 && g.pad === 1;
+  if (v === "3x3" && !fits) {
+    throw new RangeError(
+      `${what}: the 3x3 variant needs kernel 3 and padding 1; got kernel ${g.k}, padding ${g.pad}`,
+    );
+  }
+  return v !== "generic" && fits ? 1 : 0;
+}
+
+/**
  * Record a forward depthwise convolution: y[n][c][hout][wout] = dwconv(x) + bias (NCHW).
  *
  * @param g layer geometry; x holds g.n * c * hin * win float32
  * @param weights buffer from {@link depthwiseWeights}, c * k * k float32
  * @param bias buffer from {@link depthwiseBias}, c float32
  * @param y output buffer of n * c * hout * wout float32
- * @throws {RangeError} as {@link depthwiseOutSize}
+ * @param variant kernel choice (default "auto"; see {@link DepthwiseVariant})
+ * @throws {RangeError} as {@link depthwiseOutSize}, or "3x3" forced on another shape
  */
 export function recordDepthwiseConv2d(
   rec: Recorder,
@@ -138,26 +156,29 @@ export function recordDepthwiseConv2d(
   weights: GPUBuffer,
   bias: GPUBuffer,
   y: GPUBuffer,
+  variant: DepthwiseVariant = "auto",
 ): void {
   const { hout, wout } = depthwiseOutSize(g);
-  const px = pixelsPerInvocation(wout, 1);
+  const v = pickVariant(g, variant, `Depthwise convolution ${label}`);
+  const px = v === 1 ? 4 : pixelsPerInvocation(wout, 1);
   const nseg = Math.ceil(wout / px);
   const total = g.n * g.c * hout * nseg;
   const f = foldWorkgroups(Math.ceil(total / DW_WG));
   const pipe = rec.gpu.pipeline(DEPTHWISE_CONV2D, {
+    VARIANT: v,
     PX: px,
     K: g.k,
     S: g.stride,
     PAD: g.pad,
     WG: DW_WG,
+    C: g.c,
+    IN_H: g.hin,
+    IN_W: g.win,
+    OUT_H: hout,
+    OUT_W: wout,
+    NSEG: nseg,
   });
-  rec.add(
-    label,
-    pipe,
-    [g.c, g.hin, g.win, hout, wout, nseg, total, f.fold],
-    [x, weights, bias, y],
-    [f.x, f.y, 1],
-  );
+  rec.add(label, pipe, [total, f.fold], [x, weights, bias, y], [f.x, f.y, 1]);
 }
 
 /**
@@ -168,7 +189,8 @@ export function recordDepthwiseConv2d(
  * @param gy gradient at the convolution output, n * c * hout * wout
  * @param weights buffer from {@link depthwiseWeights}
  * @param gx gradient at the convolution input, n * c * hin * win
- * @throws {RangeError} as {@link depthwiseOutSize}
+ * @param variant kernel choice (default "auto"; see {@link DepthwiseVariant})
+ * @throws {RangeError} as {@link depthwiseOutSize}, or "3x3" forced on another shape
  */
 export function recordDepthwiseBackwardData(
   rec: Recorder,
@@ -178,9 +200,11 @@ export function recordDepthwiseBackwardData(
   weights: GPUBuffer,
   gx: GPUBuffer,
   accumulate: boolean,
+  variant: DepthwiseVariant = "auto",
 ): void {
   const { hout, wout } = depthwiseOutSize(g);
-  const px = pixelsPerInvocation(g.win, g.stride);
+  const v = pickVariant(g, variant, `Depthwise input gradient ${label}`);
+  const px = v === 1 ? 4 : pixelsPerInvocation(g.win, g.stride);
   const nseg = Math.ceil(g.win / px);
   const qlo = g.stride * Math.floor((g.pad - g.k + 1) / g.stride);
   const gw = Math.floor((px - 1 + g.pad - qlo) / g.stride) + 1;
@@ -188,14 +212,23 @@ export function recordDepthwiseBackwardData(
   const f = foldWorkgroups(Math.ceil(total / DW_WG));
   const pipe = rec.gpu.pipeline(
     DEPTHWISE_CONV2D_BACKWARD_DATA,
-    { PX: px, K: g.k, S: g.stride, PAD: g.pad, WG: DW_WG, QLO: qlo, GW: gw },
+    {
+      VARIANT: v,
+      PX: px,
+      K: g.k,
+      S: g.stride,
+      PAD: g.pad,
+      WG: DW_WG,
+      QLO: qlo,
+      GW: gw,
+      C: g.c,
+      IN_H: g.hin,
+      IN_W: g.win,
+      OUT_H: hout,
+      OUT_W: wout,
+      NSEG: nseg,
+    },
     { ACC: accumulate },
   );
-  rec.add(
-    label,
-    pipe,
-    [g.c, g.hin, g.win, hout, wout, nseg, total, f.fold],
-    [gy, weights, gx],
-    [f.x, f.y, 1],
-  );
+  rec.add(label, pipe, [total, f.fold], [gy, weights, gx], [f.x, f.y, 1]);
 }
