@@ -283,7 +283,7 @@ interface Item {
 
 interface Prepared {
   items: Item[];
-  /** count x 3 x S x S float32, the decoded images back to back. */
+  /** items.length x 3 x S x S float32: the decoded images back to back, then zeros. */
   input: Float32Array;
   count: number;
   /** Per item: its index among the decoded images, or why it failed. */
@@ -314,7 +314,7 @@ async function prepareBatch(
       slots.push(e instanceof Deno.errors.IsADirectory ? "is a directory" : (e as Error).message);
     }
   }
-  return { items, input: input.subarray(0, count * per), count, slots };
+  return { items, input, count, slots };
 }
 
 /**
@@ -406,7 +406,20 @@ export async function scoreStream(
   const run = async () => {
     for (let p = await prepared.recv(); p; p = await prepared.recv()) {
       if (stop.stopped) continue;
-      const r = p.count ? await ex.run(p.input, p.count) : undefined;
+      // The executor plans its memory and dispatches for one batch size and plans anew when the
+      // size changes, which costs time and native memory that is only freed when the garbage
+      // collector gets round to it. A batch that lost a few images (failures, the last
+      // batch) is therefore padded with blank images up to the full size, as long as that
+      // at most doubles the work; the padded results are dropped. Each image's scores do not
+      // depend on its neighbours, so this changes no result.
+      let n = p.count;
+      if (n > 0 && n < batchSize && 2 * n >= batchSize) n = batchSize;
+      let input = p.input.subarray(0, n * per);
+      if (input.length < n * per) {
+        input = new Float32Array(n * per);
+        input.set(p.input.subarray(0, p.count * per));
+      }
+      const r = p.count ? await ex.run(input, n) : undefined;
       const records: StreamRecord[] = p.items.map((it, i) => {
         const s = p.slots[i];
         if (typeof s === "string") {
