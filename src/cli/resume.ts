@@ -284,6 +284,8 @@ export interface RecoveredRecords {
   done: Map<string, number>;
   /** Number of complete records. */
   records: number;
+  /** How many of them are failed images. */
+  failed: number;
   /** Bytes of a torn last line that were cut off (0 when none). */
   tornBytes: number;
   /** Whether the (TSV) header still has to be written: the file is missing or empty. */
@@ -309,11 +311,12 @@ export async function recoverRecordFile(
 ): Promise<RecoveredRecords> {
   const done = new Map<string, number>();
   let records = 0;
+  let failed = 0;
   try {
     await Deno.lstat(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
-      return { done, records, tornBytes: 0, needsHeader: true };
+      return { done, records, failed, tornBytes: 0, needsHeader: true };
     }
     throw new Error(`cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }
@@ -332,10 +335,12 @@ export async function recoverRecordFile(
     const rec = parseRecordLine(format, groups, line, `${path}:${no}`);
     done.set(rec.path, (done.get(rec.path) ?? 0) + 1);
     records++;
+    if (rec.scores === null) failed++;
   });
   return {
     done,
     records,
+    failed,
     tornBytes: r.tornBytes,
     needsHeader: format === "tsv" && r.lines === 0,
   };

@@ -684,14 +684,16 @@ async function runRecords(opts: ScoreOptions, stop: StopSignal): Promise<number>
   const groups = ex.groups;
   const toFile = opts.output !== null && opts.output !== "-";
   let done = new Map<string, number>();
+  let failedBefore = 0;
   let file: Deno.FsFile | undefined;
   let header = recordHeader(opts.format, groups);
   if (toFile && opts.resume) {
     const rec = await recoverRecordFile(opts.output!, opts.format, groups);
     done = rec.done;
+    failedBefore = rec.failed;
     if (!rec.needsHeader) header = "";
     console.error(
-      `grafiqs: resuming ${opts.output}: ${rec.records} records kept` +
+      `grafiqs: resuming ${opts.output}: ${rec.records} records kept (${rec.failed} failed)` +
         (rec.tornBytes ? `, a torn last line of ${rec.tornBytes} bytes cut` : ""),
     );
   }
@@ -781,7 +783,8 @@ async function runRecords(opts: ScoreOptions, stop: StopSignal): Promise<number>
       (stats.stopped === "interrupt" ? "; interrupted" : ""),
   );
   if (stats.stopped === "interrupt") return EXIT_INTERRUPTED;
-  return stats.failed ? EXIT_SOME_FAILED : EXIT_OK;
+  // With --resume the file's earlier records count too: the status describes the whole output.
+  return stats.failed + failedBefore ? EXIT_SOME_FAILED : EXIT_OK;
 }
 
 async function runFolderResume(opts: ScoreOptions, stop: StopSignal): Promise<number> {
