@@ -3,8 +3,10 @@
  *
  * Command line (drop-in for the official extract_grafiqs.py):
  * `deno run -A mod.ts --image-path DIR --weights FILE.pth --output-dir OUT [--bgr2rgb]`,
- * and `deno run -A mod.ts edc ...` for EDC evaluation. As a library, the exports below run the
- * same pipeline.
+ * and `deno run -A mod.ts edc ...` for EDC evaluation. Paths on stdin give one record per image
+ * on stdout (`find DIR -print0 | deno run -A mod.ts --weights FILE -0`); `--recursive`,
+ * `--shard K/N` and `--resume` serve large runs (docs/PIPELINE.md). As a library, the exports
+ * below run the same pipeline.
  *
  * @module
  */
@@ -22,6 +24,26 @@ export { type LoadedModel, loadModel } from "./src/cli/model.ts";
 export { readTorchCheckpoint, readWeightsFile } from "./src/weights/pth.ts";
 export { prepareImage } from "./src/image/normalize.ts";
 export { runScore, scorePaths } from "./src/cli/score.ts";
+export {
+  arraySource,
+  DelimitedPathReader,
+  type PathSource,
+  runPipeline,
+  scoreStream,
+  selectImages,
+  type StreamOptions,
+  type StreamRecord,
+  type StreamStats,
+} from "./src/cli/stream.ts";
+export {
+  formatRecord,
+  type ImageRecord,
+  Journal,
+  parseRecordLine,
+  type RecordFormat,
+  recoverRecordFile,
+} from "./src/cli/resume.ts";
+export { fnv1a64, inShard, parseShard, type Shard, shardOf } from "./src/cli/shard.ts";
 export { runEdc } from "./src/eval/cli.ts";
 export { VERSION } from "./src/version.ts";
 
