@@ -104,6 +104,8 @@ export class DelimitedPathReader implements PathSource {
   #eof = false;
 
   /**
+   * Read paths from `stream` (locks it).
+   *
    * @param stream the bytes, e.g. `Deno.stdin.readable`
    * @param separator `"\n"` (lines) or `"\0"` (NUL-separated, `-0`)
    * @param name the stream's name for messages
@@ -182,7 +184,11 @@ export class Channel<T> {
   #recvWaiters: (() => void)[] = [];
   #sendWaiters: (() => void)[] = [];
 
-  /** @param capacity how many items may wait (at least 1) */
+  /**
+   * An empty, open channel.
+   *
+   * @param capacity how many items may wait (at least 1)
+   */
   constructor(capacity: number) {
     this.#capacity = Math.max(1, capacity);
   }
