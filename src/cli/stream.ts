@@ -583,7 +583,8 @@ class StreamProgress {
   #bar: cliProgress.SingleBar | undefined;
   #t0 = performance.now();
 
-  constructor(total: number | undefined) {
+  constructor(total: number | undefined, enabled = true) {
+    if (!enabled) return;
     if (total !== undefined) {
       this.#known = new Progress(total);
       return;
@@ -726,7 +727,8 @@ async function runRecords(opts: ScoreOptions, stop: StopSignal): Promise<number>
   );
   const encoder = new TextEncoder();
   const out = file ?? Deno.stdout;
-  const progress = new StreamProgress(listing?.length);
+  // No bar when the records themselves go to the terminal: the two would interleave.
+  const progress = new StreamProgress(listing?.length, !(out === Deno.stdout && out.isTerminal()));
   let written = 0;
   const emit = async (text: string) => {
     if (stop.stopped && stop.reason !== "interrupt") return;
