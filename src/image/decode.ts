@@ -45,9 +45,7 @@
  *
  * @module
  */
-import { GIF } from "imagescript";
-import jpegCodec from "imagescript/wasm/node/jpeg.js";
-import pngCodec from "imagescript/wasm/node/png.js";
+import { decodeGifFirstFrame, jpegCodec, pngCodec } from "./wasm_codecs.ts";
 import { applyExifOrientation, readExifOrientation } from "./orientation.ts";
 
 /** A decoded image: 8-bit, three channels, in RGB order. */
@@ -305,11 +303,10 @@ export async function decodeImage(bytes: Uint8Array, fileName: string): Promise<
     }
     rgb = rgbaToRgb(fb.framebuffer, width * height);
   } else if (kind === "gif") {
-    let frame: { width: number; height: number; bitmap: Uint8ClampedArray };
+    let frame: { width: number; height: number; bitmap: Uint8Array };
     try {
-      const gif = await GIF.decode(bytes, true);
-      if (gif.length === 0) throw new Error("no frames");
-      frame = gif[0];
+      const f = decodeGifFirstFrame(bytes);
+      frame = { width: f.width, height: f.height, bitmap: f.framebuffer };
     } catch (e) {
       throw new ImageDecodeError(fileName, `corrupt or truncated GIF data (${errText(e)})`, {
         cause: e,
