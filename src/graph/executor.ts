@@ -54,6 +54,20 @@ function isDepthwise(node: ConvNode, t: TensorInfo[]): boolean {
   return node.groups > 1 && node.groups === t[node.input].c && node.groups === t[node.output].c;
 }
 
+/** Geometry of a dense convolution node for a batch of n. */
+function denseGeometry(n: number, node: ConvNode, inT: TensorInfo, outT: TensorInfo) {
+  return {
+    n,
+    cin: inT.c,
+    hin: inT.h,
+    win: inT.w,
+    cout: outT.c,
+    k: node.k,
+    stride: node.stride,
+    pad: node.pad,
+  };
+}
+
 /** Geometry of a depthwise node for a batch of n. */
 function dwGeometry(n: number, node: ConvNode, inT: TensorInfo) {
   return { n, c: inT.c, hin: inT.h, win: inT.w, k: node.k, stride: node.stride, pad: node.pad };
@@ -300,16 +314,7 @@ export class Executor {
           recordConv2d(
             rec,
             node.name,
-            {
-              n,
-              cin: inT.c,
-              hin: inT.h,
-              win: inT.w,
-              cout: outT.c,
-              k: node.k,
-              stride: node.stride,
-              pad: node.pad,
-            },
+            denseGeometry(n, node, inT, outT),
             x,
             p.fwd,
             p.bias,
@@ -399,16 +404,7 @@ export class Executor {
             recordConv2dBackwardData(
               rec,
               `${node.name}:bwd`,
-              {
-                n,
-                cin: inT.c,
-                hin: inT.h,
-                win: inT.w,
-                cout: outT.c,
-                k: node.k,
-                stride: node.stride,
-                pad: node.pad,
-              },
+              denseGeometry(n, node, inT, outT),
               gy,
               p.bwd,
               buf,

@@ -171,4 +171,9 @@ export class GraphBuilder {
   lossLayers(): number {
     return this.nodes.filter((n) => n.kind === "bn" && n.inLoss).length;
   }
+
+  /** The finished graph: the builder's tensors and nodes plus the given description. */
+  finish(desc: Pick<Graph, "name" | "input" | "embedding" | "groups" | "preprocess">): Graph {
+    return { ...desc, tensors: this.tensors, nodes: this.nodes, lossLayers: this.lossLayers() };
+  }
 }

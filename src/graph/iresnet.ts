@@ -87,13 +87,9 @@ export function buildIResNet(cfg: IResNetConfig): Graph {
     groups.push({ name: `block${s + 1}`, tensor: x });
   }
   const head = b.bn("bn2", x);
-  const t = b.tensors[head];
   const emb = b.linearBn1d("fc", "features", head, cfg.embeddingSize);
-  if (t.c * t.h * t.w <= 0) throw new RangeError("empty head");
-  return {
+  return b.finish({
     name: cfg.name,
-    tensors: b.tensors,
-    nodes: b.nodes,
     input,
     embedding: emb,
     groups,
@@ -103,8 +99,7 @@ export function buildIResNet(cfg: IResNetConfig): Graph {
       std: [0.5, 0.5, 0.5],
       size: cfg.inputSize,
     },
-    lossLayers: b.lossLayers(),
-  };
+  });
 }
 
 /**

@@ -137,10 +137,8 @@ export function buildMobileFaceNet(cfg: MobileFaceNetConfig): Graph {
   x = b.bn("gdconv.bn", x);
   x = b.conv("conv3", x, cfg.embeddingSize, 1, 1, 0, { bias: true });
   const emb = b.bn("bn", x);
-  return {
+  return b.finish({
     name: cfg.name,
-    tensors: b.tensors,
-    nodes: b.nodes,
     input,
     embedding: emb,
     groups,
@@ -150,8 +148,7 @@ export function buildMobileFaceNet(cfg: MobileFaceNetConfig): Graph {
       std: [0.229, 0.224, 0.225],
       size: cfg.inputSize,
     },
-    lossLayers: b.lossLayers(),
-  };
+  });
 }
 
 /**

@@ -127,6 +127,8 @@ export function padChannels(c: number): number {
 /**
  * Forward weight layout: PyTorch [Cout][Cin][K][K] to [Cin][K][K][CoutPad], zero-padded so
  * each invocation reads its 8 output channels as two vec4.
+ *
+ * @throws {RangeError} when `w` does not hold cout x cin x k x k values.
  */
 export function forwardWeights(
   w: Float32Array,
@@ -134,23 +136,13 @@ export function forwardWeights(
   cin: number,
   k: number,
 ): Float32Array {
-  if (w.length !== cout * cin * k * k) {
-    throw new RangeError(`Weight has ${w.length} values, expected ${cout}x${cin}x${k}x${k}`);
-  }
-  const cp = padChannels(cout);
-  const out = new Float32Array(cin * k * k * cp);
-  for (let co = 0; co < cout; co++) {
-    for (let ci = 0; ci < cin; ci++) {
-      for (let t = 0; t < k * k; t++) {
-        out[(ci * k * k + t) * cp + co] = w[(co * cin + ci) * k * k + t];
-      }
-    }
-  }
-  return out;
+  return channelsLast(w, cout, cin, k, true);
 }
 
 /**
  * Backward-data weight layout: PyTorch [Cout][Cin][K][K] to [Cout][K][K][CinPad].
+ *
+ * @throws {RangeError} when `w` does not hold cout x cin x k x k values.
  */
 export function backwardWeights(
   w: Float32Array,
@@ -158,16 +150,30 @@ export function backwardWeights(
   cin: number,
   k: number,
 ): Float32Array {
+  return channelsLast(w, cout, cin, k, false);
+}
+
+/**
+ * [Cout][Cin][K][K] to [outer][K][K][innerPad] where the inner (vectorised, zero-padded)
+ * channel axis is Cout when `outputInner`, else Cin.
+ */
+function channelsLast(
+  w: Float32Array,
+  cout: number,
+  cin: number,
+  k: number,
+  outputInner: boolean,
+): Float32Array {
   if (w.length !== cout * cin * k * k) {
     throw new RangeError(`Weight has ${w.length} values, expected ${cout}x${cin}x${k}x${k}`);
   }
-  const cp = padChannels(cin);
-  const out = new Float32Array(cout * k * k * cp);
+  const kk = k * k;
+  const cp = padChannels(outputInner ? cout : cin);
+  const out = new Float32Array((outputInner ? cin : cout) * kk * cp);
   for (let co = 0; co < cout; co++) {
     for (let ci = 0; ci < cin; ci++) {
-      for (let t = 0; t < k * k; t++) {
-        out[(co * k * k + t) * cp + ci] = w[(co * cin + ci) * k * k + t];
-      }
+      const [outer, inner] = outputInner ? [ci, co] : [co, ci];
+      for (let t = 0; t < kk; t++) out[(outer * kk + t) * cp + inner] = w[(co * cin + ci) * kk + t];
     }
   }
   return out;
