@@ -412,20 +412,8 @@ export async function scoreStream(
   const run = async () => {
     for (let p = await prepared.recv(); p; p = await prepared.recv()) {
       if (stop.stopped) continue;
-      // The executor plans its memory and dispatches for one batch size and plans anew when the
-      // size changes, which costs time and native memory that is only freed when the garbage
-      // collector gets round to it. A batch that lost a few images (failures, the last
-      // batch) is therefore padded with blank images up to the full size, as long as that
-      // at most doubles the work; the padded results are dropped. Each image's scores do not
-      // depend on its neighbours, so this changes no result.
-      let n = p.count;
-      if (n > 0 && n < batchSize && 2 * n >= batchSize) n = batchSize;
-      let input = p.input.subarray(0, n * per);
-      if (input.length < n * per) {
-        input = new Float32Array(n * per);
-        input.set(p.input.subarray(0, p.count * per));
-      }
-      const r = p.count ? await ex.run(input, n) : undefined;
+      // A short batch reuses the executor's plan for the full size (Executor.run).
+      const r = p.count ? await ex.run(p.input.subarray(0, p.count * per), p.count) : undefined;
       const records: StreamRecord[] = p.items.map((it, i) => {
         const s = p.slots[i];
         if (typeof s === "string") {

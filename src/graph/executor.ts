@@ -487,14 +487,19 @@ export class Executor {
     if (count < 1 || count > this.maxBatch) {
       throw new RangeError(`Batch of ${count} images; this network allows 1..${this.maxBatch}`);
     }
-    if (!this.#plan || this.#plan.n !== count) {
+    // A plan serves any batch from half its size up to its size: the unused slots compute on
+    // whatever they held and are not read back (images never influence each other). Planning
+    // anew for every short batch (the last one, or one that lost images to decode failures)
+    // would cost time, and native memory that is freed only when the garbage collector runs.
+    const p0 = this.#plan;
+    if (!p0 || count > p0.n || 2 * count < p0.n) {
       this.#destroyPlan();
       this.#plan = await this.#gpu.scoped(
         `planning ${this.graph.name} for batch ${count}`,
         () => this.#makePlan(count),
       );
     }
-    const p = this.#plan;
+    const p = this.#plan!;
     const dev = this.#gpu.device;
     const G = this.groups.length;
     const E = this.graph.tensors[this.graph.embedding].c;
@@ -527,7 +532,7 @@ export class Executor {
    * grouped by kernel pipeline name. Run {@link run} first to build the plan.
    */
   async profile(): Promise<Map<string, { seconds: number; count: number }>> {
-    const p = this.#plan;
+    const p = this.#plan!;
     if (!p) throw new Error("Executor.profile(): call run() first");
     const dev = this.#gpu.device;
     const out = new Map<string, { seconds: number; count: number }>();
