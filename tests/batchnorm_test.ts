@@ -24,7 +24,19 @@
  * used.
  */
 import { assert, assertEquals, assertThrows } from "./assert.ts";
-import { encodeDispatches, Gpu } from "../src/gpu/gpu.ts";
+import {
+  assertWithin,
+  dyadicValues,
+  f32Values,
+  gam,
+  getGpu,
+  gpuTestOptions,
+  run,
+  SENTINEL,
+  sentinelBuffer,
+  submit,
+  upload,
+} from "./gpu_util.ts";
 import { Recorder } from "../src/kernels/recorder.ts";
 import {
   type Activation,
@@ -42,7 +54,6 @@ import {
   bnStatsLossGrad,
   prelu,
   preluBackward,
-  randomArray,
   relu,
   relu6,
   relu6Backward,
@@ -52,91 +63,7 @@ import {
   tensor4,
 } from "../src/reference/cpu.ts";
 
-const U = 2 ** -24;
-/** Higham's gamma_k = k u / (1 - k u). */
-const gam = (k: number) => (k * U) / (1 - k * U);
-/** Written into output buffers beforehand; must survive past the tensor's last element. */
-const SENTINEL = -1234.5;
-
-let gpuPromise: Promise<Gpu | undefined> | undefined;
-function getGpu(): Promise<Gpu | undefined> {
-  gpuPromise ??= Gpu.create().catch((e) => {
-    console.warn(`batchnorm_test: no WebGPU adapter, skipping (${(e as Error).message})`);
-    return undefined;
-  });
-  return gpuPromise;
-}
-
-/** Record with `record`, submit once, and read back all of `out` (including its padding). */
-async function run(gpu: Gpu, record: (rec: Recorder) => void, out: GPUBuffer) {
-  const dispatches = await gpu.scoped("batchnorm_test record", () => {
-    const rec = new Recorder(gpu);
-    record(rec);
-    return rec.finish();
-  });
-  await gpu.scoped("batchnorm_test submit", () => {
-    const enc = gpu.device.createCommandEncoder();
-    encodeDispatches(enc, dispatches);
-    gpu.device.queue.submit([enc.finish()]);
-  });
-  return gpu.read(out);
-}
-
-/** A storage buffer holding `v`, its padding (to 16 bytes) filled with {@link SENTINEL}. */
-function upload(gpu: Gpu, label: string, v: ArrayLike<number>): GPUBuffer {
-  const b = gpu.storage(label, v.length * 4);
-  const host = new Float32Array(b.size / 4).fill(SENTINEL);
-  host.set(Float32Array.from(v));
-  gpu.device.queue.writeBuffer(b, 0, host);
-  return b;
-}
-
-/** An output buffer of `floats` values, all {@link SENTINEL}. */
-function sentinelBuffer(gpu: Gpu, label: string, floats: number): GPUBuffer {
-  return upload(gpu, label, new Float32Array(floats).fill(SENTINEL));
-}
-
-/**
- * Assert |actual_i - expected_i| <= bound_i for every element; returns and logs the worst
- * element as a fraction of its bound. `out` may be longer than `expected`: the rest must still
- * hold {@link SENTINEL} (the kernel wrote nothing past the tensor).
- */
-function assertWithin(
-  out: Float32Array,
-  expected: ArrayLike<number>,
-  bound: ArrayLike<number>,
-  what: string,
-): number {
-  assert(out.length >= expected.length, `${what}: read ${out.length} < ${expected.length}`);
-  let worst = 0, wi = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs(out[i] - expected[i]);
-    const r = d === 0 ? 0 : d / bound[i];
-    if (!(r <= worst)) {
-      worst = r;
-      wi = i;
-    }
-  }
-  if (!(worst <= 1)) {
-    assert.fail(
-      `${what}: element ${wi} is ${out[wi]}, expected ${expected[wi]} ` +
-        `(|err| ${Math.abs(out[wi] - expected[wi])} > bound ${bound[wi]})`,
-    );
-  }
-  for (let i = expected.length; i < out.length; i++) {
-    assertEquals(out[i], SENTINEL, `${what}: padding element ${i} was overwritten`);
-  }
-  console.log(
-    `${what}: worst |err| ${Math.abs(out[wi] - expected[wi]).toExponential(2)} at ${wi} ` +
-      `(${(worst * 100).toFixed(1)}% of its bound ${Number(bound[wi]).toExponential(2)})`,
-  );
-  return worst;
-}
-
-/** Float32-representable uniform values in [lo, hi), as float64. */
-function f32Values(rand: () => number, n: number, lo: number, hi: number): Float64Array {
-  return Float64Array.from(Float32Array.from(randomArray(rand, n, lo, hi)));
-}
+const GPU = gpuTestOptions("batchnorm_test");
 
 // 3x5x7x7: planes of 49 (VEC4 off, a vec4 slot spans two channels), 735 elements (not a
 // multiple of 4), odd batch and channels. 2x6x6x6: VEC4 on, 6 channels. 2x7x1x1: every vec4
@@ -276,18 +203,6 @@ Deno.test("bnParams folds BN parameters like bnEvalScaleShift, rounded once", ()
   assertThrows(() => bnParams(f(g), f(b), f(rm), f(rv), 1e-5, f(al).subarray(2)), /PReLU/);
 });
 
-/** Multiples of 2^-bits, uniform in [lo, hi): short binary fractions whose sums stay exact. */
-function dyadicValues(
-  rand: () => number,
-  n: number,
-  lo: number,
-  hi: number,
-  bits: number,
-): Float64Array {
-  const q = 2 ** bits;
-  return randomArray(rand, n, lo, hi).map((v) => Math.floor(v * q) / q);
-}
-
 /**
  * Error bounds of one bn_stats plane. The mean is a sum of L = h*w terms and a division. The
  * sum errs by at most `sumErr` (0 when exact, else gamma_(L-1) sum |x|, any order); WGSL's f32
@@ -306,67 +221,75 @@ function statsBounds(L: number, mu: number, v: number, sumErr: number, delta: nu
   };
 }
 
-Deno.test("bn_stats: per-image mean and biased two-pass variance, VEC4 on and off", async () => {
-  const gpu = await getGpu();
-  if (!gpu) return;
-  const rand = rng(21);
-  // "exact": multiples of 2^-8 in [-1.5, 2.5): every partial sum of a plane (at most 12544 * 2.5
-  // < 2^15) fits float32's 24 bits, so the kernel's sum is exact in any order and the mean
-  // carries only the division's error: a dropped or repeated element shows at once.
-  // "at 1000": 1000 + U(-1, 1) in float32, large mean, small spread; sums round here, and
-  // E[x^2] - E[x]^2 in float32 would cancel catastrophically. Expected precision at 7x7:
-  // |delta| <= gamma_48 * 1000 + 5u * 1000 ~ 3e-3 (worst case; ~1e-4 seen), so the variance
-  // (~1/3) is good to ~1e-5 absolute, while even a correctly rounded one-pass formula loses
-  // up to ulp(1e6) / 2 = 0.03 (the test asserts its bound would catch that).
-  // 112x112 planes: 12544 elements each, the largest BN2d input of an iResNet.
-  const cases: { name: string; s: BnShape; kind: "exact" | "at 1000" }[] = [
-    ...SHAPES.map((c) => ({ ...c, kind: "exact" as const })),
-    { name: "2x3x112x112", s: { n: 2, c: 3, h: 112, w: 112 }, kind: "exact" },
-    { name: "3x5x7x7", s: SHAPES[0].s, kind: "at 1000" },
-    { name: "2x6x6x6", s: SHAPES[1].s, kind: "at 1000" },
-    { name: "1x2x112x112", s: { n: 1, c: 2, h: 112, w: 112 }, kind: "at 1000" },
-  ];
-  for (const { name, s, kind } of cases) {
-    const hw = s.h * s.w, planes = s.n * s.c;
-    const x = kind === "exact"
-      ? dyadicValues(rand, planes * hw, -1.5, 2.5, 8)
-      : f32Values(rand, planes * hw, 999, 1001);
-    const ref = bnStats(t4(s, x));
-    const bx = upload(gpu, "x", x);
-    const bs = sentinelBuffer(gpu, "stats", 2 * planes);
-    const out = await run(gpu, (r) => recordBnStats(r, "stats", s, bx, bs), bs);
-    const means = new Float64Array(planes), vars = new Float64Array(planes);
-    const meanBound = new Float64Array(planes), varBound = new Float64Array(planes);
-    let onePassCaught = false;
-    for (let p = 0; p < planes; p++) {
-      let absSum = 0, sq = 0;
-      for (let i = p * hw; i < (p + 1) * hw; i++) {
-        absSum += Math.abs(x[i]);
-        sq += (x[i] * x[i]) / hw;
+Deno.test(
+  "bn_stats: per-image mean and biased two-pass variance, VEC4 on and off",
+  GPU,
+  async () => {
+    const gpu = await getGpu();
+    const rand = rng(21);
+    // "exact": multiples of 2^-8 in [-1.5, 2.5): every partial sum of a plane (at most 12544 * 2.5
+    // < 2^15) fits float32's 24 bits, so the kernel's sum is exact in any order and the mean
+    // carries only the division's error: a dropped or repeated element shows at once.
+    // "at 1000": 1000 + U(-1, 1) in float32, large mean, small spread; sums round here, and
+    // E[x^2] - E[x]^2 in float32 would cancel catastrophically. Expected precision at 7x7:
+    // |delta| <= gamma_48 * 1000 + 5u * 1000 ~ 3e-3 (worst case; ~1e-4 seen), so the variance
+    // (~1/3) is good to ~1e-5 absolute, while even a correctly rounded one-pass formula loses
+    // up to ulp(1e6) / 2 = 0.03 (the test asserts its bound would catch that).
+    // 112x112 planes: 12544 elements each, the largest BN2d input of an iResNet.
+    const cases: { name: string; s: BnShape; kind: "exact" | "at 1000" }[] = [
+      ...SHAPES.map((c) => ({ ...c, kind: "exact" as const })),
+      { name: "2x3x112x112", s: { n: 2, c: 3, h: 112, w: 112 }, kind: "exact" },
+      { name: "3x5x7x7", s: SHAPES[0].s, kind: "at 1000" },
+      { name: "2x6x6x6", s: SHAPES[1].s, kind: "at 1000" },
+      { name: "1x2x112x112", s: { n: 1, c: 2, h: 112, w: 112 }, kind: "at 1000" },
+    ];
+    for (const { name, s, kind } of cases) {
+      const hw = s.h * s.w, planes = s.n * s.c;
+      const x = kind === "exact"
+        ? dyadicValues(rand, planes * hw, -1.5, 2.5, 8)
+        : f32Values(rand, planes * hw, 999, 1001);
+      const ref = bnStats(t4(s, x));
+      const bx = upload(gpu, "x", x);
+      const bs = sentinelBuffer(gpu, "stats", 2 * planes);
+      const out = await run(gpu, (r) => recordBnStats(r, "stats", s, bx, bs), bs);
+      const means = new Float64Array(planes), vars = new Float64Array(planes);
+      const meanBound = new Float64Array(planes), varBound = new Float64Array(planes);
+      let onePassCaught = false;
+      for (let p = 0; p < planes; p++) {
+        let absSum = 0, sq = 0;
+        for (let i = p * hw; i < (p + 1) * hw; i++) {
+          absSum += Math.abs(x[i]);
+          sq += (x[i] * x[i]) / hw;
+        }
+        const mu = ref.mean[p], v = ref.var[p];
+        means[p] = out[2 * p];
+        vars[p] = out[2 * p + 1];
+        const b = statsBounds(
+          hw,
+          mu,
+          v,
+          kind === "exact" ? 0 : gam(hw - 1) * absSum,
+          means[p] - mu,
+        );
+        meanBound[p] = b.mean;
+        varBound[p] = b.var;
+        // The best a float32 one-pass formula could do: correctly rounded E[x^2] and mu^2.
+        const onePass = Math.fround(Math.fround(sq) - Math.fround(mu * mu));
+        if (Math.abs(onePass - v) > varBound[p]) onePassCaught = true;
       }
-      const mu = ref.mean[p], v = ref.var[p];
-      means[p] = out[2 * p];
-      vars[p] = out[2 * p + 1];
-      const b = statsBounds(hw, mu, v, kind === "exact" ? 0 : gam(hw - 1) * absSum, means[p] - mu);
-      meanBound[p] = b.mean;
-      varBound[p] = b.var;
-      // The best a float32 one-pass formula could do: correctly rounded E[x^2] and mu^2.
-      const onePass = Math.fround(Math.fround(sq) - Math.fround(mu * mu));
-      if (Math.abs(onePass - v) > varBound[p]) onePassCaught = true;
+      const what = `bn_stats ${name} ${kind}`;
+      assertWithin(Float32Array.from(means), ref.mean, meanBound, `${what}: mean`);
+      assertWithin(Float32Array.from(vars), ref.var, varBound, `${what}: variance`);
+      for (let i = 2 * planes; i < out.length; i++) assertEquals(out[i], SENTINEL, "stats padding");
+      if (kind === "at 1000") assert(onePassCaught, `${what}: bound would not catch one-pass`);
+      bx.destroy();
+      bs.destroy();
     }
-    const what = `bn_stats ${name} ${kind}`;
-    assertWithin(Float32Array.from(means), ref.mean, meanBound, `${what}: mean`);
-    assertWithin(Float32Array.from(vars), ref.var, varBound, `${what}: variance`);
-    for (let i = 2 * planes; i < out.length; i++) assertEquals(out[i], SENTINEL, "stats padding");
-    if (kind === "at 1000") assert(onePassCaught, `${what}: bound would not catch one-pass`);
-    bx.destroy();
-    bs.destroy();
-  }
-});
+  },
+);
 
-Deno.test("bn_stats folds more than 65535 planes over two dispatch dimensions", async () => {
+Deno.test("bn_stats folds more than 65535 planes over two dispatch dimensions", GPU, async () => {
   const gpu = await getGpu();
-  if (!gpu) return;
   // Batch 140 x 512 channels of 2x2 planes: 71680 workgroups (a real batch of 140 at the
   // 512-channel layers exceeds 65535 planes). Exact sums as in the test above.
   const s = { n: 140, c: 512, h: 2, w: 2 };
@@ -385,177 +308,179 @@ Deno.test("bn_stats folds more than 65535 planes over two dispatch dimensions", 
   assertWithin(out, expected, bound, "bn_stats 140x512x2x2 (folded)");
 });
 
-Deno.test("bn_apply: every activation, with and without residual, VEC4 on and off", async () => {
-  const gpu = await getGpu();
-  if (!gpu) return;
-  const rand = rng(31);
-  for (const { name, s } of SHAPES) {
-    const L = makeLayer(rand, s);
-    const total = L.a.length;
-    const r = f32Values(rand, total, -2, 2);
-    const ba = upload(gpu, "a", L.a), bp = upload(gpu, "prm", L.prm), br = upload(gpu, "r", r);
-    console.log(`${name}: ${L.at0} elements at y == 0, ${L.at6} at y == 6`);
-    for (const act of ACTS) {
-      const z = activate(act, L);
-      for (const res of [false, true]) {
-        const expected = res ? z.map((v, i) => v + r[i]) : z;
-        // y = a * scale + shift: 2 roundings (gamma_2 (|a scale| + |shift|)); PReLU's product
-        // with alpha one more, scaling that by |alpha| at most max(1, |alpha|); the residual
-        // add one more: gamma_4 (max(1, |alpha|) (|a scale| + |shift|) + |r|). ReLU and ReLU6
-        // clamp exactly.
-        const bound = expected.map((_, i) => {
-          const ch = Math.floor(i / (s.h * s.w)) % s.c;
-          const m = act === "prelu" ? Math.max(1, Math.abs(L.alpha[ch])) : 1;
-          const ab = Math.abs(L.a[i] * L.scale[ch]) + Math.abs(L.shift[ch]);
-          return gam(4) * (m * ab + (res ? Math.abs(r[i]) : 0));
-        });
-        const by = sentinelBuffer(gpu, "y", total);
-        const out = await run(
-          gpu,
-          (rec) => recordBnApply(rec, "bn", s, act, ba, bp, res ? br : undefined, by),
-          by,
-        );
-        assertWithin(out, expected, bound, `bn_apply ${name} ${act}${res ? " +res" : ""}`);
-        by.destroy();
-      }
-    }
-    for (const b of [ba, bp, br]) b.destroy();
-  }
-});
-
-Deno.test("bn_backward: activation gradient, statistics-loss gradient and ACC, every variant", async () => {
-  const gpu = await getGpu();
-  if (!gpu) return;
-  const rand = rng(41);
-  const invLayers = 1 / 3; // not a power of two: coef is rounded to float32 in the uniform
-  for (const { name, s } of SHAPES) {
-    const L = makeLayer(rand, s);
-    const total = L.a.length, hw = s.h * s.w;
-    const gy = f32Values(rand, total, -1, 1);
-    const old = f32Values(rand, total, -1, 1);
-    const st = bnStats(t4(s, L.a));
-    // The statistics as the forward pass hands them over: float32 (mean, var) pairs.
-    const stats = new Float32Array(2 * s.n * s.c);
-    for (let p = 0; p < s.n * s.c; p++) {
-      stats[2 * p] = st.mean[p];
-      stats[2 * p + 1] = st.var[p];
-    }
-    const lossRef = bnStatsLossGrad(t4(s, L.a), L.rm, L.rv, invLayers).data;
-    // Magnitude of the loss term's parts, per element: coef [ (mu - rm) + (var - rv) 2 (a - mu) ]
-    // with coef = 2 invLayers / (C H W); float32 mu and var each carry a rounding, as does coef.
-    const coef = (2 * invLayers) / (s.c * hw);
-    const lossMag = L.a.map((v, i) => {
-      const p = Math.floor(i / hw), ch = p % s.c;
-      const mu = Math.abs(st.mean[p]), va = Math.abs(st.var[p]);
-      return coef * (mu + Math.abs(L.rm[ch]) + 2 * (va + Math.abs(L.rv[ch])) * (Math.abs(v) + mu));
-    });
-    const ba = upload(gpu, "a", L.a), bp = upload(gpu, "prm", L.prm);
-    const bs = upload(gpu, "stats", stats), bg = upload(gpu, "gy", gy);
-    for (const act of ACTS) {
-      const gAct = bnBackward(t4(s, activateBackward(act, L, gy)), L.scale).data;
-      // With HAS_G off the activation is dead code; two ACT values suffice to show it is.
-      const combos = act === "none" || act === "relu6"
-        ? [[true, false], [false, true], [true, true]]
-        : [[true, false], [true, true]];
-      const runs = combos.flatMap(([hasG, loss]) =>
-        [false, true].map((acc) => ({
-          hasG,
-          loss,
-          acc,
-          ga: acc ? upload(gpu, "ga", old) : sentinelBuffer(gpu, "ga", total),
-        }))
-      );
-      // One recording and one submit for all variants of this activation, each writing its
-      // own buffer.
-      const dispatches = await gpu.scoped("batchnorm_test record", () => {
-        const rec = new Recorder(gpu);
-        for (const r of runs) {
-          recordBnBackward(rec, "bnb", s, ba, bp, r.ga, {
-            act,
-            gy: r.hasG ? bg : undefined,
-            stats: r.loss ? bs : undefined,
-            invLayers,
-            accumulate: r.acc,
+Deno.test(
+  "bn_apply: every activation, with and without residual, VEC4 on and off",
+  GPU,
+  async () => {
+    const gpu = await getGpu();
+    const rand = rng(31);
+    for (const { name, s } of SHAPES) {
+      const L = makeLayer(rand, s);
+      const total = L.a.length;
+      const r = f32Values(rand, total, -2, 2);
+      const ba = upload(gpu, "a", L.a), bp = upload(gpu, "prm", L.prm), br = upload(gpu, "r", r);
+      console.log(`${name}: ${L.at0} elements at y == 0, ${L.at6} at y == 6`);
+      for (const act of ACTS) {
+        const z = activate(act, L);
+        for (const res of [false, true]) {
+          const expected = res ? z.map((v, i) => v + r[i]) : z;
+          // y = a * scale + shift: 2 roundings (gamma_2 (|a scale| + |shift|)); PReLU's product
+          // with alpha one more, scaling that by |alpha| at most max(1, |alpha|); the residual
+          // add one more: gamma_4 (max(1, |alpha|) (|a scale| + |shift|) + |r|). ReLU and ReLU6
+          // clamp exactly.
+          const bound = expected.map((_, i) => {
+            const ch = Math.floor(i / (s.h * s.w)) % s.c;
+            const m = act === "prelu" ? Math.max(1, Math.abs(L.alpha[ch])) : 1;
+            const ab = Math.abs(L.a[i] * L.scale[ch]) + Math.abs(L.shift[ch]);
+            return gam(4) * (m * ab + (res ? Math.abs(r[i]) : 0));
           });
+          const by = sentinelBuffer(gpu, "y", total);
+          const out = await run(
+            gpu,
+            (rec) => recordBnApply(rec, "bn", s, act, ba, bp, res ? br : undefined, by),
+            by,
+          );
+          assertWithin(out, expected, bound, `bn_apply ${name} ${act}${res ? " +res" : ""}`);
+          by.destroy();
         }
-        return rec.finish();
-      });
-      await gpu.scoped("batchnorm_test submit", () => {
-        const enc = gpu.device.createCommandEncoder();
-        encodeDispatches(enc, dispatches);
-        gpu.device.queue.submit([enc.finish()]);
-      });
-      const outs = await Promise.all(runs.map((r) => gpu.read(r.ga)));
-      runs.forEach(({ hasG, loss, acc, ga }, k) => {
-        const expected = gAct.map((g, i) =>
-          (hasG ? g : 0) + (loss ? lossRef[i] : 0) + (acc ? old[i] : 0)
-        );
-        // act'(y) gy scale: at most 2 roundings (alpha, scale). The loss term: rounded
-        // mu / var / coef inputs, a subtraction, a product, a sum and the product with coef
-        // (at most 6). Then adding the two terms and the held value: 2 more. So
-        // gamma_8 (|activation term| + loss magnitude + |held|) per element.
-        const bound = expected.map((_, i) =>
-          gam(8) * ((hasG ? Math.abs(gAct[i]) : 0) + (loss ? lossMag[i] : 0) +
-            (acc ? Math.abs(old[i]) : 0))
-        );
-        const tag = [hasG && `${act}'`, loss && "loss", acc && "ACC"].filter(Boolean).join("+");
-        assertWithin(outs[k], expected, bound, `bn_backward ${name} ${tag}`);
-        ga.destroy();
-      });
+      }
+      for (const b of [ba, bp, br]) b.destroy();
     }
-    for (const b of [ba, bp, bs, bg]) b.destroy();
-  }
-});
+  },
+);
 
-Deno.test("bn_backward takes its statistics straight from bn_stats (one recording)", async () => {
-  const gpu = await getGpu();
-  if (!gpu) return;
-  const s = SHAPES[0].s, hw = s.h * s.w;
-  const rand = rng(51);
-  const L = makeLayer(rand, s);
-  const gy = f32Values(rand, L.a.length, -1, 1);
-  const invLayers = 1 / 7;
-  const st = bnStats(t4(s, L.a));
-  const lossRef = bnStatsLossGrad(t4(s, L.a), L.rm, L.rv, invLayers).data;
-  const expected = bnBackward(t4(s, activateBackward("relu6", L, gy)), L.scale).data
-    .map((g, i) => g + lossRef[i]);
-  // As in the variant test, plus the error of the kernel's statistics ({@link statsBounds},
-  // with the worst-case mean error standing in for the measured one), entering
-  // the loss term through its derivatives coef (1 + 2 |var - rv|) and 2 coef |a - mu|.
-  const coef = (2 * invLayers) / (s.c * hw);
-  const bound = expected.map((_, i) => {
-    const p = Math.floor(i / hw), ch = p % s.c;
-    let absSum = 0;
-    for (let k = p * hw; k < (p + 1) * hw; k++) absSum += Math.abs(L.a[k]);
-    const mu = st.mean[p], va = st.var[p];
-    const dMu = statsBounds(hw, mu, va, gam(hw - 1) * absSum, 0).mean;
-    const dVar = statsBounds(hw, mu, va, 0, dMu).var;
-    const mag = Math.abs(gy[i] * L.scale[ch]) +
-      coef * (Math.abs(mu) + Math.abs(L.rm[ch]) +
-          2 * (va + Math.abs(L.rv[ch])) * (Math.abs(L.a[i]) + Math.abs(mu)));
-    const statErr = coef *
-      (dMu * (1 + 2 * Math.abs(va - L.rv[ch])) + 2 * dVar * (Math.abs(L.a[i] - mu) + dMu));
-    return gam(8) * mag + statErr;
-  });
-  const ba = upload(gpu, "a", L.a), bp = upload(gpu, "prm", L.prm), bg = upload(gpu, "gy", gy);
-  const bs = gpu.storage("stats", 2 * s.n * s.c * 4);
-  const bga = sentinelBuffer(gpu, "ga", L.a.length);
-  const out = await run(gpu, (rec) => {
-    recordBnStats(rec, "stats", s, ba, bs);
-    recordBnBackward(rec, "bnb", s, ba, bp, bga, {
-      act: "relu6",
-      gy: bg,
-      stats: bs,
-      invLayers,
-      accumulate: false,
+Deno.test(
+  "bn_backward: activation gradient, statistics-loss gradient and ACC, every variant",
+  GPU,
+  async () => {
+    const gpu = await getGpu();
+    const rand = rng(41);
+    const invLayers = 1 / 3; // not a power of two: coef is rounded to float32 in the uniform
+    for (const { name, s } of SHAPES) {
+      const L = makeLayer(rand, s);
+      const total = L.a.length, hw = s.h * s.w;
+      const gy = f32Values(rand, total, -1, 1);
+      const old = f32Values(rand, total, -1, 1);
+      const st = bnStats(t4(s, L.a));
+      // The statistics as the forward pass hands them over: float32 (mean, var) pairs.
+      const stats = new Float32Array(2 * s.n * s.c);
+      for (let p = 0; p < s.n * s.c; p++) {
+        stats[2 * p] = st.mean[p];
+        stats[2 * p + 1] = st.var[p];
+      }
+      const lossRef = bnStatsLossGrad(t4(s, L.a), L.rm, L.rv, invLayers).data;
+      // Magnitude of the loss term's parts, per element: coef [ (mu - rm) + (var - rv) 2 (a - mu) ]
+      // with coef = 2 invLayers / (C H W); float32 mu and var each carry a rounding, as does coef.
+      const coef = (2 * invLayers) / (s.c * hw);
+      const lossMag = L.a.map((v, i) => {
+        const p = Math.floor(i / hw), ch = p % s.c;
+        const mu = Math.abs(st.mean[p]), va = Math.abs(st.var[p]);
+        return coef *
+          (mu + Math.abs(L.rm[ch]) + 2 * (va + Math.abs(L.rv[ch])) * (Math.abs(v) + mu));
+      });
+      const ba = upload(gpu, "a", L.a), bp = upload(gpu, "prm", L.prm);
+      const bs = upload(gpu, "stats", stats), bg = upload(gpu, "gy", gy);
+      for (const act of ACTS) {
+        const gAct = bnBackward(t4(s, activateBackward(act, L, gy)), L.scale).data;
+        // With HAS_G off the activation is dead code; two ACT values suffice to show it is.
+        const combos = act === "none" || act === "relu6"
+          ? [[true, false], [false, true], [true, true]]
+          : [[true, false], [true, true]];
+        const runs = combos.flatMap(([hasG, loss]) =>
+          [false, true].map((acc) => ({
+            hasG,
+            loss,
+            acc,
+            ga: acc ? upload(gpu, "ga", old) : sentinelBuffer(gpu, "ga", total),
+          }))
+        );
+        // One recording and one submit for all variants of this activation, each writing its
+        // own buffer.
+        await submit(gpu, (rec) => {
+          for (const r of runs) {
+            recordBnBackward(rec, "bnb", s, ba, bp, r.ga, {
+              act,
+              gy: r.hasG ? bg : undefined,
+              stats: r.loss ? bs : undefined,
+              invLayers,
+              accumulate: r.acc,
+            });
+          }
+        });
+        const outs = await Promise.all(runs.map((r) => gpu.read(r.ga)));
+        runs.forEach(({ hasG, loss, acc, ga }, k) => {
+          const expected = gAct.map((g, i) =>
+            (hasG ? g : 0) + (loss ? lossRef[i] : 0) + (acc ? old[i] : 0)
+          );
+          // act'(y) gy scale: at most 2 roundings (alpha, scale). The loss term: rounded
+          // mu / var / coef inputs, a subtraction, a product, a sum and the product with coef
+          // (at most 6). Then adding the two terms and the held value: 2 more. So
+          // gamma_8 (|activation term| + loss magnitude + |held|) per element.
+          const bound = expected.map((_, i) =>
+            gam(8) * ((hasG ? Math.abs(gAct[i]) : 0) + (loss ? lossMag[i] : 0) +
+              (acc ? Math.abs(old[i]) : 0))
+          );
+          const tag = [hasG && `${act}'`, loss && "loss", acc && "ACC"].filter(Boolean).join("+");
+          assertWithin(outs[k], expected, bound, `bn_backward ${name} ${tag}`);
+          ga.destroy();
+        });
+      }
+      for (const b of [ba, bp, bs, bg]) b.destroy();
+    }
+  },
+);
+
+Deno.test(
+  "bn_backward takes its statistics straight from bn_stats (one recording)",
+  GPU,
+  async () => {
+    const gpu = await getGpu();
+    const s = SHAPES[0].s, hw = s.h * s.w;
+    const rand = rng(51);
+    const L = makeLayer(rand, s);
+    const gy = f32Values(rand, L.a.length, -1, 1);
+    const invLayers = 1 / 7;
+    const st = bnStats(t4(s, L.a));
+    const lossRef = bnStatsLossGrad(t4(s, L.a), L.rm, L.rv, invLayers).data;
+    const expected = bnBackward(t4(s, activateBackward("relu6", L, gy)), L.scale).data
+      .map((g, i) => g + lossRef[i]);
+    // As in the variant test, plus the error of the kernel's statistics ({@link statsBounds},
+    // with the worst-case mean error standing in for the measured one), entering
+    // the loss term through its derivatives coef (1 + 2 |var - rv|) and 2 coef |a - mu|.
+    const coef = (2 * invLayers) / (s.c * hw);
+    const bound = expected.map((_, i) => {
+      const p = Math.floor(i / hw), ch = p % s.c;
+      let absSum = 0;
+      for (let k = p * hw; k < (p + 1) * hw; k++) absSum += Math.abs(L.a[k]);
+      const mu = st.mean[p], va = st.var[p];
+      const dMu = statsBounds(hw, mu, va, gam(hw - 1) * absSum, 0).mean;
+      const dVar = statsBounds(hw, mu, va, 0, dMu).var;
+      const mag = Math.abs(gy[i] * L.scale[ch]) +
+        coef * (Math.abs(mu) + Math.abs(L.rm[ch]) +
+            2 * (va + Math.abs(L.rv[ch])) * (Math.abs(L.a[i]) + Math.abs(mu)));
+      const statErr = coef *
+        (dMu * (1 + 2 * Math.abs(va - L.rv[ch])) + 2 * dVar * (Math.abs(L.a[i] - mu) + dMu));
+      return gam(8) * mag + statErr;
     });
-  }, bga);
-  assertWithin(out, expected, bound, "bn_stats -> bn_backward 3x5x7x7 relu6'+loss");
-});
+    const ba = upload(gpu, "a", L.a), bp = upload(gpu, "prm", L.prm), bg = upload(gpu, "gy", gy);
+    const bs = gpu.storage("stats", 2 * s.n * s.c * 4);
+    const bga = sentinelBuffer(gpu, "ga", L.a.length);
+    const out = await run(gpu, (rec) => {
+      recordBnStats(rec, "stats", s, ba, bs);
+      recordBnBackward(rec, "bnb", s, ba, bp, bga, {
+        act: "relu6",
+        gy: bg,
+        stats: bs,
+        invLayers,
+        accumulate: false,
+      });
+    }, bga);
+    assertWithin(out, expected, bound, "bn_stats -> bn_backward 3x5x7x7 relu6'+loss");
+  },
+);
 
-Deno.test("recordBnBackward rejects a pass with neither gradient nor loss", async () => {
+Deno.test("recordBnBackward rejects a pass with neither gradient nor loss", GPU, async () => {
   const gpu = await getGpu();
-  if (!gpu) return;
   const b = gpu.storage("b", 64);
   const rec = new Recorder(gpu);
   assertThrows(

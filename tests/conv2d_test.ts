@@ -11,7 +11,7 @@
  * |x| with |w|), and rtol = 0.
  */
 import { assert, assertAllClose, assertEquals, assertThrows } from "./assert.ts";
-import { encodeDispatches, Gpu } from "../src/gpu/gpu.ts";
+import { f32Values, gammaBound, getGpu, gpuTestOptions, run } from "./gpu_util.ts";
 import { Recorder } from "../src/kernels/recorder.ts";
 import {
   backwardWeights,
@@ -26,53 +26,14 @@ import {
 import {
   conv2d as refConv2d,
   conv2dBackwardData as refConv2dBackwardData,
-  randomArray,
   rng,
   tensor4,
 } from "../src/reference/cpu.ts";
 
-let gpuPromise: Promise<Gpu | undefined> | undefined;
-function getGpu(): Promise<Gpu | undefined> {
-  gpuPromise ??= Gpu.create().catch((e) => {
-    console.warn(`conv2d_test: no WebGPU adapter, skipping (${(e as Error).message})`);
-    return undefined;
-  });
-  return gpuPromise;
-}
-
-/** Float32-representable uniform values in [-1, 1), as float64. */
-function f32Values(rand: () => number, n: number): Float64Array {
-  return Float64Array.from(Float32Array.from(randomArray(rand, n, -1, 1)));
-}
-
-function gammaBound(terms: number, absSum: Float64Array): number {
-  const u = 2 ** -24;
-  let m = 0;
-  for (const v of absSum) m = Math.max(m, v);
-  return (terms * u) / (1 - terms * u) * m;
-}
+const GPU = gpuTestOptions("conv2d_test");
 
 function abs(a: Float64Array): Float64Array {
   return a.map(Math.abs);
-}
-
-async function run(
-  gpu: Gpu,
-  record: (rec: Recorder) => void,
-  out: GPUBuffer,
-  floats: number,
-): Promise<Float32Array> {
-  const dispatches = await gpu.scoped("conv2d_test record", () => {
-    const rec = new Recorder(gpu);
-    record(rec);
-    return rec.finish();
-  });
-  await gpu.scoped("conv2d_test submit", () => {
-    const enc = gpu.device.createCommandEncoder();
-    encodeDispatches(enc, dispatches);
-    gpu.device.queue.submit([enc.finish()]);
-  });
-  return gpu.read(out, floats * 4);
 }
 
 interface Case {
@@ -108,9 +69,8 @@ function geo(
   return { n, cin, hin, win, cout, k, stride, pad };
 }
 
-Deno.test("conv2d forward matches the float64 reference for every variant", async () => {
+Deno.test("conv2d forward matches the float64 reference for every variant", GPU, async () => {
   const gpu = await getGpu();
-  if (!gpu) return;
   const rand = rng(101);
   for (const c of CASES) {
     const { g } = c;
@@ -162,104 +122,109 @@ Deno.test("conv2d forward matches the float64 reference for every variant", asyn
   }
 });
 
-Deno.test("conv2d input gradient matches the float64 reference, with and without ACC", async () => {
-  const gpu = await getGpu();
-  if (!gpu) return;
-  const rand = rng(202);
-  for (const c of CASES) {
-    const { g } = c;
-    const { hout, wout } = convOutSize(g);
-    const gy = f32Values(rand, g.n * g.cout * hout * wout);
-    const w = f32Values(rand, g.cout * g.cin * g.k * g.k);
-    const held = f32Values(rand, g.n * g.cin * g.hin * g.win);
-    const gyT = tensor4(g.n, g.cout, hout, wout, gy);
-    const ref = refConv2dBackwardData(gyT, w, g.cin, g.hin, g.win, g.k, g.stride, g.pad);
-    const absRef = refConv2dBackwardData(
-      tensor4(g.n, g.cout, hout, wout, abs(gy)),
-      abs(w),
-      g.cin,
-      g.hin,
-      g.win,
-      g.k,
-      g.stride,
-      g.pad,
-    );
-    const floats = g.n * g.cin * g.hin * g.win;
-    const bgy = gpu.storageFrom("gy", Float32Array.from(gy));
-    const bw = gpu.storageFrom("w", backwardWeights(Float32Array.from(w), g.cout, g.cin, g.k));
-    for (const v of c.variants) {
-      for (const acc of [false, true]) {
-        const bgx = gpu.storageFrom("gx", Float32Array.from(held));
-        const gx = await run(
-          gpu,
-          (rec) =>
-            recordConv2dBackwardData(rec, "dconv", g, bgy, bw, bgx, acc, v, (bytes) => {
-              const sc = gpu.storage("scratch", bytes);
-              return sc;
-            }),
-          bgx,
-          floats,
-        );
-        const expected = acc ? ref.data.map((e, i) => e + held[i]) : ref.data;
-        const absSum = acc ? absRef.data.map((e, i) => e + Math.abs(held[i])) : absRef.data;
-        const atol = gammaBound(g.cout * g.k * g.k + 1, absSum);
-        const rep = assertAllClose(gx, expected, atol, 0, `input gradient ${c.name} (${v})`);
-        console.log(
-          `input gradient ${c.name} [${v}${acc ? ", ACC" : ""}]: worst |err| ` +
-            `${rep.maxAbs.toExponential(2)} (${(rep.worstRatio * 100).toFixed(1)}% of the bound)`,
-        );
-        bgx.destroy();
+Deno.test(
+  "conv2d input gradient matches the float64 reference, with and without ACC",
+  GPU,
+  async () => {
+    const gpu = await getGpu();
+    const rand = rng(202);
+    for (const c of CASES) {
+      const { g } = c;
+      const { hout, wout } = convOutSize(g);
+      const gy = f32Values(rand, g.n * g.cout * hout * wout);
+      const w = f32Values(rand, g.cout * g.cin * g.k * g.k);
+      const held = f32Values(rand, g.n * g.cin * g.hin * g.win);
+      const gyT = tensor4(g.n, g.cout, hout, wout, gy);
+      const ref = refConv2dBackwardData(gyT, w, g.cin, g.hin, g.win, g.k, g.stride, g.pad);
+      const absRef = refConv2dBackwardData(
+        tensor4(g.n, g.cout, hout, wout, abs(gy)),
+        abs(w),
+        g.cin,
+        g.hin,
+        g.win,
+        g.k,
+        g.stride,
+        g.pad,
+      );
+      const floats = g.n * g.cin * g.hin * g.win;
+      const bgy = gpu.storageFrom("gy", Float32Array.from(gy));
+      const bw = gpu.storageFrom("w", backwardWeights(Float32Array.from(w), g.cout, g.cin, g.k));
+      for (const v of c.variants) {
+        for (const acc of [false, true]) {
+          const bgx = gpu.storageFrom("gx", Float32Array.from(held));
+          const gx = await run(
+            gpu,
+            (rec) =>
+              recordConv2dBackwardData(rec, "dconv", g, bgy, bw, bgx, acc, v, (bytes) => {
+                const sc = gpu.storage("scratch", bytes);
+                return sc;
+              }),
+            bgx,
+            floats,
+          );
+          const expected = acc ? ref.data.map((e, i) => e + held[i]) : ref.data;
+          const absSum = acc ? absRef.data.map((e, i) => e + Math.abs(held[i])) : absRef.data;
+          const atol = gammaBound(g.cout * g.k * g.k + 1, absSum);
+          const rep = assertAllClose(gx, expected, atol, 0, `input gradient ${c.name} (${v})`);
+          console.log(
+            `input gradient ${c.name} [${v}${acc ? ", ACC" : ""}]: worst |err| ` +
+              `${rep.maxAbs.toExponential(2)} (${(rep.worstRatio * 100).toFixed(1)}% of the bound)`,
+          );
+          bgx.destroy();
+        }
       }
     }
-  }
-});
+  },
+);
 
-Deno.test("conv2d results are bit-identical alone and at position 2 of a batch of 3", async () => {
-  const gpu = await getGpu();
-  if (!gpu) return;
-  const rand = rng(303);
-  for (const v of ["generic", "3x3"] as const) {
-    const one = geo(1, 9, 7, 30, 11, 3, 1, 1), three = { ...one, n: 3 };
-    const img = one.cin * one.hin * one.win, out = one.cout * one.hin * one.win;
-    const xs = Float32Array.from(f32Values(rand, 3 * img));
-    const w = Float32Array.from(f32Values(rand, one.cout * one.cin * 9));
-    const bw = gpu.storageFrom("w", forwardWeights(w, one.cout, one.cin, 3));
-    const bwb = gpu.storageFrom("wb", backwardWeights(w, one.cout, one.cin, 3));
-    const bb = gpu.storageFrom("b", paddedBias(undefined, one.cout));
-    const alone = gpu.storageFrom("x1", xs.subarray(2 * img));
-    const batch = gpu.storageFrom("x3", xs);
-    const y1 = gpu.storage("y1", out * 4), y3 = gpu.storage("y3", 3 * out * 4);
-    const a = await run(gpu, (r) => recordConv2d(r, "c1", one, alone, bw, bb, y1, v), y1, out);
-    const b = await run(
-      gpu,
-      (r) => recordConv2d(r, "c3", three, batch, bw, bb, y3, v),
-      y3,
-      3 * out,
-    );
-    assertEquals(Array.from(b.subarray(2 * out)), Array.from(a), `forward ${v}`);
-    // Input gradient: gy has cout channels, gx cin channels.
-    const gys = Float32Array.from(f32Values(rand, 3 * out));
-    const g1 = gpu.storageFrom("gy1", gys.subarray(2 * out)), g3 = gpu.storageFrom("gy3", gys);
-    const x1 = gpu.storage("gx1", img * 4), x3 = gpu.storage("gx3", 3 * img * 4);
-    const c = await run(
-      gpu,
-      (r) => recordConv2dBackwardData(r, "d1", one, g1, bwb, x1, false, v),
-      x1,
-      img,
-    );
-    const d = await run(
-      gpu,
-      (r) => recordConv2dBackwardData(r, "d3", three, g3, bwb, x3, false, v),
-      x3,
-      3 * img,
-    );
-    assertEquals(Array.from(d.subarray(2 * img)), Array.from(c), `input gradient ${v}`);
-  }
-});
+Deno.test(
+  "conv2d results are bit-identical alone and at position 2 of a batch of 3",
+  GPU,
+  async () => {
+    const gpu = await getGpu();
+    const rand = rng(303);
+    for (const v of ["generic", "3x3"] as const) {
+      const one = geo(1, 9, 7, 30, 11, 3, 1, 1), three = { ...one, n: 3 };
+      const img = one.cin * one.hin * one.win, out = one.cout * one.hin * one.win;
+      const xs = Float32Array.from(f32Values(rand, 3 * img));
+      const w = Float32Array.from(f32Values(rand, one.cout * one.cin * 9));
+      const bw = gpu.storageFrom("w", forwardWeights(w, one.cout, one.cin, 3));
+      const bwb = gpu.storageFrom("wb", backwardWeights(w, one.cout, one.cin, 3));
+      const bb = gpu.storageFrom("b", paddedBias(undefined, one.cout));
+      const alone = gpu.storageFrom("x1", xs.subarray(2 * img));
+      const batch = gpu.storageFrom("x3", xs);
+      const y1 = gpu.storage("y1", out * 4), y3 = gpu.storage("y3", 3 * out * 4);
+      const a = await run(gpu, (r) => recordConv2d(r, "c1", one, alone, bw, bb, y1, v), y1, out);
+      const b = await run(
+        gpu,
+        (r) => recordConv2d(r, "c3", three, batch, bw, bb, y3, v),
+        y3,
+        3 * out,
+      );
+      assertEquals(Array.from(b.subarray(2 * out)), Array.from(a), `forward ${v}`);
+      // Input gradient: gy has cout channels, gx cin channels.
+      const gys = Float32Array.from(f32Values(rand, 3 * out));
+      const g1 = gpu.storageFrom("gy1", gys.subarray(2 * out)), g3 = gpu.storageFrom("gy3", gys);
+      const x1 = gpu.storage("gx1", img * 4), x3 = gpu.storage("gx3", 3 * img * 4);
+      const c = await run(
+        gpu,
+        (r) => recordConv2dBackwardData(r, "d1", one, g1, bwb, x1, false, v),
+        x1,
+        img,
+      );
+      const d = await run(
+        gpu,
+        (r) => recordConv2dBackwardData(r, "d3", three, g3, bwb, x3, false, v),
+        x3,
+        3 * img,
+      );
+      assertEquals(Array.from(d.subarray(2 * img)), Array.from(c), `input gradient ${v}`);
+    }
+  },
+);
 
-Deno.test("conv2d folds dispatches over 65535 workgroups", async () => {
+Deno.test("conv2d folds dispatches over 65535 workgroups", GPU, async () => {
   const gpu = await getGpu();
-  if (!gpu) return;
   // A 1-pixel-wide, 1.1-million-row image: one invocation per row gives ~69000 workgroups.
   const g = geo(1, 1, 1_100_000, 1, 1, 3, 1, 1);
   const rand = rng(404);
@@ -285,9 +250,8 @@ Deno.test("conv2d folds dispatches over 65535 workgroups", async () => {
   assertAllClose(gx, refB.data, gammaBound(10, absRef.data), 0, "tall input gradient");
 });
 
-Deno.test("conv2d rejects the 3x3 variant on other shapes", async () => {
+Deno.test("conv2d rejects the 3x3 variant on other shapes", GPU, async () => {
   const gpu = await getGpu();
-  if (!gpu) return;
   const rec = new Recorder(gpu);
   const b = gpu.storage("b", 64);
   const g = geo(1, 4, 8, 8, 4, 3, 2, 1);

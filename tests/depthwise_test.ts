@@ -12,8 +12,9 @@
  * |w|, plus |bias| or |held value|), and rtol = 0.
  */
 import { assert, assertAllClose, assertEquals, assertThrows } from "./assert.ts";
-import { encodeDispatches, Gpu } from "../src/gpu/gpu.ts";
-import { Recorder } from "../src/kernels/recorder.ts";
+import { f32Values, gammaBound, getGpu, gpuTestOptions, submit } from "./gpu_util.ts";
+import type { Gpu } from "../src/gpu/gpu.ts";
+import type { Recorder } from "../src/kernels/recorder.ts";
 import {
   depthwiseBias,
   type DepthwiseGeometry,
@@ -26,44 +27,11 @@ import {
 import {
   conv2d as refConv2d,
   conv2dBackwardData as refConv2dBackwardData,
-  randomArray,
   rng,
   tensor4,
 } from "../src/reference/cpu.ts";
 
-let gpuPromise: Promise<Gpu | undefined> | undefined;
-function getGpu(): Promise<Gpu | undefined> {
-  gpuPromise ??= Gpu.create().catch((e) => {
-    console.warn(`depthwise_test: no WebGPU adapter, skipping (${(e as Error).message})`);
-    return undefined;
-  });
-  return gpuPromise;
-}
-
-/** Float32-representable uniform values in [-1, 1), as float64. */
-function f32Values(rand: () => number, n: number): Float64Array {
-  return Float64Array.from(Float32Array.from(randomArray(rand, n, -1, 1)));
-}
-
-function gammaBound(terms: number, absSum: ArrayLike<number>): number {
-  const u = 2 ** -24;
-  let m = 0;
-  for (let i = 0; i < absSum.length; i++) m = Math.max(m, absSum[i]);
-  return (terms * u) / (1 - terms * u) * m;
-}
-
-async function run(gpu: Gpu, record: (rec: Recorder) => void): Promise<void> {
-  const dispatches = await gpu.scoped("depthwise_test record", () => {
-    const rec = new Recorder(gpu);
-    record(rec);
-    return rec.finish();
-  });
-  await gpu.scoped("depthwise_test submit", () => {
-    const enc = gpu.device.createCommandEncoder();
-    encodeDispatches(enc, dispatches);
-    gpu.device.queue.submit([enc.finish()]);
-  });
-}
+const GPU = gpuTestOptions("depthwise_test");
 
 const buf = (gpu: Gpu, label: string, v: ArrayLike<number>) =>
   gpu.storageFrom(label, Float32Array.from(v));
@@ -110,9 +78,8 @@ const CASES: {
   },
 ];
 
-Deno.test("depthwise forward matches the float64 reference (groups = C)", async () => {
+Deno.test("depthwise forward matches the float64 reference (groups = C)", GPU, async () => {
   const gpu = await getGpu();
-  if (!gpu) return;
   const rand = rng(7);
   for (const { name: base, g, bias, variants } of CASES) {
     for (const variant of variants) {
@@ -138,7 +105,7 @@ Deno.test("depthwise forward matches the float64 reference (groups = C)", async 
       const bb = buf(gpu, "b", depthwiseBias(b ? Float32Array.from(b) : undefined, g.c));
       const out = g.n * g.c * hout * wout;
       const yb = gpu.storage("y", out * 4);
-      await run(gpu, (rec) => recordDepthwiseConv2d(rec, name, g, xb, wb, bb, yb, variant));
+      await submit(gpu, (rec) => recordDepthwiseConv2d(rec, name, g, xb, wb, bb, yb, variant));
       const got = (await gpu.read(yb)).subarray(0, out);
       const atol = gammaBound(g.k * g.k + 1, absRef.data);
       const rep = assertAllClose(got, ref.data, atol, 0, `forward ${name}`);
@@ -151,88 +118,100 @@ Deno.test("depthwise forward matches the float64 reference (groups = C)", async 
   }
 });
 
-Deno.test("depthwise input gradient matches the float64 reference, overwrite and accumulate", async () => {
-  const gpu = await getGpu();
-  if (!gpu) return;
-  const rand = rng(8);
-  for (const { name: base, g, variants } of CASES) {
-    for (const [variant, accumulate] of variants.flatMap((v) => [[v, false], [v, true]] as const)) {
-      const name = `${base} ${variant}`;
-      const { hout, wout } = depthwiseOutSize(g);
-      const gy = f32Values(rand, g.n * g.c * hout * wout);
-      const w = f32Values(rand, g.c * g.k * g.k);
-      const held = f32Values(rand, g.n * g.c * g.hin * g.win);
-      const gyt = tensor4(g.n, g.c, hout, wout, gy);
-      const ref = refConv2dBackwardData(gyt, w, g.c, g.hin, g.win, g.k, g.stride, g.pad, g.c);
-      const absRef = refConv2dBackwardData(
-        tensor4(g.n, g.c, hout, wout, gy.map(Math.abs)),
-        w.map(Math.abs),
-        g.c,
-        g.hin,
-        g.win,
-        g.k,
-        g.stride,
-        g.pad,
-        g.c,
-      );
-      const expected = accumulate ? ref.data.map((v, i) => v + held[i]) : ref.data;
-      const absSum = accumulate ? absRef.data.map((v, i) => v + Math.abs(held[i])) : absRef.data;
-      const gyb = buf(gpu, "gy", gy);
-      const wb = buf(gpu, "w", depthwiseWeights(Float32Array.from(w), g.c, g.k));
-      const gxb = buf(gpu, "gx", held);
-      await run(
-        gpu,
-        (rec) => recordDepthwiseBackwardData(rec, name, g, gyb, wb, gxb, accumulate, variant),
-      );
-      const got = (await gpu.read(gxb)).subarray(0, expected.length);
-      const atol = gammaBound(g.k * g.k + (accumulate ? 1 : 0), absSum);
-      assertAllClose(got, expected, atol, 0, `backward ${name} acc=${accumulate}`);
-      [gyb, wb, gxb].forEach((v) => v.destroy());
+Deno.test(
+  "depthwise input gradient matches the float64 reference, overwrite and accumulate",
+  GPU,
+  async () => {
+    const gpu = await getGpu();
+    const rand = rng(8);
+    for (const { name: base, g, variants } of CASES) {
+      for (
+        const [variant, accumulate] of variants.flatMap((v) => [[v, false], [v, true]] as const)
+      ) {
+        const name = `${base} ${variant}`;
+        const { hout, wout } = depthwiseOutSize(g);
+        const gy = f32Values(rand, g.n * g.c * hout * wout);
+        const w = f32Values(rand, g.c * g.k * g.k);
+        const held = f32Values(rand, g.n * g.c * g.hin * g.win);
+        const gyt = tensor4(g.n, g.c, hout, wout, gy);
+        const ref = refConv2dBackwardData(gyt, w, g.c, g.hin, g.win, g.k, g.stride, g.pad, g.c);
+        const absRef = refConv2dBackwardData(
+          tensor4(g.n, g.c, hout, wout, gy.map(Math.abs)),
+          w.map(Math.abs),
+          g.c,
+          g.hin,
+          g.win,
+          g.k,
+          g.stride,
+          g.pad,
+          g.c,
+        );
+        const expected = accumulate ? ref.data.map((v, i) => v + held[i]) : ref.data;
+        const absSum = accumulate ? absRef.data.map((v, i) => v + Math.abs(held[i])) : absRef.data;
+        const gyb = buf(gpu, "gy", gy);
+        const wb = buf(gpu, "w", depthwiseWeights(Float32Array.from(w), g.c, g.k));
+        const gxb = buf(gpu, "gx", held);
+        await submit(
+          gpu,
+          (rec) => recordDepthwiseBackwardData(rec, name, g, gyb, wb, gxb, accumulate, variant),
+        );
+        const got = (await gpu.read(gxb)).subarray(0, expected.length);
+        const atol = gammaBound(g.k * g.k + (accumulate ? 1 : 0), absSum);
+        assertAllClose(got, expected, atol, 0, `backward ${name} acc=${accumulate}`);
+        [gyb, wb, gxb].forEach((v) => v.destroy());
+      }
     }
-  }
-});
+  },
+);
 
-Deno.test("depthwise kernels: an image's results do not change by a bit with batch size or position", async () => {
-  const gpu = await getGpu();
-  if (!gpu) return;
-  const rand = rng(9);
-  for (
-    const g1 of [geo(1, 13, 30, 30, 3, 2, 1), geo(1, 5, 14, 14, 3, 1, 1), geo(1, 9, 7, 7, 7, 1, 0)]
-  ) {
-    const n = 3;
-    const g = { ...g1, n };
-    const { hout, wout } = depthwiseOutSize(g);
-    const inPer = g.c * g.hin * g.win, outPer = g.c * hout * wout;
-    const x = f32Values(rand, n * inPer);
-    const gy = f32Values(rand, n * outPer);
-    const w = buf(gpu, "w", f32Values(rand, g.c * g.k * g.k));
-    const b = buf(gpu, "b", f32Values(rand, g.c));
-    // Whole batch.
-    const xb = buf(gpu, "x", x), yb = gpu.storage("y", n * outPer * 4);
-    const gyb = buf(gpu, "gy", gy), gxb = gpu.storage("gx", n * inPer * 4);
-    await run(gpu, (rec) => {
-      recordDepthwiseConv2d(rec, "f", g, xb, w, b, yb);
-      recordDepthwiseBackwardData(rec, "b", g, gyb, w, gxb, false);
-    });
-    const y = await gpu.read(yb), gx = await gpu.read(gxb);
-    // The last image alone.
-    const x1 = buf(gpu, "x1", x.subarray(2 * inPer)), y1 = gpu.storage("y1", outPer * 4);
-    const gy1 = buf(gpu, "gy1", gy.subarray(2 * outPer)), gx1 = gpu.storage("gx1", inPer * 4);
-    await run(gpu, (rec) => {
-      recordDepthwiseConv2d(rec, "f1", g1, x1, w, b, y1);
-      recordDepthwiseBackwardData(rec, "b1", g1, gy1, w, gx1, false);
-    });
-    assertEquals(
-      Array.from((await gpu.read(y1)).subarray(0, outPer)),
-      Array.from(y.subarray(2 * outPer, 3 * outPer)),
-    );
-    assertEquals(
-      Array.from((await gpu.read(gx1)).subarray(0, inPer)),
-      Array.from(gx.subarray(2 * inPer, 3 * inPer)),
-    );
-    [w, b, xb, yb, gyb, gxb, x1, y1, gy1, gx1].forEach((v) => v.destroy());
-  }
-});
+Deno.test(
+  "depthwise kernels: an image's results do not change by a bit with batch size or position",
+  GPU,
+  async () => {
+    const gpu = await getGpu();
+    const rand = rng(9);
+    for (
+      const g1 of [
+        geo(1, 13, 30, 30, 3, 2, 1),
+        geo(1, 5, 14, 14, 3, 1, 1),
+        geo(1, 9, 7, 7, 7, 1, 0),
+      ]
+    ) {
+      const n = 3;
+      const g = { ...g1, n };
+      const { hout, wout } = depthwiseOutSize(g);
+      const inPer = g.c * g.hin * g.win, outPer = g.c * hout * wout;
+      const x = f32Values(rand, n * inPer);
+      const gy = f32Values(rand, n * outPer);
+      const w = buf(gpu, "w", f32Values(rand, g.c * g.k * g.k));
+      const b = buf(gpu, "b", f32Values(rand, g.c));
+      // Whole batch.
+      const xb = buf(gpu, "x", x), yb = gpu.storage("y", n * outPer * 4);
+      const gyb = buf(gpu, "gy", gy), gxb = gpu.storage("gx", n * inPer * 4);
+      await submit(gpu, (rec) => {
+        recordDepthwiseConv2d(rec, "f", g, xb, w, b, yb);
+        recordDepthwiseBackwardData(rec, "b", g, gyb, w, gxb, false);
+      });
+      const y = await gpu.read(yb), gx = await gpu.read(gxb);
+      // The last image alone.
+      const x1 = buf(gpu, "x1", x.subarray(2 * inPer)), y1 = gpu.storage("y1", outPer * 4);
+      const gy1 = buf(gpu, "gy1", gy.subarray(2 * outPer)), gx1 = gpu.storage("gx1", inPer * 4);
+      await submit(gpu, (rec) => {
+        recordDepthwiseConv2d(rec, "f1", g1, x1, w, b, y1);
+        recordDepthwiseBackwardData(rec, "b1", g1, gy1, w, gx1, false);
+      });
+      assertEquals(
+        Array.from((await gpu.read(y1)).subarray(0, outPer)),
+        Array.from(y.subarray(2 * outPer, 3 * outPer)),
+      );
+      assertEquals(
+        Array.from((await gpu.read(gx1)).subarray(0, inPer)),
+        Array.from(gx.subarray(2 * inPer, 3 * inPer)),
+      );
+      [w, b, xb, yb, gyb, gxb, x1, y1, gy1, gx1].forEach((v) => v.destroy());
+    }
+  },
+);
 
 Deno.test("depthwise geometry and layout errors are clear", () => {
   assertThrows(() => depthwiseOutSize(geo(1, 4, 3, 3, 5, 1, 0)), /empty output/);

@@ -12,9 +12,21 @@
  * any lane count; for the long reductions tested here they are loose (the logged worst errors
  * show how much), but they are what float32 guarantees.
  */
-import { assert, assertEquals, assertThrows } from "./assert.ts";
-import { encodeDispatches, Gpu } from "../src/gpu/gpu.ts";
-import { Recorder } from "../src/kernels/recorder.ts";
+import { assertEquals, assertThrows } from "./assert.ts";
+import {
+  assertPadding,
+  assertWithin,
+  dyadicValues,
+  f32Values,
+  gam,
+  getGpu,
+  gpuTestOptions,
+  run,
+  SENTINEL,
+  sentinelBuffer,
+  upload,
+} from "./gpu_util.ts";
+import type { Gpu } from "../src/gpu/gpu.ts";
 import { linearBn1dLayout, recordAbsSum, recordLinearBn1d } from "../src/kernels/reduce.ts";
 import {
   absSumPerImage,
@@ -25,146 +37,55 @@ import {
   tensor4,
 } from "../src/reference/cpu.ts";
 
-const U = 2 ** -24;
-/** Higham's gamma_k = k u / (1 - k u). */
-const gam = (k: number) => (k * U) / (1 - k * U);
-/** Written into output buffers beforehand; must survive wherever the kernel may not write. */
-const SENTINEL = -1234.5;
+const GPU = gpuTestOptions("reduce_test");
 
-let gpuPromise: Promise<Gpu | undefined> | undefined;
-function getGpu(): Promise<Gpu | undefined> {
-  gpuPromise ??= Gpu.create().catch((e) => {
-    console.warn(`reduce_test: no WebGPU adapter, skipping (${(e as Error).message})`);
-    return undefined;
-  });
-  return gpuPromise;
-}
-
-/** Record with `record`, submit once, and read back all of `out` (including its padding). */
-async function run(gpu: Gpu, record: (rec: Recorder) => void, out: GPUBuffer) {
-  const dispatches = await gpu.scoped("reduce_test record", () => {
-    const rec = new Recorder(gpu);
-    record(rec);
-    return rec.finish();
-  });
-  await gpu.scoped("reduce_test submit", () => {
-    const enc = gpu.device.createCommandEncoder();
-    encodeDispatches(enc, dispatches);
-    gpu.device.queue.submit([enc.finish()]);
-  });
-  return gpu.read(out);
-}
-
-/** A storage buffer holding `v`, its padding (to 16 bytes) filled with {@link SENTINEL}. */
-function upload(gpu: Gpu, label: string, v: ArrayLike<number>): GPUBuffer {
-  const b = gpu.storage(label, v.length * 4);
-  const host = new Float32Array(b.size / 4).fill(SENTINEL);
-  host.set(Float32Array.from(v));
-  gpu.device.queue.writeBuffer(b, 0, host);
-  return b;
-}
-
-/** Float32-representable uniform values in [lo, hi), as float64. */
-function f32Values(rand: () => number, n: number, lo: number, hi: number): Float64Array {
-  return Float64Array.from(Float32Array.from(randomArray(rand, n, lo, hi)));
-}
-
-/** Assert `out[i]` is untouched ({@link SENTINEL}) for every i from `from` on. */
-function assertPadding(out: Float32Array, from: number, what: string): void {
-  for (let i = from; i < out.length; i++) {
-    assertEquals(out[i], SENTINEL, `${what}: element ${i} past the output was overwritten`);
-  }
-}
-
-/**
- * Assert |actual_i - expected_i| <= bound_i for every element; logs the worst element as a
- * fraction of its bound.
- */
-function assertWithin(
-  actual: ArrayLike<number>,
-  expected: ArrayLike<number>,
-  bound: ArrayLike<number>,
-  what: string,
-): void {
-  let worst = 0, wi = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs(actual[i] - expected[i]);
-    const r = d === 0 ? 0 : d / bound[i];
-    if (!(r <= worst)) {
-      worst = r;
-      wi = i;
-    }
-  }
-  const err = Math.abs(actual[wi] - expected[wi]);
-  if (!(worst <= 1)) {
-    assert.fail(
-      `${what}: element ${wi} is ${actual[wi]}, expected ${expected[wi]} ` +
-        `(|err| ${err} > bound ${bound[wi]})`,
-    );
-  }
-  console.log(
-    `${what}: worst |err| ${err.toExponential(2)} at ${wi} ` +
-      `(${(worst * 100).toFixed(1)}% of its bound ${bound[wi].toExponential(2)})`,
-  );
-}
-
-/** Multiples of 2^-bits, uniform in [lo, hi): short binary fractions whose sums stay exact. */
-function dyadicValues(
-  rand: () => number,
-  n: number,
-  lo: number,
-  hi: number,
-  bits: number,
-): Float64Array {
-  const q = 2 ** bits;
-  return randomArray(rand, n, lo, hi).map((v) => Math.floor(v * q) / q);
-}
-
-Deno.test("abs_sum: per-image sums of |g| into one score slot, lengths not multiples of 256", async () => {
-  const gpu = await getGpu();
-  if (!gpu) return;
-  const rand = rng(61);
-  // 1 and 3: fewer elements than lanes. 255, 257, 1000: around and off the lane count.
-  // 25088 = 512x7x7 (the last iResNet stage), 200704 = 64x56x56 (the first), 25091 odd.
-  // "exact" data: multiples of 2^-5 in [-1, 1); every partial sum (at most 200704 < 2^18) fits
-  // float32's 24 bits, so the kernel must return the exact sum in any order (bound 0): a
-  // dropped or repeated element shows at once. "random" float32 data: the sum rounds, bounded
-  // by gamma_(len-1) * sum |g| (abs is exact, all terms are non-negative).
-  const n = 3, stride = 3, slot = 2;
-  const cases: [number, "exact" | "random"][] = [
-    ...[1, 3, 255, 257, 1000, 25088, 25091, 200704].map((l) => [l, "exact"] as [number, "exact"]),
-    [1000, "random"],
-    [25091, "random"],
-  ];
-  for (const [len, kind] of cases) {
-    const g = kind === "exact"
-      ? dyadicValues(rand, n * len, -1, 1, 5)
-      : f32Values(rand, n * len, -1, 1);
-    const ref = absSumPerImage(tensor4(n, 1, 1, len, g));
-    const bg = upload(gpu, "g", g);
-    const bs = upload(gpu, "scores", new Float32Array(n * stride).fill(SENTINEL));
-    const out = await run(gpu, (r) => recordAbsSum(r, "abs", n, len, bg, bs, stride, slot), bs);
-    const got = Array.from({ length: n }, (_, i) => out[i * stride + slot]);
-    const bound = ref.map((v) => kind === "exact" ? 0 : gam(len - 1) * v);
-    assertWithin(got, ref, bound, `abs_sum len ${len} ${kind}`);
-    for (let i = 0; i < out.length; i++) {
-      if (i % stride !== slot || i >= n * stride) {
-        assertEquals(out[i], SENTINEL, `abs_sum len ${len}: score element ${i} overwritten`);
+Deno.test(
+  "abs_sum: per-image sums of |g| into one score slot, lengths not multiples of 256",
+  GPU,
+  async () => {
+    const gpu = await getGpu();
+    const rand = rng(61);
+    // 1 and 3: fewer elements than lanes. 255, 257, 1000: around and off the lane count.
+    // 25088 = 512x7x7 (the last iResNet stage), 200704 = 64x56x56 (the first), 25091 odd.
+    // "exact" data: multiples of 2^-5 in [-1, 1); every partial sum (at most 200704 < 2^18) fits
+    // float32's 24 bits, so the kernel must return the exact sum in any order (bound 0): a
+    // dropped or repeated element shows at once. "random" float32 data: the sum rounds, bounded
+    // by gamma_(len-1) * sum |g| (abs is exact, all terms are non-negative).
+    const n = 3, stride = 3, slot = 2;
+    const cases: [number, "exact" | "random"][] = [
+      ...[1, 3, 255, 257, 1000, 25088, 25091, 200704].map((l) => [l, "exact"] as [number, "exact"]),
+      [1000, "random"],
+      [25091, "random"],
+    ];
+    for (const [len, kind] of cases) {
+      const g = kind === "exact"
+        ? dyadicValues(rand, n * len, -1, 1, 5)
+        : f32Values(rand, n * len, -1, 1);
+      const ref = absSumPerImage(tensor4(n, 1, 1, len, g));
+      const bg = upload(gpu, "g", g);
+      const bs = sentinelBuffer(gpu, "scores", n * stride);
+      const out = await run(gpu, (r) => recordAbsSum(r, "abs", n, len, bg, bs, stride, slot), bs);
+      const got = Array.from({ length: n }, (_, i) => out[i * stride + slot]);
+      const bound = ref.map((v) => kind === "exact" ? 0 : gam(len - 1) * v);
+      assertWithin(got, ref, bound, `abs_sum len ${len} ${kind}`);
+      for (let i = 0; i < out.length; i++) {
+        if (i % stride !== slot || i >= n * stride) {
+          assertEquals(out[i], SENTINEL, `abs_sum len ${len}: score element ${i} overwritten`);
+        }
       }
+      bg.destroy();
+      bs.destroy();
     }
-    bg.destroy();
-    bs.destroy();
-  }
-});
+  },
+);
 
-Deno.test("abs_sum: groups fill their own slots of one score buffer", async () => {
+Deno.test("abs_sum: groups fill their own slots of one score buffer", GPU, async () => {
   const gpu = await getGpu();
-  if (!gpu) return;
   const rand = rng(62);
   const n = 2, stride = 3;
   const g0 = f32Values(rand, n * 300, -2, 2), g2 = f32Values(rand, n * 49, -2, 2);
   const b0 = upload(gpu, "g0", g0), b2 = upload(gpu, "g2", g2);
-  const bs = upload(gpu, "scores", new Float32Array(n * stride).fill(SENTINEL));
+  const bs = sentinelBuffer(gpu, "scores", n * stride);
   const out = await run(gpu, (r) => {
     recordAbsSum(r, "abs0", n, 300, b0, bs, stride, 0);
     recordAbsSum(r, "abs2", n, 49, b2, bs, stride, 2);
@@ -177,20 +98,23 @@ Deno.test("abs_sum: groups fill their own slots of one score buffer", async () =
   assertPadding(out, n * stride, "abs_sum slots");
 });
 
-Deno.test("abs_sum: an image's score is bit-identical alone and at position 2 of a batch of 3", async () => {
-  const gpu = await getGpu();
-  if (!gpu) return;
-  const rand = rng(63);
-  for (const len of [1000, 25091]) {
-    const g = Float32Array.from(f32Values(rand, 3 * len, -1, 1));
-    const one = upload(gpu, "g1", g.subarray(2 * len)), three = upload(gpu, "g3", g);
-    const s1 = upload(gpu, "s1", [SENTINEL]), s3 = upload(gpu, "s3", [0, 0, 0]);
-    const a = await run(gpu, (r) => recordAbsSum(r, "abs1", 1, len, one, s1, 1, 0), s1);
-    const b = await run(gpu, (r) => recordAbsSum(r, "abs3", 3, len, three, s3, 1, 0), s3);
-    assertEquals(b[2], a[0], `abs_sum len ${len}: batch position 2 vs alone`);
-    for (const buf of [one, three, s1, s3]) buf.destroy();
-  }
-});
+Deno.test(
+  "abs_sum: an image's score is bit-identical alone and at position 2 of a batch of 3",
+  GPU,
+  async () => {
+    const gpu = await getGpu();
+    const rand = rng(63);
+    for (const len of [1000, 25091]) {
+      const g = Float32Array.from(f32Values(rand, 3 * len, -1, 1));
+      const one = upload(gpu, "g1", g.subarray(2 * len)), three = upload(gpu, "g3", g);
+      const s1 = upload(gpu, "s1", [SENTINEL]), s3 = upload(gpu, "s3", [0, 0, 0]);
+      const a = await run(gpu, (r) => recordAbsSum(r, "abs1", 1, len, one, s1, 1, 0), s1);
+      const b = await run(gpu, (r) => recordAbsSum(r, "abs3", 3, len, three, s3, 1, 0), s3);
+      assertEquals(b[2], a[0], `abs_sum len ${len}: batch position 2 vs alone`);
+      for (const buf of [one, three, s1, s3]) buf.destroy();
+    }
+  },
+);
 
 interface Head {
   n: number;
@@ -248,7 +172,7 @@ async function runHead(gpu: Gpu, h: Head, x: Float64Array, n: number): Promise<F
     1e-5,
   );
   const bx = upload(gpu, "x", x), bw = upload(gpu, "wt", wt), bp = upload(gpu, "prm", prm);
-  const be = upload(gpu, "e", new Float32Array(n * h.outF).fill(SENTINEL));
+  const be = sentinelBuffer(gpu, "e", n * h.outF);
   const out = await run(
     gpu,
     (r) => recordLinearBn1d(r, "head", n, h.inF, h.outF, bx, bw, bp, be),
@@ -258,9 +182,8 @@ async function runHead(gpu: Gpu, h: Head, x: Float64Array, n: number): Promise<F
   return out;
 }
 
-Deno.test("linear_bn1d matches linear + batchNorm1dEval in float64", async () => {
+Deno.test("linear_bn1d matches linear + batchNorm1dEval in float64", GPU, async () => {
   const gpu = await getGpu();
-  if (!gpu) return;
   const rand = rng(71);
   // 25088 -> 13: the iResNet head's input length, 13 outputs (not a multiple of 4, 3 images:
   // 39 outputs, so the output buffer has padding). 3001 -> 130: odd input length. 5 -> 1:
@@ -298,14 +221,17 @@ Deno.test("linear_bn1d matches linear + batchNorm1dEval in float64", async () =>
   }
 });
 
-Deno.test("linear_bn1d: an embedding is bit-identical alone and at position 2 of a batch of 3", async () => {
-  const gpu = await getGpu();
-  if (!gpu) return;
-  const h = makeHead(rng(72), 3, 4099, 10);
-  const a = await runHead(gpu, h, h.x.subarray(2 * h.inF), 1);
-  const b = await runHead(gpu, h, h.x, 3);
-  assertEquals(Array.from(b.subarray(2 * h.outF, 3 * h.outF)), Array.from(a.subarray(0, h.outF)));
-});
+Deno.test(
+  "linear_bn1d: an embedding is bit-identical alone and at position 2 of a batch of 3",
+  GPU,
+  async () => {
+    const gpu = await getGpu();
+    const h = makeHead(rng(72), 3, 4099, 10);
+    const a = await runHead(gpu, h, h.x.subarray(2 * h.inF), 1);
+    const b = await runHead(gpu, h, h.x, 3);
+    assertEquals(Array.from(b.subarray(2 * h.outF, 3 * h.outF)), Array.from(a.subarray(0, h.outF)));
+  },
+);
 
 Deno.test("linearBn1dLayout: transposed, zero-padded weights and the folded BN1d rows", () => {
   const inF = 3, outF = 5;
