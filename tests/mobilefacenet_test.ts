@@ -11,7 +11,7 @@
  *   command's default channel order (the model's own: RGB here).
  */
 import { assert, assertAllClose, assertEquals, assertRejects, assertThrows } from "./assert.ts";
-import { Gpu } from "../src/gpu/gpu.ts";
+import { getGpu, gpuTestOptions } from "./gpu_util.ts";
 import { Executor } from "../src/graph/executor.ts";
 import {
   buildMobileFaceNet,
@@ -58,8 +58,7 @@ interface Golden {
   embeddings: number[][];
 }
 
-let gpuPromise: Promise<Gpu> | undefined;
-const getGpu = () => gpuPromise ??= Gpu.create();
+const GPU = gpuTestOptions("mobilefacenet_test");
 
 async function tiny() {
   const golden = JSON.parse(await Deno.readTextFile(new URL("expected.json", FIX))) as Golden;
@@ -97,49 +96,57 @@ Deno.test("tiny MobileFaceNet: graph has every BN2d of the PyTorch model in the 
   assertEquals(detectMobileFaceNet((await tiny()).sd), undefined);
 });
 
-Deno.test("tiny MobileFaceNet: scores of every group and embeddings match PyTorch", async () => {
-  const { golden, graph, weights } = await tiny();
-  const ex = await Executor.create(await getGpu(), graph, weights);
-  const n = golden.inputs.length;
-  const r = await ex.run(inputs(golden, [0, 1, 2]), n);
-  const G = ex.groups.length;
-  for (const [gi, group] of ex.groups.entries()) {
-    const got = Array.from({ length: n }, (_, k) => r.scores[k * G + gi]);
-    // Float32 WebGPU vs float32 PyTorch, different summation orders through ~20 layers forward
-    // and back: both sit within a few float32 ulps x sqrt(terms) of the exact value. Measured
-    // <= 2e-7 relative; 1e-5 leaves margin and is 100x under the issue's 1e-3.
-    const rep = assertAllClose(got, golden.groups[group].scores, 0, 1e-5, `tiny ${group}`);
-    console.log(`mfn_tiny ${group}: max rel err vs torch f32 ${rep.maxRel.toExponential(2)}`);
-  }
-  // Embeddings: ~20 layers of float32; 1e-5 absolute + 1e-5 relative on values of order 1.
-  assertAllClose(r.embeddings, golden.embeddings.flat(), 1e-5, 1e-5, "tiny embeddings");
-  ex.destroy();
-});
+Deno.test(
+  "tiny MobileFaceNet: scores of every group and embeddings match PyTorch",
+  GPU,
+  async () => {
+    const { golden, graph, weights } = await tiny();
+    const ex = await Executor.create(await getGpu(), graph, weights);
+    const n = golden.inputs.length;
+    const r = await ex.run(inputs(golden, [0, 1, 2]), n);
+    const G = ex.groups.length;
+    for (const [gi, group] of ex.groups.entries()) {
+      const got = Array.from({ length: n }, (_, k) => r.scores[k * G + gi]);
+      // Float32 WebGPU vs float32 PyTorch, different summation orders through ~20 layers forward
+      // and back: both sit within a few float32 ulps x sqrt(terms) of the exact value. Measured
+      // <= 2e-7 relative; 1e-5 leaves margin and is 100x under the issue's 1e-3.
+      const rep = assertAllClose(got, golden.groups[group].scores, 0, 1e-5, `tiny ${group}`);
+      console.log(`mfn_tiny ${group}: max rel err vs torch f32 ${rep.maxRel.toExponential(2)}`);
+    }
+    // Embeddings: ~20 layers of float32; 1e-5 absolute + 1e-5 relative on values of order 1.
+    assertAllClose(r.embeddings, golden.embeddings.flat(), 1e-5, 1e-5, "tiny embeddings");
+    ex.destroy();
+  },
+);
 
-Deno.test("tiny MobileFaceNet: batch size and position do not change a bit; early stop", async () => {
-  const { golden, graph, weights } = await tiny();
-  const ex = await Executor.create(await getGpu(), graph, weights);
-  const all = await ex.run(inputs(golden, [0, 1, 2]), 3);
-  const alone = await ex.run(inputs(golden, [1]), 1);
-  const swapped = await ex.run(inputs(golden, [2, 1]), 2);
-  const G = ex.groups.length, E = golden.embeddings[0].length;
-  assertEquals(Array.from(alone.scores), Array.from(all.scores.slice(G, 2 * G)));
-  assertEquals(Array.from(swapped.scores.slice(G)), Array.from(all.scores.slice(G, 2 * G)));
-  assertEquals(Array.from(swapped.scores.slice(0, G)), Array.from(all.scores.slice(2 * G)));
-  assertEquals(Array.from(alone.embeddings), Array.from(all.embeddings.slice(E, 2 * E)));
-  ex.destroy();
-  // Only stage2 and stage3: the reverse pass stops at stage2's producer; same values (bit for
-  // bit, the kernels and their order up to there are the same).
-  const ex2 = await Executor.create(await getGpu(), graph, weights, {
-    groups: ["stage3", "stage2"],
-  });
-  const part = await ex2.run(inputs(golden, [0, 1, 2]), 3);
-  for (let k = 0; k < 3; k++) {
-    assertEquals(part.scores[k * 2], all.scores[k * G + 3]);
-    assertEquals(part.scores[k * 2 + 1], all.scores[k * G + 2]);
-  }
-  ex2.destroy();
-});
+Deno.test(
+  "tiny MobileFaceNet: batch size and position do not change a bit; early stop",
+  GPU,
+  async () => {
+    const { golden, graph, weights } = await tiny();
+    const ex = await Executor.create(await getGpu(), graph, weights);
+    const all = await ex.run(inputs(golden, [0, 1, 2]), 3);
+    const alone = await ex.run(inputs(golden, [1]), 1);
+    const swapped = await ex.run(inputs(golden, [2, 1]), 2);
+    const G = ex.groups.length, E = golden.embeddings[0].length;
+    assertEquals(Array.from(alone.scores), Array.from(all.scores.slice(G, 2 * G)));
+    assertEquals(Array.from(swapped.scores.slice(G)), Array.from(all.scores.slice(G, 2 * G)));
+    assertEquals(Array.from(swapped.scores.slice(0, G)), Array.from(all.scores.slice(2 * G)));
+    assertEquals(Array.from(alone.embeddings), Array.from(all.embeddings.slice(E, 2 * E)));
+    ex.destroy();
+    // Only stage2 and stage3: the reverse pass stops at stage2's producer; same values (bit for
+    // bit, the kernels and their order up to there are the same).
+    const ex2 = await Executor.create(await getGpu(), graph, weights, {
+      groups: ["stage3", "stage2"],
+    });
+    const part = await ex2.run(inputs(golden, [0, 1, 2]), 3);
+    for (let k = 0; k < 3; k++) {
+      assertEquals(part.scores[k * 2], all.scores[k * G + 3]);
+      assertEquals(part.scores[k * 2 + 1], all.scores[k * G + 2]);
+    }
+    ex2.destroy();
+  },
+);
 
 Deno.test("model description in converted weights: applyMeta checks and applies it", async () => {
   const { graph } = await tiny();
@@ -251,14 +258,14 @@ const JPEG_COS = 0.999;
 
 Deno.test({
   name: "parity with ../shared/reference/mobilefacenet: 24 PNGs and 10 JPEGs, every group",
-  ignore: !haveMfn,
+  ignore: !haveMfn || GPU.ignore,
   fn: async () => {
     const model = await loadModel("auto", MFN_PT);
     const ex = await Executor.create(await getGpu(), model.graph, model.weights);
     const order = model.graph.preprocess.channelOrder;
     const reports: ParityReport[] = [
-      await runParity(ex, "mobilefacenet", "aligned", order, undefined, 8, "aligned"),
-      await runParity(ex, "mobilefacenet", "magface", order, undefined, 10, "magface"),
+      await runParity(ex, "mobilefacenet", "aligned", order, undefined, 12, "aligned"),
+      await runParity(ex, "mobilefacenet", "magface", order, undefined, 12, "magface"),
     ];
     ex.destroy();
     console.log(parityTable(reports));
@@ -275,7 +282,7 @@ Deno.test({
 
 Deno.test({
   name: "main command: MobileFaceNet files follow its groups; RGB by default and with --bgr2rgb",
-  ignore: !haveMfn,
+  ignore: !haveMfn || GPU.ignore,
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "grafiqs_mfn_cli_" });
     const names = ["Bob_Graham_0005.png", "Jim_Otto_0001.png"];

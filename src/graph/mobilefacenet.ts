@@ -199,7 +199,7 @@ export function detectMobileFaceNet(sd: StateDict): MobileFaceNetConfig | undefi
     return undefined;
   }
   stages.forEach((s, i) => s.s = MOBILEFACENET_STAGES[i].s);
-  return {
+  const cfg = {
     name: "mobilefacenet",
     stem: stem[0],
     stages,
@@ -207,4 +207,5 @@ export function detectMobileFaceNet(sd: StateDict): MobileFaceNetConfig | undefi
     embeddingSize: c3[0],
     inputSize: gd[2] * 16,
   };
+  return mobileFaceNetFinalSide(cfg) === gd[2] ? cfg : undefined;
 }
