@@ -6,6 +6,7 @@
 import conv2dCode from "../../shaders/conv2d.wgsl" with { type: "text" };
 import conv2dBwdCode from "../../shaders/conv2d_backward_data.wgsl" with { type: "text" };
 import dilateCode from "../../shaders/dilate2d.wgsl" with { type: "text" };
+import conv1x1Code from "../../shaders/conv1x1.wgsl" with { type: "text" };
 import { foldWorkgroups, type Gpu, type KernelSource } from "../gpu/gpu.ts";
 import type { Recorder } from "./recorder.ts";
 
@@ -20,6 +21,50 @@ export const CONV2D: KernelSource = {
 };
 
 /** Backward-data convolution shader (see shaders/conv2d_backward_data.wgsl). */
+/** 1x1 stride-1 convolution as a per-image matrix product (shaders/conv1x1.wgsl). */
+export const CONV1X1: KernelSource = {
+  name: "conv1x1",
+  code: conv1x1Code,
+  bindings: ["uniform", "read", "read", "read", "rw"],
+};
+
+/** Invocations per workgroup of the 1x1 kernel (one llvmpipe SIMD pass). */
+export const WG_1X1 = 8;
+
+/** Whether a layer can run on the 1x1 kernel: 1x1, stride 1, no padding, plane size % 4 == 0. */
+function fits1x1(g: ConvGeometry): boolean {
+  return g.k === 1 && g.stride === 1 && g.pad === 0 && (g.hin * g.win) % 4 === 0;
+}
+
+/**
+ * Record y[n][cout][plane] = W x[n] (+ bias) with the 1x1 kernel; also serves the input
+ * gradient with channel roles swapped (weights [cout][cinPad] are then the backward layout).
+ */
+function record1x1(
+  rec: Recorder,
+  label: string,
+  n: number,
+  cin: number,
+  cout: number,
+  plane: number,
+  x: GPUBuffer,
+  weights: GPUBuffer,
+  bias: GPUBuffer,
+  y: GPUBuffer,
+  accumulate: boolean,
+): void {
+  const nblk = Math.ceil(plane / 16);
+  const total = n * nblk;
+  const { wg, fold } = grid(total, padChannels(cout) / CHANNEL_BLOCK, WG_1X1);
+  const pipe = rec.gpu.pipeline(CONV1X1, { WG: WG_1X1 }, { ACC: accumulate });
+  rec.add(label, pipe, [n, cin, cout, plane, nblk, padChannels(cout) / 4, total, fold], [
+    x,
+    weights,
+    bias,
+    y,
+  ], wg);
+}
+
 /** Zero-insertion upsampling by 2 (shaders/dilate2d.wgsl). */
 export const DILATE2D: KernelSource = {
   name: "dilate2d",
@@ -53,13 +98,26 @@ export const WG_3X3 = 8;
  * batch size). For the input gradient of a 3x3 stride-2 padding-1 layer, "auto" picks
  * "dilated" when the caller supplies scratch memory: gy is upsampled by zero insertion and run
  * through the 3x3 stride-1 kernel (4x the arithmetic, but that kernel is several times faster
- * than the generic one on llvmpipe). Forcing a variant on a shape it cannot serve throws.
+ * than the generic one on llvmpipe). "1x1" (picked by "auto" for 1x1 stride-1 unpadded layers
+ * whose plane size is a multiple of 4) runs them as a matrix product, both directions.
+ * Forcing a variant on a shape it cannot serve throws.
  * Tests force each variant.
  */
-export type ConvVariant = "auto" | "generic" | "3x3" | "dilated";
+export type ConvVariant = "auto" | "generic" | "3x3" | "dilated" | "1x1";
+
+/** Whether the 1x1 kernel serves this layer; throws when "1x1" is forced on another shape. */
+function use1x1(g: ConvGeometry, v: ConvVariant, what: string): boolean {
+  if (v === "1x1" && !fits1x1(g)) {
+    throw new RangeError(
+      `${what}: the 1x1 variant needs kernel 1, stride 1, no padding and h*w % 4 == 0`,
+    );
+  }
+  return (v === "auto" || v === "1x1") && fits1x1(g);
+}
 
 function pickVariant(g: ConvGeometry, v: ConvVariant, what: string): "generic" | "3x3" {
   if (v === "dilated") throw new RangeError(`${what}: "dilated" serves input gradients only`);
+  if (v === "1x1") throw new RangeError(`${what}: the 1x1 variant needs kernel 1, stride 1`);
   const fits = g.k === 3 && g.stride === 1 && g.pad === 1;
   if (v === "3x3" && !fits) {
     throw new RangeError(
@@ -213,6 +271,10 @@ export function recordConv2d(
   variant: ConvVariant = "auto",
 ): void {
   const { hout, wout } = convOutSize(g);
+  if (use1x1(g, variant, `Convolution ${label}`)) {
+    record1x1(rec, label, g.n, g.cin, g.cout, g.hin * g.win, x, weights, bias, y, false);
+    return;
+  }
   const v = pickVariant(g, variant, `Convolution ${label}`);
   const px = v === "3x3" ? PX_3X3 : pixelsPerInvocation(wout, 1);
   const nseg = Math.ceil(wout / px);
@@ -312,6 +374,24 @@ export function recordConv2dBackwardData(
     );
     const g1 = { ...g, stride: 1 };
     recordConv2dBackwardData(rec, label, g1, d, weights, gx, accumulate, "3x3");
+    return;
+  }
+  if (use1x1(g, variant, `Convolution input gradient ${label}`)) {
+    // gx = W^T gy: the 1x1 kernel with the roles swapped; backwardWeights is [cout][cinPad].
+    const plane = g.hin * g.win;
+    record1x1(
+      rec,
+      label,
+      g.n,
+      g.cout,
+      g.cin,
+      plane,
+      gy,
+      weights,
+      zeros(rec.gpu, cip),
+      gx,
+      accumulate,
+    );
     return;
   }
   if (pickVariant(g, variant, `Convolution input gradient ${label}`) === "3x3") {
