@@ -9,6 +9,7 @@
  * when skipped. The bundle needs nothing from outside and runs everywhere.
  */
 import { assert, assertEquals } from "./assert.ts";
+import { gpuTestOptions } from "./gpu_util.ts";
 import { findDenort } from "../tools/compile.ts";
 import { VERSION } from "../src/version.ts";
 
@@ -18,6 +19,8 @@ const COMPILE = `${ROOT}tools/compile.ts`;
 const FIX = new URL("./fixtures/golden/iresnet112_tiny/", import.meta.url).pathname;
 const REF = new URL("../../shared/reference/", import.meta.url).pathname;
 const GROUPS = ["image", "block1", "block2", "block3", "block4"];
+/** The builds are checked by scoring images: a WebGPU adapter is needed (tests/gpu_util.ts). */
+const GPU = gpuTestOptions("bundle_test");
 const FILES = [...GROUPS.map((g) => `GraFIQs_${g}.txt`), "GraFIQs_failed.txt"];
 
 function exists(p: string): boolean {
@@ -106,7 +109,7 @@ if (blocked) console.log(`bundle_test: bundle tests skipped: ${blocked}`);
 
 Deno.test({
   name: "bundle: one file, run from an empty folder, scores bit-identical to the folder mode",
-  ignore: blocked !== null,
+  ignore: blocked !== null || GPU.ignore,
   fn: async () => {
     assertEquals(build.code, 0, build.stderr);
     const want = await sourceRun();
@@ -145,7 +148,7 @@ if (!haveReference) console.log("bundle_test: reference-image test skipped: ../s
 
 Deno.test({
   name: "bundle: the reference images (iresnet50) score bit-identical to the source folder mode",
-  ignore: blocked !== null || !haveReference,
+  ignore: blocked !== null || !haveReference || GPU.ignore,
   fn: async () => {
     const names = ["Andrew_Gilligan_0001.png", "Arnold_Palmer_0002.png"];
     const src = await Deno.makeTempDir({ prefix: "grafiqs_ref_src_" });
@@ -195,7 +198,7 @@ if (denort.kind === "download") {
 
 Deno.test({
   name: "compile: a standalone executable, run from an empty folder, scores like the folder mode",
-  ignore: denort.kind === "download" || blocked !== null,
+  ignore: denort.kind === "download" || blocked !== null || GPU.ignore,
   fn: async () => {
     const out = await Deno.makeTempDir({ prefix: "grafiqs_compile_" });
     const exe = `${out}/grafiqs${Deno.build.os === "windows" ? ".exe" : ""}`;

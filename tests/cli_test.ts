@@ -4,6 +4,7 @@
  * (tests/fixtures/golden/iresnet112_tiny, made by tools/make_golden_fixtures.py).
  */
 import { assert, assertEquals } from "./assert.ts";
+import { gpuTestOptions } from "./gpu_util.ts";
 import { formatPythonFloat } from "../src/io/pyfloat.ts";
 import { parseScoreFile, readFailedList } from "../src/io/scores.ts";
 import { parseNpy } from "../src/eval/inputs.ts";
@@ -11,6 +12,8 @@ import { parseNpy } from "../src/eval/inputs.ts";
 const MOD = new URL("../mod.ts", import.meta.url).pathname;
 const FIX = new URL("./fixtures/golden/iresnet112_tiny/", import.meta.url).pathname;
 const GROUPS = ["image", "block1", "block2", "block3", "block4"];
+/** The tests that score images need a WebGPU adapter (see tests/gpu_util.ts). */
+const GPU = gpuTestOptions("cli_test");
 
 async function cli(args: string[], cwd: string) {
   const out = await new Deno.Command(Deno.execPath(), {
@@ -67,85 +70,100 @@ async function readOut(dir: string) {
   return { m, texts };
 }
 
-Deno.test("CLI: scores a folder, skips bad files with a failure list and exit status 3", async () => {
-  const dir = await workDir();
-  for (const order of ["bgr", "rgb"] as const) {
-    const out = `${dir}/out_${order}`;
-    const args = ["--image-path", "images", "--image-extension", "png", "--weights", "model.pth"];
-    const r = await cli(
-      [...args, "--output-dir", out, ...(order === "rgb" ? ["--bgr2rgb"] : [])],
-      dir,
-    );
-    assertEquals(r.code, 3, r.stderr);
-    assert(r.stderr.includes("images/broken.png"), r.stderr);
-    const failed = readFailedList(`${out}/GraFIQs_failed.txt`);
-    assertEquals(failed.map((f) => f.path), ["images/broken.png", "images/folder.png"]);
-    assert(failed[1].reason.includes("directory"), failed[1].reason);
-    const { m, texts } = await readOut(out);
-    const exp = await expectedScores(order);
-    assertEquals([...m.keys()], ["images/smooth_a.png", "images/smooth_b.png"]);
-    for (const [path, row] of m) {
-      row.forEach((v, gi) => {
-        // Float32 WebGPU vs float32 PyTorch on a 112x112 tiny iResNet: measured <= 3e-6
-        // relative; 1e-4 leaves room for summation-order differences, far under 1e-3.
-        const e = exp.get(path)![gi];
-        assert(
-          Math.abs(v - e) <= 1e-4 * Math.abs(e),
-          `${order} ${path} ${GROUPS[gi]}: ${v} vs ${e}`,
-        );
-      });
-    }
-    // Official format: `PATH SCORE\n`, score as Python's repr of the float32 value.
-    for (const t of Object.values(texts)) {
-      for (const line of t.trimEnd().split("\n")) {
-        const [p, s] = line.split(" ");
-        assertEquals(formatPythonFloat(Math.fround(Number(s))), s, line);
-        assert(p.startsWith("images/"));
+Deno.test(
+  "CLI: scores a folder, skips bad files with a failure list and exit status 3",
+  GPU,
+  async () => {
+    const dir = await workDir();
+    for (const order of ["bgr", "rgb"] as const) {
+      const out = `${dir}/out_${order}`;
+      const args = ["--image-path", "images", "--image-extension", "png", "--weights", "model.pth"];
+      const r = await cli(
+        [...args, "--output-dir", out, ...(order === "rgb" ? ["--bgr2rgb"] : [])],
+        dir,
+      );
+      assertEquals(r.code, 3, r.stderr);
+      assert(r.stderr.includes("images/broken.png"), r.stderr);
+      const failed = readFailedList(`${out}/GraFIQs_failed.txt`);
+      assertEquals(failed.map((f) => f.path), ["images/broken.png", "images/folder.png"]);
+      assert(failed[1].reason.includes("directory"), failed[1].reason);
+      const { m, texts } = await readOut(out);
+      const exp = await expectedScores(order);
+      assertEquals([...m.keys()], ["images/smooth_a.png", "images/smooth_b.png"]);
+      for (const [path, row] of m) {
+        row.forEach((v, gi) => {
+          // Float32 WebGPU vs float32 PyTorch on a 112x112 tiny iResNet: measured <= 3e-6
+          // relative; 1e-4 leaves room for summation-order differences, far under 1e-3.
+          const e = exp.get(path)![gi];
+          assert(
+            Math.abs(v - e) <= 1e-4 * Math.abs(e),
+            `${order} ${path} ${GROUPS[gi]}: ${v} vs ${e}`,
+          );
+        });
       }
-      assert(t.endsWith("\n"));
+      // Official format: `PATH SCORE\n`, score as Python's repr of the float32 value.
+      for (const t of Object.values(texts)) {
+        for (const line of t.trimEnd().split("\n")) {
+          const [p, s] = line.split(" ");
+          assertEquals(formatPythonFloat(Math.fround(Number(s))), s, line);
+          assert(p.startsWith("images/"));
+        }
+        assert(t.endsWith("\n"));
+      }
     }
-  }
-});
+  },
+);
 
-Deno.test("CLI: batch size does not change a byte; --path-replace and --save-embeddings", async () => {
-  const dir = await workDir();
-  await Deno.remove(`${dir}/images/broken.png`);
-  await Deno.remove(`${dir}/images/folder.png`);
-  const base = ["--image-path", "./images/", "--image-extension", "png", "--weights", "model.pth"];
-  const r1 = await cli([...base, "--output-dir", "o1", "--batch-size", "1"], dir);
-  const r2 = await cli([
-    ...base,
-    "--output-dir",
-    "o2",
-    "--batch-size",
-    "2",
-    "--path-replace",
-    "images/",
-    "--path-replace-with",
-    "/data/faces/",
-    "--save-embeddings",
-  ], dir);
-  assertEquals(r1.code, 0, r1.stderr);
-  assertEquals(r2.code, 0, r2.stderr);
-  for (const g of GROUPS) {
-    const a = await Deno.readTextFile(`${dir}/o1/GraFIQs_${g}.txt`);
-    const b = await Deno.readTextFile(`${dir}/o2/GraFIQs_${g}.txt`);
-    assertEquals(b, a.replaceAll("images/", "/data/faces/"));
-    assert(a.startsWith("images/smooth_a.png "), "pathlib drops './' and the trailing '/'");
-  }
-  const npy = parseNpy(await Deno.readFile(`${dir}/o2/GraFIQs_embeddings.npy`), "emb");
-  assertEquals([npy.rows, npy.cols], [2, 8]);
-  assertEquals(
-    await Deno.readTextFile(`${dir}/o2/GraFIQs_embeddings.txt`),
-    "/data/faces/smooth_a.png\n/data/faces/smooth_b.png\n",
-  );
-  const golden = JSON.parse(await Deno.readTextFile(`${FIX}/expected.json`));
-  const want = (golden.embeddings as number[][]).flat();
-  for (let i = 0; i < want.length; i++) {
-    // Embeddings go through ~10 float32 layers; 1e-4 relative + 1e-5 absolute.
-    assert(Math.abs(npy.data[i] - want[i]) <= 1e-5 + 1e-4 * Math.abs(want[i]), `embedding ${i}`);
-  }
-});
+Deno.test(
+  "CLI: batch size does not change a byte; --path-replace and --save-embeddings",
+  GPU,
+  async () => {
+    const dir = await workDir();
+    await Deno.remove(`${dir}/images/broken.png`);
+    await Deno.remove(`${dir}/images/folder.png`);
+    const base = [
+      "--image-path",
+      "./images/",
+      "--image-extension",
+      "png",
+      "--weights",
+      "model.pth",
+    ];
+    const r1 = await cli([...base, "--output-dir", "o1", "--batch-size", "1"], dir);
+    const r2 = await cli([
+      ...base,
+      "--output-dir",
+      "o2",
+      "--batch-size",
+      "2",
+      "--path-replace",
+      "images/",
+      "--path-replace-with",
+      "/data/faces/",
+      "--save-embeddings",
+    ], dir);
+    assertEquals(r1.code, 0, r1.stderr);
+    assertEquals(r2.code, 0, r2.stderr);
+    for (const g of GROUPS) {
+      const a = await Deno.readTextFile(`${dir}/o1/GraFIQs_${g}.txt`);
+      const b = await Deno.readTextFile(`${dir}/o2/GraFIQs_${g}.txt`);
+      assertEquals(b, a.replaceAll("images/", "/data/faces/"));
+      assert(a.startsWith("images/smooth_a.png "), "pathlib drops './' and the trailing '/'");
+    }
+    const npy = parseNpy(await Deno.readFile(`${dir}/o2/GraFIQs_embeddings.npy`), "emb");
+    assertEquals([npy.rows, npy.cols], [2, 8]);
+    assertEquals(
+      await Deno.readTextFile(`${dir}/o2/GraFIQs_embeddings.txt`),
+      "/data/faces/smooth_a.png\n/data/faces/smooth_b.png\n",
+    );
+    const golden = JSON.parse(await Deno.readTextFile(`${FIX}/expected.json`));
+    const want = (golden.embeddings as number[][]).flat();
+    for (let i = 0; i < want.length; i++) {
+      // Embeddings go through ~10 float32 layers; 1e-4 relative + 1e-5 absolute.
+      assert(Math.abs(npy.data[i] - want[i]) <= 1e-5 + 1e-4 * Math.abs(want[i]), `embedding ${i}`);
+    }
+  },
+);
 
 Deno.test("CLI: a checkpoint that does not fit the backbone stops before any image is read", async () => {
   const dir = await workDir();

@@ -5,7 +5,7 @@
  * early stop of the reverse pass.
  */
 import { assert, assertAllClose, assertEquals } from "./assert.ts";
-import { Gpu } from "../src/gpu/gpu.ts";
+import { getGpu, gpuTestOptions } from "./gpu_util.ts";
 import { Executor } from "../src/graph/executor.ts";
 import { buildIResNet, detectIResNet } from "../src/graph/iresnet.ts";
 import { extractWeights } from "../src/graph/weights.ts";
@@ -25,7 +25,7 @@ interface Golden {
   embeddings: number[][];
 }
 
-const gpu = await Gpu.create();
+const GPU = gpuTestOptions("golden_test");
 const dir = (name: string) => new URL(`./fixtures/golden/${name}/`, import.meta.url);
 
 async function load(name: string, file = "model.pth") {
@@ -46,10 +46,10 @@ function flatInputs(g: Golden, idx: number[]): Float32Array {
 }
 
 for (const name of ["tiny_a", "tiny_b"]) {
-  Deno.test(`golden ${name}: scores of every group and embeddings match PyTorch`, async () => {
+  Deno.test(`golden ${name}: scores of every group and embeddings match PyTorch`, GPU, async () => {
     const { golden, graph, weights, cfg } = await load(name);
     assertEquals(cfg.layers, golden.config.layers);
-    const ex = await Executor.create(gpu, graph, weights);
+    const ex = await Executor.create(await getGpu(), graph, weights);
     const n = golden.inputs.length;
     const r = await ex.run(flatInputs(golden, [...Array(n).keys()]), n);
     const G = ex.groups.length;
@@ -69,9 +69,9 @@ for (const name of ["tiny_a", "tiny_b"]) {
   });
 }
 
-Deno.test("golden tiny_b: batch size and batch position do not change any bit", async () => {
+Deno.test("golden tiny_b: batch size and batch position do not change any bit", GPU, async () => {
   const { golden, graph, weights } = await load("tiny_b");
-  const ex = await Executor.create(gpu, graph, weights);
+  const ex = await Executor.create(await getGpu(), graph, weights);
   const all = await ex.run(flatInputs(golden, [0, 1, 2]), 3);
   // A batch of 2 reuses the plan for 3 (its third slot holds stale data, never read back).
   const swapped = await ex.run(flatInputs(golden, [2, 0]), 2);
@@ -83,13 +83,19 @@ Deno.test("golden tiny_b: batch size and batch position do not change any bit", 
   ex.destroy();
 });
 
-Deno.test("golden tiny_a: legacy-format checkpoint and a reverse pass stopped at block3", async () => {
-  const { golden, graph, weights } = await load("tiny_a", "model_legacy.pth");
-  const ex = await Executor.create(gpu, graph, weights, { groups: ["block4", "block3"] });
-  const r = await ex.run(flatInputs(golden, [0, 1]), 2);
-  for (const [gi, group] of ["block4", "block3"].entries()) {
-    const got = [r.scores[gi], r.scores[2 + gi]];
-    assertAllClose(got, golden.groups[group].scores.slice(0, 2), 0, 1e-4, group);
-  }
-  ex.destroy();
-});
+Deno.test(
+  "golden tiny_a: legacy-format checkpoint and a reverse pass stopped at block3",
+  GPU,
+  async () => {
+    const { golden, graph, weights } = await load("tiny_a", "model_legacy.pth");
+    const ex = await Executor.create(await getGpu(), graph, weights, {
+      groups: ["block4", "block3"],
+    });
+    const r = await ex.run(flatInputs(golden, [0, 1]), 2);
+    for (const [gi, group] of ["block4", "block3"].entries()) {
+      const got = [r.scores[gi], r.scores[2 + gi]];
+      assertAllClose(got, golden.groups[group].scores.slice(0, 2), 0, 1e-4, group);
+    }
+    ex.destroy();
+  },
+);

@@ -4,6 +4,7 @@
  * JPEGs (resize path) and 2 magface JPEGs. `deno task parity:full` runs every image.
  */
 import { assert } from "./assert.ts";
+import { getGpu, gpuTestOptions } from "./gpu_util.ts";
 import {
   haveReference,
   type ParityReport,
@@ -12,11 +13,11 @@ import {
   runParity,
 } from "../tools/parity.ts";
 import { loadModel } from "../src/cli/model.ts";
-import { Gpu } from "../src/gpu/gpu.ts";
 import { Executor } from "../src/graph/executor.ts";
 
 const ok = haveReference();
 if (!ok) console.log("parity_test: skipped, ../shared/reference is absent");
+const GPU = gpuTestOptions("parity_test");
 
 /**
  * Tolerances. PNG inputs decode bit-exactly, so the only difference is float32 summation
@@ -34,13 +35,13 @@ const MIN_COSINE_JPEG = 0.998;
 
 Deno.test({
   name: "parity with the official iresnet50 outputs (CI subset, both channel orders)",
-  ignore: !ok,
+  ignore: !ok || GPU.ignore,
   fn: async () => {
     const model = await loadModel(
       "iresnet50",
       new URL("iresnet50/weights.pth", REFERENCE_DIR).pathname,
     );
-    const gpu = await Gpu.create();
+    const gpu = await getGpu();
     const ex = await Executor.create(gpu, model.graph, model.weights);
     const aligned = [
       "Andrew_Gilligan_0001.png",

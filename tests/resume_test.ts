@@ -7,6 +7,7 @@
  * tests/fixtures/golden/iresnet112_tiny.
  */
 import { assert, assertEquals, assertRejects } from "./assert.ts";
+import { gpuTestOptions } from "./gpu_util.ts";
 import {
   formatRecord,
   type ImageRecord,
@@ -21,6 +22,8 @@ const MOD = new URL("../mod.ts", import.meta.url).pathname;
 const FIX = new URL("./fixtures/golden/iresnet112_tiny/", import.meta.url).pathname;
 const GROUPS = ["image", "block1", "block2", "block3", "block4"];
 const OFFICIAL_FILES = [...GROUPS.map((g) => `GraFIQs_${g}.txt`), "GraFIQs_failed.txt"];
+/** The command tests score images: they need a WebGPU adapter (see tests/gpu_util.ts). */
+const GPU = gpuTestOptions("resume_test");
 
 // ---------------------------------------------------------------------------------------------
 // Units
@@ -244,71 +247,79 @@ async function killAndResume(
   return { killed, last };
 }
 
-Deno.test("--resume, record mode (stdin, JSONL): killed 4 times, the file equals an uninterrupted run", async () => {
-  const dir = await workDir();
-  const names = [...Deno.readDirSync(`${dir}/imgs`)].map((e) => `imgs/${e.name}`).sort();
-  // Input order is not sorted, and one path comes twice (it gets two records).
-  const input = [...names.slice(12), ...names.slice(0, 12), names[3]].join("\n") + "\n";
-  const common = ["--weights", "model.pth", "--batch-size", "3"];
-  const ref = await finish(spawn([...common, "--output", "ref.jsonl"], dir, input));
-  assertEquals(ref.code, 3, ref.stderr);
-  const want = await Deno.readFile(`${dir}/ref.jsonl`);
-  const out = `${dir}/out.jsonl`;
-  const t0 = performance.now();
-  const { killed, last } = await killAndResume(
-    dir,
-    [...common, "--output", "out.jsonl", "--resume"],
-    out,
-    4,
-    20240607,
-    input,
-    async (round) => {
-      // As if killed in the middle of writing a record: half a line at the end.
-      if (round === 1) await Deno.writeTextFile(out, '{"path":"imgs/fa', { append: true });
-    },
-  );
-  assertEquals(last.code, 3, last.stderr);
-  assert(killed >= 3, `only ${killed} kills landed before the run finished`);
-  assertEquals(await Deno.readFile(out), want, "byte-identical to the uninterrupted run");
-  console.log(`  ${killed} kills, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-});
-
-Deno.test("--resume, folder mode (journal): killed 4 times, the five files equal a plain run", async () => {
-  const dir = await workDir();
-  const common = [
-    "--weights",
-    "model.pth",
-    "--image-path",
-    "imgs",
-    "--image-extension",
-    "png",
-    "--batch-size",
-    "2",
-  ];
-  const plain = await finish(spawn([...common, "--output-dir", "ref"], dir));
-  assertEquals(plain.code, 3, plain.stderr);
-  const journal = `${dir}/out/${JOURNAL_NAME}`;
-  const t0 = performance.now();
-  const { killed, last } = await killAndResume(
-    dir,
-    [...common, "--output-dir", "out", "--resume"],
-    journal,
-    4,
-    77,
-    undefined,
-    async (round) => {
-      if (round === 2) await Deno.writeTextFile(journal, "imgs/face_0", { append: true });
-    },
-  );
-  assertEquals(last.code, 3, last.stderr);
-  assert(killed >= 3, `only ${killed} kills landed before the run finished`);
-  for (const f of OFFICIAL_FILES) {
-    assertEquals(
-      await Deno.readTextFile(`${dir}/out/${f}`),
-      await Deno.readTextFile(`${dir}/ref/${f}`),
-      `${f} equals the uninterrupted run's`,
+Deno.test(
+  "--resume, record mode (stdin, JSONL): killed 4 times, the file equals an uninterrupted run",
+  GPU,
+  async () => {
+    const dir = await workDir();
+    const names = [...Deno.readDirSync(`${dir}/imgs`)].map((e) => `imgs/${e.name}`).sort();
+    // Input order is not sorted, and one path comes twice (it gets two records).
+    const input = [...names.slice(12), ...names.slice(0, 12), names[3]].join("\n") + "\n";
+    const common = ["--weights", "model.pth", "--batch-size", "3"];
+    const ref = await finish(spawn([...common, "--output", "ref.jsonl"], dir, input));
+    assertEquals(ref.code, 3, ref.stderr);
+    const want = await Deno.readFile(`${dir}/ref.jsonl`);
+    const out = `${dir}/out.jsonl`;
+    const t0 = performance.now();
+    const { killed, last } = await killAndResume(
+      dir,
+      [...common, "--output", "out.jsonl", "--resume"],
+      out,
+      4,
+      20240607,
+      input,
+      async (round) => {
+        // As if killed in the middle of writing a record: half a line at the end.
+        if (round === 1) await Deno.writeTextFile(out, '{"path":"imgs/fa', { append: true });
+      },
     );
-  }
-  assertEquals(await sizeOf(journal), -1, "the journal is removed at the end");
-  console.log(`  ${killed} kills, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-});
+    assertEquals(last.code, 3, last.stderr);
+    assert(killed >= 3, `only ${killed} kills landed before the run finished`);
+    assertEquals(await Deno.readFile(out), want, "byte-identical to the uninterrupted run");
+    console.log(`  ${killed} kills, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  },
+);
+
+Deno.test(
+  "--resume, folder mode (journal): killed 4 times, the five files equal a plain run",
+  GPU,
+  async () => {
+    const dir = await workDir();
+    const common = [
+      "--weights",
+      "model.pth",
+      "--image-path",
+      "imgs",
+      "--image-extension",
+      "png",
+      "--batch-size",
+      "2",
+    ];
+    const plain = await finish(spawn([...common, "--output-dir", "ref"], dir));
+    assertEquals(plain.code, 3, plain.stderr);
+    const journal = `${dir}/out/${JOURNAL_NAME}`;
+    const t0 = performance.now();
+    const { killed, last } = await killAndResume(
+      dir,
+      [...common, "--output-dir", "out", "--resume"],
+      journal,
+      4,
+      77,
+      undefined,
+      async (round) => {
+        if (round === 2) await Deno.writeTextFile(journal, "imgs/face_0", { append: true });
+      },
+    );
+    assertEquals(last.code, 3, last.stderr);
+    assert(killed >= 3, `only ${killed} kills landed before the run finished`);
+    for (const f of OFFICIAL_FILES) {
+      assertEquals(
+        await Deno.readTextFile(`${dir}/out/${f}`),
+        await Deno.readTextFile(`${dir}/ref/${f}`),
+        `${f} equals the uninterrupted run's`,
+      );
+    }
+    assertEquals(await sizeOf(journal), -1, "the journal is removed at the end");
+    console.log(`  ${killed} kills, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  },
+);

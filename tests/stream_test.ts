@@ -8,6 +8,7 @@
  * built here with seeded weights so that 10,000 images take seconds.
  */
 import { assert, assertEquals, assertThrows } from "./assert.ts";
+import { gpuTestOptions } from "./gpu_util.ts";
 import { formatPythonFloat } from "../src/io/pyfloat.ts";
 import { parseScoreFile, readFailedList } from "../src/io/scores.ts";
 import { fnv1a64, inShard, parseShard, shardOf } from "../src/cli/shard.ts";
@@ -24,6 +25,8 @@ const SMALL_PNG = new URL("./fixtures/image/synthetic/rgb8.png", import.meta.url
 const GROUPS = ["image", "block1", "block2", "block3", "block4"];
 const HEADER = ["path", ...GROUPS, "status", "error"].join("\t");
 const isLinux = Deno.build.os === "linux";
+/** The CLI tests score images: they need a WebGPU adapter (see tests/gpu_util.ts). */
+const GPU = gpuTestOptions("stream_test");
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -357,106 +360,118 @@ Deno.test("selectImages: --recursive, several extensions, case-insensitive; flat
 // ---------------------------------------------------------------------------------------------
 // The command
 
-Deno.test("CLI stdin: records in input order, bit-identical to the folder mode (TSV, JSONL)", async () => {
-  const dir = await workDir();
-  const folder = await run(
-    ["--image-path", "images", "--image-extension", "png", "--weights", "model.pth"].concat(
-      ["--output-dir", "out"],
-    ),
-    dir,
-  );
-  assertEquals(folder.code, 3, folder.stderr);
-  const official = await scoreTexts(`${dir}/out`);
-  const failed = new Map(
-    readFailedList(`${dir}/out/GraFIQs_failed.txt`).map((f) => [f.path, f.reason]),
-  );
-  const input = [
-    "images/smooth_b.png",
-    "images/broken.png",
-    "images/smooth_a.png",
-    "images/folder.png",
-    "images/smooth_a.png",
-    "images/missing.png",
-  ];
-  const torch = await pytorchScores();
-  for (const format of ["tsv", "jsonl"] as const) {
-    const r = await run(
-      ["--weights", "model.pth", "--batch-size", "3", "--format", format],
+Deno.test(
+  "CLI stdin: records in input order, bit-identical to the folder mode (TSV, JSONL)",
+  GPU,
+  async () => {
+    const dir = await workDir();
+    const folder = await run(
+      ["--image-path", "images", "--image-extension", "png", "--weights", "model.pth"].concat(
+        ["--output-dir", "out"],
+      ),
       dir,
-      input.join("\n") + "\n",
     );
-    assertEquals(r.code, 3, r.stderr);
-    const lines = r.stdout.split("\n");
-    assertEquals(lines.pop(), "", "the output ends with a line feed");
-    if (format === "tsv") assertEquals(lines.shift(), HEADER);
-    assertEquals(lines.length, input.length);
-    lines.forEach((line, i) => {
-      let path: string, scores: string[] | null, status: string, error: string;
-      if (format === "tsv") {
-        const f = line.split("\t");
-        [path, status, error] = [f[0], f[6], f[7]];
-        scores = status === "ok" ? f.slice(1, 6) : null;
-        if (!scores) assertEquals(f.slice(1, 6), ["", "", "", "", ""]);
-      } else {
-        const o = JSON.parse(line);
-        assertEquals(Object.keys(o), ["path", ...GROUPS, "status", "error"]);
-        [path, status, error] = [o.path, o.status, o.error ?? ""];
-        scores = status === "ok"
-          ? GROUPS.map((g) => {
-            assert(Math.fround(o[g]) === o[g], "a JSON score is a float32 value, exactly");
-            return formatPythonFloat(o[g]);
-          })
-          : null;
-        if (!scores) assertEquals(GROUPS.map((g) => o[g]), [null, null, null, null, null]);
-      }
-      assertEquals(path, input[i], "records come in input order");
-      if (official.has(path)) {
-        assertEquals(status, "ok");
-        assertEquals(scores, official.get(path), `${format} ${path}: bit-identical to folder mode`);
-        // And against PyTorch (independent): float32 WebGPU vs float32 PyTorch on this net,
-        // measured <= 3e-6 relative; 1e-4 leaves room for summation order.
-        torch.get(path)?.forEach((e, gi) => {
-          const v = Number(scores![gi]);
-          assert(Math.abs(v - e) <= 1e-4 * Math.abs(e), `${path} ${GROUPS[gi]} ${v} vs ${e}`);
-        });
-      } else {
-        assertEquals(status, "failed");
-        if (failed.has(path)) assertEquals(error, failed.get(path), "same reason as the list");
-        else assert(/No such file/.test(error), error);
-      }
-    });
-  }
-});
+    assertEquals(folder.code, 3, folder.stderr);
+    const official = await scoreTexts(`${dir}/out`);
+    const failed = new Map(
+      readFailedList(`${dir}/out/GraFIQs_failed.txt`).map((f) => [f.path, f.reason]),
+    );
+    const input = [
+      "images/smooth_b.png",
+      "images/broken.png",
+      "images/smooth_a.png",
+      "images/folder.png",
+      "images/smooth_a.png",
+      "images/missing.png",
+    ];
+    const torch = await pytorchScores();
+    for (const format of ["tsv", "jsonl"] as const) {
+      const r = await run(
+        ["--weights", "model.pth", "--batch-size", "3", "--format", format],
+        dir,
+        input.join("\n") + "\n",
+      );
+      assertEquals(r.code, 3, r.stderr);
+      const lines = r.stdout.split("\n");
+      assertEquals(lines.pop(), "", "the output ends with a line feed");
+      if (format === "tsv") assertEquals(lines.shift(), HEADER);
+      assertEquals(lines.length, input.length);
+      lines.forEach((line, i) => {
+        let path: string, scores: string[] | null, status: string, error: string;
+        if (format === "tsv") {
+          const f = line.split("\t");
+          [path, status, error] = [f[0], f[6], f[7]];
+          scores = status === "ok" ? f.slice(1, 6) : null;
+          if (!scores) assertEquals(f.slice(1, 6), ["", "", "", "", ""]);
+        } else {
+          const o = JSON.parse(line);
+          assertEquals(Object.keys(o), ["path", ...GROUPS, "status", "error"]);
+          [path, status, error] = [o.path, o.status, o.error ?? ""];
+          scores = status === "ok"
+            ? GROUPS.map((g) => {
+              assert(Math.fround(o[g]) === o[g], "a JSON score is a float32 value, exactly");
+              return formatPythonFloat(o[g]);
+            })
+            : null;
+          if (!scores) assertEquals(GROUPS.map((g) => o[g]), [null, null, null, null, null]);
+        }
+        assertEquals(path, input[i], "records come in input order");
+        if (official.has(path)) {
+          assertEquals(status, "ok");
+          assertEquals(
+            scores,
+            official.get(path),
+            `${format} ${path}: bit-identical to folder mode`,
+          );
+          // And against PyTorch (independent): float32 WebGPU vs float32 PyTorch on this net,
+          // measured <= 3e-6 relative; 1e-4 leaves room for summation order.
+          torch.get(path)?.forEach((e, gi) => {
+            const v = Number(scores![gi]);
+            assert(Math.abs(v - e) <= 1e-4 * Math.abs(e), `${path} ${GROUPS[gi]} ${v} vs ${e}`);
+          });
+        } else {
+          assertEquals(status, "failed");
+          if (failed.has(path)) assertEquals(error, failed.get(path), "same reason as the list");
+          else assert(/No such file/.test(error), error);
+        }
+      });
+    }
+  },
+);
 
-Deno.test("CLI stdin: results arrive while stdin stays open (partial batch after a stall)", async () => {
-  const dir = await workDir();
-  const child = cmd(["--weights", "model.pth", "--batch-size", "64"], dir, "piped").spawn();
-  const w = child.stdin.getWriter();
-  const out = new LineReader(child.stdout);
-  const enc = new TextEncoder();
-  const t0 = performance.now();
-  await w.write(enc.encode("images/smooth_a.png\n"));
-  // Startup (Deno, weights, GPU pipelines) takes ~1-3 s here; 60 s is a hang, not slowness.
-  assertEquals(await out.line(60_000), HEADER);
-  const first = await out.line(60_000);
-  assert(first!.startsWith("images/smooth_a.png\t"), first!);
-  const t1 = performance.now();
-  await w.write(enc.encode("images/smooth_b.png\n"));
-  const second = await out.line(30_000);
-  assert(second!.startsWith("images/smooth_b.png\t"), second!);
-  await w.close();
-  assertEquals(await out.line(30_000), null);
-  assertEquals((await child.status).code, 0);
-  await child.stderr.cancel();
-  console.log(
-    `  first record ${(t1 - t0).toFixed(0)} ms after the first path, second ` +
-      `${(performance.now() - t1).toFixed(0)} ms after its path, batch size 64, stdin open`,
-  );
-});
+Deno.test(
+  "CLI stdin: results arrive while stdin stays open (partial batch after a stall)",
+  GPU,
+  async () => {
+    const dir = await workDir();
+    const child = cmd(["--weights", "model.pth", "--batch-size", "64"], dir, "piped").spawn();
+    const w = child.stdin.getWriter();
+    const out = new LineReader(child.stdout);
+    const enc = new TextEncoder();
+    const t0 = performance.now();
+    await w.write(enc.encode("images/smooth_a.png\n"));
+    // Startup (Deno, weights, GPU pipelines) takes ~1-3 s here; 60 s is a hang, not slowness.
+    assertEquals(await out.line(60_000), HEADER);
+    const first = await out.line(60_000);
+    assert(first!.startsWith("images/smooth_a.png\t"), first!);
+    const t1 = performance.now();
+    await w.write(enc.encode("images/smooth_b.png\n"));
+    const second = await out.line(30_000);
+    assert(second!.startsWith("images/smooth_b.png\t"), second!);
+    await w.close();
+    assertEquals(await out.line(30_000), null);
+    assertEquals((await child.status).code, 0);
+    await child.stderr.cancel();
+    console.log(
+      `  first record ${(t1 - t0).toFixed(0)} ms after the first path, second ` +
+        `${(performance.now() - t1).toFixed(0)} ms after its path, batch size 64, stdin open`,
+    );
+  },
+);
 
 Deno.test({
   name: "CLI: a pipeline whose consumer exits early (yes PATH | grafiqs | head -n 3)",
-  ignore: Deno.build.os === "windows",
+  ignore: Deno.build.os === "windows" || GPU.ignore,
   fn: async () => {
     const dir = await workDir();
     // `yes` never ends: the tool must notice that head went away (EPIPE), stop and exit 0.
@@ -482,7 +497,7 @@ Deno.test({
 
 Deno.test({
   name: "CLI: SIGINT stops after the batch in flight; complete records, exit status 130",
-  ignore: Deno.build.os === "windows",
+  ignore: Deno.build.os === "windows" || GPU.ignore,
   fn: async () => {
     const dir = await workDir();
     const child = cmd(["--weights", "model.pth", "--batch-size", "2"], dir, "piped").spawn();
@@ -511,7 +526,7 @@ Deno.test({
 
 Deno.test({
   name: "CLI: 10,000 paths on stdin (one image repeated) stream in bounded memory",
-  ignore: !isLinux, // reads the child's RSS from /proc
+  ignore: GPU.ignore || !isLinux, // !isLinux: reads the child's RSS from /proc
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "grafiqs_mem_" });
     await Deno.writeFile(`${dir}/micro.gfqw`, microNetGfqw());
@@ -580,33 +595,37 @@ Deno.test({
   },
 });
 
-Deno.test("CLI: --shard K/N over a directory; the union of the shards' records is the whole", async () => {
-  const dir = await workDir();
-  await Deno.mkdir(`${dir}/many`);
-  const names = Array.from({ length: 9 }, (_, i) => `img_${i}.png`);
-  for (const [i, n] of names.entries()) {
-    await Deno.copyFile(`${FIX}/images/smooth_${"ab"[i % 2]}.png`, `${dir}/many/${n}`);
-  }
-  const base = ["--weights", "model.pth", "--image-path", "many", "--image-extension", "png"];
-  const all = await run([...base, "--output", "all.tsv"], dir);
-  assertEquals(all.code, 0, all.stderr);
-  const whole = (await Deno.readTextFile(`${dir}/all.tsv`)).split("\n").slice(1, -1);
-  assertEquals(whole.length, 9);
-  const union: string[] = [];
-  for (let k = 0; k < 3; k++) {
-    // Shards 0 and 1 from the directory, shard 2 from stdin (-0): the same split.
-    const r = k < 2 ? await run([...base, "--shard", `${k}/3`, "--output", "-"], dir) : await run(
-      ["--weights", "model.pth", "--shard", "2/3", "-0"],
-      dir,
-      names.map((n) => `many/${n}\0`).join(""),
-    );
-    assertEquals(r.code, 0, r.stderr);
-    const lines = r.stdout.split("\n").slice(1, -1);
-    for (const l of lines) {
-      const p = l.split("\t")[0];
-      assertEquals(Number(fnvReference(new TextEncoder().encode(p)) % 3n), k, p);
+Deno.test(
+  "CLI: --shard K/N over a directory; the union of the shards' records is the whole",
+  GPU,
+  async () => {
+    const dir = await workDir();
+    await Deno.mkdir(`${dir}/many`);
+    const names = Array.from({ length: 9 }, (_, i) => `img_${i}.png`);
+    for (const [i, n] of names.entries()) {
+      await Deno.copyFile(`${FIX}/images/smooth_${"ab"[i % 2]}.png`, `${dir}/many/${n}`);
     }
-    union.push(...lines);
-  }
-  assertEquals(union.sort(), [...whole].sort());
-});
+    const base = ["--weights", "model.pth", "--image-path", "many", "--image-extension", "png"];
+    const all = await run([...base, "--output", "all.tsv"], dir);
+    assertEquals(all.code, 0, all.stderr);
+    const whole = (await Deno.readTextFile(`${dir}/all.tsv`)).split("\n").slice(1, -1);
+    assertEquals(whole.length, 9);
+    const union: string[] = [];
+    for (let k = 0; k < 3; k++) {
+      // Shards 0 and 1 from the directory, shard 2 from stdin (-0): the same split.
+      const r = k < 2 ? await run([...base, "--shard", `${k}/3`, "--output", "-"], dir) : await run(
+        ["--weights", "model.pth", "--shard", "2/3", "-0"],
+        dir,
+        names.map((n) => `many/${n}\0`).join(""),
+      );
+      assertEquals(r.code, 0, r.stderr);
+      const lines = r.stdout.split("\n").slice(1, -1);
+      for (const l of lines) {
+        const p = l.split("\t")[0];
+        assertEquals(Number(fnvReference(new TextEncoder().encode(p)) % 3n), k, p);
+      }
+      union.push(...lines);
+    }
+    assertEquals(union.sort(), [...whole].sort());
+  },
+);
