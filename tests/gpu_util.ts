@@ -86,7 +86,7 @@ export function gpuTestOptions(who: string): { ignore: boolean } {
 let gpuPromise: Promise<Gpu> | undefined;
 
 /**
- * The one {@link Gpu} of this test process, created on first use (default adapter).
+ * One {@link Gpu} (default adapter) shared by the tests of a test file, created on first use.
  *
  * @throws Error (as a rejection) "no WebGPU adapter: install Mesa ..." when no adapter or
  * device can be had, with {@link Gpu.create}'s own message appended. Tests that call this must

@@ -19,7 +19,7 @@
  * All measured figures are printed. Skipped with a message when ../shared is absent.
  */
 import { assert, assertEquals } from "./assert.ts";
-import { Gpu } from "../src/gpu/gpu.ts";
+import { getGpu, gpuTestOptions } from "./gpu_util.ts";
 import { Executor } from "../src/graph/executor.ts";
 import { loadModel } from "../src/cli/model.ts";
 import { type DecodedImage, decodeImage } from "../src/image/decode.ts";
@@ -54,6 +54,7 @@ if (!haveLfw || !haveToy) {
       "../shared/data/magface_toy is absent",
   );
 }
+const GPU = gpuTestOptions("lfw_validation_test");
 
 /** Images per GPU pass; one executor and one memory plan serve the whole set. */
 const BATCH = 32;
@@ -89,7 +90,7 @@ interface Scored {
  */
 async function scoreFiles(files: URL[], crop: number | undefined): Promise<Scored> {
   const model = await loadModel("auto", MFN.pathname);
-  const gpu = await Gpu.create();
+  const gpu = await getGpu();
   const ex = await Executor.create(gpu, model.graph, model.weights);
   const prep = model.graph.preprocess;
   const per = 3 * prep.size * prep.size;
@@ -198,7 +199,7 @@ Deno.test("spearman and best-threshold helpers on hand-checked cases", () => {
 
 Deno.test({
   name: "LFW: verification accuracy, and GraFIQs (image) lowers the FNMR-EDC pAUC vs random",
-  ignore: !haveLfw,
+  ignore: !haveLfw || GPU.ignore,
   fn: async () => {
     const pairsFile = new URL("pairs.txt", LFW);
     const list = parsePairs(await Deno.readTextFile(pairsFile), "pairs.txt");
@@ -262,7 +263,7 @@ Deno.test({
 
 Deno.test({
   name: "MagFace toy set: our quality correlates positively with MagFace's for every group",
-  ignore: !haveToy,
+  ignore: !haveToy || GPU.ignore,
   fn: async () => {
     const csv = (await Deno.readTextFile(new URL("magnitudes.csv", TOY))).trim().split("\n");
     const rows = csv.slice(1).map((l) => l.split(","));
