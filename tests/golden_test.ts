@@ -72,14 +72,21 @@ for (const name of ["tiny_a", "tiny_b"]) {
 Deno.test("golden tiny_b: batch size and batch position do not change any bit", GPU, async () => {
   const { golden, graph, weights } = await load("tiny_b");
   const ex = await Executor.create(await getGpu(), graph, weights);
-  const all = await ex.run(flatInputs(golden, [0, 1, 2]), 3);
-  // A batch of 2 reuses the plan for 3 (its third slot holds stale data, never read back).
+  const all = await ex.run(flatInputs(golden, [0, 1, 2, 0]), 4);
+  // 3 images run on the plan for 4 (its last slot holds stale data, never read back); 2 and 1
+  // get plans of their own (powers of two below the capacity).
+  const three = await ex.run(flatInputs(golden, [1, 2, 0]), 3);
   const swapped = await ex.run(flatInputs(golden, [2, 0]), 2);
   const alone = await ex.run(flatInputs(golden, [2]), 1);
   const G = ex.groups.length;
-  assertEquals(Array.from(alone.scores), Array.from(all.scores.slice(2 * G, 3 * G)));
-  assertEquals(Array.from(swapped.scores.slice(0, G)), Array.from(all.scores.slice(2 * G, 3 * G)));
-  assertEquals(Array.from(swapped.scores.slice(G, 2 * G)), Array.from(all.scores.slice(0, G)));
+  const image = (r: { scores: Float32Array }, k: number) =>
+    Array.from(r.scores.slice(k * G, (k + 1) * G));
+  assertEquals(image(alone, 0), image(all, 2));
+  assertEquals(image(swapped, 0), image(all, 2));
+  assertEquals(image(swapped, 1), image(all, 0));
+  assertEquals(image(three, 0), image(all, 1));
+  assertEquals(image(three, 2), image(all, 3));
+  assertEquals(three.scores.length, 3 * G);
   ex.destroy();
 });
 

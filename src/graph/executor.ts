@@ -111,6 +111,7 @@ interface Plan {
   readback: GPUBuffer;
   pool: Pool;
   extra: GPUBuffer[];
+  uniforms: { destroy(): void };
   bytes: number;
 }
 
@@ -129,7 +130,10 @@ export class Executor {
   #conv = new Map<string, ConvParams>();
   #bn = new Map<string, GPUBuffer>();
   #head = new Map<string, { wt: GPUBuffer; prm: GPUBuffer }>();
-  #plan: Plan | undefined;
+  /** Plans by batch size: the capacity, and powers of two below it (see {@link run}). */
+  #plans = new Map<number, Plan>();
+  #capacity = 0;
+  #last: Plan | undefined;
 
   private constructor(gpu: Gpu, graph: Graph, groups: string[]) {
     this.#gpu = gpu;
@@ -237,7 +241,9 @@ export class Executor {
 
   /** Bytes of activation/gradient memory the current plan holds (0 before the first run). */
   get planBytes(): number {
-    return this.#plan?.bytes ?? 0;
+    let sum = 0;
+    for (const p of this.#plans.values()) sum += p.bytes;
+    return sum;
   }
 
   /**
@@ -466,7 +472,8 @@ export class Executor {
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
     const bytes = pool.bytes() + extra.reduce((s, b) => s + b.size, 0);
-    return { n, dispatches, input, scores, embedding, readback, pool, extra, bytes };
+    const uniforms = rec.uniforms;
+    return { n, dispatches, input, scores, embedding, readback, pool, extra, uniforms, bytes };
   }
 
   /**
@@ -487,19 +494,27 @@ export class Executor {
     if (count < 1 || count > this.maxBatch) {
       throw new RangeError(`Batch of ${count} images; this network allows 1..${this.maxBatch}`);
     }
-    // A plan serves any batch from half its size up to its size: the unused slots compute on
-    // whatever they held and are not read back (images never influence each other). Planning
-    // anew for every short batch (the last one, or one that lost images to decode failures)
-    // would cost time, and native memory that is freed only when the garbage collector runs.
-    const p0 = this.#plan;
-    if (!p0 || count > p0.n || 2 * count < p0.n) {
-      this.#destroyPlan();
-      this.#plan = await this.#gpu.scoped(
-        `planning ${this.graph.name} for batch ${count}`,
-        () => this.#makePlan(count),
-      );
+    // Plans are made once per size and kept: one for the largest batch seen (the capacity)
+    // and one per power of two below it, so a short batch (the last one, one that lost images
+    // to decode failures, a partial batch of a stream) runs on a plan at most twice its size.
+    // Its unused slots compute on whatever they held and are never read back; images never
+    // influence each other. At most log2(capacity) + 1 plans, together under twice the
+    // memory of the largest.
+    if (count > this.#capacity) {
+      this.#destroyPlans();
+      this.#capacity = count;
     }
-    const p = this.#plan!;
+    const size = Math.min(this.#capacity, 2 ** Math.ceil(Math.log2(count)));
+    let plan = this.#plans.get(size);
+    if (!plan) {
+      plan = await this.#gpu.scoped(
+        `planning ${this.graph.name} for batch ${size}`,
+        () => this.#makePlan(size),
+      );
+      this.#plans.set(size, plan);
+    }
+    this.#last = plan;
+    const p = plan;
     const dev = this.#gpu.device;
     const G = this.groups.length;
     const E = this.graph.tensors[this.graph.embedding].c;
@@ -529,10 +544,10 @@ export class Executor {
    * Time every recorded dispatch of the current plan on its own (one submit each, so the
    * absolute figures include ~0.1-10 ms of submit overhead per dispatch; compare kernels, not
    * totals). Returns seconds per dispatch label prefix (the text before the first ':' or '['),
-   * grouped by kernel pipeline name. Run {@link run} first to build the plan.
+   * grouped by kernel pipeline name, for the plan of the last {@link run}.
    */
   async profile(): Promise<Map<string, { seconds: number; count: number }>> {
-    const p = this.#plan!;
+    const p = this.#last;
     if (!p) throw new Error("Executor.profile(): call run() first");
     const dev = this.#gpu.device;
     const out = new Map<string, { seconds: number; count: number }>();
@@ -551,17 +566,21 @@ export class Executor {
     return out;
   }
 
-  #destroyPlan(): void {
-    if (!this.#plan) return;
-    this.#plan.pool.destroy();
-    for (const b of this.#plan.extra) b.destroy();
-    this.#plan.readback.destroy();
-    this.#plan = undefined;
+  #destroyPlans(): void {
+    for (const p of this.#plans.values()) {
+      p.pool.destroy();
+      for (const b of p.extra) b.destroy();
+      p.readback.destroy();
+      p.uniforms.destroy();
+    }
+    this.#plans.clear();
+    this.#last = undefined;
+    this.#capacity = 0;
   }
 
   /** Release every GPU buffer of this executor. */
   destroy(): void {
-    this.#destroyPlan();
+    this.#destroyPlans();
     for (const c of this.#conv.values()) {
       new Set([c.fwd, c.bwd, c.bias]).forEach((b) => b.destroy());
     }

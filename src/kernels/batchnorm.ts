@@ -41,7 +41,7 @@ export interface BnShape {
   w: number;
 }
 
-const STATS_WG = 8;
+const STATS_WG = 64;
 const EW_WG = 256;
 
 /**
@@ -94,7 +94,7 @@ export function recordBnStats(
   stats: GPUBuffer,
 ) {
   const planes = s.n * s.c;
-  const f = foldWorkgroups(Math.ceil(planes / STATS_WG));
+  const f = foldWorkgroups(planes);
   const pipe = rec.gpu.pipeline(BN_STATS, { WG: STATS_WG }, { VEC4: (s.h * s.w) % 4 === 0 });
   rec.add(label, pipe, [s.h * s.w, planes, f.fold], [
     a,
