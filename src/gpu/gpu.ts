@@ -151,16 +151,20 @@ export class Gpu {
   async scoped<T>(what: string, fn: () => T): Promise<T> {
     this.device.pushErrorScope("out-of-memory");
     this.device.pushErrorScope("validation");
-    let result: T;
+    let result: T | undefined;
+    let thrown: unknown;
     try {
       result = fn();
-    } finally {
-      const v = await this.device.popErrorScope();
-      const m = await this.device.popErrorScope();
-      const err = v ?? m;
-      if (err) throw new GpuError(`${what}: ${err.message}`);
+    } catch (e) {
+      thrown = e;
     }
-    return result;
+    // The scopes are popped whether or not fn threw; a WebGPU error is the more telling one.
+    const v = await this.device.popErrorScope();
+    const m = await this.device.popErrorScope();
+    const err = v ?? m;
+    if (err) throw new GpuError(`${what}: ${err.message}`);
+    if (thrown !== undefined) throw thrown;
+    return result as T;
   }
 
   /**
