@@ -8,7 +8,7 @@ import { parseArgs } from "./args.ts";
 import { BACKBONES, loadModel } from "./model.ts";
 import { Gpu, type GpuOptions } from "../gpu/gpu.ts";
 import { Executor } from "../graph/executor.ts";
-import { prepareImageInto } from "../image/normalize.ts";
+import { prepareBatch } from "./batch.ts";
 import { encodeNpyFloat32 } from "../io/npy.ts";
 import {
   atomicWriteFile,
@@ -238,24 +238,13 @@ export async function scorePaths(
 
   // Decode a batch's images into one input buffer; failed images take no slot.
   const prepare = async (chunk: string[]) => {
-    const input = new Float32Array(chunk.length * per);
+    const items = chunk.map((p) => ({ listed: p, text: opts.pathText ? opts.pathText(p) : p }));
+    const b = await prepareBatch(items, per, prep, scorePathProblem);
     const ok: string[] = [];
-    for (const p of chunk) {
-      const text = opts.pathText ? opts.pathText(p) : p;
-      const problem = scorePathProblem(text);
-      if (problem) {
-        fail(text, problem);
-        continue;
-      }
-      try {
-        const bytes = await Deno.readFile(p);
-        await prepareImageInto(bytes, p, prep, input, ok.length * per);
-        ok.push(text);
-      } catch (e) {
-        fail(text, e instanceof Deno.errors.IsADirectory ? "is a directory" : (e as Error).message);
-      }
-    }
-    return { input: input.subarray(0, ok.length * per), ok };
+    b.slots.forEach((s, i) =>
+      typeof s === "string" ? fail(items[i].text, s) : ok.push(items[i].text)
+    );
+    return { input: b.input.subarray(0, b.count * per), ok };
   };
 
   const chunks: string[][] = [];

@@ -20,7 +20,6 @@ import cliProgress from "cli-progress";
 import process from "node:process";
 import { Gpu } from "../gpu/gpu.ts";
 import { Executor } from "../graph/executor.ts";
-import { prepareImageInto, type PrepareOptions } from "../image/normalize.ts";
 import {
   type Failure,
   scorePathProblem,
@@ -34,6 +33,8 @@ import {
   listImages,
   listImagesRecursive,
 } from "../io/select.ts";
+import { type Item, prepareBatch, type Prepared } from "./batch.ts";
+import type { PrepareOptions } from "../image/normalize.ts";
 import { loadModel } from "./model.ts";
 import { Progress } from "./progress.ts";
 import {
@@ -280,47 +281,6 @@ export interface StreamStats {
   failed: number;
   /** Why the run stopped early, or null when the input was exhausted. */
   stopped: string | null;
-}
-
-interface Item {
-  listed: string;
-  text: string;
-}
-
-interface Prepared {
-  items: Item[];
-  /** items.length x 3 x S x S float32: the decoded images back to back, then zeros. */
-  input: Float32Array;
-  count: number;
-  /** Per item: its index among the decoded images, or why it failed. */
-  slots: (number | string)[];
-}
-
-async function prepareBatch(
-  items: Item[],
-  per: number,
-  prep: PrepareOptions,
-  pathProblem: ((text: string) => string | null) | undefined,
-): Promise<Prepared> {
-  const input = new Float32Array(items.length * per);
-  const slots: (number | string)[] = [];
-  let count = 0;
-  for (const it of items) {
-    // The same checks and messages as scorePaths, so both modes list failures alike.
-    const problem = pathProblem?.(it.text);
-    if (problem) {
-      slots.push(problem);
-      continue;
-    }
-    try {
-      const bytes = await Deno.readFile(it.listed);
-      await prepareImageInto(bytes, it.listed, prep, input, count * per);
-      slots.push(count++);
-    } catch (e) {
-      slots.push(e instanceof Deno.errors.IsADirectory ? "is a directory" : (e as Error).message);
-    }
-  }
-  return { items, input, count, slots };
 }
 
 /**
