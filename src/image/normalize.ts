@@ -84,6 +84,15 @@ export function normalizationTable(mean: number, std: number): Float32Array {
   return t;
 }
 
+// Tables by (mean, std): built once, not per image and channel.
+const tables = new Map<string, Float32Array>();
+function cachedTable(mean: number, std: number): Float32Array {
+  const key = `${mean},${std}`;
+  let t = tables.get(key);
+  if (!t) tables.set(key, t = normalizationTable(mean, std));
+  return t;
+}
+
 /**
  * Write the network input of an already decoded image into `out` at `offset`: channel order,
  * resize to size x size when the image is not already that size (antialiased bilinear, SPEC
@@ -114,7 +123,7 @@ export function imageToTensorInto(
     : resizeAntialiasBilinear(img.rgb, img.width, img.height, size, size);
   for (let k = 0; k < 3; k++) {
     const src = opts.channelOrder === "rgb" ? k : 2 - k;
-    const table = normalizationTable(opts.mean[k], opts.std[k]);
+    const table = cachedTable(opts.mean[k], opts.std[k]);
     const base = offset + k * plane;
     for (let i = 0; i < plane; i++) out[base + i] = table[px[3 * i + src]];
   }
