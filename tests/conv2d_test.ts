@@ -54,6 +54,10 @@ const CASES: Case[] = [
   { name: "3x3 s2 Cout=256", g: geo(1, 8, 28, 28, 256, 3, 2, 1), variants: ["generic", "dilated"] },
   { name: "3x3 s2 Cin=300", g: geo(1, 300, 8, 14, 8, 3, 2, 1), variants: ["generic"] },
   { name: "1x1 s2", g: geo(1, 7, 12, 13, 9, 1, 2, 0), variants: ["auto"] },
+  // 1x1 stride 1: a plane of 60 (a multiple of 4, not of the 16-pixel block), Cin 13, Cout 20.
+  { name: "1x1 s1", g: geo(2, 13, 6, 10, 20, 1, 1, 0), variants: ["1x1", "generic"] },
+  // 7x7 planes are not a multiple of 4: "auto" falls back to the generic kernel.
+  { name: "1x1 s1 7x7", g: geo(1, 9, 7, 7, 12, 1, 1, 0), variants: ["auto"] },
 ];
 
 function geo(
