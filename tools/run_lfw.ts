@@ -3,7 +3,11 @@
  * (linked into one flat folder in a temporary directory) with the reference iresnet50, checks
  * that the five score files are complete and valid, and prints the wall time and images/s.
  *
- * `deno task lfw [--batch-size 16] [--limit N] [--bgr2rgb]`
+ * `deno task lfw [--batch-size 16] [--limit N] [--bgr2rgb] [--output-dir DIR]`
+ *
+ * Without `--output-dir` the score files are checked and then deleted with the temporary folder;
+ * with it they are written to DIR and kept (for example for `mod.ts edc`), and their paths are the
+ * bare LFW file names (`--path-replace`), since the linked folder is deleted.
  *
  * @module
  */
@@ -17,6 +21,7 @@ const { values } = parseArgs({
     limit: { type: "string" },
     bgr2rgb: { type: "boolean", default: false },
     weights: { type: "string" },
+    "output-dir": { type: "string" },
   },
 });
 const shared = new URL("../../shared/", import.meta.url);
@@ -36,7 +41,7 @@ outer: for (const person of people) {
   }
 }
 console.error(`lfw: linked ${count} images into ${flat}`);
-const out = `${tmp}/out`;
+const out = values["output-dir"] ?? `${tmp}/out`;
 const args = [
   "run",
   "-A",
@@ -50,6 +55,7 @@ const args = [
   "--batch-size",
   values["batch-size"]!,
   ...(values.bgr2rgb ? ["--bgr2rgb"] : []),
+  ...(values["output-dir"] ? ["--path-replace", `${flat}/`, "--path-replace-with", ""] : []),
 ];
 const t0 = performance.now();
 const r = await new Deno.Command(Deno.execPath(), { args, stdout: "inherit", stderr: "inherit" })
