@@ -8,6 +8,7 @@ import { gpuTestOptions } from "./gpu_util.ts";
 import { formatPythonFloat } from "../src/io/pyfloat.ts";
 import { parseScoreFile, readFailedList } from "../src/io/scores.ts";
 import { parseNpy } from "../src/eval/inputs.ts";
+import { describeParseError, parseArgs } from "../src/cli/args.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).pathname;
 const FIX = new URL("./fixtures/golden/iresnet112_tiny/", import.meta.url).pathname;
@@ -87,6 +88,9 @@ Deno.test(
       const failed = readFailedList(`${out}/GraFIQs_failed.txt`);
       assertEquals(failed.map((f) => f.path), ["images/broken.png", "images/folder.png"]);
       assert(failed[1].reason.includes("directory"), failed[1].reason);
+      // The reason says what is wrong without repeating the path; stderr names the file once.
+      assert(failed[0].reason.startsWith("not an image"), failed[0].reason);
+      assertEquals(r.stderr.split("images/broken.png").length - 1, 1, r.stderr);
       const { m, texts } = await readOut(out);
       const exp = await expectedScores(order);
       assertEquals([...m.keys()], ["images/smooth_a.png", "images/smooth_b.png"]);
@@ -182,6 +186,7 @@ Deno.test("CLI: a checkpoint that does not fit the backbone stops before any ima
     /conv1\.weight has shape \[4,3,3,3\], iresnet50 expects \[64,3,3,3\]/.test(r.stderr),
     r.stderr,
   );
+  assert(/non-standard iresnet\([\d,]+\): --backbone auto reads it/.test(r.stderr), r.stderr);
   assert(!(await exists(`${dir}/out`)), "nothing may be written");
 });
 
@@ -196,7 +201,38 @@ Deno.test("CLI: --help, --version and usage errors need no GPU", async () => {
   const u = await cli(["--image-path", "x"], dir);
   assertEquals(u.code, 2);
   assert(u.stderr.includes("--weights"), u.stderr);
+  const typo = await cli(["--image-path", "x", "--weight", "m.pth"], dir);
+  assertEquals(typo.code, 2);
+  assert(typo.stderr.includes("unknown option --weight (did you mean --weights?)"), typo.stderr);
+  const none = await cli(["--image-path", "x", "--weights"], dir);
+  assertEquals(none.code, 2);
+  assert(none.stderr.includes("option --weights <value> needs a value"), none.stderr);
 });
+
+Deno.test(
+  "CLI: an extension that matches nothing warns, then writes five empty files",
+  GPU,
+  async () => {
+    const dir = await workDir();
+    const r = await cli(
+      [
+        "--image-path",
+        "images",
+        "--image-extension",
+        "PNG",
+        "--weights",
+        "model.pth",
+        "--output-dir",
+        "o",
+      ],
+      dir,
+    );
+    // Official behaviour (five empty files, exit 0) plus a warning naming the folder and pattern.
+    assertEquals(r.code, 0, r.stderr);
+    assert(r.stderr.includes("warning: no file in images matches *.PNG"), r.stderr);
+    for (const g of GROUPS) assertEquals(await Deno.readTextFile(`${dir}/o/GraFIQs_${g}.txt`), "");
+  },
+);
 
 async function exists(p: string): Promise<boolean> {
   try {
@@ -206,3 +242,24 @@ async function exists(p: string): Promise<boolean> {
     return false;
   }
 }
+
+Deno.test("CLI: parse errors are rewritten with a did-you-mean hint only for near options", () => {
+  const options = {
+    "image-path": { type: "string" },
+    weights: { type: "string" },
+    bgr2rgb: { type: "boolean" },
+  } as const;
+  const message = (args: string[]) => {
+    try {
+      parseArgs({ args, options, strict: true, allowPositionals: false });
+    } catch (e) {
+      return describeParseError(e, Object.keys(options));
+    }
+    throw new Error(`${args.join(" ")} parsed`);
+  };
+  // Two edits (transposition) and a prefix are near; an unrelated name gets no hint.
+  assertEquals(message(["--wieghts", "m"]), "unknown option --wieghts (did you mean --weights?)");
+  assertEquals(message(["--image", "d"]), "unknown option --image (did you mean --image-path?)");
+  assertEquals(message(["--output", "o"]), "unknown option --output");
+  assertEquals(message(["--bgr2rgb=yes"]), "option '--bgr2rgb' does not take an argument");
+});

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { ImageDecodeError } from "../image/decode.ts";
 import { prepareImageInto, type PrepareOptions } from "../image/normalize.ts";
 
 /** One path to score: as listed (to read the file) and as printed (after --path-replace). */
@@ -20,6 +21,20 @@ export interface Prepared {
   count: number;
   /** Per item: its index among the decoded images, or why it failed. */
   slots: (number | string)[];
+}
+
+/**
+ * The reason recorded for an image that could not be read or decoded, without its path (the
+ * failure list and stderr already name the file): the decoder's problem text, or the OS error
+ * without Deno's trailing `: readfile 'PATH'`.
+ */
+function failureReason(e: unknown): string {
+  if (e instanceof Deno.errors.IsADirectory) return "is a directory";
+  if (e instanceof ImageDecodeError) return e.problem;
+  const msg = (e as Error).message;
+  return e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied
+    ? msg.replace(/: readfile '.*'$/s, "")
+    : msg;
 }
 
 /**
@@ -48,7 +63,7 @@ export async function prepareBatch(
       await prepareImageInto(bytes, it.listed, prep, input, count * per);
       slots.push(count++);
     } catch (e) {
-      slots.push(e instanceof Deno.errors.IsADirectory ? "is a directory" : (e as Error).message);
+      slots.push(failureReason(e));
     }
   }
   return { items, input, count, slots };

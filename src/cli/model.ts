@@ -163,6 +163,20 @@ export async function loadModel(backbone: string, weightsPath: string): Promise<
     description = `${graph.name} (recognised from the checkpoint)`;
   }
   graph = applyMeta(graph, loaded.meta, weightsPath);
-  const weights = extractWeights(graph, sd, weightsPath);
-  return { graph, weights, description };
+  try {
+    const weights = extractWeights(graph, sd, weightsPath);
+    return { graph, weights, description };
+  } catch (e) {
+    // A named backbone that does not fit: say which one the checkpoint looks like, if any.
+    const other = backbone !== "auto" && e instanceof WeightsMismatchError
+      ? detectBackbone(sd)
+      : null;
+    if (other && other.name !== graph.name) {
+      const hint = ARCHITECTURES.includes(other.name)
+        ? `The checkpoint looks like ${other.name}: pass --backbone ${other.name} or --backbone auto.`
+        : `The checkpoint looks like a non-standard ${other.name}: --backbone auto reads it.`;
+      throw new WeightsMismatchError(`${(e as Error).message}\n${hint}`);
+    }
+    throw e;
+  }
 }

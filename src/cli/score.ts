@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { parseArgs } from "./args.ts";
+import { describeParseError, parseArgs } from "./args.ts";
 import { BACKBONES, loadModel } from "./model.ts";
 import { Gpu, type GpuOptions } from "../gpu/gpu.ts";
 import { Executor } from "../graph/executor.ts";
@@ -47,7 +47,8 @@ GraFIQs face image quality on WebGPU. Drop-in for the official extract_grafiqs.p
 Official options (same meaning):
   --image-path DIR            folder of images (not recursive unless --recursive)
   --image-extension EXT       file extension, case sensitive (default: jpg)
-  --output-dir OUT            where GraFIQs_{image,block1..block4}.txt go (created; default: .)
+  --output-dir OUT            where GraFIQs_{image,block1..block4}.txt go, and GraFIQs_failed.txt
+                              (path<TAB>reason, header only if none failed) (created; default: .)
   --backbone NAME             ${BACKBONES.join(", ")} (default: auto, recognised from the weights)
   --weights FILE              PyTorch .pth (zip or legacy format) or a converted .gfqw file
   --gpu N|NAME                adapter: 0 or "default", "high-performance", "low-power",
@@ -108,6 +109,25 @@ export class UsageError extends Error {
 }
 
 /**
+ * The main command's options, for `parseArgs`. A function, not a constant: stream.ts (which
+ * defines PIPELINE_ARGS) imports this module too, so a module-level spread could run first.
+ */
+const scoreOptions = () => ({
+  "image-path": { type: "string" },
+  ...PIPELINE_ARGS,
+  "output-dir": { type: "string" },
+  "backbone": { type: "string", default: "auto" },
+  "weights": { type: "string" },
+  "gpu": { type: "string" },
+  "path-replace": { type: "string" },
+  "path-replace-with": { type: "string" },
+  "bgr2rgb": { type: "boolean", default: false },
+  "batch-size": { type: "string", default: "8" },
+  "save-embeddings": { type: "boolean", default: false },
+  "help": { type: "boolean", short: "h", default: false },
+} as const);
+
+/**
  * Parse the main command's arguments.
  *
  * @returns the options, or "help" when --help was given
@@ -120,23 +140,10 @@ export function parseScoreArgs(args: string[]): ScoreOptions | "help" {
       args,
       strict: true,
       allowPositionals: false,
-      options: {
-        "image-path": { type: "string" },
-        ...PIPELINE_ARGS,
-        "output-dir": { type: "string" },
-        "backbone": { type: "string", default: "auto" },
-        "weights": { type: "string" },
-        "gpu": { type: "string" },
-        "path-replace": { type: "string" },
-        "path-replace-with": { type: "string" },
-        "bgr2rgb": { type: "boolean", default: false },
-        "batch-size": { type: "string", default: "8" },
-        "save-embeddings": { type: "boolean", default: false },
-        "help": { type: "boolean", short: "h", default: false },
-      },
+      options: scoreOptions(),
     }).values;
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw new UsageError(describeParseError(e, Object.keys(scoreOptions())));
   }
   if (v.help) return "help";
   if (!v.weights) throw new UsageError("--weights FILE is required");
@@ -281,7 +288,7 @@ export async function runScore(args: string[]): Promise<number> {
   try {
     opts = parseScoreArgs(args);
   } catch (e) {
-    console.error(`grafiqs: ${(e as Error).message}\nTry 'grafiqs --help'.`);
+    console.error(`grafiqs: ${(e as Error).message}\nRun with --help for usage.`);
     return EXIT_USAGE;
   }
   if (opts === "help") {

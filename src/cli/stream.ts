@@ -505,6 +505,8 @@ export function usesPipeline(o: PipelineOptions): boolean {
  *   ({@link listImagesRecursive});
  * - `--shard K/N`: only the paths of shard K ({@link inShard}).
  *
+ * When nothing matches, a warning naming DIR and the patterns goes to stderr.
+ *
  * @returns path texts in Python's sorted order (by components, code points)
  * @throws Error naming DIR when it does not exist or cannot be listed, or a bad extension
  */
@@ -521,6 +523,18 @@ export async function selectImages(
       for (const p of await listImages(o.imagePath, ext)) all.add(p);
     }
     paths = [...all].sort(comparePathsPythonOrder);
+  }
+  if (paths.length === 0) {
+    // The official tool writes five empty files here without a word; a mistyped extension
+    // deserves one. The run itself goes on the same way (exit status 0, empty score files).
+    const pattern = o.imageExtensions.map((e) => `*.${e}`).join(", ");
+    console.error(
+      `grafiqs: warning: no file in ${o.imagePath} matches ${pattern} ` +
+        (o.recursive
+          ? "(searched recursively, extensions case-insensitive)"
+          : "(extensions are case-sensitive, as in the official tool; see --image-extension " +
+            "and --recursive)"),
+    );
   }
   return o.shard ? paths.filter((p) => inShard(p, o.shard)) : paths;
 }

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { parseArgs } from "../cli/args.ts";
+import { describeParseError, parseArgs } from "../cli/args.ts";
 import type { ThresholdSpec } from "./edc.ts";
 import { evaluateEdc } from "./evaluate.ts";
 import { EdcInputError, loadEdcInputs, parseQualitySpec } from "./inputs.ts";
@@ -69,6 +69,27 @@ exit status: 0 success, 1 bad input (the message names the file and line), 2 bad
 
 class UsageError extends Error {}
 
+/** The edc command's options, for `parseArgs`. */
+const EDC_OPTIONS = {
+  quality: { type: "string", short: "q", multiple: true },
+  pairs: { type: "string", short: "p" },
+  "images-root": { type: "string" },
+  similarities: { type: "string" },
+  embeddings: { type: "string" },
+  "embeddings-index": { type: "string" },
+  out: { type: "string", short: "o" },
+  "starting-error": { type: "string" },
+  quantile: { type: "string" },
+  threshold: { type: "string" },
+  limit: { type: "string", multiple: true },
+  shuffles: { type: "string" },
+  seed: { type: "string" },
+  "plot-max-discard": { type: "string" },
+  title: { type: "string" },
+  "no-png": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
 function num(v: string | undefined, opt: string, lo: number, hi: number): number | undefined {
   if (v === undefined) return undefined;
   const x = Number(v);
@@ -92,28 +113,12 @@ export async function runEdc(args: string[]): Promise<number> {
       args,
       allowPositionals: false,
       strict: true,
-      options: {
-        quality: { type: "string", short: "q", multiple: true },
-        pairs: { type: "string", short: "p" },
-        "images-root": { type: "string" },
-        similarities: { type: "string" },
-        embeddings: { type: "string" },
-        "embeddings-index": { type: "string" },
-        out: { type: "string", short: "o" },
-        "starting-error": { type: "string" },
-        quantile: { type: "string" },
-        threshold: { type: "string" },
-        limit: { type: "string", multiple: true },
-        shuffles: { type: "string" },
-        seed: { type: "string" },
-        "plot-max-discard": { type: "string" },
-        title: { type: "string" },
-        "no-png": { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
+      options: EDC_OPTIONS,
     });
   } catch (e) {
-    console.error(`edc: ${(e as Error).message}\nRun with --help for usage.`);
+    console.error(
+      `edc: ${describeParseError(e, Object.keys(EDC_OPTIONS))}\nRun with --help for usage.`,
+    );
     return 2;
   }
   const v = parsed.values;

@@ -72,6 +72,8 @@ export interface DecodedImage {
 export class ImageDecodeError extends Error {
   /** The file name given to {@link decodeImage}. */
   readonly fileName: string;
+  /** What is wrong, in words, without the file name (for reports that already name the file). */
+  readonly problem: string;
 
   /**
    * @param fileName the file the error is about
@@ -82,6 +84,7 @@ export class ImageDecodeError extends Error {
     super(`${fileName}: ${problem}`, options);
     this.name = "ImageDecodeError";
     this.fileName = fileName;
+    this.problem = problem;
   }
 }
 
