@@ -10,6 +10,7 @@
  */
 import { assert, assertEquals } from "./assert.ts";
 import { gpuTestOptions } from "./gpu_util.ts";
+import { runCommand as sh } from "./cli_util.ts";
 import { findDenort } from "../tools/compile.ts";
 import { VERSION } from "../src/version.ts";
 
@@ -30,27 +31,6 @@ function exists(p: string): boolean {
   } catch {
     return false;
   }
-}
-
-async function sh(command: string, args: string[], cwd: string, input?: string) {
-  const child = new Deno.Command(command, {
-    args,
-    cwd,
-    stdin: input === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (input !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(input));
-    await w.close();
-  }
-  const out = await child.output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
 }
 
 /** An empty folder with only the images (and weights) to score. */

@@ -5,43 +5,15 @@
  */
 import { assert, assertEquals } from "./assert.ts";
 import { gpuTestOptions } from "./gpu_util.ts";
+import { runTool as cli, TINY_FIX as FIX, tinyWorkDir } from "./cli_util.ts";
 import { formatPythonFloat } from "../src/io/pyfloat.ts";
 import { parseScoreFile, readFailedList } from "../src/io/scores.ts";
 import { parseNpy } from "../src/eval/inputs.ts";
 import { describeParseError, parseArgs } from "../src/cli/args.ts";
 
-const MOD = new URL("../mod.ts", import.meta.url).pathname;
-const FIX = new URL("./fixtures/golden/iresnet112_tiny/", import.meta.url).pathname;
 const GROUPS = ["image", "block1", "block2", "block3", "block4"];
 /** The tests that score images need a WebGPU adapter (see tests/gpu_util.ts). */
 const GPU = gpuTestOptions("cli_test");
-
-async function cli(args: string[], cwd: string) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MOD, ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
-
-/** A work dir with images/smooth_{a,b}.png, a corrupt PNG and a directory named like a PNG. */
-async function workDir(): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "grafiqs_cli_" });
-  await Deno.mkdir(`${dir}/images`);
-  for (const n of ["smooth_a.png", "smooth_b.png"]) {
-    await Deno.copyFile(`${FIX}/images/${n}`, `${dir}/images/${n}`);
-  }
-  await Deno.writeTextFile(`${dir}/images/broken.png`, "this is not a PNG");
-  await Deno.mkdir(`${dir}/images/folder.png`);
-  await Deno.copyFile(`${FIX}/model.pth`, `${dir}/model.pth`);
-  return dir;
-}
 
 async function expectedScores(order: "bgr" | "rgb") {
   const m = new Map<string, number[]>();
@@ -75,7 +47,7 @@ Deno.test(
   "CLI: scores a folder, skips bad files with a failure list and exit status 3",
   GPU,
   async () => {
-    const dir = await workDir();
+    const dir = await tinyWorkDir("grafiqs_cli_");
     for (const order of ["bgr", "rgb"] as const) {
       const out = `${dir}/out_${order}`;
       const args = ["--image-path", "images", "--image-extension", "png", "--weights", "model.pth"];
@@ -122,7 +94,7 @@ Deno.test(
   "CLI: batch size does not change a byte; --path-replace and --save-embeddings",
   GPU,
   async () => {
-    const dir = await workDir();
+    const dir = await tinyWorkDir("grafiqs_cli_");
     await Deno.remove(`${dir}/images/broken.png`);
     await Deno.remove(`${dir}/images/folder.png`);
     const base = [
@@ -170,7 +142,7 @@ Deno.test(
 );
 
 Deno.test("CLI: a checkpoint that does not fit the backbone stops before any image is read", async () => {
-  const dir = await workDir();
+  const dir = await tinyWorkDir("grafiqs_cli_");
   const r = await cli([
     "--image-path",
     "no_such_dir",
@@ -213,7 +185,7 @@ Deno.test(
   "CLI: an extension that matches nothing warns, then writes five empty files",
   GPU,
   async () => {
-    const dir = await workDir();
+    const dir = await tinyWorkDir("grafiqs_cli_");
     const r = await cli(
       [
         "--image-path",

@@ -9,6 +9,7 @@
  */
 import { assert, assertEquals, assertThrows } from "./assert.ts";
 import { gpuTestOptions } from "./gpu_util.ts";
+import { MOD, runTool as run, TINY_FIX as FIX, tinyWorkDir } from "./cli_util.ts";
 import { formatPythonFloat } from "../src/io/pyfloat.ts";
 import { parseScoreFile, readFailedList } from "../src/io/scores.ts";
 import { fnv1a64, inShard, parseShard, shardOf } from "../src/cli/shard.ts";
@@ -19,8 +20,6 @@ import { expectedShapes } from "../src/graph/weights.ts";
 import { encodeGfqw } from "../src/weights/gfqw.ts";
 import type { StateDict } from "../src/weights/types.ts";
 
-const MOD = new URL("../mod.ts", import.meta.url).pathname;
-const FIX = new URL("./fixtures/golden/iresnet112_tiny/", import.meta.url).pathname;
 const SMALL_PNG = new URL("./fixtures/image/synthetic/rgb8.png", import.meta.url).pathname;
 const GROUPS = ["image", "block1", "block2", "block3", "block4"];
 const HEADER = ["path", ...GROUPS, "status", "error"].join("\t");
@@ -39,22 +38,6 @@ function cmd(args: string[], cwd: string, stdin: "piped" | "null" = "null") {
     stdout: "piped",
     stderr: "piped",
   });
-}
-
-/** Run the tool with `input` on stdin; wait for it to finish. */
-async function run(args: string[], cwd: string, input?: string) {
-  const child = cmd(args, cwd, input === undefined ? "null" : "piped").spawn();
-  if (input !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(input));
-    await w.close();
-  }
-  const out = await child.output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
 }
 
 /** Lines of a child's stdout as they arrive, with a timeout per line. */
@@ -99,19 +82,6 @@ class LineReader {
     this.#buf = "";
     return s;
   }
-}
-
-/** A work dir with images/smooth_{a,b}.png, a corrupt PNG, a directory named like a PNG. */
-async function workDir(): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "grafiqs_stream_" });
-  await Deno.mkdir(`${dir}/images`);
-  for (const n of ["smooth_a.png", "smooth_b.png"]) {
-    await Deno.copyFile(`${FIX}/images/${n}`, `${dir}/images/${n}`);
-  }
-  await Deno.writeTextFile(`${dir}/images/broken.png`, "this is not a PNG");
-  await Deno.mkdir(`${dir}/images/folder.png`);
-  await Deno.copyFile(`${FIX}/model.pth`, `${dir}/model.pth`);
-  return dir;
 }
 
 /** The five official files of a folder-mode run: path -> score texts per group. */
@@ -364,7 +334,7 @@ Deno.test(
   "CLI stdin: records in input order, bit-identical to the folder mode (TSV, JSONL)",
   GPU,
   async () => {
-    const dir = await workDir();
+    const dir = await tinyWorkDir("grafiqs_stream_");
     const folder = await run(
       ["--image-path", "images", "--image-extension", "png", "--weights", "model.pth"].concat(
         ["--output-dir", "out"],
@@ -443,7 +413,7 @@ Deno.test(
   "CLI stdin: results arrive while stdin stays open (partial batch after a stall)",
   GPU,
   async () => {
-    const dir = await workDir();
+    const dir = await tinyWorkDir("grafiqs_stream_");
     const child = cmd(["--weights", "model.pth", "--batch-size", "64"], dir, "piped").spawn();
     const w = child.stdin.getWriter();
     const out = new LineReader(child.stdout);
@@ -473,7 +443,7 @@ Deno.test({
   name: "CLI: a pipeline whose consumer exits early (yes PATH | grafiqs | head -n 3)",
   ignore: Deno.build.os === "windows" || GPU.ignore,
   fn: async () => {
-    const dir = await workDir();
+    const dir = await tinyWorkDir("grafiqs_stream_");
     // `yes` never ends: the tool must notice that head went away (EPIPE), stop and exit 0.
     const script = `yes images/smooth_a.png | "$DENO" run -A "$MOD" --weights model.pth ` +
       `--batch-size 4 2>err.txt | head -n 3; echo "status \${PIPESTATUS[1]}"`;
@@ -499,7 +469,7 @@ Deno.test({
   name: "CLI: SIGINT stops after the batch in flight; complete records, exit status 130",
   ignore: Deno.build.os === "windows" || GPU.ignore,
   fn: async () => {
-    const dir = await workDir();
+    const dir = await tinyWorkDir("grafiqs_stream_");
     const child = cmd(["--weights", "model.pth", "--batch-size", "2"], dir, "piped").spawn();
     const w = child.stdin.getWriter();
     const writer = (async () => {
@@ -599,7 +569,7 @@ Deno.test(
   "CLI: --shard K/N over a directory; the union of the shards' records is the whole",
   GPU,
   async () => {
-    const dir = await workDir();
+    const dir = await tinyWorkDir("grafiqs_stream_");
     await Deno.mkdir(`${dir}/many`);
     const names = Array.from({ length: 9 }, (_, i) => `img_${i}.png`);
     for (const [i, n] of names.entries()) {
