@@ -280,16 +280,30 @@ export function resizeAntialiasBilinearFloat(
   let curW = w;
   if (outW !== w) {
     const tmp = new Float32Array(h * outW * c);
-    resampleWidth(cur, h, w, c, antialiasAxisWeights(w, outW), tmp, mode);
+    resampleWidth(cur, h, w, c, cachedAxisWeights(w, outW), tmp, mode);
     cur = tmp;
     curW = outW;
   }
   if (outH !== h) {
     const tmp = new Float32Array(outH * curW * c);
-    resampleHeight(cur, curW, c, antialiasAxisWeights(h, outH), tmp, mode);
+    resampleHeight(cur, curW, c, cachedAxisWeights(h, outH), tmp, mode);
     cur = tmp;
   }
   return cur instanceof Float32Array ? cur : Float32Array.from(cur);
+}
+
+// Axis weights by (input, output) length: a folder of same-size images (LFW: 250 -> 112 on both
+// axes) computes them once, not per image and axis. Bounded, as a mixed folder has many sizes.
+const axisWeightsCache = new Map<string, AxisWeights>();
+const AXIS_WEIGHTS_CACHE_MAX = 64;
+function cachedAxisWeights(inSize: number, outSize: number): AxisWeights {
+  const key = `${inSize}>${outSize}`;
+  let wts = axisWeightsCache.get(key);
+  if (!wts) {
+    if (axisWeightsCache.size >= AXIS_WEIGHTS_CACHE_MAX) axisWeightsCache.clear();
+    axisWeightsCache.set(key, wts = antialiasAxisWeights(inSize, outSize));
+  }
+  return wts;
 }
 
 /**
