@@ -27,8 +27,9 @@ import {
   formatBytes,
   listStateDict,
   summarizeStateDict,
-  writeFileAtomic,
 } from "../src/weights/convert.ts";
+import { atomicWriteFile } from "../src/io/scores.ts";
+import { basename } from "node:path";
 import { ARCHITECTURES, buildBackbone, detectBackbone } from "../src/cli/model.ts";
 import { extractWeights } from "../src/graph/weights.ts";
 import type { Graph } from "../src/graph/ir.ts";
@@ -88,7 +89,7 @@ export async function main(argv: string[]): Promise<number> {
     const [inPath, outPath] = positionals;
     const t0 = performance.now();
     const weights = await readWeightsFile(inPath);
-    const base = inPath.slice(Math.max(inPath.lastIndexOf("/"), inPath.lastIndexOf("\\")) + 1);
+    const base = basename(inPath);
     let backbone = values.backbone;
     let meta: Record<string, unknown> = {};
     if (backbone !== undefined && (backbone === "auto" || ARCHITECTURES.includes(backbone))) {
@@ -98,7 +99,7 @@ export async function main(argv: string[]): Promise<number> {
       meta = { preprocess: graph.preprocess, groups: graph.groups.map((g) => g.name) };
     }
     const r = convertWeights(weights, { sourceName: base, backbone, meta });
-    await writeFileAtomic(outPath, r.bytes);
+    await atomicWriteFile(outPath, r.bytes);
     console.log(describeSummary(summarizeStateDict(weights.stateDict)));
     console.log(
       `wrote ${outPath} (${formatBytes(r.bytes.byteLength)}) in ${

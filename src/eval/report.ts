@@ -7,32 +7,10 @@
  */
 import * as path from "node:path";
 import * as vega from "vega";
+import { atomicWriteFile } from "../io/scores.ts";
 import * as vegaLite from "vega-lite";
 import type { EdcEvaluation, MethodEdc } from "./evaluate.ts";
 import type { ErrorType, MeanStd } from "./edc.ts";
-
-/**
- * Write a file atomically: the data goes to a temporary file in the same directory, which is
- * then renamed over `file`, so a reader never sees a partial file.
- *
- * @param file destination path (its directory must exist).
- * @param data text (written as UTF-8) or bytes.
- * @throws the underlying Deno error when writing or renaming fails (the temporary file is removed).
- */
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = path.join(
-    path.dirname(file),
-    `.${path.basename(file)}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`,
-  );
-  try {
-    if (typeof data === "string") await Deno.writeTextFile(tmp, data);
-    else await Deno.writeFile(tmp, data);
-    await Deno.rename(tmp, file);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
-}
 
 const ERROR_TYPES: ErrorType[] = ["FNMR", "FMR"];
 
@@ -503,7 +481,7 @@ export async function writeEdcReport(
   const written: string[] = [], notes: string[] = [];
   const put = async (name: string, data: string | Uint8Array) => {
     const f = path.join(outDir, name);
-    await writeFileAtomic(f, data);
+    await atomicWriteFile(f, data);
     written.push(f);
   };
   await put("pauc.tsv", paucTsv(ev));

@@ -6,7 +6,6 @@
  */
 import type { DType, LoadedWeights, StateDict } from "./types.ts";
 import { encodeGfqw } from "./gfqw.ts";
-import { readWeightsFile } from "./pth.ts";
 
 /** Options of {@link convertWeights}. */
 export interface ConvertOptions {
@@ -78,7 +77,7 @@ export function describeSummary(s: StateDictSummary): string {
  * The GFQW meta of a conversion: the input's meta, then `options.meta`, then `source` and
  * `backbone` from the options when given.
  */
-export function conversionMeta(
+function conversionMeta(
   inputMeta: Record<string, unknown>,
   options: ConvertOptions = {},
 ): Record<string, unknown> {
@@ -99,41 +98,4 @@ export function convertWeights(
 ): { bytes: Uint8Array; meta: Record<string, unknown> } {
   const meta = conversionMeta(weights.meta, options);
   return { bytes: encodeGfqw(weights.stateDict, meta), meta };
-}
-
-/**
- * Write `data` to `path` atomically: into a temporary file beside it, then renamed over `path`,
- * so readers never see a partial file. The temporary file is removed on failure.
- * @throws Error naming the path when writing or renaming fails.
- */
-export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-  const slash = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
-  const dir = slash >= 0 ? path.slice(0, slash + 1) : "";
-  const base = path.slice(slash + 1);
-  const tmp = `${dir}.${base}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  try {
-    await Deno.writeFile(tmp, data);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw new Error(`${path}: cannot write: ${(e as Error).message}`);
-  }
-}
-
-/**
- * Read `inPath` (a .pth/.pt checkpoint or a GFQW file), convert it and write GFQW to `outPath`
- * atomically.
- * @returns the summary of the converted state_dict, the stored meta and the output size.
- * @throws Error naming the file for unreadable or invalid input, or a failed write.
- */
-export async function convertFile(
-  inPath: string,
-  outPath: string,
-  options: ConvertOptions = {},
-): Promise<{ summary: StateDictSummary; meta: Record<string, unknown>; fileBytes: number }> {
-  const weights = await readWeightsFile(inPath);
-  const base = inPath.slice(Math.max(inPath.lastIndexOf("/"), inPath.lastIndexOf("\\")) + 1);
-  const { bytes, meta } = convertWeights(weights, { sourceName: base, ...options });
-  await writeFileAtomic(outPath, bytes);
-  return { summary: summarizeStateDict(weights.stateDict), meta, fileBytes: bytes.byteLength };
 }
