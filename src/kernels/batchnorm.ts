@@ -45,10 +45,28 @@ const STATS_WG = 64;
 const EW_WG = 256;
 
 /**
+ * Eval BatchNorm folded into one multiply-add per channel, rounded as PyTorch's CPU eval
+ * BatchNorm precomputes its alpha/beta in float32: invstd = fround(1 / sqrt(fround(rv + eps))),
+ * scale = fround(gamma * invstd), shift = fround(beta - fround(rm * scale)). Shared by the
+ * BatchNorm2d and BatchNorm1d (head) kernels so both round the same way.
+ *
+ * @returns [scale, shift] as float32 values (in JS numbers)
+ */
+export function foldBn(
+  gamma: number,
+  beta: number,
+  runningMean: number,
+  runningVar: number,
+  eps: number,
+): [number, number] {
+  const invstd = Math.fround(1 / Math.sqrt(Math.fround(runningVar + eps)));
+  const scale = Math.fround(gamma * invstd);
+  return [scale, Math.fround(beta - Math.fround(runningMean * scale))];
+}
+
+/**
  * Host-side parameter block for one BatchNorm2d: five float32 rows of C values: scale,
- * shift, running_mean, running_var and the PReLU slope (zeros without PReLU).
- * scale = gamma / sqrt(rv + eps) and shift = beta - rm * scale, evaluated in float64 and
- * rounded once, as PyTorch's CPU eval BatchNorm precomputes its alpha/beta.
+ * shift ({@link foldBn}), running_mean, running_var and the PReLU slope (zeros without PReLU).
  */
 export function bnParams(
   gamma: Float32Array,
@@ -74,10 +92,7 @@ export function bnParams(
   }
   const out = new Float32Array(5 * c);
   for (let i = 0; i < c; i++) {
-    const invstd = 1 / Math.sqrt(Math.fround(runningVar[i] + eps));
-    const scale = Math.fround(gamma[i] * Math.fround(invstd));
-    out[i] = scale;
-    out[c + i] = Math.fround(beta[i] - Math.fround(runningMean[i] * scale));
+    [out[i], out[c + i]] = foldBn(gamma[i], beta[i], runningMean[i], runningVar[i], eps);
     out[2 * c + i] = runningMean[i];
     out[3 * c + i] = runningVar[i];
     out[4 * c + i] = alpha ? alpha[i] : 0;

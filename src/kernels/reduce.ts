@@ -7,6 +7,7 @@ import absSumCode from "../../shaders/abs_sum.wgsl" with { type: "text" };
 import linearCode from "../../shaders/linear_bn1d.wgsl" with { type: "text" };
 import type { KernelSource } from "../gpu/gpu.ts";
 import type { Recorder } from "./recorder.ts";
+import { foldBn } from "./batchnorm.ts";
 
 /** Per-image sum of |g| (shaders/abs_sum.wgsl). */
 export const ABS_SUM: KernelSource = {
@@ -70,12 +71,8 @@ export function linearBn1dLayout(
   }
   const prm = new Float32Array(3 * op);
   for (let o = 0; o < outF; o++) {
-    const scale = Math.fround(
-      gamma[o] * Math.fround(1 / Math.sqrt(Math.fround(runningVar[o] + eps))),
-    );
     prm[o] = bias[o];
-    prm[op + o] = scale;
-    prm[2 * op + o] = Math.fround(beta[o] - Math.fround(runningMean[o] * scale));
+    [prm[op + o], prm[2 * op + o]] = foldBn(gamma[o], beta[o], runningMean[o], runningVar[o], eps);
   }
   return { wt, prm };
 }
