@@ -94,16 +94,12 @@ class Pool {
     list.push(b);
     this.#free.set(b.size, list);
   }
-  bytes(): number {
-    return this.#all.reduce((s, b) => s + b.size, 0);
-  }
   destroy(): void {
     for (const b of this.#all) b.destroy();
   }
 }
 
 interface Plan {
-  n: number;
   dispatches: import("../gpu/gpu.ts").Dispatch[];
   input: GPUBuffer;
   scores: GPUBuffer;
@@ -112,7 +108,6 @@ interface Plan {
   pool: Pool;
   extra: GPUBuffer[];
   uniforms: { destroy(): void };
-  bytes: number;
 }
 
 /**
@@ -237,13 +232,6 @@ export class Executor {
         });
       }
     }
-  }
-
-  /** Bytes of activation/gradient memory the current plan holds (0 before the first run). */
-  get planBytes(): number {
-    let sum = 0;
-    for (const p of this.#plans.values()) sum += p.bytes;
-    return sum;
   }
 
   /**
@@ -471,9 +459,8 @@ export class Executor {
       size: Math.ceil(readBytes / 16) * 16,
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
-    const bytes = pool.bytes() + extra.reduce((s, b) => s + b.size, 0);
     const uniforms = rec.uniforms;
-    return { n, dispatches, input, scores, embedding, readback, pool, extra, uniforms, bytes };
+    return { dispatches, input, scores, embedding, readback, pool, extra, uniforms };
   }
 
   /**

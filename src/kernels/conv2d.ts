@@ -20,7 +20,6 @@ export const CONV2D: KernelSource = {
   bindings: ["uniform", "read", "read", "read", "rw"],
 };
 
-/** Backward-data convolution shader (see shaders/conv2d_backward_data.wgsl). */
 /** 1x1 stride-1 convolution as a per-image matrix product (shaders/conv1x1.wgsl). */
 export const CONV1X1: KernelSource = {
   name: "conv1x1",
@@ -72,6 +71,7 @@ export const DILATE2D: KernelSource = {
   bindings: ["uniform", "read", "rw"],
 };
 
+/** Backward-data convolution shader (see shaders/conv2d_backward_data.wgsl). */
 export const CONV2D_BACKWARD_DATA: KernelSource = {
   name: "conv2d_backward_data",
   code: conv2dBwdCode,
