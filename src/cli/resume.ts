@@ -17,7 +17,7 @@
  * @module
  */
 import { formatPythonFloat, parsePythonFloat } from "../io/pyfloat.ts";
-import { formatScore } from "../io/scores.ts";
+import { escapeTsv, formatScore, unescapeTsv } from "../io/scores.ts";
 import { fnv1a64 } from "./shard.ts";
 
 /** Output format of the record mode. */
@@ -39,25 +39,6 @@ export interface ImageRecord {
 export const STATUS_OK = "ok";
 /** Status column value of an image that could not be scored. */
 export const STATUS_FAILED = "failed";
-
-/**
- * Escape a TSV field: backslash, tab, line feed and carriage return become `\\`, `\t`, `\n`,
- * `\r` (the convention of GraFIQs_failed.txt).
- */
-export function escapeField(s: string): string {
-  return s.replace(
-    /[\\\t\n\r]/g,
-    (c) => (c === "\\" ? "\\\\" : c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\r"),
-  );
-}
-
-/** Undo {@link escapeField}; a backslash before any other character stands for that character. */
-export function unescapeField(s: string): string {
-  return s.replace(
-    /\\(.)/gs,
-    (_m, c: string) => (c === "t" ? "\t" : c === "n" ? "\n" : c === "r" ? "\r" : c),
-  );
-}
 
 /**
  * The header line of a TSV record file, with its line feed; empty for JSONL (which has none).
@@ -107,9 +88,9 @@ export function formatRecord(
     o.error = ok ? null : (r.error ?? "");
     return JSON.stringify(o) + "\n";
   }
-  const fields = [escapeField(r.path)];
+  const fields = [escapeTsv(r.path)];
   for (let i = 0; i < groups.length; i++) fields.push(ok ? formatScore(r.scores![i]) : "");
-  fields.push(ok ? STATUS_OK : STATUS_FAILED, ok ? "" : escapeField(r.error ?? ""));
+  fields.push(ok ? STATUS_OK : STATUS_FAILED, ok ? "" : escapeTsv(r.error ?? ""));
   if (withEmbedding) fields.push(ok && r.embedding ? encodeEmbedding(r.embedding) : "");
   return fields.join("\t") + "\n";
 }
@@ -185,10 +166,10 @@ export function parseRecordLine(
   if (f.length !== want) {
     throw new Error(`${where}: ${f.length} tab-separated fields, expected ${want}`);
   }
-  const path = unescapeField(f[0]);
+  const path = unescapeTsv(f[0]);
   const status = f[groups.length + 1];
   if (status === STATUS_FAILED) {
-    return { path, scores: null, error: unescapeField(f[groups.length + 2]) };
+    return { path, scores: null, error: unescapeTsv(f[groups.length + 2]) };
   }
   if (status !== STATUS_OK) throw new Error(`${where}: status must be "ok" or "failed"`);
   const scores = groups.map((g, i) => {

@@ -260,16 +260,21 @@ export const FAILED_FILE_NAME = "GraFIQs_failed.txt";
 /** The failure list's header line (without the newline). */
 export const FAILED_HEADER = "path\treason";
 
-function escapeTsv(s: string): string {
+/**
+ * Escape a TSV field: backslash, tab, line feed and carriage return become `\\`, `\t`, `\n`,
+ * `\r`. The convention of GraFIQs_failed.txt, the record output and the resume journal.
+ */
+export function escapeTsv(s: string): string {
   return s.replace(
     /[\\\t\n\r]/g,
     (c) => (c === "\\" ? "\\\\" : c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\r"),
   );
 }
 
-function unescapeTsv(s: string): string {
+/** Undo {@link escapeTsv}; a backslash before any other character stands for that character. */
+export function unescapeTsv(s: string): string {
   return s.replace(
-    /\\(.)/g,
+    /\\(.)/gs,
     (_m, c: string) => (c === "t" ? "\t" : c === "n" ? "\n" : c === "r" ? "\r" : c),
   );
 }
