@@ -7,25 +7,34 @@
 import cliProgress from "cli-progress";
 import process from "node:process";
 
-/** A count / images per second / ETA bar, or plain log lines when stderr is not a terminal. */
+/**
+ * A count / images per second / ETA bar (a count, rate and elapsed time when the total is
+ * unknown), or plain log lines when stderr is not a terminal.
+ */
 export class Progress {
   #bar: cliProgress.SingleBar | undefined;
   #t0 = performance.now();
 
-  /** @param total number of images, or undefined when unknown (streams) */
-  constructor(total: number | undefined) {
-    if (!Deno.stderr.isTerminal() || total === undefined || total === 0) return;
+  /**
+   * @param total number of images, or undefined when unknown (a stream: the bar then shows a
+   *   count, the rate and the elapsed time)
+   * @param enabled false to draw nothing (e.g. when records go to the same terminal)
+   */
+  constructor(total: number | undefined, enabled = true) {
+    if (!enabled || !Deno.stderr.isTerminal() || total === 0) return;
     const noColor = Deno.env.get("NO_COLOR") !== undefined && Deno.env.get("NO_COLOR") !== "";
     this.#bar = new cliProgress.SingleBar({
       stream: process.stderr,
-      format: "{bar} {value}/{total} images | {rate} images/s | ETA {eta_formatted}",
+      format: total === undefined
+        ? "{value} images | {rate} images/s | {duration_formatted}"
+        : "{bar} {value}/{total} images | {rate} images/s | ETA {eta_formatted}",
       barCompleteChar: noColor ? "#" : "\u2588",
       barIncompleteChar: noColor ? "-" : "\u2591",
-      hideCursor: !noColor,
+      hideCursor: !noColor && total !== undefined,
       clearOnComplete: false,
       etaBuffer: 4,
     }, cliProgress.Presets.shades_classic);
-    this.#bar.start(total, 0, { rate: "0.00" });
+    this.#bar.start(total ?? 0, 0, { rate: "0.00" });
   }
 
   /** Report `done` images processed so far. */

@@ -16,8 +16,6 @@
  *
  * @module
  */
-import cliProgress from "cli-progress";
-import process from "node:process";
 import { Gpu } from "../gpu/gpu.ts";
 import { Executor } from "../graph/executor.ts";
 import {
@@ -539,47 +537,6 @@ export async function selectImages(
   return o.shard ? paths.filter((p) => inShard(p, o.shard)) : paths;
 }
 
-/** Progress for a run of known or unknown length (a count and a rate when unknown). */
-class StreamProgress {
-  #known: Progress | undefined;
-  #bar: cliProgress.SingleBar | undefined;
-  #t0 = performance.now();
-
-  constructor(total: number | undefined, enabled = true) {
-    if (!enabled) return;
-    if (total !== undefined) {
-      this.#known = new Progress(total);
-      return;
-    }
-    if (!Deno.stderr.isTerminal()) return;
-    this.#bar = new cliProgress.SingleBar({
-      stream: process.stderr,
-      format: "{value} images | {rate} images/s | {duration_formatted}",
-      hideCursor: false,
-    }, cliProgress.Presets.shades_classic);
-    this.#bar.start(0, 0, { rate: "0.00" });
-  }
-
-  update(done: number): void {
-    if (this.#known) return this.#known.update(done);
-    const secs = (performance.now() - this.#t0) / 1000;
-    this.#bar?.update(done, { rate: (done / Math.max(secs, 1e-9)).toFixed(2) });
-  }
-
-  log(message: string): void {
-    if (this.#known) return this.#known.log(message);
-    if (this.#bar) {
-      process.stderr.write("\r\x1b[K" + message + "\n");
-      this.#bar.render();
-    } else console.error(message);
-  }
-
-  stop(): void {
-    this.#known?.stop();
-    this.#bar?.stop();
-  }
-}
-
 /** Write all of `bytes` to a writer (stdout or a file). */
 async function writeAll(w: { write(b: Uint8Array): Promise<number> }, bytes: Uint8Array) {
   let off = 0;
@@ -690,7 +647,7 @@ async function runRecords(opts: ScoreOptions, stop: StopSignal): Promise<number>
   const encoder = new TextEncoder();
   const out = file ?? Deno.stdout;
   // No bar when the records themselves go to the terminal: the two would interleave.
-  const progress = new StreamProgress(listing?.length, !(out === Deno.stdout && out.isTerminal()));
+  const progress = new Progress(listing?.length, !(out === Deno.stdout && out.isTerminal()));
   let written = 0;
   const emit = async (text: string) => {
     if (stop.stopped && stop.reason !== "interrupt") return;
@@ -785,7 +742,7 @@ async function runFolderResume(opts: ScoreOptions, stop: StopSignal): Promise<nu
   );
   const pr = opts.pathReplace;
   const pathText = (p: string) => (pr ? applyPathReplace(p, pr.a, pr.b) : p);
-  const progress = new StreamProgress(todo.length);
+  const progress = new Progress(todo.length);
   const t0 = performance.now();
   let finished = 0;
   let stats: StreamStats;
