@@ -18,18 +18,12 @@ import { Executor } from "../src/graph/executor.ts";
 import { buildIResNet, standardIResNet } from "../src/graph/iresnet.ts";
 import type { Graph } from "../src/graph/ir.ts";
 import { expectedShapes, type GraphWeights } from "../src/graph/weights.ts";
+import { mulberry32 } from "../src/eval/edc.ts";
 
 /** Random but sane weights for every tensor of `graph` (BN variances positive). */
 export function randomWeights(graph: Graph, seed = 1): GraphWeights {
-  let s = seed >>> 0;
-  const rnd = () => {
-    // mulberry32
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  const rnd = () => next() / 2 ** 32;
   const out: GraphWeights = new Map();
   for (const [key, shape] of expectedShapes(graph)) {
     const n = shape.reduce((a, b) => a * b, 1);

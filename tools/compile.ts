@@ -27,7 +27,7 @@
  * @module
  */
 import { dirname } from "node:path";
-import { parseArgs } from "../src/cli/args.ts";
+import { describeParseError, parseArgs } from "../src/cli/args.ts";
 import { VERSION } from "../src/version.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -151,6 +151,14 @@ const USAGE = `Usage: deno task compile [--output FILE] [--target TRIPLE]
 
 Environment: DENORT_BIN (a local denort for offline compiles), DENO_BIN (the deno to use).`;
 
+/** The command-line options, for `parseArgs`. */
+const OPTIONS = {
+  bundle: { type: "boolean", default: false },
+  output: { type: "string", short: "o" },
+  target: { type: "string" },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
 /** The command line; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
   let v;
@@ -159,15 +167,10 @@ export async function main(args: string[]): Promise<number> {
       args,
       strict: true,
       allowPositionals: false,
-      options: {
-        bundle: { type: "boolean", default: false },
-        output: { type: "string", short: "o" },
-        target: { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
+      options: OPTIONS,
     }).values;
   } catch (e) {
-    console.error(`compile: ${(e as Error).message}\n${USAGE}`);
+    console.error(`compile: ${describeParseError(e, Object.keys(OPTIONS))}\n${USAGE}`);
     return 2;
   }
   if (v.help) {

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { parseArgs } from "../src/cli/args.ts";
+import { describeParseError, parseArgs } from "../src/cli/args.ts";
 import { readWeightsFile } from "../src/weights/pth.ts";
 import {
   convertWeights,
@@ -47,6 +47,13 @@ GFQW weight format (weights/README.md). Tensors keep their dtype (float16 stays 
   --list           print each tensor's name, dtype and shape and the totals; write nothing
   -h, --help       this text`;
 
+/** The command-line options, for `parseArgs`. */
+const OPTIONS = {
+  backbone: { type: "string" },
+  list: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
 /** Entry point; returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   let args;
@@ -54,14 +61,10 @@ export async function main(argv: string[]): Promise<number> {
     args = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: {
-        backbone: { type: "string" },
-        list: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
+      options: OPTIONS,
     });
   } catch (e) {
-    console.error(`convert: ${(e as Error).message}\n${USAGE}`);
+    console.error(`convert: ${describeParseError(e, Object.keys(OPTIONS))}\n${USAGE}`);
     return 2;
   }
   const { values, positionals } = args;
