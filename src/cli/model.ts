@@ -13,6 +13,7 @@ import {
 } from "../graph/mobilefacenet.ts";
 import { extractWeights, type GraphWeights, WeightsMismatchError } from "../graph/weights.ts";
 import { readWeightsFile } from "../weights/pth.ts";
+import { weightsFingerprint } from "./resume.ts";
 import type { Preprocess, StateDict } from "../weights/types.ts";
 
 /** Named architectures (without "auto"): the iResNets of SPEC section 3 and MobileFaceNet. */
@@ -27,6 +28,8 @@ export interface LoadedModel {
   weights: GraphWeights;
   /** How the backbone was chosen, for the log ("iresnet50 (recognised from the checkpoint)"). */
   description: string;
+  /** The weights file's {@link weightsFingerprint}, when `loadModel` was asked for it. */
+  fingerprint?: string;
 }
 
 /**
@@ -130,13 +133,19 @@ export function applyMeta(graph: Graph, meta: Record<string, unknown>, file: str
  * A converted file's `meta.preprocess` and `meta.groups` then apply ({@link applyMeta}).
  * The description says which backbone was used and how it was found.
  *
+ * @param options `fingerprint: true` adds the file's {@link weightsFingerprint} (from the bytes
+ *   already read; the resume journal records it)
  * @throws {WeightsMismatchError} when the checkpoint does not fit the backbone, naming the
  *   tensor, the expected shape and the found shape; when "auto" recognises nothing; or for
  *   malformed meta.
  * @throws {RangeError} for an unknown backbone name.
  * @throws {Error} when the file cannot be read or parsed (naming it).
  */
-export async function loadModel(backbone: string, weightsPath: string): Promise<LoadedModel> {
+export async function loadModel(
+  backbone: string,
+  weightsPath: string,
+  options: { fingerprint?: boolean } = {},
+): Promise<LoadedModel> {
   if (!BACKBONES.includes(backbone)) {
     throw new RangeError(`Unknown backbone "${backbone}"; choose one of ${BACKBONES.join(", ")}`);
   }
@@ -165,7 +174,8 @@ export async function loadModel(backbone: string, weightsPath: string): Promise<
   graph = applyMeta(graph, loaded.meta, weightsPath);
   try {
     const weights = extractWeights(graph, sd, weightsPath);
-    return { graph, weights, description };
+    const fingerprint = options.fingerprint ? weightsFingerprint(loaded.bytes) : undefined;
+    return { graph, weights, description, fingerprint };
   } catch (e) {
     // A named backbone that does not fit: say which one the checkpoint looks like, if any.
     const other = backbone !== "auto" && e instanceof WeightsMismatchError

@@ -349,17 +349,9 @@ export interface JournalSettings {
 
 /**
  * The fingerprint of a weights file for {@link JournalSettings.weights}: FNV-1a 64 of its
- * bytes in 16 hex digits (about 0.1 s per 100 MB).
- *
- * @throws Error naming the file when it cannot be read
+ * bytes (`LoadedWeights.bytes`, as already read) in 16 hex digits (about 0.1 s per 100 MB).
  */
-export async function weightsFingerprint(path: string): Promise<string> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (e) {
-    throw new Error(`cannot read ${path}: ${(e as Error).message}`, { cause: e });
-  }
+export function weightsFingerprint(bytes: Uint8Array): string {
   return fnv1a64(bytes).toString(16).padStart(16, "0");
 }
 

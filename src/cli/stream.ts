@@ -42,7 +42,6 @@ import {
   type RecordFormat,
   recordHeader,
   recoverRecordFile,
-  weightsFingerprint,
 } from "./resume.ts";
 import {
   EXIT_ERROR,
@@ -594,9 +593,9 @@ export async function runPipeline(opts: ScoreOptions): Promise<number> {
   }
 }
 
-async function setUp(opts: ScoreOptions) {
+async function setUp(opts: ScoreOptions, fingerprint = false) {
   // Weights are read and checked before any image or output is touched.
-  const model = await loadModel(opts.backbone, opts.weights);
+  const model = await loadModel(opts.backbone, opts.weights, { fingerprint });
   const channelOrder = opts.bgr2rgb ? "rgb" : model.graph.preprocess.channelOrder;
   return { model, channelOrder };
 }
@@ -715,7 +714,7 @@ async function runRecords(opts: ScoreOptions, stop: StopSignal): Promise<number>
 }
 
 async function runFolderResume(opts: ScoreOptions, stop: StopSignal): Promise<number> {
-  const { model, channelOrder } = await setUp(opts);
+  const { model, channelOrder } = await setUp(opts, true);
   const listing = await selectImages(opts);
   const outDir = opts.outputDir;
   try {
@@ -729,7 +728,7 @@ async function runFolderResume(opts: ScoreOptions, stop: StopSignal): Promise<nu
   const ex = await Executor.create(gpu, model.graph, model.weights);
   const { journal, done } = await Journal.open(outDir, {
     model: model.graph.name,
-    weights: await weightsFingerprint(opts.weights),
+    weights: model.fingerprint!,
     groups: ex.groups,
     channelOrder,
     embeddings: opts.saveEmbeddings,

@@ -93,7 +93,7 @@ function conversionMeta(
  * @throws Error as {@link encodeGfqw} does (meta not JSON-serialisable, inconsistent tensor).
  */
 export function convertWeights(
-  weights: LoadedWeights,
+  weights: Omit<LoadedWeights, "bytes">,
   options: ConvertOptions = {},
 ): { bytes: Uint8Array; meta: Record<string, unknown> } {
   const meta = conversionMeta(weights.meta, options);

@@ -579,7 +579,7 @@ export async function readWeightsFile(path: string): Promise<LoadedWeights> {
   const format = sniffWeightsFormat(bytes);
   if (format === "gfqw") {
     const { stateDict, meta } = decodeGfqw(bytes, path);
-    return { format, stateDict, meta };
+    return { format, stateDict, meta, bytes };
   }
   if (format === undefined) {
     throw new Error(
@@ -587,5 +587,5 @@ export async function readWeightsFile(path: string): Promise<LoadedWeights> {
         `a converted GFQW file; it starts with ${hexPrefix(bytes)}`,
     );
   }
-  return { format, stateDict: readTorchCheckpoint(bytes, path), meta: {} };
+  return { format, stateDict: readTorchCheckpoint(bytes, path), meta: {}, bytes };
 }

@@ -66,4 +66,9 @@ export interface LoadedWeights {
    * `backbone`, `preprocess` of type {@link Preprocess}, group names); `{}` for PyTorch files.
    */
   meta: Record<string, unknown>;
+  /**
+   * The whole file as read (tensors may be views into it), so that a caller can fingerprint
+   * the weights without reading the file again (the resume journal does).
+   */
+  bytes: Uint8Array;
 }
