@@ -17,6 +17,10 @@ import {
   recordHeader,
   recoverRecordFile,
 } from "../src/cli/resume.ts";
+import { fnv1a64 } from "../src/cli/shard.ts";
+import { detectBackbone } from "../src/cli/model.ts";
+import { readWeightsFile } from "../src/weights/pth.ts";
+import { convertWeights } from "../src/weights/convert.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).pathname;
 const FIX = new URL("./fixtures/golden/iresnet112_tiny/", import.meta.url).pathname;
@@ -321,5 +325,38 @@ Deno.test(
     }
     assertEquals(await sizeOf(journal), -1, "the journal is removed at the end");
     console.log(`  ${killed} kills, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  },
+);
+
+Deno.test(
+  "--resume, folder mode: the journal is tied to the weights file's bytes",
+  GPU,
+  async () => {
+    const dir = await workDir();
+    const loaded = await readWeightsFile(`${dir}/model.pth`);
+    // The same tensors in another file (GFQW): equal scores, but other bytes.
+    await Deno.writeFile(`${dir}/model.gfqw`, convertWeights(loaded).bytes);
+    // A journal as a killed run with model.pth would have left it, with one (made-up) result.
+    // Its fingerprint is computed here from the file, independently of the tool's own loading.
+    const fingerprint = fnv1a64(await Deno.readFile(`${dir}/model.pth`)).toString(16)
+      .padStart(16, "0");
+    await Deno.mkdir(`${dir}/out`);
+    const { journal } = await Journal.open(`${dir}/out`, {
+      model: detectBackbone(loaded.stateDict)!.name,
+      weights: fingerprint,
+      groups: GROUPS,
+      channelOrder: "bgr",
+      embeddings: false,
+    });
+    await journal.append([{ path: "imgs/face_00.png", scores: [1, 2, 3, 4, 5], error: null }]);
+    journal.close();
+    const args = ["--image-path", "imgs", "--image-extension", "png", "--output-dir", "out"];
+    const other = await finish(spawn(["--weights", "model.gfqw", ...args, "--resume"], dir));
+    assertEquals(other.code, 1, other.stderr);
+    assert(/was written by a run with other settings/.test(other.stderr), other.stderr);
+    const same = await finish(spawn(["--weights", "model.pth", ...args, "--resume"], dir));
+    assertEquals(same.code, 3, same.stderr);
+    const image = await Deno.readTextFile(`${dir}/out/GraFIQs_image.txt`);
+    assert(image.startsWith("imgs/face_00.png 1.0\nimgs/face_01.png "), "resumed from the journal");
   },
 );
