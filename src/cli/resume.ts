@@ -17,7 +17,7 @@
  * @module
  */
 import { formatPythonFloat, parsePythonFloat } from "../io/pyfloat.ts";
-import { escapeTsv, formatScore, unescapeTsv } from "../io/scores.ts";
+import { escapeTsv, formatScore, unescapeTsv, writeAll } from "../io/scores.ts";
 import { fnv1a64 } from "./shard.ts";
 
 /** Output format of the record mode. */
@@ -446,8 +446,7 @@ export class Journal {
   async #write(text: string): Promise<void> {
     const bytes = new TextEncoder().encode(text);
     try {
-      let off = 0;
-      while (off < bytes.length) off += await this.#file.write(bytes.subarray(off));
+      await writeAll(this.#file, bytes);
       await this.#file.syncData();
     } catch (e) {
       throw new Error(`cannot write ${this.path}: ${(e as Error).message}`, { cause: e });

@@ -5,7 +5,7 @@
  * @module
  */
 import { describeParseError, parseArgs } from "./args.ts";
-import { BACKBONES, loadModel } from "./model.ts";
+import { BACKBONES } from "./model.ts";
 import { Gpu, type GpuOptions } from "../gpu/gpu.ts";
 import { Executor } from "../graph/executor.ts";
 import { prepareBatch } from "./batch.ts";
@@ -25,6 +25,7 @@ import {
   pipelineOptions,
   runPipeline,
   selectImages,
+  setUp,
   usesPipeline,
 } from "./stream.ts";
 
@@ -88,7 +89,6 @@ is kept; rerun with --resume). A reader of stdout that goes away ends the run ea
 /** Parsed options of the main command. */
 export interface ScoreOptions extends PipelineOptions {
   imagePath: string;
-  imageExtension: string;
   outputDir: string;
   backbone: string;
   weights: string;
@@ -185,7 +185,6 @@ export function parseScoreArgs(args: string[]): ScoreOptions | "help" {
   return {
     ...pipeline,
     imagePath: v["image-path"] ?? "-",
-    imageExtension: pipeline.imageExtensions[0],
     outputDir: v["output-dir"] ?? ".",
     backbone: v.backbone!,
     weights: v.weights!,
@@ -297,13 +296,9 @@ export async function runScore(args: string[]): Promise<number> {
   }
   if (usesPipeline(opts)) return await runPipeline(opts);
   try {
-    // Weights are read and checked against the backbone before any image is touched.
-    const model = await loadModel(opts.backbone, opts.weights);
+    const { model, channelOrder } = await setUp(opts);
     const paths = await selectImages(opts);
     const gpu = await Gpu.create({ adapter: opts.adapter });
-    // --bgr2rgb means "feed RGB"; without it the model's own channel order applies (BGR for
-    // the iResNets, exactly as the official tool; RGB for MobileFaceNet, as it was trained).
-    const channelOrder = opts.bgr2rgb ? "rgb" : model.graph.preprocess.channelOrder;
     console.error(
       `grafiqs: ${model.description}, ${channelOrder.toUpperCase()} input, ${paths.length} ` +
         `images, batch ${opts.batchSize}, adapter ${gpu.adapterName}`,

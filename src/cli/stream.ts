@@ -19,9 +19,11 @@
 import { Gpu } from "../gpu/gpu.ts";
 import { Executor } from "../graph/executor.ts";
 import {
+  ensureDirectory,
   type Failure,
   scorePathProblem,
   type ScoreRow,
+  writeAll,
   writeFailedList,
   writeScoreFiles,
 } from "../io/scores.ts";
@@ -33,7 +35,7 @@ import {
 } from "../io/select.ts";
 import { type Item, prepareBatch, type Prepared } from "./batch.ts";
 import type { PrepareOptions } from "../image/normalize.ts";
-import { loadModel } from "./model.ts";
+import { type LoadedModel, loadModel } from "./model.ts";
 import { Progress } from "./progress.ts";
 import {
   formatRecord,
@@ -536,12 +538,6 @@ export async function selectImages(
   return o.shard ? paths.filter((p) => inShard(p, o.shard)) : paths;
 }
 
-/** Write all of `bytes` to a writer (stdout or a file). */
-async function writeAll(w: { write(b: Uint8Array): Promise<number> }, bytes: Uint8Array) {
-  let off = 0;
-  while (off < bytes.length) off += await w.write(bytes.subarray(off));
-}
-
 /** Install a SIGINT handler that requests a stop (a second SIGINT exits at once). */
 function onInterrupt(stop: StopSignal, message: string): () => void {
   const handler = () => {
@@ -593,8 +589,18 @@ export async function runPipeline(opts: ScoreOptions): Promise<number> {
   }
 }
 
-async function setUp(opts: ScoreOptions, fingerprint = false) {
-  // Weights are read and checked before any image or output is touched.
+/**
+ * Load and check the model for a run, before any image or output is touched, and choose the
+ * channel order: `--bgr2rgb` means "feed RGB"; without it the model's own order applies (BGR
+ * for the iResNets, exactly as the official tool; RGB for MobileFaceNet, as it was trained).
+ *
+ * @param fingerprint also fingerprint the weights file (for the resume journal)
+ * @throws what {@link loadModel} throws
+ */
+export async function setUp(opts: ScoreOptions, fingerprint = false): Promise<{
+  model: LoadedModel;
+  channelOrder: "rgb" | "bgr";
+}> {
   const model = await loadModel(opts.backbone, opts.weights, { fingerprint });
   const channelOrder = opts.bgr2rgb ? "rgb" : model.graph.preprocess.channelOrder;
   return { model, channelOrder };
@@ -717,13 +723,7 @@ async function runFolderResume(opts: ScoreOptions, stop: StopSignal): Promise<nu
   const { model, channelOrder } = await setUp(opts, true);
   const listing = await selectImages(opts);
   const outDir = opts.outputDir;
-  try {
-    await Deno.mkdir(outDir, { recursive: true });
-  } catch (e) {
-    throw new Error(`cannot create output directory ${outDir}: ${(e as Error).message}`, {
-      cause: e,
-    });
-  }
+  await ensureDirectory(outDir);
   const gpu = await Gpu.create({ adapter: opts.adapter });
   const ex = await Executor.create(gpu, model.graph, model.weights);
   const { journal, done } = await Journal.open(outDir, {

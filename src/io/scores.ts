@@ -63,8 +63,7 @@ export async function atomicWriteFile(
   try {
     file = await Deno.open(tmp, { write: true, createNew: true, mode: options.mode ?? 0o666 });
     created = true;
-    let off = 0;
-    while (off < bytes.length) off += await file.write(bytes.subarray(off));
+    await writeAll(file, bytes);
     if (options.sync ?? true) await file.sync();
     file.close();
     file = undefined;
@@ -85,8 +84,26 @@ export async function atomicWriteFile(
   }
 }
 
-/** Create `dir` and its parents if missing (`mkdir -p`); a clear error when it is not a directory. */
-async function ensureDirectory(dir: string): Promise<void> {
+/**
+ * Write all of `bytes` to `w` (a file, stdout): `write` may take fewer bytes than offered.
+ *
+ * @throws what `w.write` throws
+ */
+export async function writeAll(
+  w: { write(b: Uint8Array): Promise<number> },
+  bytes: Uint8Array,
+): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) off += await w.write(bytes.subarray(off));
+}
+
+/**
+ * Create `dir` and its parents if missing (`mkdir -p`); a clear error when it is not a directory.
+ *
+ * @throws Error `cannot create output directory DIR: ...` or `output path DIR exists and is not
+ *   a directory`
+ */
+export async function ensureDirectory(dir: string): Promise<void> {
   try {
     await Deno.mkdir(dir, { recursive: true });
   } catch (e) {
