@@ -40,8 +40,8 @@ function failureReason(e: unknown): string {
 /**
  * Read and decode a batch of images into one N x 3 x S x S input buffer, packing the decoded
  * ones first. An image whose printed path `pathProblem` rejects, or that cannot be read or
- * decoded, takes no slot: its entry in `slots` is the reason. Used by the folder mode
- * (`scorePaths`) and the stream mode alike, so both report failures the same way.
+ * decoded, takes no slot: its entry in `slots` is the reason. Used by `scoreStream`, which
+ * every mode runs on (the folder mode through `scorePaths`), so all report failures alike.
  */
 export async function prepareBatch(
   items: Item[],

@@ -8,7 +8,6 @@ import { describeParseError, parseArgs } from "./args.ts";
 import { BACKBONES } from "./model.ts";
 import { Gpu, type GpuOptions } from "../gpu/gpu.ts";
 import { Executor } from "../graph/executor.ts";
-import { prepareBatch } from "./batch.ts";
 import { encodeNpyFloat32 } from "../io/npy.ts";
 import {
   atomicWriteFile,
@@ -20,10 +19,12 @@ import {
 import { applyPathReplace, checkPathReplaceArgs } from "../io/select.ts";
 import { Progress } from "./progress.ts";
 import {
+  arraySource,
   PIPELINE_ARGS,
   type PipelineOptions,
   pipelineOptions,
   runPipeline,
+  scoreStream,
   selectImages,
   setUp,
   usesPipeline,
@@ -227,54 +228,28 @@ export async function scorePaths(
   onFailure: (f: Failure) => void,
   onBatch?: (done: number) => void,
 ): Promise<ScoreRunResult> {
-  const g = ex.graph;
-  const inT = g.tensors[g.input];
-  const per = inT.c * inT.h * inT.w;
-  const E = g.tensors[g.embedding].c;
-  const G = ex.groups.length;
-  const batch = Math.min(opts.batchSize, ex.maxBatch);
-  const prep = { ...g.preprocess, channelOrder: opts.channelOrder };
   const scored: ScoredImage[] = [];
   const failures: Failure[] = [];
-  const fail = (path: string, reason: string) => {
-    const f = { path, reason };
-    failures.push(f);
-    onFailure(f);
-  };
-
-  // Decode a batch's images into one input buffer; failed images take no slot.
-  const prepare = async (chunk: string[]) => {
-    const items = chunk.map((p) => ({ listed: p, text: opts.pathText ? opts.pathText(p) : p }));
-    const b = await prepareBatch(items, per, prep, scorePathProblem);
-    const ok: string[] = [];
-    b.slots.forEach((s, i) =>
-      typeof s === "string" ? fail(items[i].text, s) : ok.push(items[i].text)
-    );
-    return { input: b.input.subarray(0, b.count * per), ok };
-  };
-
-  const chunks: string[][] = [];
-  for (let i = 0; i < paths.length; i += batch) chunks.push(paths.slice(i, i + batch));
-  let next = chunks.length ? prepare(chunks[0]) : undefined;
   let done = 0;
-  for (let k = 0; k < chunks.length; k++) {
-    const { input, ok } = await next!;
-    // Decoding the next batch overlaps the GPU work of this one.
-    const running = ok.length ? ex.run(input, ok.length) : undefined;
-    next = k + 1 < chunks.length ? prepare(chunks[k + 1]) : undefined;
-    if (running) {
-      const r = await running;
-      ok.forEach((path, j) => {
-        scored.push({
-          path,
-          scores: Array.from(r.scores.subarray(j * G, (j + 1) * G)),
-          embedding: r.embeddings.slice(j * E, (j + 1) * E),
-        });
-      });
+  // The stream machinery on a list: decoding the next batch overlaps the GPU work of this one.
+  await scoreStream(ex, arraySource(paths), {
+    batchSize: opts.batchSize,
+    channelOrder: opts.channelOrder,
+    pathText: opts.pathText,
+    pathProblem: scorePathProblem,
+    keepEmbeddings: true,
+  }, (records) => {
+    for (const r of records) {
+      if (r.scores === null) {
+        const f = { path: r.path, reason: r.error! };
+        failures.push(f);
+        onFailure(f);
+      } else scored.push({ path: r.path, scores: Array.from(r.scores), embedding: r.embedding! });
     }
-    done += chunks[k].length;
+    done += records.length;
     onBatch?.(done);
-  }
+    return Promise.resolve();
+  });
   return { groups: ex.groups, scored, failures };
 }
 
