@@ -357,12 +357,7 @@ Deno.test({
       "raw_stage5",
     ]);
     const ev = evaluateEdc(
-      {
-        a: inputs.images.a,
-        b: inputs.images.b,
-        mated: inputs.pairs.pairs.map((p) => p.mated),
-        similarity: inputs.similarity,
-      },
+      inputs.comparisons,
       inputs.methods,
       { limits: [0.05, 0.2, 0.3], shuffles: 20 },
     );
@@ -669,12 +664,7 @@ Deno.test("loadEdcInputs: text, TSV and JSONL files of one method agree", async 
   assertEquals(inputs.methods.map((m) => m.name), ["GraFIQs_image", "tsv", "jsonl"]);
   for (const m of inputs.methods) assertEquals([...m.qualities], [-1, -5, -2, -4, -3, -6]);
   const ev = evaluateEdc(
-    {
-      a: inputs.images.a,
-      b: inputs.images.b,
-      mated: inputs.pairs.pairs.map((p) => p.mated),
-      similarity: inputs.similarity,
-    },
+    inputs.comparisons,
     inputs.methods,
     { threshold: { kind: "value", value: 0.5 }, limits: [0.5, 1], shuffles: 10 },
   );

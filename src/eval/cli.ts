@@ -169,12 +169,7 @@ export async function runEdc(args: string[]): Promise<number> {
       embeddingsIndex: v["embeddings-index"],
     });
     const ev = evaluateEdc(
-      {
-        a: inputs.images.a,
-        b: inputs.images.b,
-        mated: inputs.pairs.pairs.map((p) => p.mated),
-        similarity: inputs.similarity,
-      },
+      inputs.comparisons,
       inputs.methods,
       { threshold, limits, shuffles, seed },
     );

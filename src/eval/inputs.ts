@@ -9,6 +9,7 @@
  * @module
  */
 import * as path from "node:path";
+import type { Comparisons } from "./evaluate.ts";
 
 /** A bad input file or option. The message names the file (and line) and what is wrong. */
 export class EdcInputError extends Error {
@@ -830,6 +831,8 @@ export interface EdcInputs {
   similaritySource: string;
   /** The methods, with per-image quality (higher = better) for `images.images`. */
   methods: { name: string; file: string; higherIsBetter: boolean; qualities: Float64Array }[];
+  /** The comparisons as `evaluateEdc` takes them: image indices, mated flags, similarity. */
+  comparisons: Comparisons;
 }
 
 async function readText(file: string): Promise<string> {
@@ -926,5 +929,11 @@ export async function loadEdcInputs(src: EdcInputFiles): Promise<EdcInputs> {
       });
     }
   }
-  return { pairs, images, similarity, similaritySource, methods };
+  const comparisons = {
+    a: images.a,
+    b: images.b,
+    mated: pairs.pairs.map((p) => p.mated),
+    similarity,
+  };
+  return { pairs, images, similarity, similaritySource, methods, comparisons };
 }
