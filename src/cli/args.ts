@@ -1,12 +1,31 @@
 /**
  * The project's one choice of command-line parser. `@std/cli` lives on JSR, which these build
  * machines cannot reach, so the tool uses Node's built-in `node:util` `parseArgs` (shipped
- * inside Deno). Every command parses through this module.
+ * inside Deno). Every command parses through this module, which also holds what the commands
+ * share: the usage error, the exit statuses and the parse-error messages.
  *
  * @module
  */
 export { parseArgs } from "node:util";
 export type { ParseArgsConfig } from "node:util";
+
+/** Exit status: success (every image was scored; the evaluation was written). */
+export const EXIT_OK = 0;
+/** Exit status: a fatal error (weights, GPU, output directory, EDC inputs); nothing was written. */
+export const EXIT_ERROR = 1;
+/** Exit status: bad command line. */
+export const EXIT_USAGE = 2;
+/** Exit status: some images could not be scored; the others' results were written. */
+export const EXIT_SOME_FAILED = 3;
+
+/** Raised for a bad command line; the message says what is wrong. */
+export class UsageError extends Error {
+  /** @param message what is wrong with the command line */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
 
 /**
  * The message for a command line that `parseArgs` rejected, with a hint when an unknown option

@@ -4,7 +4,16 @@
  *
  * @module
  */
-import { describeParseError, parseArgs } from "./args.ts";
+import {
+  describeParseError,
+  EXIT_ERROR,
+  EXIT_OK,
+  EXIT_SOME_FAILED,
+  EXIT_USAGE,
+  parseArgs,
+  UsageError,
+} from "./args.ts";
+export { EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, UsageError } from "./args.ts";
 import { BACKBONES } from "./model.ts";
 import { Gpu, type GpuOptions } from "../gpu/gpu.ts";
 import { Executor } from "../graph/executor.ts";
@@ -29,15 +38,6 @@ import {
   setUp,
   usesPipeline,
 } from "./stream.ts";
-
-/** Exit status: every image was scored. */
-export const EXIT_OK = 0;
-/** Exit status: a fatal error (weights, GPU, output directory); nothing was written. */
-export const EXIT_ERROR = 1;
-/** Exit status: bad command line. */
-export const EXIT_USAGE = 2;
-/** Exit status: some images could not be scored; the others' results were written. */
-export const EXIT_SOME_FAILED = 3;
 
 /** Help text of the main command. */
 export const SCORE_HELP = `Usage: grafiqs --image-path DIR --weights FILE [options]
@@ -98,15 +98,6 @@ export interface ScoreOptions extends PipelineOptions {
   bgr2rgb: boolean;
   batchSize: number;
   saveEmbeddings: boolean;
-}
-
-/** Raised for a bad command line; the message says what is wrong. */
-export class UsageError extends Error {
-  /** @param message what is wrong with the command line */
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
 }
 
 /**

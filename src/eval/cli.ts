@@ -3,7 +3,14 @@
  *
  * @module
  */
-import { describeParseError, parseArgs } from "../cli/args.ts";
+import {
+  describeParseError,
+  EXIT_ERROR,
+  EXIT_OK,
+  EXIT_USAGE,
+  parseArgs,
+  UsageError,
+} from "../cli/args.ts";
 import type { ThresholdSpec } from "./edc.ts";
 import { evaluateEdc } from "./evaluate.ts";
 import { EdcInputError, loadEdcInputs, parseQualitySpec } from "./inputs.ts";
@@ -67,8 +74,6 @@ outputs (--out DIR, default ./edc), each written atomically:
 exit status: 0 success, 1 bad input (the message names the file and line), 2 bad usage
 `;
 
-class UsageError extends Error {}
-
 /** The edc command's options, for `parseArgs`. */
 const EDC_OPTIONS = {
   quality: { type: "string", short: "q", multiple: true },
@@ -119,12 +124,12 @@ export async function runEdc(args: string[]): Promise<number> {
     console.error(
       `edc: ${describeParseError(e, Object.keys(EDC_OPTIONS))}\nRun with --help for usage.`,
     );
-    return 2;
+    return EXIT_USAGE;
   }
   const v = parsed.values;
   if (v.help) {
     console.log(EDC_HELP);
-    return 0;
+    return EXIT_OK;
   }
   try {
     if (!v.quality || v.quality.length === 0) {
@@ -187,15 +192,15 @@ export async function runEdc(args: string[]): Promise<number> {
     console.log(paucMarkdown(ev));
     for (const f of res.written) console.log(`wrote ${f}`);
     for (const n of res.notes) console.error(`edc: ${n}`);
-    return 0;
+    return EXIT_OK;
   } catch (e) {
     if (e instanceof UsageError) {
       console.error(`edc: ${e.message}\nRun with --help for usage.`);
-      return 2;
+      return EXIT_USAGE;
     }
     if (e instanceof EdcInputError || e instanceof RangeError) {
       console.error(`edc: ${e.message}`);
-      return 1;
+      return EXIT_ERROR;
     }
     throw e;
   }
