@@ -45,7 +45,13 @@
  *
  * @module
  */
-import { decodeGifFirstFrame, jpegCodec, pngCodec } from "./wasm_codecs.ts";
+import {
+  decodeGifFirstFrame,
+  jpegCodec,
+  type JpegFrame,
+  pngCodec,
+  type PngFrame,
+} from "./wasm_codecs.ts";
 import { applyExifOrientation, readExifOrientation } from "./orientation.ts";
 
 /** A decoded image: 8-bit, three channels, in RGB order. */
@@ -88,23 +94,7 @@ export class ImageDecodeError extends Error {
   }
 }
 
-/** The raw framebuffer of imagescript's JPEG WASM decoder. */
-interface JpegFramebuffer {
-  width: number;
-  height: number;
-  /** 0 = grayscale (1 byte per pixel), 1 = RGB (3), 2 = CMYK (4). */
-  format: number;
-  buffer: Uint8Array;
-}
-
-/** The raw result of imagescript's PNG WASM decoder: straight RGBA, 8 bits per sample. */
-interface PngFramebuffer {
-  width: number;
-  height: number;
-  framebuffer: Uint8Array;
-}
-
-/** The part of imagescript's per-format WASM modules that this file uses (no types shipped). */
+/** A per-format WASM decoder of wasm_codecs.ts: `init()` makes one reusable instance. */
 interface WasmCodec<T> {
   init(): Promise<{ decode(data: Uint8Array): T }>;
 }
@@ -120,8 +110,8 @@ class ReusedDecoder<T> {
   #codec: WasmCodec<T>;
   #instance: Promise<{ decode(data: Uint8Array): T }> | undefined;
 
-  constructor(codec: unknown) {
-    this.#codec = codec as WasmCodec<T>;
+  constructor(codec: WasmCodec<T>) {
+    this.#codec = codec;
   }
 
   /**
@@ -145,10 +135,9 @@ class ReusedDecoder<T> {
 
 /** Images above this many pixels (16 MP) get their decoder instance discarded afterwards. */
 const LARGE_IMAGE_PIXELS = 16_000_000;
-const jpegPixels = (fb: JpegFramebuffer) => fb.width * fb.height;
-const pngPixels = (fb: PngFramebuffer) => fb.width * fb.height;
-const jpegDecoder = new ReusedDecoder<JpegFramebuffer>(jpegCodec);
-const pngDecoder = new ReusedDecoder<PngFramebuffer>(pngCodec);
+const pixelCount = (fb: { width: number; height: number }) => fb.width * fb.height;
+const jpegDecoder = new ReusedDecoder(jpegCodec);
+const pngDecoder = new ReusedDecoder(pngCodec);
 
 type Signature = "jpeg" | "png" | "gif" | "unsupported" | "unknown";
 
@@ -191,7 +180,7 @@ function sniff(b: Uint8Array): { kind: Signature; name: string } {
 }
 
 /** Convert the JPEG decoder's framebuffer to interleaved RGB with OpenCV's conversions. */
-function jpegToRgb(fb: JpegFramebuffer, fileName: string): Uint8Array {
+function jpegToRgb(fb: JpegFrame, fileName: string): Uint8Array {
   const n = fb.width * fb.height;
   const channels = fb.format === 0 ? 1 : fb.format === 1 ? 3 : fb.format === 2 ? 4 : 0;
   if (channels === 0) {
@@ -254,9 +243,9 @@ export async function decodeImage(bytes: Uint8Array, fileName: string): Promise<
   const warnings: string[] = [];
   let width: number, height: number, rgb: Uint8Array;
   if (kind === "jpeg") {
-    let fb: JpegFramebuffer;
+    let fb: JpegFrame;
     try {
-      fb = await jpegDecoder.decode(bytes, jpegPixels);
+      fb = await jpegDecoder.decode(bytes, pixelCount);
     } catch (first) {
       const endsWithEoi = bytes.length >= 2 && bytes[bytes.length - 2] === 0xff &&
         bytes[bytes.length - 1] === 0xd9;
@@ -270,7 +259,7 @@ export async function decodeImage(bytes: Uint8Array, fileName: string): Promise<
       padded[bytes.length] = 0xff;
       padded[bytes.length + 1] = 0xd9;
       try {
-        fb = await jpegDecoder.decode(padded, jpegPixels);
+        fb = await jpegDecoder.decode(padded, pixelCount);
       } catch (second) {
         throw new ImageDecodeError(
           fileName,
@@ -288,9 +277,9 @@ export async function decodeImage(bytes: Uint8Array, fileName: string): Promise<
     height = fb.height;
     rgb = jpegToRgb(fb, fileName);
   } else if (kind === "png") {
-    let fb: PngFramebuffer;
+    let fb: PngFrame;
     try {
-      fb = await pngDecoder.decode(bytes, pngPixels);
+      fb = await pngDecoder.decode(bytes, pixelCount);
     } catch (e) {
       throw new ImageDecodeError(fileName, `corrupt or truncated PNG data (${errText(e)})`, {
         cause: e,
@@ -306,10 +295,9 @@ export async function decodeImage(bytes: Uint8Array, fileName: string): Promise<
     }
     rgb = rgbaToRgb(fb.framebuffer, width * height);
   } else if (kind === "gif") {
-    let frame: { width: number; height: number; bitmap: Uint8Array };
+    let frame: PngFrame;
     try {
-      const f = decodeGifFirstFrame(bytes);
-      frame = { width: f.width, height: f.height, bitmap: f.framebuffer };
+      frame = decodeGifFirstFrame(bytes);
     } catch (e) {
       throw new ImageDecodeError(fileName, `corrupt or truncated GIF data (${errText(e)})`, {
         cause: e,
@@ -317,7 +305,7 @@ export async function decodeImage(bytes: Uint8Array, fileName: string): Promise<
     }
     width = frame.width;
     height = frame.height;
-    rgb = rgbaToRgb(frame.bitmap, width * height);
+    rgb = rgbaToRgb(frame.framebuffer, width * height);
   } else if (kind === "unsupported") {
     throw new ImageDecodeError(
       fileName,
