@@ -244,10 +244,13 @@ export function paddedBias(bias: Float32Array | undefined, cout: number): Float3
   return out;
 }
 
-function pixelsPerInvocation(width: number, stride: number): number {
-  if (width <= MAX_PX) return width;
-  // Segments must start at multiples of the stride (backward kernel); MAX_PX is even.
-  return stride === 1 || MAX_PX % stride === 0 ? MAX_PX : MAX_PX - (MAX_PX % stride);
+/**
+ * Pixels of a row that one invocation computes: the whole row when it is at most `maxPx` wide,
+ * else the largest multiple of `stride` up to `maxPx` (the backward kernels start segments at
+ * multiples of the stride). Shared by the dense and depthwise kernels.
+ */
+export function rowSegment(width: number, stride: number, maxPx: number): number {
+  return width <= maxPx ? width : maxPx - (maxPx % stride);
 }
 
 /**
@@ -276,7 +279,7 @@ export function recordConv2d(
     return;
   }
   const v = pickVariant(g, variant, `Convolution ${label}`);
-  const px = v === "3x3" ? PX_3X3 : pixelsPerInvocation(wout, 1);
+  const px = v === "3x3" ? PX_3X3 : rowSegment(wout, 1, MAX_PX);
   const nseg = Math.ceil(wout / px);
   const total = g.n * hout * nseg;
   const blocks = padChannels(g.cout) / CHANNEL_BLOCK;
@@ -414,7 +417,7 @@ export function recordConv2dBackwardData(
     );
     return;
   }
-  const px = pixelsPerInvocation(g.win, g.stride);
+  const px = rowSegment(g.win, g.stride, MAX_PX);
   const nseg = Math.ceil(g.win / px);
   const qlo = g.stride * Math.floor((g.pad - g.k + 1) / g.stride);
   const gw = Math.floor((px - 1 + g.pad - qlo) / g.stride) + 1;

@@ -12,6 +12,7 @@ import fwdCode from "../../shaders/depthwise_conv2d.wgsl" with { type: "text" };
 import bwdCode from "../../shaders/depthwise_conv2d_backward_data.wgsl" with { type: "text" };
 import { foldWorkgroups, type KernelSource } from "../gpu/gpu.ts";
 import type { Recorder } from "./recorder.ts";
+import { rowSegment } from "./conv2d.ts";
 
 /** Forward depthwise shader (see shaders/depthwise_conv2d.wgsl). */
 export const DEPTHWISE_CONV2D: KernelSource = {
@@ -115,12 +116,6 @@ export function depthwiseBias(bias: Float32Array | undefined, c: number): Float3
   return out;
 }
 
-/** Pixels per invocation for a row of `width`: the whole row, or a multiple of the stride. */
-function pixelsPerInvocation(width: number, stride: number): number {
-  if (width <= DW_MAX_PX) return width;
-  return DW_MAX_PX - (DW_MAX_PX % stride);
-}
-
 /**
  * Kernel choice: "auto" takes the written-out "3x3" variant for 3x3 kernels with padding 1
  * (stride 1 or 2), "generic" otherwise; a choice made from the layer shape only, so results
@@ -160,7 +155,7 @@ export function recordDepthwiseConv2d(
 ): void {
   const { hout, wout } = depthwiseOutSize(g);
   const v = pickVariant(g, variant, `Depthwise convolution ${label}`);
-  const px = v === 1 ? 4 : pixelsPerInvocation(wout, 1);
+  const px = v === 1 ? 4 : rowSegment(wout, 1, DW_MAX_PX);
   const nseg = Math.ceil(wout / px);
   const total = g.n * g.c * hout * nseg;
   const f = foldWorkgroups(Math.ceil(total / DW_WG));
@@ -204,7 +199,7 @@ export function recordDepthwiseBackwardData(
 ): void {
   const { hout, wout } = depthwiseOutSize(g);
   const v = pickVariant(g, variant, `Depthwise input gradient ${label}`);
-  const px = v === 1 ? 4 : pixelsPerInvocation(g.win, g.stride);
+  const px = v === 1 ? 4 : rowSegment(g.win, g.stride, DW_MAX_PX);
   const nseg = Math.ceil(g.win / px);
   const qlo = g.stride * Math.floor((g.pad - g.k + 1) / g.stride);
   const gw = Math.floor((px - 1 + g.pad - qlo) / g.stride) + 1;
