@@ -63,7 +63,7 @@ function down(n: number, s: number): number {
 }
 
 /** Side of the last feature map (gdconv's kernel size) for a configuration. */
-export function mobileFaceNetFinalSide(cfg: MobileFaceNetConfig): number {
+function mobileFaceNetFinalSide(cfg: MobileFaceNetConfig): number {
   let side = down(cfg.inputSize, 2);
   for (const st of cfg.stages) side = down(side, st.s);
   return side;
