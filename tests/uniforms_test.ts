@@ -1,9 +1,11 @@
 /**
- * Named uniforms (src/gpu/uniforms.ts), no GPU needed: the WGSL `struct Params` reader and
- * comparison, and the packer, which lays fields out as WGSL does and rejects missing, unknown
- * and out-of-range fields.
+ * Named uniforms (src/gpu/uniforms.ts), no GPU needed: every kernel's Params declaration
+ * matches the `struct Params` of its WGSL code (names, order, types), every shader in shaders/
+ * has a kernel, and the packer lays fields out as WGSL does and rejects missing, unknown and
+ * out-of-range fields.
  */
 import { assert, assertEquals } from "./assert.ts";
+import type { KernelSource } from "../src/gpu/gpu.ts";
 import {
   packUniforms,
   paramsMismatch,
@@ -11,32 +13,17 @@ import {
   uniformLayout,
   type UniformStruct,
 } from "../src/gpu/uniforms.ts";
+import * as batchnorm from "../src/kernels/batchnorm.ts";
+import * as conv2d from "../src/kernels/conv2d.ts";
+import * as depthwise from "../src/kernels/depthwise.ts";
+import * as reduce from "../src/kernels/reduce.ts";
 
-const CONV2D = [
-  ["n", "u32"],
-  ["cin", "u32"],
-  ["hin", "u32"],
-  ["win", "u32"],
-  ["cout", "u32"],
-  ["hout", "u32"],
-  ["wout", "u32"],
-  ["nseg", "u32"],
-  ["co4", "u32"],
-  ["total", "u32"],
-  ["fold", "u32"],
-  ["c0", "u32"],
-  ["c1", "u32"],
-] as const;
-const CONV1X1 = [
-  ["n", "u32"],
-  ["cin", "u32"],
-  ["cout", "u32"],
-  ["plane", "u32"],
-  ["nblk", "u32"],
-  ["co4", "u32"],
-  ["total", "u32"],
-  ["fold", "u32"],
-] as const;
+/** Every exported KernelSource of the kernel modules (found by shape, so new ones count). */
+const KERNELS: KernelSource[] = [batchnorm, conv2d, depthwise, reduce].flatMap((m) =>
+  Object.values(m).filter((v): v is KernelSource =>
+    typeof v === "object" && v !== null && "code" in v && "params" in v && "bindings" in v
+  )
+);
 
 function throwsRange(fn: () => unknown, pattern: RegExp): void {
   assert.throws(fn, (e: unknown) => {
@@ -46,12 +33,34 @@ function throwsRange(fn: () => unknown, pattern: RegExp): void {
   });
 }
 
-Deno.test("uniforms: a renamed, reordered, retyped or added field is a mismatch", async () => {
-  const k = {
-    name: "conv2d",
-    code: await Deno.readTextFile(new URL("../shaders/conv2d.wgsl", import.meta.url)),
-    params: CONV2D,
-  };
+Deno.test("uniforms: every shader in shaders/ has exactly one kernel", async () => {
+  const dir = new URL("../shaders/", import.meta.url);
+  const files: string[] = [];
+  for await (const e of Deno.readDir(dir)) if (e.name.endsWith(".wgsl")) files.push(e.name);
+  assertEquals(KERNELS.length, files.length, `kernels: ${KERNELS.map((k) => k.name)}`);
+  for (const f of files) {
+    const code = await Deno.readTextFile(new URL(f, dir));
+    const users = KERNELS.filter((k) => k.code === code).map((k) => k.name);
+    assertEquals(users.length, 1, `shaders/${f} is the code of kernels [${users}]`);
+  }
+});
+
+for (const k of KERNELS) {
+  Deno.test(`uniforms: ${k.name} declares its WGSL struct Params field by field`, () => {
+    const wgsl = parseWgslParams(k.code);
+    const declared = k.params.map(([name, type]) => ({ name, type }));
+    assertEquals(declared, wgsl, `kernel ${k.name}: declaration vs shader struct Params`);
+    assertEquals(paramsMismatch(k.name, k.params, k.code), undefined);
+    assertEquals(k.bindings[0], "uniform", `kernel ${k.name}: binding 0 holds the Params`);
+    assert(
+      /@group\(0\)\s*@binding\(0\)\s*var<uniform>\s*\w+\s*:\s*Params\s*;/.test(k.code),
+      `kernel ${k.name}: Params is not bound at group 0, binding 0`,
+    );
+  });
+}
+
+Deno.test("uniforms: a renamed, reordered, retyped or added field is a mismatch", () => {
+  const k = conv2d.CONV2D;
   const renamed = k.code.replace(/(struct Params \{[^}]*?)\bcin: u32/, "$1c_in: u32");
   const reordered = k.code.replace(
     /(struct Params \{[^}]*?)(hin: u32,)(\s*)(win: u32,)/,
@@ -95,7 +104,7 @@ Deno.test("uniforms: parseWgslParams reads members with comments and odd spacing
 
 Deno.test("uniforms: fields are packed little-endian in declaration order, 16-byte slots", () => {
   // The bytes the 1x1 kernel's input gradient wrote before named uniforms (conv2d_test "dconv").
-  const bytes = packUniforms("conv1x1", CONV1X1, {
+  const bytes = packUniforms("conv1x1", conv2d.CONV1X1.params, {
     fold: 1,
     total: 8,
     co4: 4,

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { paramsMismatch, type UniformStruct } from "./uniforms.ts";
 
 /** Options for {@link Gpu.create}. */
 export interface GpuOptions {
@@ -27,21 +28,33 @@ export class GpuError extends Error {
 /** One storage/uniform binding of a kernel, in binding-index order. */
 export type BindingKind = "uniform" | "read" | "rw";
 
-/** A compute kernel's source and its bind group layout (group 0, bindings 0..n-1). */
-export interface KernelSource {
+/**
+ * A compute kernel's source, its bind group layout (group 0, bindings 0..n-1) and the
+ * declaration of its uniform `struct Params` (bound at binding 0).
+ */
+export interface KernelSource<P extends UniformStruct = UniformStruct> {
   /** Stable name, used in labels and cache keys. */
   name: string;
   /** WGSL source text; constants marked `// @specialize` may be substituted. */
   code: string;
   /** The kind of each binding, binding 0 first. */
   bindings: BindingKind[];
+  /**
+   * The fields of the code's `struct Params`, in order, with their WGSL types; dispatches
+   * pass values by these names (see uniforms.ts).
+   */
+  params: P;
 }
 
-/** A compiled pipeline with its explicit bind group layout. */
-export interface Pipeline {
+/** A compiled pipeline with its explicit bind group layout and its kernel's uniform struct. */
+export interface Pipeline<P extends UniformStruct = UniformStruct> {
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
   key: string;
+  /** Name of the kernel (its {@link KernelSource.name}). */
+  kernel: string;
+  /** The kernel's uniform struct declaration ({@link KernelSource.params}). */
+  params: P;
 }
 
 /**
@@ -170,17 +183,21 @@ export class Gpu {
   /**
    * A compute pipeline for `src` with integer constants substituted and pipeline-overridable
    * constants set. Cached by a key naming every one of those choices.
+   *
+   * @throws {Error} when `src.params` does not match the code's `struct Params`.
    */
-  pipeline(
-    src: KernelSource,
+  pipeline<P extends UniformStruct>(
+    src: KernelSource<P>,
     consts: Record<string, number> = {},
     overrides: Record<string, number | boolean> = {},
-  ): Pipeline {
+  ): Pipeline<P> {
     const ck = Object.entries(consts).sort().map(([k, v]) => `${k}=${v}`).join(",");
     const ok = Object.entries(overrides).sort().map(([k, v]) => `${k}=${Number(v)}`).join(",");
     const key = `${src.name}|${ck}|${ok}`;
     const hit = this.#pipelines.get(key);
-    if (hit) return hit;
+    if (hit) return hit as Pipeline<P>;
+    const mismatch = paramsMismatch(src.name, src.params, src.code);
+    if (mismatch) throw new Error(mismatch);
     const module = this.device.createShaderModule({
       label: key,
       code: specialize(src.code, consts),
@@ -202,7 +219,7 @@ export class Gpu {
       layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
       compute: { module, entryPoint: "main", constants },
     });
-    const p = { pipeline, layout, key };
+    const p = { pipeline, layout, key, kernel: src.name, params: src.params };
     this.#pipelines.set(key, p);
     return p;
   }
@@ -257,8 +274,8 @@ export interface Dispatch {
 }
 
 /**
- * Uniform data for many dispatches in one buffer, one 256-byte-aligned slot each. Every field
- * is a 4-byte u32 or f32 scalar, so WGSL struct layout is the field order with no padding.
+ * Uniform data for many dispatches in one buffer, one 256-byte-aligned slot each. The bytes of
+ * a slot come from packUniforms (uniforms.ts), which lays out a kernel's named fields.
  */
 export class UniformArena {
   #data: ArrayBuffer[] = [];
@@ -271,24 +288,18 @@ export class UniformArena {
   }
 
   /**
-   * Reserve a slot holding `fields` in order; a field given as `{ f32: v }` is stored as
-   * float32, a plain number as u32.
+   * Reserve a slot holding `bytes`, one packed uniform struct; the slot is bound with exactly
+   * that size.
    *
-   * @throws {RangeError} for a u32 field that is negative, fractional or over 2^32 - 1.
+   * @throws {RangeError} when `bytes` is empty, over 256 bytes or not a multiple of 16.
    */
-  add(fields: (number | { f32: number })[]): { index: number; size: number } {
-    const buf = new ArrayBuffer(Math.ceil((fields.length * 4) / 16) * 16);
-    const dv = new DataView(buf);
-    fields.forEach((f, i) => {
-      if (typeof f === "number") {
-        if (!Number.isInteger(f) || f < 0 || f > 0xffffffff) {
-          throw new RangeError(`Uniform field ${i} is not a u32: ${f}`);
-        }
-        dv.setUint32(i * 4, f, true);
-      } else dv.setFloat32(i * 4, f.f32, true);
-    });
-    this.#data.push(buf);
-    return { index: this.#data.length - 1, size: buf.byteLength };
+  add(bytes: ArrayBuffer): { index: number; size: number } {
+    const n = bytes.byteLength;
+    if (n === 0 || n > UNIFORM_ALIGN || n % 16 !== 0) {
+      throw new RangeError(`Uniform slot of ${n} bytes; expected 16..${UNIFORM_ALIGN}, by 16`);
+    }
+    this.#data.push(bytes);
+    return { index: this.#data.length - 1, size: n };
   }
 
   /** Upload all slots; call once after the last {@link add}. */

@@ -4,7 +4,9 @@
  * turns that object into the bytes of the struct, so no call site has to repeat the field order
  * by hand, and a role swap (passing one quantity in the slot named for another) stays visible.
  *
- * {@link paramsMismatch} compares a declaration with the shader text.
+ * The declaration is also checked against the shader text ({@link paramsMismatch}): by
+ * tests/uniforms_test.ts for every kernel, and by `Gpu.pipeline` (gpu.ts) before a shader is
+ * compiled.
  *
  * @module
  */

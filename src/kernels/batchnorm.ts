@@ -10,23 +10,49 @@ import backwardCode from "../../shaders/bn_backward.wgsl" with { type: "text" };
 import { foldWorkgroups, type KernelSource } from "../gpu/gpu.ts";
 import type { Recorder } from "./recorder.ts";
 
+const BN_STATS_PARAMS = [
+  ["plane", "u32"], // h * w
+  ["planes", "u32"], // n * c
+  ["fold", "u32"], // workgroups along x
+] as const;
+
 /** Per-(image, channel) mean and biased variance (shaders/bn_stats.wgsl). */
-export const BN_STATS: KernelSource = {
+export const BN_STATS: KernelSource<typeof BN_STATS_PARAMS> = {
   name: "bn_stats",
   code: statsCode,
   bindings: ["uniform", "read", "rw"],
+  params: BN_STATS_PARAMS,
 };
+
+const BN_APPLY_PARAMS = [
+  ["total", "u32"], // n * c * h * w
+  ["plane", "u32"], // h * w
+  ["c", "u32"],
+  ["fold", "u32"], // workgroups along x
+] as const;
+
 /** y = act(a * scale + shift) + r (shaders/bn_apply.wgsl). */
-export const BN_APPLY: KernelSource = {
+export const BN_APPLY: KernelSource<typeof BN_APPLY_PARAMS> = {
   name: "bn_apply",
   code: applyCode,
   bindings: ["uniform", "read", "read", "read", "rw"],
+  params: BN_APPLY_PARAMS,
 };
+
+const BN_BACKWARD_PARAMS = [
+  ["total", "u32"], // n * c * h * w
+  ["plane", "u32"], // h * w
+  ["c", "u32"],
+  ["fold", "u32"], // workgroups along x
+  ["coef", "f32"], // statistics-loss factor 2 / (K C H W)
+] as const;
+
 /** Reverse pass with the statistics-loss term (shaders/bn_backward.wgsl). */
-export const BN_BACKWARD: KernelSource = {
+export const BN_BACKWARD: KernelSource<typeof BN_BACKWARD_PARAMS> = {
   name: "bn_backward",
   code: backwardCode,
   bindings: ["uniform", "read", "read", "read", "read", "rw"],
+  params: BN_BACKWARD_PARAMS,
 };
 
 /** Activation fused after a BatchNorm: codes shared with the WGSL `ACT` override. */
@@ -111,14 +137,7 @@ export function recordBnStats(
   const planes = s.n * s.c;
   const f = foldWorkgroups(planes);
   const pipe = rec.gpu.pipeline(BN_STATS, { WG: STATS_WG }, { VEC4: (s.h * s.w) % 4 === 0 });
-  rec.add(label, pipe, [s.h * s.w, planes, f.fold], [
-    a,
-    stats,
-  ], [
-    f.x,
-    f.y,
-    1,
-  ]);
+  rec.add(label, pipe, { plane: s.h * s.w, planes, fold: f.fold }, [a, stats], [f.x, f.y, 1]);
 }
 
 /**
@@ -142,11 +161,13 @@ export function recordBnApply(
     ACT: ACT_CODE[act],
     HAS_RES: residual !== undefined,
   });
-  rec.add(label, pipe, [total, s.h * s.w, s.c, f.fold], [a, params, residual ?? a, y], [
-    f.x,
-    f.y,
-    1,
-  ]);
+  rec.add(
+    label,
+    pipe,
+    { total, plane: s.h * s.w, c: s.c, fold: f.fold },
+    [a, params, residual ?? a, y],
+    [f.x, f.y, 1],
+  );
 }
 
 /** Options of {@link recordBnBackward}. */
@@ -187,7 +208,7 @@ export function recordBnBackward(
   rec.add(
     label,
     pipe,
-    [total, s.h * s.w, s.c, f.fold, { f32: coef }],
+    { total, plane: s.h * s.w, c: s.c, fold: f.fold, coef },
     [a, params, o.stats ?? params, o.gy ?? a, ga],
     [f.x, f.y, 1],
   );

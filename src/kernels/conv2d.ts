@@ -10,21 +10,50 @@ import conv1x1Code from "../../shaders/conv1x1.wgsl" with { type: "text" };
 import { foldWorkgroups, type Gpu, type KernelSource } from "../gpu/gpu.ts";
 import type { Recorder } from "./recorder.ts";
 
+const CONV2D_PARAMS = [
+  ["n", "u32"], // images in the batch
+  ["cin", "u32"], // input channels (summed over)
+  ["hin", "u32"],
+  ["win", "u32"],
+  ["cout", "u32"], // output channels
+  ["hout", "u32"],
+  ["wout", "u32"],
+  ["nseg", "u32"], // ceil(wout / pixels per invocation)
+  ["co4", "u32"], // padded output channels / 4
+  ["total", "u32"], // n * hout * nseg invocations
+  ["fold", "u32"], // workgroups along x
+  ["c0", "u32"], // generic variant: first input channel summed by this dispatch
+  ["c1", "u32"], // generic variant: end of that channel range
+] as const;
+
 /**
  * Forward convolution shader (see shaders/conv2d.wgsl): the generic variant and the written-out
  * 3x3 stride-1 padding-1 variant, which also serves that shape's input gradient.
  */
-export const CONV2D: KernelSource = {
+export const CONV2D: KernelSource<typeof CONV2D_PARAMS> = {
   name: "conv2d",
   code: conv2dCode,
   bindings: ["uniform", "read", "read", "read", "rw"],
+  params: CONV2D_PARAMS,
 };
 
+const CONV1X1_PARAMS = [
+  ["n", "u32"],
+  ["cin", "u32"], // channels summed over
+  ["cout", "u32"], // channels produced
+  ["plane", "u32"], // h * w, a multiple of 4
+  ["nblk", "u32"], // ceil(plane / 16)
+  ["co4", "u32"], // padded output channels / 4
+  ["total", "u32"], // n * nblk invocations
+  ["fold", "u32"], // workgroups along x
+] as const;
+
 /** 1x1 stride-1 convolution as a per-image matrix product (shaders/conv1x1.wgsl). */
-export const CONV1X1: KernelSource = {
+export const CONV1X1: KernelSource<typeof CONV1X1_PARAMS> = {
   name: "conv1x1",
   code: conv1x1Code,
   bindings: ["uniform", "read", "read", "read", "rw"],
+  params: CONV1X1_PARAMS,
 };
 
 /** Invocations per workgroup of the 1x1 kernel (one llvmpipe SIMD pass). */
@@ -36,46 +65,151 @@ function fits1x1(g: ConvGeometry): boolean {
 }
 
 /**
- * Record y[n][cout][plane] = W x[n] (+ bias) with the 1x1 kernel; also serves the input
- * gradient with channel roles swapped (weights [cout][cinPad] are then the backward layout).
+ * Record y[n][cout][plane] = W x[n] (+ bias) with the 1x1 kernel for the forward geometry `g`
+ * (1x1, stride 1, no padding); also serves the input gradient, given
+ * {@link gradientAsForward}'s geometry (weights [cout][cinPad] are then the backward layout).
  */
 function record1x1(
   rec: Recorder,
   label: string,
-  n: number,
-  cin: number,
-  cout: number,
-  plane: number,
+  g: ConvGeometry,
   x: GPUBuffer,
   weights: GPUBuffer,
   bias: GPUBuffer,
   y: GPUBuffer,
   accumulate: boolean,
 ): void {
+  const plane = g.hin * g.win;
   const nblk = Math.ceil(plane / 16);
-  const total = n * nblk;
-  const { wg, fold } = grid(total, padChannels(cout) / CHANNEL_BLOCK, WG_1X1);
+  const total = g.n * nblk;
+  const { wg, fold } = grid(total, padChannels(g.cout) / CHANNEL_BLOCK, WG_1X1);
   const pipe = rec.gpu.pipeline(CONV1X1, { WG: WG_1X1 }, { ACC: accumulate });
-  rec.add(label, pipe, [n, cin, cout, plane, nblk, padChannels(cout) / 4, total, fold], [
-    x,
-    weights,
-    bias,
-    y,
-  ], wg);
+  rec.add(
+    label,
+    pipe,
+    {
+      n: g.n,
+      cin: g.cin,
+      cout: g.cout,
+      plane,
+      nblk,
+      co4: padChannels(g.cout) / 4,
+      total,
+      fold,
+    },
+    [x, weights, bias, y],
+    wg,
+  );
 }
 
+/**
+ * Record the written-out 3x3 stride-1 padding-1 variant of the forward shader for geometry
+ * `g`; also serves the input gradient, given {@link gradientAsForward}'s geometry and the
+ * FLIP override.
+ */
+function record3x3(
+  rec: Recorder,
+  label: string,
+  g: ConvGeometry,
+  x: GPUBuffer,
+  weights: GPUBuffer,
+  bias: GPUBuffer,
+  y: GPUBuffer,
+  overrides: { FLIP?: boolean; ACC?: boolean } = {},
+): void {
+  const { hout, wout } = convOutSize(g);
+  const nseg = Math.ceil(wout / PX_3X3);
+  const total = g.n * hout * nseg;
+  const { wg, fold } = grid(total, padChannels(g.cout) / CHANNEL_BLOCK, WG_3X3);
+  const pipe = rec.gpu.pipeline(CONV2D, { VARIANT: 1, WG: WG_3X3 }, overrides);
+  rec.add(
+    label,
+    pipe,
+    {
+      n: g.n,
+      cin: g.cin,
+      hin: g.hin,
+      win: g.win,
+      cout: g.cout,
+      hout,
+      wout,
+      nseg,
+      co4: padChannels(g.cout) / 4,
+      total,
+      fold,
+      c0: 0,
+      c1: g.cin,
+    },
+    [x, weights, bias, y],
+    wg,
+  );
+}
+
+/**
+ * The input gradient of a stride-1 convolution whose padding keeps the plane size (3x3
+ * padding 1, 1x1 no padding) is itself such a forward convolution, of gy, with the kernel
+ * flipped (3x3) and the channel roles swapped. This returns the geometry of that forward
+ * convolution: it sums over the channels of gy (the layer's output channels) and produces the
+ * channels of gx (the layer's input channels), on a plane of the layer's output size.
+ *
+ * @throws {Error} for a layer whose stride is not 1 or whose output size differs from its input.
+ */
+function gradientAsForward(g: ConvGeometry): ConvGeometry {
+  const { hout, wout } = convOutSize(g);
+  if (g.stride !== 1 || hout !== g.hin || wout !== g.win) {
+    throw new Error(`gradientAsForward: ${g.hin}x${g.win} stride ${g.stride} changes size`);
+  }
+  return {
+    n: g.n,
+    cin: g.cout, // summed over: channels of gy
+    hin: hout,
+    win: wout,
+    cout: g.cin, // produced: channels of gx
+    k: g.k,
+    stride: 1,
+    pad: g.pad,
+  };
+}
+
+const DILATE2D_PARAMS = [
+  ["total", "u32"], // n * c * h * w of the output
+  ["h", "u32"],
+  ["w", "u32"],
+  ["hs", "u32"], // input (gy) height
+  ["ws", "u32"], // input (gy) width
+  ["fold", "u32"], // workgroups along x
+] as const;
+
 /** Zero-insertion upsampling by 2 (shaders/dilate2d.wgsl). */
-export const DILATE2D: KernelSource = {
+export const DILATE2D: KernelSource<typeof DILATE2D_PARAMS> = {
   name: "dilate2d",
   code: dilateCode,
   bindings: ["uniform", "read", "rw"],
+  params: DILATE2D_PARAMS,
 };
 
+const CONV2D_BACKWARD_DATA_PARAMS = [
+  ["n", "u32"],
+  ["cin", "u32"], // channels of gx (forward input channels)
+  ["hin", "u32"],
+  ["win", "u32"],
+  ["cout", "u32"], // channels of gy (forward output channels)
+  ["hout", "u32"],
+  ["wout", "u32"],
+  ["nseg", "u32"], // ceil(win / PX)
+  ["ci4", "u32"], // padded input channels / 4
+  ["total", "u32"], // n * hin * nseg invocations
+  ["fold", "u32"], // workgroups along x
+  ["c0", "u32"], // first channel of gy summed by this dispatch
+  ["c1", "u32"], // end of that channel range
+] as const;
+
 /** Backward-data convolution shader (see shaders/conv2d_backward_data.wgsl). */
-export const CONV2D_BACKWARD_DATA: KernelSource = {
+export const CONV2D_BACKWARD_DATA: KernelSource<typeof CONV2D_BACKWARD_DATA_PARAMS> = {
   name: "conv2d_backward_data",
   code: conv2dBwdCode,
   bindings: ["uniform", "read", "read", "rw"],
+  params: CONV2D_BACKWARD_DATA_PARAMS,
 };
 
 /** Output channels (forward) or input channels (backward) computed per invocation. */
@@ -275,33 +409,39 @@ export function recordConv2d(
 ): void {
   const { hout, wout } = convOutSize(g);
   if (use1x1(g, variant, `Convolution ${label}`)) {
-    record1x1(rec, label, g.n, g.cin, g.cout, g.hin * g.win, x, weights, bias, y, false);
+    record1x1(rec, label, g, x, weights, bias, y, false);
     return;
   }
-  const v = pickVariant(g, variant, `Convolution ${label}`);
-  const px = v === "3x3" ? PX_3X3 : rowSegment(wout, 1, MAX_PX);
+  if (pickVariant(g, variant, `Convolution ${label}`) === "3x3") {
+    record3x3(rec, label, g, x, weights, bias, y);
+    return;
+  }
+  const px = rowSegment(wout, 1, MAX_PX);
   const nseg = Math.ceil(wout / px);
   const total = g.n * hout * nseg;
-  const blocks = padChannels(g.cout) / CHANNEL_BLOCK;
-  const { wg, fold } = grid(total, blocks, v === "3x3" ? WG_3X3 : CONV_WG);
-  const fields = [g.n, g.cin, g.hin, g.win, g.cout, hout, wout, nseg, padChannels(g.cout) / 4];
-  if (v === "3x3") {
-    const pipe = rec.gpu.pipeline(CONV2D, { VARIANT: 1, WG: WG_3X3 });
-    rec.add(label, pipe, [...fields, total, fold, 0, g.cin], [x, weights, bias, y], wg);
-    return;
-  }
+  const { wg, fold } = grid(total, padChannels(g.cout) / CHANNEL_BLOCK, CONV_WG);
+  const geometry = { n: g.n, cin: g.cin, hin: g.hin, win: g.win, cout: g.cout, hout, wout };
   const consts = { VARIANT: 0, PX: px, K: g.k, S: g.stride, PAD: g.pad, WG: CONV_WG };
   const win = (px - 1) * g.stride + g.k;
   const step = channelChunk(loopsPerChannel(g.k, win, px));
   for (let c0 = 0; c0 < g.cin; c0 += step) {
     const pipe = rec.gpu.pipeline(CONV2D, consts, { ACC: c0 > 0 });
     const c1 = Math.min(g.cin, c0 + step);
-    rec.add(c0 ? `${label}[${c0}:${c1}]` : label, pipe, [...fields, total, fold, c0, c1], [
-      x,
-      weights,
-      bias,
-      y,
-    ], wg);
+    rec.add(
+      c0 ? `${label}[${c0}:${c1}]` : label,
+      pipe,
+      {
+        ...geometry,
+        nseg,
+        co4: padChannels(g.cout) / 4,
+        total,
+        fold,
+        c0,
+        c1,
+      },
+      [x, weights, bias, y],
+      wg,
+    );
   }
 }
 
@@ -364,14 +504,7 @@ export function recordConv2dBackwardData(
     rec.add(
       `${label}:dilate`,
       rec.gpu.pipeline(DILATE2D, { WG: 256 }),
-      [
-        total,
-        g.hin,
-        g.win,
-        hout,
-        wout,
-        f.fold,
-      ],
+      { total, h: g.hin, w: g.win, hs: hout, ws: wout, fold: f.fold },
       [gy, d],
       [f.x, f.y, 1],
     );
@@ -380,41 +513,21 @@ export function recordConv2dBackwardData(
     return;
   }
   if (use1x1(g, variant, `Convolution input gradient ${label}`)) {
-    // gx = W^T gy: the 1x1 kernel with the roles swapped; backwardWeights is [cout][cinPad].
-    const plane = g.hin * g.win;
-    record1x1(
-      rec,
-      label,
-      g.n,
-      g.cout,
-      g.cin,
-      plane,
-      gy,
-      weights,
-      zeros(rec.gpu, cip),
-      gx,
-      accumulate,
-    );
+    // gx = W^T gy: the 1x1 kernel on the role-swapped geometry (it sums over the channels of
+    // gy and produces those of gx); backwardWeights is [cout][cinPad], its forward layout.
+    const swapped = gradientAsForward(g);
+    record1x1(rec, label, swapped, gy, weights, zeros(rec.gpu, cip), gx, accumulate);
     return;
   }
   if (pickVariant(g, variant, `Convolution input gradient ${label}`) === "3x3") {
     // The input gradient of a 3x3 stride-1 padding-1 convolution is the same convolution of gy
-    // with the kernel flipped and the channel roles swapped; backwardWeights is already
-    // [cout][3][3][cinPad], the forward layout of that swapped convolution.
-    const nseg = Math.ceil(g.win / PX_3X3);
-    const total = g.n * g.hin * nseg;
-    const { wg, fold } = grid(total, cip / CHANNEL_BLOCK, WG_3X3);
-    const pipe = rec.gpu.pipeline(CONV2D, { VARIANT: 1, WG: WG_3X3 }, {
+    // with the kernel flipped and the channel roles swapped (gradientAsForward); backwardWeights
+    // is already [cout][3][3][cinPad], the forward layout of that swapped convolution.
+    const swapped = gradientAsForward(g);
+    record3x3(rec, label, swapped, gy, weights, zeros(rec.gpu, cip), gx, {
       FLIP: true,
       ACC: accumulate,
     });
-    rec.add(
-      label,
-      pipe,
-      [g.n, g.cout, hout, wout, g.cin, g.hin, g.win, nseg, cip / 4, total, fold, 0, g.cout],
-      [gy, weights, zeros(rec.gpu, cip), gx],
-      wg,
-    );
     return;
   }
   const px = rowSegment(g.win, g.stride, MAX_PX);
@@ -431,7 +544,21 @@ export function recordConv2dBackwardData(
     rec.add(
       c0 ? `${label}[${c0}:${c1}]` : label,
       pipe,
-      [g.n, g.cin, g.hin, g.win, g.cout, hout, wout, nseg, cip / 4, total, fold, c0, c1],
+      {
+        n: g.n,
+        cin: g.cin,
+        hin: g.hin,
+        win: g.win,
+        cout: g.cout,
+        hout,
+        wout,
+        nseg,
+        ci4: cip / 4,
+        total,
+        fold,
+        c0,
+        c1,
+      },
       [gy, weights, gx],
       wg,
     );

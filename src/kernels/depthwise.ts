@@ -14,18 +14,27 @@ import { foldWorkgroups, type KernelSource } from "../gpu/gpu.ts";
 import type { Recorder } from "./recorder.ts";
 import { rowSegment } from "./conv2d.ts";
 
+// Both depthwise kernels take their geometry as specialization constants; the uniforms only
+// size the dispatch.
+const DEPTHWISE_PARAMS = [
+  ["total", "u32"], // invocations: n * C * rows * NSEG
+  ["fold", "u32"], // workgroups along x
+] as const;
+
 /** Forward depthwise shader (see shaders/depthwise_conv2d.wgsl). */
-export const DEPTHWISE_CONV2D: KernelSource = {
+export const DEPTHWISE_CONV2D: KernelSource<typeof DEPTHWISE_PARAMS> = {
   name: "depthwise_conv2d",
   code: fwdCode,
   bindings: ["uniform", "read", "read", "read", "rw"],
+  params: DEPTHWISE_PARAMS,
 };
 
 /** Input-gradient depthwise shader (see shaders/depthwise_conv2d_backward_data.wgsl). */
-export const DEPTHWISE_CONV2D_BACKWARD_DATA: KernelSource = {
+export const DEPTHWISE_CONV2D_BACKWARD_DATA: KernelSource<typeof DEPTHWISE_PARAMS> = {
   name: "depthwise_conv2d_backward_data",
   code: bwdCode,
   bindings: ["uniform", "read", "read", "rw"],
+  params: DEPTHWISE_PARAMS,
 };
 
 /** Most pixels of one row computed per invocation. */
@@ -173,7 +182,7 @@ export function recordDepthwiseConv2d(
     OUT_W: wout,
     NSEG: nseg,
   });
-  rec.add(label, pipe, [total, f.fold], [x, weights, bias, y], [f.x, f.y, 1]);
+  rec.add(label, pipe, { total, fold: f.fold }, [x, weights, bias, y], [f.x, f.y, 1]);
 }
 
 /**
@@ -225,5 +234,5 @@ export function recordDepthwiseBackwardData(
     },
     { ACC: accumulate },
   );
-  rec.add(label, pipe, [total, f.fold], [gy, weights, gx], [f.x, f.y, 1]);
+  rec.add(label, pipe, { total, fold: f.fold }, [gy, weights, gx], [f.x, f.y, 1]);
 }

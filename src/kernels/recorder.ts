@@ -5,6 +5,7 @@
  * @module
  */
 import { type Dispatch, type Gpu, type Pipeline, UniformArena } from "../gpu/gpu.ts";
+import { packUniforms, type UniformStruct, type UniformValues } from "../gpu/uniforms.ts";
 
 interface Pending {
   label: string;
@@ -30,12 +31,15 @@ export class Recorder {
 
   /**
    * Record one dispatch. `buffers` bind to bindings 1..n in order; binding 0 is the uniform
-   * slot holding `fields`.
+   * slot holding `params`, one value per field of the kernel's `struct Params`, by name.
+   *
+   * @throws {RangeError} for a workgroup count outside 1..65535, or `params` that do not fit
+   *   the kernel's declaration (see packUniforms in uniforms.ts).
    */
-  add(
+  add<P extends UniformStruct>(
     label: string,
-    pipe: Pipeline,
-    fields: (number | { f32: number })[],
+    pipe: Pipeline<P>,
+    params: UniformValues<P>,
     buffers: GPUBuffer[],
     workgroups: [number, number, number],
   ): void {
@@ -44,7 +48,8 @@ export class Recorder {
         throw new RangeError(`Dispatch ${label}: workgroup count ${w} out of range 1..65535`);
       }
     }
-    this.#pending.push({ label, pipe, slot: this.uniforms.add(fields), buffers, workgroups });
+    const bytes = packUniforms(`${pipe.kernel} (dispatch ${label})`, pipe.params, params);
+    this.#pending.push({ label, pipe, slot: this.uniforms.add(bytes), buffers, workgroups });
   }
 
   /** Upload the uniforms and create the bind groups; returns the dispatches in order. */

@@ -9,17 +9,32 @@ import type { KernelSource } from "../gpu/gpu.ts";
 import type { Recorder } from "./recorder.ts";
 import { foldBn } from "./batchnorm.ts";
 
+const ABS_SUM_PARAMS = [
+  ["len", "u32"], // elements per image (c * h * w)
+  ["stride", "u32"], // score slots per image in the output
+  ["slot", "u32"], // this group's slot
+] as const;
+
 /** Per-image sum of |g| (shaders/abs_sum.wgsl). */
-export const ABS_SUM: KernelSource = {
+export const ABS_SUM: KernelSource<typeof ABS_SUM_PARAMS> = {
   name: "abs_sum",
   code: absSumCode,
   bindings: ["uniform", "read", "rw"],
+  params: ABS_SUM_PARAMS,
 };
+
+const LINEAR_BN1D_PARAMS = [
+  ["inF", "u32"], // input features
+  ["outF", "u32"], // output features
+  ["out4", "u32"], // padded output features / 4
+] as const;
+
 /** Linear + BatchNorm1d head (shaders/linear_bn1d.wgsl). */
-export const LINEAR_BN1D: KernelSource = {
+export const LINEAR_BN1D: KernelSource<typeof LINEAR_BN1D_PARAMS> = {
   name: "linear_bn1d",
   code: linearCode,
   bindings: ["uniform", "read", "read", "read", "rw"],
+  params: LINEAR_BN1D_PARAMS,
 };
 
 const ABS_WG = 256;
@@ -38,11 +53,13 @@ export function recordAbsSum(
   stride: number,
   slot: number,
 ): void {
-  rec.add(label, rec.gpu.pipeline(ABS_SUM, { WG: ABS_WG }), [len, stride, slot], [g, scores], [
-    n,
-    1,
-    1,
-  ]);
+  rec.add(
+    label,
+    rec.gpu.pipeline(ABS_SUM, { WG: ABS_WG }),
+    { len, stride, slot },
+    [g, scores],
+    [n, 1, 1],
+  );
 }
 
 /**
@@ -93,12 +110,8 @@ export function recordLinearBn1d(
   rec.add(
     label,
     rec.gpu.pipeline(LINEAR_BN1D, { WG: LIN_WG }),
-    [inF, outF, out4],
+    { inF, outF, out4 },
     [x, wt, prm, e],
-    [
-      out4,
-      n,
-      1,
-    ],
+    [out4, n, 1],
   );
 }
