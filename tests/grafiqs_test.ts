@@ -210,3 +210,19 @@ Deno.test("group validation: unknown, repeated and empty lists are RangeErrors",
     /tiny: lossLayers says 17 but 18 BatchNorm2d nodes are in the loss/,
   );
 });
+
+Deno.test("reverse plan: a loss layer after the embedding head is refused", () => {
+  const b = new GraphBuilder();
+  const input = b.tensor("input", 2, 2, 2);
+  const x = b.conv("a", input, 2, 1, 1, 0);
+  const e = b.linearBn1d("fc", "features", x, 3);
+  const y = b.bn("after", e);
+  const g = b.finish({
+    name: "toy",
+    input,
+    embedding: y,
+    groups: [{ name: "image", tensor: input }],
+    preprocess: { channelOrder: "rgb", mean: [0, 0, 0], std: [1, 1, 1], size: 2 },
+  });
+  assertThrows(() => reversePlan(g), /toy: a gradient reaches the output of linear_bn1d node 1/);
+});

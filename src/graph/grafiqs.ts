@@ -217,8 +217,9 @@ export function resolveGroups(graph: Graph, names?: readonly string[]): ScoredGr
  * from the last node down to (excluding) the stop node. docs/ALGORITHM.md, "The reverse pass".
  *
  * @param names the groups to score, in output order (default: all of the graph's groups).
- * @throws {RangeError} as {@link resolveGroups} and {@link lossTerms} do, and when no gradient
- *   reaches a requested group's tensor (its score would be identically 0).
+ * @throws {RangeError} as {@link resolveGroups} and {@link lossTerms} do; when no gradient
+ *   reaches a requested group's tensor (its score would be identically 0); and when a gradient
+ *   reaches a node whose rule passes nothing back (the head).
  */
 export function reversePlan(graph: Graph, names?: readonly string[]): ReversePlan {
   const groups = resolveGroups(graph, names);
@@ -231,6 +232,12 @@ export function reversePlan(graph: Graph, names?: readonly string[]): ReversePla
     const node = graph.nodes[i];
     walk.push(i);
     const targets = backwardRule(node).gradientTargets(node, needsGradient[node.output]);
+    if (needsGradient[node.output] && targets.length === 0) {
+      throw new RangeError(
+        `${graph.name}: a gradient reaches the output of ${node.kind} node ${i}, ` +
+          "which cannot pass it back (a loss layer after the embedding head?)",
+      );
+    }
     for (const t of targets) needsGradient[t] = true;
     runsBackward[i] = targets.length > 0;
   }
