@@ -1,4 +1,4 @@
-// GraFIQs score of one group: per image, the sum over all elements of |g| (SPEC section 4).
+// GraFIQs score of one group: per image, the sum over all elements of |g| (docs/ALGORITHM.md).
 // One workgroup per image; each lane sums a fixed strided subset, then a fixed tree combines
 // the lanes, so an image's score never depends on the batch size or its batch neighbours.
 

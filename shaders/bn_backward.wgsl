@@ -1,5 +1,5 @@
 // Reverse pass through an eval-mode BatchNorm2d (with its fused activation), plus the GraFIQs
-// statistics-loss gradient injected at the BN input (SPEC section 4):
+// statistics-loss gradient injected at the BN input (docs/ALGORITHM.md, "The reverse pass"):
 //
 //   ga = HAS_G * act'(y) * gy * scale_c
 //      + LOSS  * coef * [ (mu_c - rm_c) + (var_c - rv_c) * 2 (a - mu_c) ]

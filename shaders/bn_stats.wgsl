@@ -1,5 +1,6 @@
 // Per-image, per-channel statistics of a BatchNorm input: mean and biased variance over (h, w).
-// SPEC section 4: mu_c = mean_hw a, var_c = mean_hw (a - mu_c)^2 (two passes, no E[x^2] - E[x]^2).
+// docs/ALGORITHM.md "The loss": mu_c = mean_hw a, var_c = mean_hw (a - mu_c)^2 (two passes, no
+// E[x^2] - E[x]^2).
 //
 // One workgroup per (image, channel) plane. Each lane sums a fixed strided subset (whole vec4
 // slots when VEC4, i.e. the plane size is a multiple of 4), then a fixed tree combines the

@@ -23,6 +23,7 @@ import {
 } from "../kernels/depthwise.ts";
 import { Recorder } from "../kernels/recorder.ts";
 import { linearBn1dLayout, recordAbsSum, recordLinearBn1d } from "../kernels/reduce.ts";
+import { backwardRule, type ReversePlan, reversePlan } from "./grafiqs.ts";
 import type { ConvNode, Graph, Node, TensorInfo } from "./ir.ts";
 import type { GraphWeights } from "./weights.ts";
 
@@ -110,6 +111,50 @@ interface Plan {
   uniforms: { destroy(): void };
 }
 
+/** When each forward activation may go back to the pool. */
+interface Liveness {
+  /** Per tensor: index of its last forward reader (input or residual), -1 when none. */
+  lastForwardUse: number[];
+  /**
+   * Per tensor: how many backward steps still read it (decremented as the reverse pass is
+   * recorded); a tensor with a count above 0 stays alive after the forward pass.
+   */
+  savedUses: number[];
+}
+
+/**
+ * The forward readers of every tensor, and how many backward steps of `plan` read it
+ * (the {@link backwardRule} `saved` tensors of each node whose backward runs).
+ */
+function forwardLiveness(g: Graph, plan: ReversePlan): Liveness {
+  const lastForwardUse = new Array<number>(g.tensors.length).fill(-1);
+  const savedUses = new Array<number>(g.tensors.length).fill(0);
+  g.nodes.forEach((node, i) => {
+    lastForwardUse[node.input] = i;
+    if (node.kind === "bn" && node.residual !== undefined) lastForwardUse[node.residual] = i;
+    if (!plan.runsBackward[i]) return;
+    for (const t of backwardRule(node).saved(node)) savedUses[t]++;
+  });
+  return { lastForwardUse, savedUses };
+}
+
+/** Everything the recording steps of one plan share. */
+interface PlanState {
+  /** Batch size. */
+  n: number;
+  rec: Recorder;
+  pool: Pool;
+  /** Buffers outside the pool, destroyed with the plan. */
+  extra: GPUBuffer[];
+  /** Bytes of tensor `id` for the whole batch. */
+  bytesOf: (id: number) => number;
+  /** Per tensor: its activation buffer while alive. */
+  act: (GPUBuffer | undefined)[];
+  /** Per injected loss term (node index): its per-image statistics buffer. */
+  stats: Map<number, GPUBuffer>;
+  live: Liveness;
+}
+
 /**
  * Runs one network on one device. Create with {@link Executor.create}; call
  * {@link Executor.run} per batch; {@link Executor.destroy} when done.
@@ -122,6 +167,8 @@ export class Executor {
   /** Largest batch whose biggest tensor fits one storage binding. */
   readonly maxBatch: number;
   #gpu: Gpu;
+  /** The method's decisions for the requested groups (grafiqs.ts). */
+  #reverse: ReversePlan;
   #conv = new Map<string, ConvParams>();
   #bn = new Map<string, GPUBuffer>();
   #head = new Map<string, { wt: GPUBuffer; prm: GPUBuffer }>();
@@ -130,19 +177,34 @@ export class Executor {
   #capacity = 0;
   #last: Plan | undefined;
 
-  private constructor(gpu: Gpu, graph: Graph, groups: string[]) {
+  private constructor(gpu: Gpu, graph: Graph, reverse: ReversePlan) {
     this.#gpu = gpu;
     this.graph = graph;
-    this.groups = groups;
+    this.#reverse = reverse;
+    this.groups = reverse.groups.map((g) => g.name);
     const perImage = Math.max(...graph.tensors.map((t) => t.c * t.h * t.w * 4));
     this.maxBatch = Math.max(1, Math.floor(gpu.maxBinding / perImage));
   }
 
   /**
    * Upload the weights of `graph` (already checked by `extractWeights`) in the kernels'
-   * layouts.
+   * layouts, and plan the reverse pass for the requested groups ({@link reversePlan},
+   * docs/ALGORITHM.md).
    *
-   * @throws {RangeError} for an unknown group name.
+   * @example Score the block2 and block4 groups of an iResNet checkpoint
+   * ```ts
+   * import { Executor, Gpu, loadModel } from "@grafiqs/grafiqs-webgpu";
+   *
+   * const gpu = await Gpu.create();
+   * const model = await loadModel("auto", "backbone.pth");
+   * const ex = await Executor.create(gpu, model.graph, model.weights, {
+   *   groups: ["block2", "block4"],
+   * });
+   * console.log(ex.groups, ex.maxBatch); // ["block2", "block4"], the largest batch
+   * ```
+   *
+   * @throws {RangeError} for an unknown or repeated group name, an empty group list, or a graph
+   *   without loss layers.
    * @throws {GpuError} when WebGPU fails (e.g. out of memory).
    */
   static async create(
@@ -151,15 +213,7 @@ export class Executor {
     weights: GraphWeights,
     opts: ExecutorOptions = {},
   ): Promise<Executor> {
-    const known = graph.groups.map((g) => g.name);
-    const groups = opts.groups ?? known;
-    for (const g of groups) {
-      if (!known.includes(g)) {
-        throw new RangeError(`Unknown group "${g}" for ${graph.name}; known: ${known.join(", ")}`);
-      }
-    }
-    if (groups.length === 0) throw new RangeError("At least one group must be requested");
-    const ex = new Executor(gpu, graph, groups);
+    const ex = new Executor(gpu, graph, reversePlan(graph, opts.groups));
     await gpu.scoped(`uploading ${graph.name} weights`, () => ex.#upload(weights));
     return ex;
   }
@@ -235,125 +289,129 @@ export class Executor {
   }
 
   /**
-   * Plan memory and record all dispatches for batches of `n` images. Forward activations are
-   * kept only where the reverse pass needs them (BN inputs); every other buffer returns to a
-   * pool after its last reader, and gradient buffers reuse that pool.
+   * Plan memory and record all dispatches for batches of `n` images, in three steps:
+   * {@link forwardLiveness} (which buffers may be recycled when), {@link Executor.#recordForward}
+   * and {@link Executor.#recordReverse}. Forward activations are kept only where the reverse
+   * pass reads them (BN inputs); every other buffer returns to a pool after its last reader,
+   * and gradient buffers reuse that pool.
    */
   #makePlan(n: number): Plan {
     const gpu = this.#gpu;
     const g = this.graph;
     const T = g.tensors;
-    const bytesOf = (t: TensorInfo) => n * t.c * t.h * t.w * 4;
-    const rec = new Recorder(gpu);
-    const pool = new Pool(gpu);
-    const extra: GPUBuffer[] = [];
     const G = this.groups.length;
-
-    const input = gpu.storage("input", bytesOf(T[g.input]));
-    const scores = gpu.storage("scores", n * G * 4);
     const embT = T[g.embedding];
-    const embedding = gpu.storage("embedding", n * embT.c * 4);
-    extra.push(input, scores, embedding);
-
-    // Where the reverse pass stops: the producer of the earliest requested group's tensor.
-    const groupTensor = new Map(g.groups.map((x) => [x.tensor, x.name]));
-    const requested = g.groups.filter((x) => this.groups.includes(x.name));
-    const producer = new Map<number, number>();
-    g.nodes.forEach((node, i) => producer.set(node.output, i));
-    const stopIndex = Math.min(...requested.map((x) => producer.get(x.tensor) ?? -1));
-
-    // Which tensors receive a gradient (reverse reachability from the loss).
-    const hasGrad = new Array<boolean>(T.length).fill(false);
-    for (let i = g.nodes.length - 1; i > stopIndex; i--) {
-      const node = g.nodes[i];
-      if (node.kind === "bn") {
-        if (node.inLoss || hasGrad[node.output]) hasGrad[node.input] = true;
-        if (node.residual !== undefined && hasGrad[node.output]) hasGrad[node.residual] = true;
-      } else if (node.kind === "conv" && hasGrad[node.output]) hasGrad[node.input] = true;
-    }
-    const needsBackward = (i: number) => {
-      const node = g.nodes[i];
-      return i > stopIndex && node.kind !== "linear_bn1d" && hasGrad[node.input];
+    const st: PlanState = {
+      n,
+      rec: new Recorder(gpu),
+      pool: new Pool(gpu),
+      extra: [],
+      bytesOf: (id) => n * T[id].c * T[id].h * T[id].w * 4,
+      act: new Array(T.length),
+      stats: new Map(),
+      live: forwardLiveness(g, this.#reverse),
     };
-
-    // Forward-pass readers of each tensor, and whether the reverse pass reads it.
-    const lastForwardUse = new Array<number>(T.length).fill(-1);
-    const backwardUses = new Array<number>(T.length).fill(0);
-    g.nodes.forEach((node, i) => {
-      lastForwardUse[node.input] = i;
-      if (node.kind === "bn" && node.residual !== undefined) lastForwardUse[node.residual] = i;
-      if (node.kind === "bn" && needsBackward(i)) backwardUses[node.input]++;
+    const input = gpu.storage("input", st.bytesOf(g.input));
+    const scores = gpu.storage("scores", n * G * 4);
+    const embedding = gpu.storage("embedding", n * embT.c * 4);
+    st.extra.push(input, scores, embedding);
+    st.act[g.input] = input;
+    this.#recordForward(st, embedding);
+    this.#recordReverse(st, scores);
+    gpu.checkHealthy();
+    const dispatches = st.rec.finish();
+    const readBytes = n * G * 4 + n * embT.c * 4;
+    const readback = gpu.device.createBuffer({
+      label: "readback",
+      size: Math.ceil(readBytes / 16) * 16,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
+    const { pool, extra } = st;
+    return {
+      dispatches,
+      input,
+      scores,
+      embedding,
+      readback,
+      pool,
+      extra,
+      uniforms: st.rec.uniforms,
+    };
+  }
 
-    // ---- forward ----
-    const act: (GPUBuffer | undefined)[] = new Array(T.length);
-    act[g.input] = input;
-    const stats = new Map<string, GPUBuffer>();
+  /**
+   * Record the forward pass: every node in order, with the BN statistics capture of the loss
+   * terms the reverse pass injects ({@link ReversePlan.injected}). Each activation goes back to
+   * the pool after its last forward reader unless the reverse pass reads it.
+   */
+  #recordForward(st: PlanState, embedding: GPUBuffer): void {
+    const { n, rec, pool, act, live } = st;
+    const g = this.graph;
+    const T = g.tensors;
     const release = (id: number) => {
-      if (id !== g.input && act[id] && backwardUses[id] === 0) {
+      if (id !== g.input && act[id] && live.savedUses[id] === 0) {
         pool.put(act[id]!);
         act[id] = undefined;
       }
     };
+    const outputBuffer = (id: number) =>
+      id === g.embedding ? embedding : pool.get(T[id].name, st.bytesOf(id));
     g.nodes.forEach((node, i) => {
       const inT = T[node.input], outT = T[node.output];
       const x = act[node.input]!;
       if (node.kind === "conv") {
-        const y = node.output === g.embedding ? embedding : pool.get(outT.name, bytesOf(outT));
+        const y = outputBuffer(node.output);
         const p = this.#conv.get(node.name)!;
         if (p.depthwise) {
           const dg = dwGeometry(n, node, inT);
           recordDepthwiseConv2d(rec, node.name, dg, x, p.fwd, p.bias, y);
         } else {
-          recordConv2d(
-            rec,
-            node.name,
-            denseGeometry(n, node, inT, outT),
-            x,
-            p.fwd,
-            p.bias,
-            y,
-          );
+          const geo = denseGeometry(n, node, inT, outT);
+          recordConv2d(rec, node.name, geo, x, p.fwd, p.bias, y);
         }
         act[node.output] = y;
       } else if (node.kind === "bn") {
         const shape = { n, c: inT.c, h: inT.h, w: inT.w };
-        if (node.inLoss && needsBackward(i)) {
-          const s = gpu.storage(`${node.name}:stats`, n * inT.c * 8);
-          extra.push(s);
-          stats.set(node.name, s);
+        if (this.#reverse.injected.has(i)) {
+          const s = this.#gpu.storage(`${node.name}:stats`, n * inT.c * 8);
+          st.extra.push(s);
+          st.stats.set(i, s);
           recordBnStats(rec, `${node.name}:stats`, shape, x, s);
         }
-        const y = node.output === g.embedding ? embedding : pool.get(outT.name, bytesOf(outT));
+        const y = outputBuffer(node.output);
         const r = node.residual !== undefined ? act[node.residual] : undefined;
         recordBnApply(rec, node.name, shape, node.act, x, this.#bn.get(node.name)!, r, y);
         act[node.output] = y;
       } else {
         const h = this.#head.get(node.fcName)!;
-        recordLinearBn1d(
-          rec,
-          node.fcName,
-          n,
-          inT.c * inT.h * inT.w,
-          outT.c,
-          x,
-          h.wt,
-          h.prm,
-          embedding,
-        );
+        const inF = inT.c * inT.h * inT.w;
+        recordLinearBn1d(rec, node.fcName, n, inF, outT.c, x, h.wt, h.prm, embedding);
         act[node.output] = embedding;
       }
       // Release inputs whose last forward reader this was and which the reverse pass skips.
       for (const id of [node.input, node.kind === "bn" ? node.residual : undefined]) {
-        if (id !== undefined && lastForwardUse[id] === i) release(id);
+        if (id !== undefined && live.lastForwardUse[id] === i) release(id);
       }
     });
     // Outputs nobody reads (other than the embedding) go back to the pool too.
     T.forEach((_t, id) => {
-      if (lastForwardUse[id] === -1 && id !== g.embedding && act[id]) release(id);
+      if (live.lastForwardUse[id] === -1 && id !== g.embedding && act[id]) release(id);
     });
+  }
 
-    // ---- reverse ----
+  /**
+   * Record the reverse pass of {@link ReversePlan}: its walk from the last node down to the
+   * stop node, scoring each group when the walk reaches the group tensor's producer (its
+   * gradient is complete then) and running the backward of the nodes that have one. Gradient
+   * buffers are reference-counted (a residual shares its output gradient's buffer) and go back
+   * to the pool after their last reader.
+   */
+  #recordReverse(st: PlanState, scores: GPUBuffer): void {
+    const { n, rec, pool, act, live } = st;
+    const g = this.graph;
+    const T = g.tensors;
+    const plan = this.#reverse;
+    const G = plan.groups.length;
     const grad: (GPUBuffer | undefined)[] = new Array(T.length);
     const refs = new Map<GPUBuffer, number>();
     const hold = (b: GPUBuffer) => refs.set(b, (refs.get(b) ?? 0) + 1);
@@ -366,53 +424,54 @@ export class Executor {
     const gradFor = (id: number): { buf: GPUBuffer; acc: boolean } => {
       const existing = grad[id];
       if (existing) return { buf: existing, acc: true };
-      const b = pool.get(`${T[id].name}:grad`, bytesOf(T[id]));
+      const b = pool.get(`${T[id].name}:grad`, st.bytesOf(id));
       hold(b);
       grad[id] = b;
       return { buf: b, acc: false };
     };
-    const slotOf = (name: string) => this.groups.indexOf(name);
-    const scoreGroup = (id: number) => {
-      const name = groupTensor.get(id);
-      if (name === undefined || slotOf(name) < 0 || !grad[id]) return;
-      const t = T[id];
-      recordAbsSum(rec, `${name}:score`, n, t.c * t.h * t.w, grad[id]!, scores, G, slotOf(name));
+    // Score the groups produced by node `at` (-1: the graph input): Σ |g| per image.
+    const scoreAt = (at: number) => {
+      for (const grp of plan.groups) {
+        if (grp.producer !== at) continue;
+        const t = T[grp.tensor];
+        const gb = grad[grp.tensor];
+        if (!gb) throw new Error(`${g.name}: no gradient buffer for group ${grp.name}`);
+        recordAbsSum(rec, `${grp.name}:score`, n, t.c * t.h * t.w, gb, scores, G, grp.slot);
+      }
     };
-    for (let i = g.nodes.length - 1; i > stopIndex; i--) {
+    for (const i of plan.walk) {
       const node: Node = g.nodes[i];
-      scoreGroup(node.output);
-      if (!needsBackward(i)) {
+      scoreAt(i);
+      if (!plan.runsBackward[i]) {
         drop(grad[node.output]);
         continue;
       }
       const inT = T[node.input], outT = T[node.output];
       const gy = grad[node.output];
       if (node.kind === "conv") {
-        if (gy) {
-          const { buf, acc } = gradFor(node.input);
-          const p = this.#conv.get(node.name)!;
-          if (p.depthwise) {
-            const dg = dwGeometry(n, node, inT);
-            recordDepthwiseBackwardData(rec, `${node.name}:bwd`, dg, gy, p.bwd, buf, acc);
-          } else {
-            recordConv2dBackwardData(
-              rec,
-              `${node.name}:bwd`,
-              denseGeometry(n, node, inT, outT),
-              gy,
-              p.bwd,
-              buf,
-              acc,
-              "auto",
-              (bytes) => {
-                // Scratch for this dispatch sequence only: back to the pool at once, since
-                // reuse follows dispatch order.
-                const s = pool.get(`${node.name}:scratch`, bytes);
-                pool.put(s);
-                return s;
-              },
-            );
-          }
+        const { buf, acc } = gradFor(node.input);
+        const p = this.#conv.get(node.name)!;
+        if (p.depthwise) {
+          const dg = dwGeometry(n, node, inT);
+          recordDepthwiseBackwardData(rec, `${node.name}:bwd`, dg, gy!, p.bwd, buf, acc);
+        } else {
+          recordConv2dBackwardData(
+            rec,
+            `${node.name}:bwd`,
+            denseGeometry(n, node, inT, outT),
+            gy!,
+            p.bwd,
+            buf,
+            acc,
+            "auto",
+            (bytes) => {
+              // Scratch for this dispatch sequence only: back to the pool at once, since
+              // reuse follows dispatch order.
+              const s = pool.get(`${node.name}:scratch`, bytes);
+              pool.put(s);
+              return s;
+            },
+          );
         }
       } else if (node.kind === "bn") {
         const { buf, acc } = gradFor(node.input);
@@ -426,13 +485,14 @@ export class Executor {
           {
             act: node.act,
             gy,
-            stats: stats.get(node.name),
-            invLayers: 1 / g.lossLayers,
+            // The statistics gradient enters here for the loss terms after the stop.
+            stats: st.stats.get(i),
+            invLayers: plan.layerWeight,
             accumulate: acc,
           },
         );
-        backwardUses[node.input]--;
-        if (backwardUses[node.input] === 0 && node.input !== g.input) {
+        live.savedUses[node.input]--;
+        if (live.savedUses[node.input] === 0 && node.input !== g.input) {
           pool.put(act[node.input]!);
           act[node.input] = undefined;
         }
@@ -449,18 +509,8 @@ export class Executor {
       }
       drop(grad[node.output]);
     }
-    // The earliest requested group is the output of the node where the reverse pass stopped.
-    scoreGroup(stopIndex >= 0 ? g.nodes[stopIndex].output : g.input);
-    rec.gpu.checkHealthy();
-    const dispatches = rec.finish();
-    const readBytes = n * G * 4 + n * embT.c * 4;
-    const readback = gpu.device.createBuffer({
-      label: "readback",
-      size: Math.ceil(readBytes / 16) * 16,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
-    const uniforms = rec.uniforms;
-    return { dispatches, input, scores, embedding, readback, pool, extra, uniforms };
+    // The earliest requested group is the output of the node where the walk stopped.
+    scoreAt(plan.stop);
   }
 
   /**
@@ -468,6 +518,25 @@ export class Executor {
    * normalised as {@link Graph.preprocess} says). Each image's results are bit-identical
    * whatever the batch size or its neighbours: statistics and sums run per image, in a fixed
    * order.
+   *
+   * @example Score two image files on every group
+   * ```ts
+   * import { Executor, Gpu, loadModel, prepareImage } from "@grafiqs/grafiqs-webgpu";
+   *
+   * const model = await loadModel("auto", "backbone.pth");
+   * const ex = await Executor.create(await Gpu.create(), model.graph, model.weights);
+   * const files = ["a.png", "b.png"];
+   * const size = model.graph.preprocess.size;
+   * const inputs = new Float32Array(files.length * 3 * size * size);
+   * for (const [k, f] of files.entries()) {
+   *   const x = await prepareImage(await Deno.readFile(f), f, model.graph.preprocess);
+   *   inputs.set(x, k * x.length);
+   * }
+   * const { scores, embeddings } = await ex.run(inputs, files.length);
+   * // scores[k * ex.groups.length + j]: image k, group ex.groups[j] (lower = higher quality);
+   * // embeddings: files.length rows of the embedding size.
+   * ex.destroy();
+   * ```
    *
    * @throws {RangeError} when `inputs` has the wrong length or count exceeds {@link maxBatch}.
    * @throws {GpuError} when WebGPU reports an error or loses the device.

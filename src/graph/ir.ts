@@ -90,7 +90,7 @@ export interface Graph {
   groups: Group[];
   /** How images are prepared for this network. */
   preprocess: Preprocess;
-  /** Number of BN2d layers in the loss (K of SPEC section 4). */
+  /** Number of BN2d layers in the loss (K of docs/ALGORITHM.md, "The loss"). */
   lossLayers: number;
 }
 

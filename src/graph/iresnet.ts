@@ -1,13 +1,13 @@
 /**
- * iResNet builders (ArcFace definition, SPEC section 3) for iresnet18/34/50/100/200, plus
- * smaller custom widths for tests.
+ * iResNet builders (ArcFace definition, docs/ALGORITHM.md "The network") for
+ * iresnet18/34/50/100/200, plus smaller custom widths for tests.
  *
  * @module
  */
 import type { StateDict } from "../weights/types.ts";
 import { type Graph, GraphBuilder } from "./ir.ts";
 
-/** Blocks per stage of the standard iResNets (SPEC section 3). */
+/** Blocks per stage of the standard iResNets (docs/ALGORITHM.md, "The network"). */
 export const IRESNET_DEPTHS: Record<string, [number, number, number, number]> = {
   iresnet18: [2, 2, 2, 2],
   iresnet34: [3, 4, 6, 3],
@@ -51,10 +51,10 @@ export function standardIResNet(name: string): IResNetConfig {
 }
 
 /**
- * Build the iResNet graph. Groups: image (the normalised input) and block1..block4 (the
- * outputs of layer1..layer4). Every BN2d (stem, block BN1/BN2/BN3, downsample, head bn2) is in
- * the loss; the BatchNorm1d `features` is not (SPEC section 4). Preprocessing is the official
- * one: BGR, (v/255 - 0.5) / 0.5.
+ * Build the iResNet graph. Groups: image (the normalised input) and block1..block4 (the outputs of
+ * layer1..layer4). Every BN2d (stem, block BN1/BN2/BN3, downsample, head bn2) is in the loss; the
+ * BatchNorm1d `features` is not (docs/ALGORITHM.md, "The loss"). Preprocessing is the official one:
+ * BGR, (v/255 - 0.5) / 0.5.
  */
 export function buildIResNet(cfg: IResNetConfig): Graph {
   if (cfg.inputSize % 16 !== 0) {

@@ -1,7 +1,7 @@
 /**
  * Image decoding with the semantics of OpenCV's `cv2.imread(path)` (IMREAD_COLOR), which the
- * official GraFIQs code uses (SPEC section 2 item 1), on top of the pure-WASM decoders of the
- * npm package `imagescript` and the EXIF reader `exifr`.
+ * official GraFIQs code uses (docs/ALGORITHM.md, "Input" item 1), on top of the pure-WASM decoders
+ * of the npm package `imagescript` and the EXIF reader `exifr`.
  *
  * What OpenCV does, and how this module matches it (each point checked against OpenCV 4.6 by
  * tools/make_image_fixtures.py and tests/image_test.ts):
@@ -73,7 +73,7 @@ export interface DecodedImage {
 /**
  * Thrown when a file cannot be decoded: empty, not an image, an unsupported format, or corrupt
  * or truncated data. The message starts with the file name, then says what is wrong. Callers
- * catch it to leave the file out and report it (SPEC section 5).
+ * catch it to leave the file out and report it (docs/ALGORITHM.md, "Input" item 1).
  */
 export class ImageDecodeError extends Error {
   /** The file name given to {@link decodeImage}. */
@@ -223,10 +223,10 @@ function rgbaToRgb(rgba: Uint8Array | Uint8ClampedArray, n: number): Uint8Array 
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /**
- * Decode an image file to 8-bit RGB with the semantics of OpenCV's `imread(path)` (SPEC
- * section 2 item 1; the module comment lists each rule). The result is RGB; the official code
- * sees BGR, which is the same array with channels 0 and 2 swapped ({@link prepareImage} takes
- * care of the order).
+ * Decode an image file to 8-bit RGB with the semantics of OpenCV's `imread(path)`
+ * (docs/ALGORITHM.md, "Input" item 1; the module comment lists each rule). The result is RGB; the
+ * official code sees BGR, which is the same array with channels 0 and 2 swapped
+ * ({@link prepareImage} takes care of the order).
  *
  * @param bytes the whole file
  * @param fileName the name used in error messages (not opened, not used to pick the format)

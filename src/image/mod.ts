@@ -1,6 +1,6 @@
 /**
- * Image input for GraFIQs (SPEC section 2): decoding with OpenCV `imread` semantics, EXIF
- * orientation, PyTorch-exact antialiased bilinear resize, and normalisation to the CHW float32
+ * Image input for GraFIQs (docs/ALGORITHM.md, "Input"): decoding with OpenCV `imread` semantics,
+ * EXIF orientation, PyTorch-exact antialiased bilinear resize, and normalisation to the CHW float32
  * network input.
  *
  * @module

@@ -1,7 +1,7 @@
 /**
  * From file bytes to the normalised network input: decode (OpenCV `imread` semantics), choose
  * the channel order, resize to size x size when needed, scale and normalise, lay out as CHW
- * float32 (SPEC section 2).
+ * float32 (docs/ALGORITHM.md, "Input").
  *
  * The official iResNet code does, in float32 tensors:
  * `cv2.imread` (BGR) -> optional `cvtColor(BGR2RGB)` -> antialiased resize to 112 when the size
@@ -32,7 +32,7 @@ export interface PrepareOptions {
 
 /**
  * The official iResNet preprocessing without `--bgr2rgb`: BGR, (v / 255 - 0.5) / 0.5, i.e.
- * values in [-1, 1], 112 x 112 (SPEC section 2). Use `{ ...IRESNET_PREPROCESS,
+ * values in [-1, 1], 112 x 112 (docs/ALGORITHM.md, "Input"). Use `{ ...IRESNET_PREPROCESS,
  * channelOrder: "rgb" }` for `--bgr2rgb`.
  */
 export const IRESNET_PREPROCESS: Readonly<PrepareOptions> = Object.freeze({
@@ -94,9 +94,9 @@ function cachedTable(mean: number, std: number): Float32Array {
 }
 
 /**
- * Write the network input of an already decoded image into `out` at `offset`: channel order,
- * resize to size x size when the image is not already that size (antialiased bilinear, SPEC
- * section 2 item 3; an image of the right size is used untouched), then the normalisation.
+ * Write the network input of an already decoded image into `out` at `offset`: channel order, resize
+ * to size x size when the image is not already that size (antialiased bilinear, docs/ALGORITHM.md
+ * "Input" item 3; an image of the right size is used untouched), then the normalisation.
  *
  * @param img decoded RGB image ({@link decodeImage})
  * @param opts preprocessing ({@link IRESNET_PREPROCESS}, {@link MOBILEFACENET_PREPROCESS})
@@ -156,8 +156,8 @@ export async function prepareImageInto(
 }
 
 /**
- * Decode a file and return its normalised network input (SPEC section 2): 3 x size x size
- * float32, CHW, channel 0 first in `opts.channelOrder`, value
+ * Decode a file and return its normalised network input (docs/ALGORITHM.md, "Input"):
+ * 3 x size x size float32, CHW, channel 0 first in `opts.channelOrder`, value
  * fl(fl(fl(v / 255) - mean[c]) / std[c]) per output channel c. For the official iResNet
  * preprocessing ({@link IRESNET_PREPROCESS}) that is (v / 255 - 0.5) / 0.5 in [-1, 1], BGR.
  *

@@ -1,6 +1,6 @@
 /**
  * EXIF orientation: reading the tag and applying it to a pixel array the way OpenCV's
- * `imread` does by default (SPEC section 2 item 1; OpenCV's `ApplyExifOrientation`).
+ * `imread` does by default (docs/ALGORITHM.md, "Input" item 1; OpenCV's `ApplyExifOrientation`).
  *
  * @module
  */

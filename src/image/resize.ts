@@ -1,6 +1,6 @@
 /**
  * Antialiased bilinear resize that reproduces, bit for bit, what the reference outputs used
- * (SPEC section 2 item 3): PyTorch's
+ * (docs/ALGORITHM.md, "Input" item 3): PyTorch's
  * `torch.nn.functional.interpolate(x.float(), size=(outH, outW), mode="bilinear",
  * align_corners=False, antialias=True)` on 8-bit input, then one rounding half to even and a
  * clamp back to 8-bit.
@@ -309,9 +309,10 @@ function cachedAxisWeights(inSize: number, outSize: number): AxisWeights {
 /**
  * Antialiased bilinear resize of an 8-bit 3-channel image: PyTorch's float32
  * `interpolate(..., mode="bilinear", align_corners=False, antialias=True)` followed by one
- * rounding half to even and a clamp to [0, 255] (SPEC section 2 item 3), bit-exact with the
- * PyTorch build behind the reference outputs. The channel order is kept as given; channels never
- * mix. The official code passes a 112x112 input through untouched; so does this (as a copy).
+ * rounding half to even and a clamp to [0, 255] (docs/ALGORITHM.md, "Input" item 3), bit-exact
+ * with the PyTorch build behind the reference outputs. The channel order is kept as given;
+ * channels never mix. The official code passes a 112x112 input through untouched; so does this
+ * (as a copy).
  *
  * @param rgb input pixels, h x w x 3, row-major, interleaved, values 0..255
  * @param w input width in pixels, >= 1

@@ -178,7 +178,10 @@ export interface BnBackwardOptions {
   gy: GPUBuffer | undefined;
   /** Per-image statistics from {@link recordBnStats}, or undefined when not in the loss. */
   stats: GPUBuffer | undefined;
-  /** 1 / (number of BN2d layers in the loss); the kernel uses 2 / (K C H W). */
+  /**
+   * 1 / K for K BN2d layers in the loss (`LossTerm.layerWeight` of src/graph/grafiqs.ts); the
+   * kernel uses 2 / (K C H W) (docs/ALGORITHM.md, "The loss").
+   */
   invLayers: number;
   /** Add to the gradient already in `ga`. */
   accumulate: boolean;

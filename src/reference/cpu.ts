@@ -7,8 +7,8 @@
  * PyTorch: `[Cout, Cin / groups, K, K]`, row-major. Everything is float64.
  *
  * The GraFIQs-specific pieces (the per-image BN-statistics loss and its gradient) follow
- * SPEC.md section 4; activation boundary conventions (ReLU, ReLU6) follow the "Backward
- * conventions" of models/mobilefacenet/MODEL.md, which are PyTorch's.
+ * docs/ALGORITHM.md ("The loss", "The reverse pass"); activation boundary conventions (ReLU, ReLU6)
+ * follow the "Backward conventions" of models/mobilefacenet/MODEL.md, which are PyTorch's.
  *
  * Every function validates its arguments and throws an `Error` whose message starts with
  * `reference/cpu.ts <function>:` and says what is wrong.
@@ -194,8 +194,8 @@ export function conv2d(
 }
 
 /**
- * Gradient of {@link conv2d} with respect to its input (the transposed convolution with the
- * same weights, SPEC section 4), written as a gather over output positions:
+ * Gradient of {@link conv2d} with respect to its input (the transposed convolution with the same
+ * weights, docs/ALGORITHM.md "The reverse pass"), written as a gather over output positions:
  *
  * dx[n, ci, iy, ix] = Σ_{co in group(ci)} Σ_{ky,kx : (iy + pad - ky) = oy*stride,
  *   (ix + pad - kx) = ox*stride, 0 <= oy < Ho, 0 <= ox < Wo} gy[n, co, oy, ox] * weight[co, ci', ky, kx].
@@ -269,9 +269,9 @@ export function conv2dBackwardData(
 }
 
 /**
- * Per-image, per-channel BN statistics of a BN layer's input (SPEC section 4): the mean over
- * (h, w) and the **biased** variance (divide by H*W), computed in two passes (mean first, then
- * the mean of squared deviations) for accuracy.
+ * Per-image, per-channel BN statistics of a BN layer's input (docs/ALGORITHM.md, "The loss"): the
+ * mean over (h, w) and the **biased** variance (divide by H*W), computed in two passes (mean first,
+ * then the mean of squared deviations) for accuracy.
  *
  * @returns `mean` and `var`, each of length N*C, index `n*C + c`.
  * @throws Error on a malformed tensor.
@@ -320,7 +320,7 @@ export function bnApply(x: Tensor4, scale: Float64Array, shift: Float64Array): T
 
 /**
  * Backward of an eval-mode BN (per-channel affine map) with respect to its input:
- * dL/dx = gy * scale[c] (SPEC section 4: g_out · γ_c / sqrt(rv_c + eps)).
+ * dL/dx = gy * scale[c] (docs/ALGORITHM.md "The reverse pass": g · γ_c / sqrt(rv_c + eps)).
  *
  * @throws Error on a malformed tensor or a wrong scale length.
  */
@@ -332,7 +332,7 @@ export function bnBackward(gy: Tensor4, scale: Float64Array): Tensor4 {
  * Fold eval-mode BatchNorm parameters into a per-channel affine map:
  * scale = gamma / sqrt(runningVar + eps), shift = beta - runningMean * scale.
  *
- * @param eps PyTorch's default 1e-5 (SPEC section 3).
+ * @param eps PyTorch's default 1e-5 (docs/ALGORITHM.md, "The network").
  * @throws Error when the four vectors differ in length.
  */
 export function bnEvalScaleShift(
@@ -385,8 +385,8 @@ export function prelu(x: Tensor4, w: Float64Array): Tensor4 {
 }
 
 /**
- * PReLU backward with respect to its input (SPEC section 4): gx = gy * (x > 0 ? 1 : w[c]).
- * At x == 0 the slope w[c] is used, as PyTorch does.
+ * PReLU backward with respect to its input (docs/ALGORITHM.md, "The reverse pass"):
+ * gx = gy * (x > 0 ? 1 : w[c]). At x == 0 the slope w[c] is used, as PyTorch does.
  *
  * @param x the PReLU **input** of the forward pass. @param gy dL/dy, same shape as x.
  * @throws Error on malformed or mismatched tensors or a wrong slope length.
@@ -470,9 +470,9 @@ export function add(a: Tensor4, b: Tensor4): Tensor4 {
 }
 
 /**
- * One BN2d layer's GraFIQs term, per image (SPEC section 4), for the layer input x:
- * L_n = (1/C) Σ_c (μ_{n,c} - rm_c)² + (1/C) Σ_c (σ²_{n,c} - rv_c)², with μ and the biased σ²
- * over (h, w) of image n only ({@link bnStats}).
+ * One BN2d layer's GraFIQs term, per image (docs/ALGORITHM.md, "The loss"), for the layer input x:
+ * L_n = (1/C) Σ_c (μ_{n,c} - rm_c)² + (1/C) Σ_c (σ²_{n,c} - rv_c)², with μ and the biased σ² over
+ * (h, w) of image n only ({@link bnStats}).
  *
  * @param runningMean length C. @param runningVar length C.
  * @returns length N, one (unweighted) term per image.
@@ -505,7 +505,7 @@ export function bnStatsLoss(
 
 /**
  * Gradient of `weight * L_n` ({@link bnStatsLoss}) with respect to the layer input x, per image
- * (SPEC section 4), N = H*W:
+ * (docs/ALGORITHM.md, "The loss"), N = H*W:
  * dx[n,c,h,w] = weight * (2/C) [ (μ_c - rm_c)/N + (σ²_c - rv_c) · 2 (x[n,c,h,w] - μ_c)/N ].
  *
  * @param weight the factor 1/K (K = number of BN2d layers) in the full loss.
@@ -538,9 +538,9 @@ export function bnStatsLossGrad(
 }
 
 /**
- * GraFIQs score of a gradient tensor: Σ |x| over all C*H*W elements of each image (SPEC section
- * 4), accumulated with Neumaier's compensated summation so the float64 result is accurate to
- * about one ulp regardless of size.
+ * GraFIQs score of a gradient tensor: Σ |x| over all C*H*W elements of each image
+ * (docs/ALGORITHM.md, "Groups and scores"), accumulated with Neumaier's compensated summation so
+ * the float64 result is accurate to about one ulp regardless of size.
  *
  * @returns length N.
  * @throws Error on a malformed tensor.
@@ -599,8 +599,8 @@ export function linear(
 }
 
 /**
- * Eval-mode BatchNorm1d on `[N, F]` features (the iResNet `features` layer, SPEC section 3):
- * y = (x - rm[f]) / sqrt(rv[f] + eps) * gamma[f] + beta[f].
+ * Eval-mode BatchNorm1d on `[N, F]` features (the iResNet `features` layer, docs/ALGORITHM.md "The
+ * network"): y = (x - rm[f]) / sqrt(rv[f] + eps) * gamma[f] + beta[f].
  *
  * @param x `[N, F]` row-major. @param n batch size. Vectors have length F.
  * @returns `[N, F]` row-major.

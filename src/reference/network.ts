@@ -2,7 +2,7 @@
  * A tiny float64 iResNet-shaped network with the GraFIQs loss and its analytic backward, built
  * only from the operators of ./cpu.ts. It exists for finite-difference tests (testing-ladder
  * step 3 of docs/DESIGN.md): it mirrors, at toy size, what the GPU executor does for one
- * iResNet (SPEC sections 3 and 4):
+ * iResNet (docs/ALGORITHM.md, "The network" and "The loss"):
  *
  * - stem: conv k x k (Cin -> C0, stride 1) -> BN -> PReLU;
  * - blocks (IBasicBlock): out = BN1(x) -> conv3x3 s1 -> BN2 -> PReLU -> conv3x3 stride s -> BN3,
@@ -61,7 +61,7 @@ export interface ConvLayer {
   pad: number;
 }
 
-/** One IBasicBlock (SPEC section 3). */
+/** One IBasicBlock (docs/ALGORITHM.md, "The network"). */
 export interface TinyBlock {
   /** BN on the block input. */
   bn1: BnLayer;
@@ -105,7 +105,7 @@ export interface TinyNetOptions {
   blocks: { width: number; stride: number }[];
 }
 
-/** Number K of BatchNorm2d layers of the network, i.e. the denominator of L (SPEC section 4). */
+/** Number K of BatchNorm2d layers of the network, i.e. the denominator of L (docs/ALGORITHM.md). */
 export function bnLayerCount(net: TinyNet): number {
   let k = 2; // stem BN and head BN
   for (const b of net.blocks) k += b.downsample ? 4 : 3;
@@ -281,8 +281,8 @@ function run(net: TinyNet, from: number, t: Tensor4): RunResult {
  * Forward pass from the network input.
  *
  * @param x input, N x Cin x H x W.
- * @returns `loss`: L per image (length N, SPEC section 4); `blockOutputs[j]`: the output of
- *   block j.
+ * @returns `loss`: L per image (length N, docs/ALGORITHM.md "The loss"); `blockOutputs[j]`: the
+ *   output of block j.
  * @throws Error when x has the wrong channel count or a layer does not fit the spatial size.
  */
 export function tinyNetForward(
@@ -307,7 +307,7 @@ export function tinyNetLossFrom(net: TinyNet, from: number, t: Tensor4): Float64
 }
 
 /**
- * Forward and analytic backward (reverse mode through the ops of cpu.ts, SPEC section 4).
+ * Forward and analytic backward (reverse mode through the ops of cpu.ts, docs/ALGORITHM.md).
  *
  * @param x input, N x Cin x H x W.
  * @returns `loss` (L per image), `gInput` = dL/dx (same shape as x) and `gBlocks[j]` =
