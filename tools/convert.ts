@@ -28,7 +28,7 @@ import {
   listStateDict,
   summarizeStateDict,
 } from "../src/weights/convert.ts";
-import { atomicWriteFile } from "../src/io/scores.ts";
+import { atomicWriteFile } from "../src/io/files.ts";
 import { basename } from "node:path";
 import { ARCHITECTURES, buildBackbone, detectBackbone } from "../src/cli/model.ts";
 import { extractWeights } from "../src/graph/weights.ts";

@@ -17,7 +17,8 @@
  * @module
  */
 import { formatPythonFloat, parsePythonFloat } from "../io/pyfloat.ts";
-import { escapeTsv, formatScore, unescapeTsv, writeAll } from "../io/scores.ts";
+import { readCompleteLines, writeAll } from "../io/files.ts";
+import { escapeTsv, formatScore, unescapeTsv } from "../io/scores.ts";
 import { fnv1a64 } from "./shard.ts";
 
 /** Output format of the record mode. */
@@ -181,82 +182,6 @@ export function parseRecordLine(
   });
   const embedding = withEmbedding ? decodeEmbedding(f[want - 1], where) : null;
   return { path, scores, error: null, embedding };
-}
-
-/**
- * Read the complete lines of a file one at a time without holding the file in memory, and cut
- * off a torn last line (bytes after the last line feed, left by a process killed mid-write):
- * the file is truncated to its complete lines before this returns.
- *
- * @param path the file
- * @param onLine called with each complete line (without the line feed) and its 1-based number
- * @returns the number of complete lines and how many torn bytes were cut (0 when none)
- * @throws Error naming the file when it cannot be read or truncated or is not UTF-8; whatever
- *   `onLine` throws
- */
-export async function readCompleteLines(
-  path: string,
-  onLine: (line: string, lineNo: number) => void,
-): Promise<{ lines: number; tornBytes: number }> {
-  const decoder = new TextDecoder("utf-8", { fatal: true });
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path, { read: true });
-  } catch (e) {
-    throw new Error(`cannot read ${path}: ${(e as Error).message}`, { cause: e });
-  }
-  let pending: Uint8Array[] = [];
-  let pendingBytes = 0;
-  let complete = 0; // bytes up to and including the last line feed seen
-  let total = 0;
-  let lines = 0;
-  const buf = new Uint8Array(1 << 16);
-  try {
-    for (;;) {
-      const n = await file.read(buf);
-      if (n === null) break;
-      const chunk = buf.subarray(0, n);
-      let start = 0;
-      for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, start)) {
-        const part = chunk.subarray(start, i);
-        let bytes = part;
-        if (pendingBytes) {
-          bytes = new Uint8Array(pendingBytes + part.length);
-          let o = 0;
-          for (const p of pending) bytes.set(p, (o += p.length) - p.length);
-          bytes.set(part, o);
-          pending = [];
-          pendingBytes = 0;
-        }
-        let text: string;
-        try {
-          text = decoder.decode(bytes);
-        } catch {
-          throw new Error(`${path}:${lines + 1}: not valid UTF-8`);
-        }
-        onLine(text, ++lines);
-        start = i + 1;
-        complete = total + start;
-      }
-      if (start < n) {
-        pending.push(chunk.slice(start));
-        pendingBytes += n - start;
-      }
-      total += n;
-    }
-  } finally {
-    file.close();
-  }
-  if (total > complete) {
-    try {
-      await Deno.truncate(path, complete);
-    } catch (e) {
-      throw new Error(`cannot cut the torn last line of ${path}: ${(e as Error).message}`, {
-        cause: e,
-      });
-    }
-  }
-  return { lines, tornBytes: total - complete };
 }
 
 /** What {@link recoverRecordFile} found in an existing record file. */

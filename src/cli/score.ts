@@ -18,13 +18,8 @@ import { BACKBONES } from "./model.ts";
 import { Gpu, type GpuOptions } from "../gpu/gpu.ts";
 import { Executor } from "../graph/executor.ts";
 import { encodeNpyFloat32 } from "../io/npy.ts";
-import {
-  atomicWriteFile,
-  type Failure,
-  scorePathProblem,
-  writeFailedList,
-  writeScoreFiles,
-} from "../io/scores.ts";
+import { atomicWriteFile } from "../io/files.ts";
+import { type Failure, scorePathProblem, writeFailedList, writeScoreFiles } from "../io/scores.ts";
 import { applyPathReplace, checkPathReplaceArgs } from "../io/select.ts";
 import { Progress } from "./progress.ts";
 import {

@@ -18,12 +18,11 @@
  */
 import { Gpu } from "../gpu/gpu.ts";
 import { Executor } from "../graph/executor.ts";
+import { ensureDirectory, writeAll } from "../io/files.ts";
 import {
-  ensureDirectory,
   type Failure,
   scorePathProblem,
   type ScoreRow,
-  writeAll,
   writeFailedList,
   writeScoreFiles,
 } from "../io/scores.ts";
