@@ -17,7 +17,7 @@ import { scorePaths } from "../src/cli/score.ts";
 import { Gpu } from "../src/gpu/gpu.ts";
 import { Executor } from "../src/graph/executor.ts";
 import { parseScoreFile } from "../src/io/scores.ts";
-import { parseNpy } from "../src/eval/inputs.ts";
+import { parseNpy } from "../src/io/npy.ts";
 
 /** The shared reference folder (../shared/reference from the repository root). */
 export const REFERENCE_DIR = new URL("../../shared/reference/", import.meta.url);
