@@ -18,18 +18,11 @@ import {
   uniformBelow,
 } from "../src/eval/edc.ts";
 import { evaluateEdc } from "../src/eval/evaluate.ts";
-import {
-  cosineSimilarities,
-  loadEdcInputs,
-  matchImages,
-  pairImages,
-  parseIndex,
-  parsePairs,
-  parseQualitySpec,
-  parseQualityText,
-  parseSimilarities,
-  PathMatcher,
-} from "../src/eval/inputs.ts";
+import { cosineSimilarities, parseIndex, parseSimilarities } from "../src/eval/comparisons.ts";
+import { loadEdcInputs } from "../src/eval/load.ts";
+import { matchImages, pairImages, PathMatcher } from "../src/eval/matching.ts";
+import { parsePairs } from "../src/eval/pairs.ts";
+import { parseQualitySpec, parseQualityText } from "../src/eval/quality.ts";
 import { runEdc } from "../src/eval/cli.ts";
 import { NpyFormatError, parseNpy } from "../src/io/npy.ts";
 import { fileURLToPath } from "node:url";

@@ -13,7 +13,9 @@ import {
 } from "../cli/args.ts";
 import type { ThresholdSpec } from "./edc.ts";
 import { evaluateEdc } from "./evaluate.ts";
-import { EdcInputError, loadEdcInputs, parseQualitySpec } from "./inputs.ts";
+import { EdcInputError } from "./input_text.ts";
+import { loadEdcInputs } from "./load.ts";
+import { parseQualitySpec } from "./quality.ts";
 import { paucMarkdown, writeEdcReport } from "./report.ts";
 
 /** Help text of the `edc` command. */
