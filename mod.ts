@@ -44,11 +44,11 @@ export {
   recoverRecordFile,
 } from "./src/cli/resume.ts";
 export { fnv1a64, inShard, parseShard, type Shard, shardOf } from "./src/cli/shard.ts";
-export { runEdc } from "./src/eval/cli.ts";
+export { runEdc } from "./src/cli/edc.ts";
 export { VERSION } from "./src/version.ts";
 
 import { runScore } from "./src/cli/score.ts";
-import { runEdc } from "./src/eval/cli.ts";
+import { runEdc } from "./src/cli/edc.ts";
 import { VERSION } from "./src/version.ts";
 
 /** Dispatch a command line to the main job or a subcommand; returns the exit status. */

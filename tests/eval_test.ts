@@ -23,7 +23,7 @@ import { loadEdcInputs } from "../src/eval/load.ts";
 import { matchImages, pairImages, PathMatcher } from "../src/eval/matching.ts";
 import { parsePairs } from "../src/eval/pairs.ts";
 import { parseQualitySpec, parseQualityText } from "../src/eval/quality.ts";
-import { runEdc } from "../src/eval/cli.ts";
+import { runEdc } from "../src/cli/edc.ts";
 import { NpyFormatError, parseNpy } from "../src/io/npy.ts";
 import { fileURLToPath } from "node:url";
 
