@@ -20,7 +20,7 @@ export {
 } from "./src/graph/iresnet.ts";
 export type { Graph, Group, Node, TensorInfo } from "./src/graph/ir.ts";
 export { extractWeights, WeightsMismatchError } from "./src/graph/weights.ts";
-export { type LoadedModel, loadModel } from "./src/cli/model.ts";
+export { type LoadedModel, loadModel } from "./src/graph/model.ts";
 export { readTorchCheckpoint, readWeightsFile } from "./src/weights/pth.ts";
 export { prepareImage } from "./src/image/normalize.ts";
 export { runScore, scorePaths } from "./src/cli/score.ts";
@@ -43,7 +43,8 @@ export {
   type RecordFormat,
   recoverRecordFile,
 } from "./src/cli/resume.ts";
-export { fnv1a64, inShard, parseShard, type Shard, shardOf } from "./src/cli/shard.ts";
+export { fnv1a64 } from "./src/io/hash.ts";
+export { inShard, parseShard, type Shard, shardOf } from "./src/cli/shard.ts";
 export { runEdc } from "./src/cli/edc.ts";
 export { VERSION } from "./src/version.ts";
 

@@ -17,8 +17,8 @@ import {
   recordHeader,
   recoverRecordFile,
 } from "../src/cli/resume.ts";
-import { fnv1a64 } from "../src/cli/shard.ts";
-import { detectBackbone } from "../src/cli/model.ts";
+import { fnv1a64 } from "../src/io/hash.ts";
+import { detectBackbone } from "../src/graph/model.ts";
 import { readWeightsFile } from "../src/weights/pth.ts";
 import { convertWeights } from "../src/weights/convert.ts";
 

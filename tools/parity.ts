@@ -12,7 +12,7 @@
  * @module
  */
 import { parseArgs } from "../src/cli/args.ts";
-import { loadModel } from "../src/cli/model.ts";
+import { loadModel } from "../src/graph/model.ts";
 import { scorePaths } from "../src/cli/score.ts";
 import { Gpu } from "../src/gpu/gpu.ts";
 import { Executor } from "../src/graph/executor.ts";

@@ -19,7 +19,6 @@
 import { formatPythonFloat, parsePythonFloat } from "../io/pyfloat.ts";
 import { readCompleteLines, writeAll } from "../io/files.ts";
 import { escapeTsv, formatScore, unescapeTsv } from "../io/scores.ts";
-import { fnv1a64 } from "./shard.ts";
 
 /** Output format of the record mode. */
 export type RecordFormat = "tsv" | "jsonl";
@@ -270,14 +269,6 @@ export interface JournalSettings {
   channelOrder: "bgr" | "rgb";
   /** Whether embeddings are kept (for --save-embeddings). */
   embeddings: boolean;
-}
-
-/**
- * The fingerprint of a weights file for {@link JournalSettings.weights}: FNV-1a 64 of its
- * bytes (`LoadedWeights.bytes`, as already read) in 16 hex digits (about 0.1 s per 100 MB).
- */
-export function weightsFingerprint(bytes: Uint8Array): string {
-  return fnv1a64(bytes).toString(16).padStart(16, "0");
 }
 
 /**

@@ -14,7 +14,7 @@ import {
   UsageError,
 } from "./args.ts";
 export { EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, UsageError } from "./args.ts";
-import { BACKBONES } from "./model.ts";
+import { BACKBONES } from "../graph/model.ts";
 import { Gpu, type GpuOptions } from "../gpu/gpu.ts";
 import { Executor } from "../graph/executor.ts";
 import { encodeNpyFloat32 } from "../io/npy.ts";

@@ -34,7 +34,7 @@ import {
 } from "../io/select.ts";
 import { type Item, prepareBatch, type Prepared } from "./batch.ts";
 import type { PrepareOptions } from "../image/normalize.ts";
-import { type LoadedModel, loadModel } from "./model.ts";
+import { type LoadedModel, loadModel } from "../graph/model.ts";
 import { Progress } from "./progress.ts";
 import {
   formatRecord,
