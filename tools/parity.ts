@@ -13,7 +13,7 @@
  */
 import { parseArgs } from "../src/cli/args.ts";
 import { loadModel } from "../src/graph/model.ts";
-import { scorePaths } from "../src/cli/score.ts";
+import { scorePaths } from "../src/pipeline/score_paths.ts";
 import { Gpu } from "../src/gpu/gpu.ts";
 import { Executor } from "../src/graph/executor.ts";
 import { parseScoreFile } from "../src/io/scores.ts";
