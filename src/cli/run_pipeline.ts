@@ -24,13 +24,10 @@ import { selectImages } from "../pipeline/select_images.ts";
 import { inShard } from "../pipeline/shard.ts";
 import { arraySource, DelimitedPathReader } from "../pipeline/source.ts";
 import { StopSignal } from "../pipeline/stop.ts";
-import { EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED } from "./args.ts";
+import { EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED } from "./args.ts";
 import { Progress } from "./progress.ts";
 import type { ScoreOptions } from "./score_args.ts";
 import { setUp } from "./setup.ts";
-
-/** Exit status: stopped by SIGINT (128 + 2, the shell's convention); finished records are kept. */
-export const EXIT_INTERRUPTED = 130;
 
 /** Install a SIGINT handler that requests a stop (a second SIGINT exits at once). */
 function onInterrupt(stop: StopSignal, message: string): () => void {
