@@ -20,35 +20,34 @@ export {
 } from "./src/graph/iresnet.ts";
 export type { Graph, Group, Node, TensorInfo } from "./src/graph/ir.ts";
 export { extractWeights, WeightsMismatchError } from "./src/graph/weights.ts";
-export { type LoadedModel, loadModel } from "./src/cli/model.ts";
+export { type LoadedModel, loadModel } from "./src/graph/model.ts";
 export { readTorchCheckpoint, readWeightsFile } from "./src/weights/pth.ts";
 export { prepareImage } from "./src/image/normalize.ts";
-export { runScore, scorePaths } from "./src/cli/score.ts";
+export { runScore } from "./src/cli/score.ts";
+export { scorePaths } from "./src/pipeline/score_paths.ts";
+export { arraySource, DelimitedPathReader, type PathSource } from "./src/pipeline/source.ts";
+export { runPipeline } from "./src/cli/run_pipeline.ts";
 export {
-  arraySource,
-  DelimitedPathReader,
-  type PathSource,
-  runPipeline,
   scoreStream,
-  selectImages,
   type StreamOptions,
   type StreamRecord,
   type StreamStats,
-} from "./src/cli/stream.ts";
+} from "./src/pipeline/score_stream.ts";
+export { selectImages } from "./src/pipeline/select_images.ts";
 export {
   formatRecord,
   type ImageRecord,
-  Journal,
   parseRecordLine,
   type RecordFormat,
-  recoverRecordFile,
-} from "./src/cli/resume.ts";
-export { fnv1a64, inShard, parseShard, type Shard, shardOf } from "./src/cli/shard.ts";
-export { runEdc } from "./src/eval/cli.ts";
+} from "./src/io/records.ts";
+export { Journal, recoverRecordFile } from "./src/pipeline/resume.ts";
+export { fnv1a64 } from "./src/io/hash.ts";
+export { inShard, parseShard, type Shard, shardOf } from "./src/pipeline/shard.ts";
+export { runEdc } from "./src/cli/edc.ts";
 export { VERSION } from "./src/version.ts";
 
 import { runScore } from "./src/cli/score.ts";
-import { runEdc } from "./src/eval/cli.ts";
+import { runEdc } from "./src/cli/edc.ts";
 import { VERSION } from "./src/version.ts";
 
 /** Dispatch a command line to the main job or a subcommand; returns the exit status. */

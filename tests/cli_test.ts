@@ -8,7 +8,7 @@ import { gpuTestOptions } from "./gpu_util.ts";
 import { runTool as cli, TINY_FIX as FIX, tinyWorkDir } from "./cli_util.ts";
 import { formatPythonFloat } from "../src/io/pyfloat.ts";
 import { parseScoreFile, readFailedList } from "../src/io/scores.ts";
-import { parseNpy } from "../src/eval/inputs.ts";
+import { parseNpy } from "../src/io/npy.ts";
 import { describeParseError, parseArgs } from "../src/cli/args.ts";
 
 const GROUPS = ["image", "block1", "block2", "block3", "block4"];

@@ -18,20 +18,13 @@ import {
   uniformBelow,
 } from "../src/eval/edc.ts";
 import { evaluateEdc } from "../src/eval/evaluate.ts";
-import {
-  cosineSimilarities,
-  loadEdcInputs,
-  matchImages,
-  pairImages,
-  parseIndex,
-  parseNpy,
-  parsePairs,
-  parseQualitySpec,
-  parseQualityText,
-  parseSimilarities,
-  PathMatcher,
-} from "../src/eval/inputs.ts";
-import { runEdc } from "../src/eval/cli.ts";
+import { cosineSimilarities, parseIndex, parseSimilarities } from "../src/eval/comparisons.ts";
+import { loadEdcInputs } from "../src/eval/load.ts";
+import { matchImages, pairImages, PathMatcher } from "../src/eval/matching.ts";
+import { parsePairs } from "../src/eval/pairs.ts";
+import { parseQualitySpec, parseQualityText } from "../src/eval/quality.ts";
+import { runEdc } from "../src/cli/edc.ts";
+import { NpyFormatError, parseNpy } from "../src/io/npy.ts";
 import { fileURLToPath } from "node:url";
 
 const FIX = new URL("./fixtures/eval/", import.meta.url);
@@ -617,6 +610,13 @@ Deno.test("parseNpy and cosineSimilarities: float32 C order and big-endian float
     /t\.npy: shape \(4, 2\) of <f4 needs 32 data bytes, file has 22/,
   );
   assertThrows(() => parseNpy(new Uint8Array(20), "z.npy"), /z\.npy: not a \.npy file/);
+  let npyError: unknown;
+  try {
+    parseNpy(new Uint8Array(20), "z.npy");
+  } catch (e) {
+    npyError = e;
+  }
+  assert(npyError instanceof NpyFormatError, "parseNpy throws NpyFormatError");
   const zero = { rows: 1, cols: 2, dtype: "<f4", data: new Float64Array(2) };
   assertThrows(
     () =>

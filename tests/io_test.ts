@@ -19,8 +19,8 @@ import {
   pathlibChild,
   pathlibNormalize,
 } from "../src/io/select.ts";
+import { atomicWriteFile } from "../src/io/files.ts";
 import {
-  atomicWriteFile,
   FAILED_FILE_NAME,
   FAILED_HEADER,
   formatScore,

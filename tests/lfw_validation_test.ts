@@ -21,10 +21,11 @@
 import { assert, assertEquals } from "./assert.ts";
 import { getGpu, gpuTestOptions } from "./gpu_util.ts";
 import { Executor } from "../src/graph/executor.ts";
-import { loadModel } from "../src/cli/model.ts";
+import { loadModel } from "../src/graph/model.ts";
 import { type DecodedImage, decodeImage } from "../src/image/decode.ts";
 import { imageToTensorInto } from "../src/image/normalize.ts";
-import { pairImages, parsePairs } from "../src/eval/inputs.ts";
+import { pairImages } from "../src/eval/matching.ts";
+import { parsePairs } from "../src/eval/pairs.ts";
 import {
   computeEdc,
   edcPauc,

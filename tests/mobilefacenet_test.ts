@@ -22,7 +22,7 @@ import {
 import { extractWeights, WeightsMismatchError } from "../src/graph/weights.ts";
 import { readWeightsFile } from "../src/weights/pth.ts";
 import { encodeGfqw } from "../src/weights/gfqw.ts";
-import { applyMeta, loadModel } from "../src/cli/model.ts";
+import { applyMeta, loadModel } from "../src/graph/model.ts";
 import { main as convertMain } from "../tools/convert.ts";
 import { haveReference, type ParityReport, parityTable, runParity } from "../tools/parity.ts";
 import { parseScoreFile } from "../src/io/scores.ts";

@@ -1,5 +1,5 @@
 /**
- * `--resume` (src/cli/resume.ts): records and their recovery, the folder-mode journal, and the
+ * `--resume` (src/pipeline/resume.ts, src/io/records.ts): records and their recovery, the folder-mode journal, and the
  * command killed with SIGKILL at random points, then resumed until done: the final output must
  * be byte-identical to an uninterrupted run's (no record lost, duplicated or torn).
  *
@@ -11,14 +11,12 @@ import { gpuTestOptions } from "./gpu_util.ts";
 import {
   formatRecord,
   type ImageRecord,
-  Journal,
-  JOURNAL_NAME,
   parseRecordLine,
   recordHeader,
-  recoverRecordFile,
-} from "../src/cli/resume.ts";
-import { fnv1a64 } from "../src/cli/shard.ts";
-import { detectBackbone } from "../src/cli/model.ts";
+} from "../src/io/records.ts";
+import { Journal, JOURNAL_NAME, recoverRecordFile } from "../src/pipeline/resume.ts";
+import { fnv1a64 } from "../src/io/hash.ts";
+import { detectBackbone } from "../src/graph/model.ts";
 import { readWeightsFile } from "../src/weights/pth.ts";
 import { convertWeights } from "../src/weights/convert.ts";
 

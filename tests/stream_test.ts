@@ -1,5 +1,5 @@
 /**
- * The pipeline stage (src/cli/stream.ts, src/cli/shard.ts): paths on stdin, records on stdout
+ * The pipeline stage (src/pipeline/, src/cli/run_pipeline.ts): paths on stdin, records on stdout
  * as results become available, early consumers, SIGINT, bounded memory, --recursive, --shard.
  *
  * CLI tests run `deno run -A mod.ts` in a subprocess, as a user does, on the tiny 112x112
@@ -12,9 +12,12 @@ import { gpuTestOptions } from "./gpu_util.ts";
 import { MOD, runTool as run, TINY_FIX as FIX, tinyWorkDir } from "./cli_util.ts";
 import { formatPythonFloat } from "../src/io/pyfloat.ts";
 import { parseScoreFile, readFailedList } from "../src/io/scores.ts";
-import { fnv1a64, inShard, parseShard, shardOf } from "../src/cli/shard.ts";
-import { Channel, DelimitedPathReader, selectImages, STALL } from "../src/cli/stream.ts";
-import { parseScoreArgs } from "../src/cli/score.ts";
+import { fnv1a64 } from "../src/io/hash.ts";
+import { inShard, parseShard, shardOf } from "../src/pipeline/shard.ts";
+import { Channel } from "../src/pipeline/channel.ts";
+import { DelimitedPathReader, STALL } from "../src/pipeline/source.ts";
+import { selectImages } from "../src/pipeline/select_images.ts";
+import { parseScoreArgs } from "../src/cli/score_args.ts";
 import { buildIResNet } from "../src/graph/iresnet.ts";
 import { expectedShapes } from "../src/graph/weights.ts";
 import { encodeGfqw } from "../src/weights/gfqw.ts";

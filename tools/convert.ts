@@ -14,7 +14,7 @@
  * checkpoint is first checked against that architecture (every tensor present with the right
  * shape), and the model description travels with the weights: meta.backbone (the architecture
  * found), meta.preprocess (channel order, mean/std, input size) and meta.groups (the GraFIQs
- * group names, which name the output files). `loadModel` (src/cli/model.ts) honours them.
+ * group names, which name the output files). `loadModel` (src/graph/model.ts) honours them.
  * Another --backbone name is stored as given, without checks.
  *
  * @module
@@ -28,9 +28,9 @@ import {
   listStateDict,
   summarizeStateDict,
 } from "../src/weights/convert.ts";
-import { atomicWriteFile } from "../src/io/scores.ts";
+import { atomicWriteFile } from "../src/io/files.ts";
 import { basename } from "node:path";
-import { ARCHITECTURES, buildBackbone, detectBackbone } from "../src/cli/model.ts";
+import { ARCHITECTURES, buildBackbone, detectBackbone } from "../src/graph/model.ts";
 import { extractWeights } from "../src/graph/weights.ts";
 import type { Graph } from "../src/graph/ir.ts";
 

@@ -4,6 +4,6 @@
  *
  * @module
  */
-import { runEdc } from "../src/eval/cli.ts";
+import { runEdc } from "../src/cli/edc.ts";
 
 if (import.meta.main) Deno.exit(await runEdc(Deno.args));

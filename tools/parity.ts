@@ -12,12 +12,12 @@
  * @module
  */
 import { parseArgs } from "../src/cli/args.ts";
-import { loadModel } from "../src/cli/model.ts";
-import { scorePaths } from "../src/cli/score.ts";
+import { loadModel } from "../src/graph/model.ts";
+import { scorePaths } from "../src/pipeline/score_paths.ts";
 import { Gpu } from "../src/gpu/gpu.ts";
 import { Executor } from "../src/graph/executor.ts";
 import { parseScoreFile } from "../src/io/scores.ts";
-import { parseNpy } from "../src/eval/inputs.ts";
+import { parseNpy } from "../src/io/npy.ts";
 
 /** The shared reference folder (../shared/reference from the repository root). */
 export const REFERENCE_DIR = new URL("../../shared/reference/", import.meta.url);

@@ -17,6 +17,8 @@ export const EXIT_ERROR = 1;
 export const EXIT_USAGE = 2;
 /** Exit status: some images could not be scored; the others' results were written. */
 export const EXIT_SOME_FAILED = 3;
+/** Exit status: stopped by SIGINT (128 + 2, the shell's convention); finished records are kept. */
+export const EXIT_INTERRUPTED = 130;
 
 /** Raised for a bad command line; the message says what is wrong. */
 export class UsageError extends Error {

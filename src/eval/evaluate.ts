@@ -1,7 +1,7 @@
 /**
  * The EDC evaluation of several FIQA methods on one set of comparisons: thresholds, FNMR-EDC and
  * FMR-EDC curves, pAUC (with and without the theoretical-best area) and the random-order
- * baseline, per method. Pure: the inputs are already parsed (see inputs.ts).
+ * baseline, per method. Pure: the inputs are already parsed (see load.ts).
  *
  * @module
  */

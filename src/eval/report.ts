@@ -7,7 +7,7 @@
  */
 import * as path from "node:path";
 import * as vega from "vega";
-import { atomicWriteFile } from "../io/scores.ts";
+import { atomicWriteFile } from "../io/files.ts";
 import * as vegaLite from "vega-lite";
 import type { EdcEvaluation, MethodEdc } from "./evaluate.ts";
 import type { ErrorType, MeanStd } from "./edc.ts";

@@ -1,6 +1,5 @@
 /**
- * Score files in the official GraFIQs format, the list of images that failed, and the atomic
- * file writer that the whole project uses.
+ * Score files in the official GraFIQs format and the list of images that failed.
  *
  * The official `extract_grafiqs.py` creates OUT with `mkdir(parents=True, exist_ok=True)` and
  * writes, per group φ, `OUT/GraFIQs_<φ>.txt` with `f.write(f"{image_path} {score}\n")` for each
@@ -10,110 +9,9 @@
  *
  * @module
  */
-import { basename, dirname, join } from "node:path";
+import { join } from "node:path";
+import { atomicWriteFile, ensureDirectory } from "./files.ts";
 import { formatPythonFloat, parsePythonFloat } from "./pyfloat.ts";
-
-/** Options of {@link atomicWriteFile}. */
-export interface AtomicWriteOptions {
-  /** Flush the temp file to stable storage before the rename (default true). */
-  sync?: boolean;
-  /** Permission bits for the new file, before the umask (default 0o666; ignored on Windows). */
-  mode?: number;
-  /**
-   * Test hook, called after the temp file is complete and closed, just before the rename. When
-   * it throws, the write is abandoned as if it had failed there: the temp file is removed, the
-   * target is untouched and the error is rethrown (wrapped).
-   */
-  beforeRename?: (tempPath: string) => void | Promise<void>;
-}
-
-function randomTag(): string {
-  const b = crypto.getRandomValues(new Uint8Array(6));
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
-/**
- * Write a whole file atomically: readers see either the old content or the complete new
- * content, never a truncated file, even when the process dies mid-write.
- *
- * The data goes to a temp file in the same directory (`.<name>.<pid>.<random>.tmp`, with the
- * name cut to its first 100 characters, created exclusively), which is flushed with fsync (unless `sync: false`), closed and then renamed over
- * `path` (rename is atomic within one file system). On any error the temp file is removed. The
- * directory itself is not fsynced, so after a power loss the rename may be lost (the old file
- * stays). An existing `path` is replaced with a new file (its permissions are not kept; a
- * symlink at `path` is replaced, not followed). The parent directory must exist.
- *
- * @param path target file path
- * @param data bytes, or a string written as UTF-8
- * @param options see {@link AtomicWriteOptions}
- * @throws Error `cannot write <path>: <reason>` (the original error as `cause`) when the temp
- *   file cannot be created or written, or the rename fails.
- */
-export async function atomicWriteFile(
-  path: string,
-  data: Uint8Array | string,
-  options: AtomicWriteOptions = {},
-): Promise<void> {
-  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  // Keep the temp name under the usual 255-byte name limit for long target names.
-  const stem = Array.from(basename(path)).slice(0, 100).join("");
-  const tmp = join(dirname(path), `.${stem}.${Deno.pid}.${randomTag()}.tmp`);
-  let file: Deno.FsFile | undefined;
-  let created = false;
-  try {
-    file = await Deno.open(tmp, { write: true, createNew: true, mode: options.mode ?? 0o666 });
-    created = true;
-    await writeAll(file, bytes);
-    if (options.sync ?? true) await file.sync();
-    file.close();
-    file = undefined;
-    if (options.beforeRename) await options.beforeRename(tmp);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    if (file) {
-      try {
-        file.close();
-      } catch { /* already closed */ }
-    }
-    if (created) {
-      try {
-        await Deno.remove(tmp);
-      } catch { /* already gone */ }
-    }
-    throw new Error(`cannot write ${path}: ${(e as Error).message}`, { cause: e });
-  }
-}
-
-/**
- * Write all of `bytes` to `w` (a file, stdout): `write` may take fewer bytes than offered.
- *
- * @throws what `w.write` throws
- */
-export async function writeAll(
-  w: { write(b: Uint8Array): Promise<number> },
-  bytes: Uint8Array,
-): Promise<void> {
-  let off = 0;
-  while (off < bytes.length) off += await w.write(bytes.subarray(off));
-}
-
-/**
- * Create `dir` and its parents if missing (`mkdir -p`); a clear error when it is not a directory.
- *
- * @throws Error `cannot create output directory DIR: ...` or `output path DIR exists and is not
- *   a directory`
- */
-export async function ensureDirectory(dir: string): Promise<void> {
-  try {
-    await Deno.mkdir(dir, { recursive: true });
-  } catch (e) {
-    throw new Error(`cannot create output directory ${dir}: ${(e as Error).message}`, {
-      cause: e,
-    });
-  }
-  const info = await Deno.stat(dir);
-  if (!info.isDirectory) throw new Error(`output path ${dir} exists and is not a directory`);
-}
 
 /** One image's row for {@link writeScoreFiles}. */
 export interface ScoreRow {

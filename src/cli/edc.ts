@@ -10,11 +10,13 @@ import {
   EXIT_USAGE,
   parseArgs,
   UsageError,
-} from "../cli/args.ts";
-import type { ThresholdSpec } from "./edc.ts";
-import { evaluateEdc } from "./evaluate.ts";
-import { EdcInputError, loadEdcInputs, parseQualitySpec } from "./inputs.ts";
-import { paucMarkdown, writeEdcReport } from "./report.ts";
+} from "./args.ts";
+import type { ThresholdSpec } from "../eval/edc.ts";
+import { evaluateEdc } from "../eval/evaluate.ts";
+import { EdcInputError } from "../eval/input_text.ts";
+import { loadEdcInputs } from "../eval/load.ts";
+import { parseQualitySpec } from "../eval/quality.ts";
+import { paucMarkdown, writeEdcReport } from "../eval/report.ts";
 
 /** Help text of the `edc` command. */
 export const EDC_HELP =

@@ -4,46 +4,11 @@
  * stdin, or as the directory listing prints it before any `--path-replace`). The N shards are
  * disjoint and their union is the whole input, whatever order the paths come in, so N jobs can
  * each take `--shard k/N` (k = 0 .. N-1) of the same command and their outputs together cover
- * every image exactly once.
- *
- * FNV-1a 64 (Fowler, Noll, Vo): offset basis 0xcbf29ce484222325, prime 0x100000001b3 = 2^40 +
- * 0x1b3; for each byte, `h = (h XOR byte) * prime mod 2^64`.
+ * every image exactly once. The hash is {@link fnv1a64}.
  *
  * @module
  */
-
-/**
- * FNV-1a 64 of a byte string.
- *
- * Computed in four 16-bit limbs with small-integer arithmetic (every intermediate stays below
- * 2^28), which is several times faster than BigInt per byte; the result is returned as a BigInt
- * in [0, 2^64).
- *
- * @param bytes the data (for a path: its UTF-8 encoding)
- * @returns the 64-bit hash, e.g. `0xcbf29ce484222325n` for no bytes, `0xaf63dc4c8601ec8cn`
- *   for the single byte "a"
- */
-export function fnv1a64(bytes: Uint8Array): bigint {
-  // The offset basis 0xcbf29ce484222325, lowest limb first.
-  let h0 = 0x2325, h1 = 0x8422, h2 = 0x9ce4, h3 = 0xcbf2;
-  for (let i = 0; i < bytes.length; i++) {
-    h0 ^= bytes[i];
-    // h * (2^40 + 0x1b3) mod 2^64: each limb times 0x1b3, plus h << 40, which adds limb 0
-    // shifted by 8 into limb 2 and limb 1 shifted by 8 into limb 3; then the carries.
-    const t0 = h0 * 0x1b3;
-    let t1 = h1 * 0x1b3;
-    let t2 = h2 * 0x1b3 + (h0 << 8);
-    let t3 = h3 * 0x1b3 + (h1 << 8);
-    t1 += t0 >>> 16;
-    t2 += t1 >>> 16;
-    t3 += t2 >>> 16;
-    h0 = t0 & 0xffff;
-    h1 = t1 & 0xffff;
-    h2 = t2 & 0xffff;
-    h3 = t3 & 0xffff;
-  }
-  return (BigInt(h3 * 0x10000 + h2) << 32n) | BigInt(h1 * 0x10000 + h0);
-}
+import { fnv1a64 } from "../io/hash.ts";
 
 /** One shard of N: the images whose hash is `index` modulo `count`. */
 export interface Shard {

@@ -4,16 +4,12 @@
  *
  * @module
  */
-import { buildIResNet, detectIResNet, IRESNET_DEPTHS, standardIResNet } from "../graph/iresnet.ts";
-import type { Graph } from "../graph/ir.ts";
-import {
-  buildMobileFaceNet,
-  detectMobileFaceNet,
-  standardMobileFaceNet,
-} from "../graph/mobilefacenet.ts";
-import { extractWeights, type GraphWeights, WeightsMismatchError } from "../graph/weights.ts";
+import { buildIResNet, detectIResNet, IRESNET_DEPTHS, standardIResNet } from "./iresnet.ts";
+import type { Graph } from "./ir.ts";
+import { buildMobileFaceNet, detectMobileFaceNet, standardMobileFaceNet } from "./mobilefacenet.ts";
+import { extractWeights, type GraphWeights, WeightsMismatchError } from "./weights.ts";
 import { readWeightsFile } from "../weights/pth.ts";
-import { weightsFingerprint } from "./resume.ts";
+import { weightsFingerprint } from "../io/hash.ts";
 import type { Preprocess, StateDict } from "../weights/types.ts";
 
 /** Named architectures (without "auto"): the iResNets of SPEC section 3 and MobileFaceNet. */

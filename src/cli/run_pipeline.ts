@@ -1,0 +1,285 @@
+/**
+ * The main command's record mode and the folder mode's `--resume`, both on the streaming engine
+ * (pipeline/score_stream.ts); stopping on SIGINT or when stdout's reader went away (EPIPE).
+ *
+ * @module
+ */
+import { Gpu } from "../gpu/gpu.ts";
+import { Executor } from "../graph/executor.ts";
+import { saveEmbeddings } from "../io/embeddings.ts";
+import { ensureDirectory, writeAll } from "../io/files.ts";
+import { formatRecord, recordHeader } from "../io/records.ts";
+import {
+  type Failure,
+  scorePathProblem,
+  type ScoreRow,
+  writeFailedList,
+  writeScoreFiles,
+} from "../io/scores.ts";
+import { applyPathReplace } from "../io/select.ts";
+import type { ScoredImage } from "../pipeline/score_paths.ts";
+import { Journal, recoverRecordFile } from "../pipeline/resume.ts";
+import { scoreStream, type StreamStats } from "../pipeline/score_stream.ts";
+import { selectImages } from "../pipeline/select_images.ts";
+import { inShard } from "../pipeline/shard.ts";
+import { arraySource, DelimitedPathReader } from "../pipeline/source.ts";
+import { StopSignal } from "../pipeline/stop.ts";
+import { EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED } from "./args.ts";
+import { Progress } from "./progress.ts";
+import type { ScoreOptions } from "./score_args.ts";
+import { setUp } from "./setup.ts";
+
+/** Install a SIGINT handler that requests a stop (a second SIGINT exits at once). */
+function onInterrupt(stop: StopSignal, message: string): () => void {
+  const handler = () => {
+    if (stop.reason === "interrupt") Deno.exit(EXIT_INTERRUPTED);
+    stop.request("interrupt");
+    console.error(message);
+  };
+  try {
+    Deno.addSignalListener("SIGINT", handler);
+  } catch {
+    return () => {};
+  }
+  return () => Deno.removeSignalListener("SIGINT", handler);
+}
+
+/**
+ * Run the record mode or the folder mode with --resume (the main command dispatches here when
+ * `usesPipeline` (score_args.ts) says so).
+ *
+ * Record mode: paths come from stdin (`--image-path -` or none; `-0` for NUL-separated) or
+ * from DIR; one record per image goes to stdout or `--output FILE` after each batch, in input
+ * order (TSV with a header, or JSONL). With `--resume` the records already in FILE are kept
+ * (a torn last line is cut) and their paths skipped, then new records are appended and flushed
+ * to disk after every batch.
+ *
+ * Folder mode with `--resume`: each batch's results are appended to OUT/.grafiqs_journal.tsv
+ * (see {@link Journal}); images already in the journal are skipped; at the end the five score
+ * files, the failure list and the embeddings are written atomically from the journal, exactly
+ * as an uninterrupted run writes them, and the journal is deleted.
+ *
+ * @returns the exit status: {@link EXIT_OK}, {@link EXIT_SOME_FAILED} (some images failed),
+ *   {@link EXIT_INTERRUPTED} (SIGINT; rerun with --resume to finish) or {@link EXIT_ERROR}.
+ *   A reader of stdout that went away (EPIPE) ends the run early with the status of the images
+ *   done so far (0 or 3).
+ */
+export async function runPipeline(opts: ScoreOptions): Promise<number> {
+  const stop = new StopSignal();
+  const removeHandler = onInterrupt(
+    stop,
+    "grafiqs: interrupted; finishing the batch in flight (Ctrl-C again to quit at once)",
+  );
+  try {
+    return opts.records ? await runRecords(opts, stop) : await runFolderResume(opts, stop);
+  } catch (e) {
+    console.error(`grafiqs: ${(e as Error).message}`);
+    return EXIT_ERROR;
+  } finally {
+    removeHandler();
+  }
+}
+
+async function runRecords(opts: ScoreOptions, stop: StopSignal): Promise<number> {
+  const { model, channelOrder } = await setUp(opts);
+  const fromStdin = opts.imagePath === "-";
+  const listing = fromStdin ? undefined : await selectImages(opts);
+  const gpu = await Gpu.create({ adapter: opts.adapter });
+  const ex = await Executor.create(gpu, model.graph, model.weights);
+  const groups = ex.groups;
+  const toFile = opts.output !== null && opts.output !== "-";
+  let done = new Map<string, number>();
+  let failedBefore = 0;
+  let file: Deno.FsFile | undefined;
+  let header = recordHeader(opts.format, groups);
+  if (toFile && opts.resume) {
+    const rec = await recoverRecordFile(opts.output!, opts.format, groups);
+    done = rec.done;
+    failedBefore = rec.failed;
+    if (!rec.needsHeader) header = "";
+    console.error(
+      `grafiqs: resuming ${opts.output}: ${rec.records} records kept (${rec.failed} failed)` +
+        (rec.tornBytes ? `, a torn last line of ${rec.tornBytes} bytes cut` : ""),
+    );
+  }
+  if (toFile) {
+    try {
+      file = await Deno.open(opts.output!, {
+        write: true,
+        create: true,
+        append: opts.resume,
+        truncate: !opts.resume,
+      });
+    } catch (e) {
+      throw new Error(`cannot write ${opts.output}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  const where = toFile ? opts.output : "stdout";
+  if (fromStdin && Deno.stdin.isTerminal()) {
+    console.error("grafiqs: reading image paths from the terminal, one per line; Ctrl-D ends");
+  }
+  console.error(
+    `grafiqs: ${model.description}, ${channelOrder.toUpperCase()} input, ` +
+      `${listing ? `${listing.length} images` : "paths from stdin"}, batch ${opts.batchSize}, ` +
+      `adapter ${gpu.adapterName}; ${opts.format.toUpperCase()} records to ${where}`,
+  );
+  const encoder = new TextEncoder();
+  const out = file ?? Deno.stdout;
+  // No bar when the records themselves go to the terminal: the two would interleave.
+  const progress = new Progress(listing?.length, !(out === Deno.stdout && out.isTerminal()));
+  let written = 0;
+  const emit = async (text: string) => {
+    if (stop.stopped && stop.reason !== "interrupt") return;
+    try {
+      await writeAll(out, encoder.encode(text));
+      if (file) await file.syncData();
+    } catch (e) {
+      if (e instanceof Deno.errors.BrokenPipe) {
+        stop.request("epipe");
+        return;
+      }
+      throw new Error(`cannot write ${where}: ${(e as Error).message}`, { cause: e });
+    }
+  };
+  const reader = fromStdin
+    ? new DelimitedPathReader(Deno.stdin.readable, opts.nullSeparated ? "\0" : "\n")
+    : undefined;
+  const pr = opts.pathReplace;
+  const t0 = performance.now();
+  let stats: StreamStats;
+  try {
+    if (header) await emit(header);
+    stats = await scoreStream(
+      ex,
+      reader ?? arraySource(listing!),
+      {
+        batchSize: opts.batchSize,
+        channelOrder,
+        pathText: pr ? (p) => applyPathReplace(p, pr.a, pr.b) : undefined,
+        accept: (listed, text) => {
+          if (fromStdin && !inShard(listed, opts.shard)) return false;
+          const n = done.get(text);
+          if (n === undefined) return true;
+          if (n <= 1) done.delete(text);
+          else done.set(text, n - 1);
+          return false;
+        },
+        stop,
+      },
+      async (records) => {
+        let text = "";
+        for (const r of records) text += formatRecord(opts.format, groups, r);
+        await emit(text);
+        written += records.length;
+        progress.update(written);
+      },
+    );
+  } finally {
+    progress.stop();
+    file?.close();
+    ex.destroy();
+    await reader?.cancel();
+  }
+  const secs = (performance.now() - t0) / 1000;
+  console.error(
+    `grafiqs: ${stats.scored} scored, ${stats.failed} failed` +
+      (stats.skipped ? `, ${stats.skipped} skipped (shard or already done)` : "") +
+      ` in ${secs.toFixed(1)} s (${((stats.scored + stats.failed) / secs).toFixed(2)} images/s)` +
+      (stats.stopped === "epipe" ? "; stopped: the reader of stdout went away" : "") +
+      (stats.stopped === "interrupt" ? "; interrupted" : ""),
+  );
+  if (stats.stopped === "interrupt") return EXIT_INTERRUPTED;
+  // With --resume the file's earlier records count too: the status describes the whole output.
+  return stats.failed + failedBefore ? EXIT_SOME_FAILED : EXIT_OK;
+}
+
+async function runFolderResume(opts: ScoreOptions, stop: StopSignal): Promise<number> {
+  const { model, channelOrder } = await setUp(opts, true);
+  const listing = await selectImages(opts);
+  const outDir = opts.outputDir;
+  await ensureDirectory(outDir);
+  const gpu = await Gpu.create({ adapter: opts.adapter });
+  const ex = await Executor.create(gpu, model.graph, model.weights);
+  const { journal, done } = await Journal.open(outDir, {
+    model: model.graph.name,
+    weights: model.fingerprint!,
+    groups: ex.groups,
+    channelOrder,
+    embeddings: opts.saveEmbeddings,
+  });
+  const todo = listing.filter((p) => !done.has(p));
+  console.error(
+    `grafiqs: ${model.description}, ${channelOrder.toUpperCase()} input, ${listing.length} ` +
+      `images (${listing.length - todo.length} done in ${journal.path}), batch ` +
+      `${opts.batchSize}, adapter ${gpu.adapterName}`,
+  );
+  const pr = opts.pathReplace;
+  const pathText = (p: string) => (pr ? applyPathReplace(p, pr.a, pr.b) : p);
+  const progress = new Progress(todo.length);
+  const t0 = performance.now();
+  let finished = 0;
+  let stats: StreamStats;
+  try {
+    stats = await scoreStream(
+      ex,
+      arraySource(todo),
+      {
+        batchSize: opts.batchSize,
+        channelOrder,
+        pathText,
+        pathProblem: scorePathProblem,
+        keepEmbeddings: opts.saveEmbeddings,
+        stop,
+      },
+      async (records) => {
+        const rows = records.map((r) => ({ ...r, path: r.listed }));
+        await journal.append(rows);
+        for (const r of rows) {
+          done.set(r.path, r);
+          if (r.error !== null) progress.log(`grafiqs: skipped ${pathText(r.path)}: ${r.error}`);
+        }
+        finished += records.length;
+        progress.update(finished);
+      },
+    );
+  } finally {
+    progress.stop();
+    ex.destroy();
+  }
+  if (stats.stopped === "interrupt") {
+    journal.close();
+    console.error(
+      `grafiqs: interrupted after ${finished} of ${todo.length} images; rerun with --resume ` +
+        `to finish (${journal.path} keeps what is done)`,
+    );
+    return EXIT_INTERRUPTED;
+  }
+  // Every listed image is now in the journal: write the official files from it, in listing
+  // order, exactly as an uninterrupted run writes them.
+  const rows: ScoreRow[] = [];
+  const failures: Failure[] = [];
+  const scored: ScoredImage[] = [];
+  for (const p of listing) {
+    const r = done.get(p)!;
+    const text = pathText(p);
+    if (r.scores === null) failures.push({ path: text, reason: r.error ?? "" });
+    else {
+      rows.push({ path: text, scores: r.scores });
+      if (opts.saveEmbeddings) {
+        scored.push({ path: text, scores: Array.from(r.scores), embedding: r.embedding! });
+      }
+    }
+  }
+  await writeScoreFiles(outDir, ex.groups, rows);
+  await writeFailedList(outDir, failures);
+  if (opts.saveEmbeddings) await saveEmbeddings(outDir, scored);
+  await journal.remove();
+  const secs = (performance.now() - t0) / 1000;
+  console.error(
+    `grafiqs: scored ${stats.scored} images in ${secs.toFixed(1)} s ` +
+      `(${(stats.scored / Math.max(secs, 1e-9)).toFixed(2)} images/s) and ${
+        listing.length - todo.length
+      } from the journal; ${failures.length} failed; wrote ${outDir}`,
+  );
+  return failures.length ? EXIT_SOME_FAILED : EXIT_OK;
+}

@@ -1,0 +1,244 @@
+/**
+ * The main command's command line: its help text, its options and their checks.
+ *
+ * @module
+ */
+import { describeParseError, parseArgs, UsageError } from "./args.ts";
+import type { GpuOptions } from "../gpu/gpu.ts";
+import { BACKBONES } from "../graph/model.ts";
+import type { RecordFormat } from "../io/records.ts";
+import { checkPathReplaceArgs } from "../io/select.ts";
+import { parseShard, type Shard } from "../pipeline/shard.ts";
+
+/** Options added by the pipeline stage (see {@link PIPELINE_ARGS}). */
+export interface PipelineOptions {
+  /** `--image-extension`, each value split at commas (default `["jpg"]`). */
+  imageExtensions: string[];
+  /** `--recursive`: walk DIR's subfolders, extensions case-insensitive. */
+  recursive: boolean;
+  /** `-0`/`--null`: paths on stdin are NUL-separated. */
+  nullSeparated: boolean;
+  /** `--format`: record format (default tsv, or jsonl for an --output named *.jsonl/*.ndjson). */
+  format: RecordFormat;
+  /** `--output FILE`: records go to FILE (`-`: stdout); null when not given. */
+  output: string | null;
+  /** `--resume`: continue an interrupted run. */
+  resume: boolean;
+  /** `--shard K/N`, or null. */
+  shard: Shard | null;
+  /** Whether the run writes records (stdin input or --output) instead of the five files. */
+  records: boolean;
+}
+
+/** The `parseArgs` definitions of the pipeline options (merged into the main command's). */
+export const PIPELINE_ARGS = {
+  "image-extension": { type: "string", multiple: true },
+  "recursive": { type: "boolean", default: false },
+  "null": { type: "boolean", short: "0", default: false },
+  "format": { type: "string" },
+  "output": { type: "string", short: "o" },
+  "resume": { type: "boolean", default: false },
+  "shard": { type: "string" },
+} as const;
+
+/**
+ * Check and convert the pipeline options parsed with {@link PIPELINE_ARGS}.
+ *
+ * @param v the parsed values of the whole main command (`image-path`, `output-dir` and
+ *   `save-embeddings` are read too)
+ * @returns the pipeline options
+ * @throws Error saying which options do not go together or which value is bad
+ */
+export function pipelineOptions(v: Record<string, unknown>): PipelineOptions {
+  const raw = (v["image-extension"] as string[] | undefined) ?? ["jpg"];
+  const imageExtensions = [
+    ...new Set(raw.flatMap((x) => (x === "" ? [""] : x.split(",").filter((e) => e !== "")))),
+  ];
+  if (imageExtensions.length === 0) throw new Error("--image-extension is empty");
+  const imagePath = v["image-path"] as string | undefined;
+  const stdin = imagePath === undefined || imagePath === "-";
+  const output = (v.output as string | undefined) ?? null;
+  const records = stdin || output !== null;
+  const recursive = v.recursive === true;
+  const nullSeparated = v.null === true;
+  if (recursive && stdin) throw new Error("--recursive needs --image-path DIR");
+  if (nullSeparated && !stdin) throw new Error("-0 applies to paths read from stdin");
+  let format: RecordFormat;
+  const f = v.format as string | undefined;
+  if (f !== undefined) {
+    if (f !== "tsv" && f !== "jsonl") throw new Error(`--format must be tsv or jsonl, got "${f}"`);
+    if (!records) {
+      throw new Error("--format applies to records (paths from stdin, or --output FILE)");
+    }
+    format = f;
+  } else format = output && /\.(jsonl|ndjson)$/i.test(output) ? "jsonl" : "tsv";
+  if (records && v["output-dir"] !== undefined) {
+    throw new Error(
+      "--output-dir is for the five score files of the folder mode; records go to stdout or " +
+        "--output FILE",
+    );
+  }
+  if (records && v["save-embeddings"] === true) {
+    throw new Error("--save-embeddings is for the folder mode (--image-path DIR --output-dir)");
+  }
+  const resume = v.resume === true;
+  if (resume && records && (output === null || output === "-")) {
+    throw new Error("--resume in the record mode needs --output FILE (stdout cannot be resumed)");
+  }
+  const shard = v.shard === undefined ? null : parseShard(v.shard as string);
+  return { imageExtensions, recursive, nullSeparated, format, output, resume, shard, records };
+}
+
+/**
+ * Whether a parsed command line needs `runPipeline` (records, or the folder mode with
+ * --resume) rather than the plain folder mode.
+ */
+export function usesPipeline(o: PipelineOptions): boolean {
+  return o.records || o.resume;
+}
+
+/** Help text of the main command. */
+export const SCORE_HELP = `Usage: grafiqs --image-path DIR --weights FILE [options]
+       ... | grafiqs --weights FILE [--format tsv|jsonl] [-0] [options] | ...
+       grafiqs edc ...            (EDC evaluation; see 'grafiqs edc --help')
+
+GraFIQs face image quality on WebGPU. Drop-in for the official extract_grafiqs.py.
+
+Official options (same meaning):
+  --image-path DIR            folder of images (not recursive unless --recursive)
+  --image-extension EXT       file extension, case sensitive (default: jpg)
+  --output-dir OUT            where GraFIQs_{image,block1..block4}.txt go, and GraFIQs_failed.txt
+                              (path<TAB>reason, header only if none failed) (created; default: .)
+  --backbone NAME             ${BACKBONES.join(", ")} (default: auto, recognised from the weights)
+  --weights FILE              PyTorch .pth (zip or legacy format) or a converted .gfqw file
+  --gpu N|NAME                adapter: 0 or "default", "high-performance", "low-power",
+                              "fallback" (software); WebGPU cannot select adapters by index
+  --path-replace A            replace every occurrence of A in the printed paths ...
+  --path-replace-with B       ... by B (both options are required together)
+  --bgr2rgb                   feed RGB instead of OpenCV's BGR. Without it the model's own order
+                              is used: BGR for the iResNets (the official default), RGB for
+                              MobileFaceNet (as trained) or a converted file's meta.preprocess
+
+Added options:
+  --batch-size N              images per GPU pass (default: 8); results do not depend on it
+  --save-embeddings           also write OUT/GraFIQs_embeddings.npy (N x E float32) and
+                              OUT/GraFIQs_embeddings.txt (the paths, one per line, same order)
+  --version, --help
+
+Pipelines and large runs (docs/PIPELINE.md):
+  --image-path -              read image paths from stdin, one per line (also without
+                              --image-path); one record per image goes to stdout as soon as
+                              its batch is scored, in input order
+  -0, --null                  paths on stdin are NUL-separated (find -print0)
+  --output FILE               write records to FILE (- for stdout), also with --image-path DIR
+  --format tsv|jsonl          record format (default: tsv, jsonl for FILE.jsonl); columns:
+                              path, one score per group, status (ok|failed), error
+  --image-extension A,B       several extensions (comma-separated or repeated)
+  --recursive                 also the folders below DIR; extensions case-insensitive
+  --shard K/N                 only the paths whose FNV-1a 64 of the UTF-8 path text, mod N, is K
+  --resume                    continue an interrupted run: with --output FILE, keep its records
+                              and skip their paths; in the folder mode, continue from
+                              OUT/.grafiqs_journal.tsv and write the five files at the end
+
+Lower scores mean higher quality. Exit status: 0 all images scored, 3 some images failed
+(listed in OUT/GraFIQs_failed.txt and on stderr, or as failed records; the others are scored),
+2 bad command line, 1 fatal error (nothing written), 130 interrupted by SIGINT (what was done
+is kept; rerun with --resume). A reader of stdout that goes away ends the run early with 0 or 3.`;
+
+/** Parsed options of the main command. */
+export interface ScoreOptions extends PipelineOptions {
+  imagePath: string;
+  outputDir: string;
+  backbone: string;
+  weights: string;
+  adapter: GpuOptions["adapter"];
+  pathReplace: { a: string; b: string } | null;
+  bgr2rgb: boolean;
+  batchSize: number;
+  saveEmbeddings: boolean;
+}
+
+/** The main command's options, for `parseArgs`. */
+const SCORE_ARGS = {
+  "image-path": { type: "string" },
+  ...PIPELINE_ARGS,
+  "output-dir": { type: "string" },
+  "backbone": { type: "string", default: "auto" },
+  "weights": { type: "string" },
+  "gpu": { type: "string" },
+  "path-replace": { type: "string" },
+  "path-replace-with": { type: "string" },
+  "bgr2rgb": { type: "boolean", default: false },
+  "batch-size": { type: "string", default: "8" },
+  "save-embeddings": { type: "boolean", default: false },
+  "help": { type: "boolean", short: "h", default: false },
+} as const;
+
+/**
+ * Parse the main command's arguments.
+ *
+ * @returns the options, or "help" when --help was given
+ * @throws {UsageError} for unknown options, missing --image-path/--weights or bad values.
+ */
+export function parseScoreArgs(args: string[]): ScoreOptions | "help" {
+  let v;
+  try {
+    v = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: SCORE_ARGS,
+    }).values;
+  } catch (e) {
+    throw new UsageError(describeParseError(e, Object.keys(SCORE_ARGS)));
+  }
+  if (v.help) return "help";
+  if (!v.weights) throw new UsageError("--weights FILE is required");
+  if (!BACKBONES.includes(v.backbone!)) {
+    throw new UsageError(`--backbone must be one of ${BACKBONES.join(", ")}, got "${v.backbone}"`);
+  }
+  const batchSize = Number(v["batch-size"]);
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new UsageError(`--batch-size must be a positive integer, got "${v["batch-size"]}"`);
+  }
+  let adapter: GpuOptions["adapter"] = "default";
+  const gpu = v.gpu;
+  if (gpu !== undefined) {
+    if (/^\d+$/.test(gpu)) {
+      if (gpu !== "0") {
+        console.error(
+          `grafiqs: --gpu ${gpu}: WebGPU cannot choose adapters by index; using the default ` +
+            `adapter (use --gpu high-performance|low-power|fallback, or DENO_WEBGPU_BACKEND)`,
+        );
+      }
+    } else if (["default", "high-performance", "low-power", "fallback"].includes(gpu)) {
+      adapter = gpu as GpuOptions["adapter"];
+    } else {
+      throw new UsageError(`--gpu must be an index or default|high-performance|low-power|fallback`);
+    }
+  }
+  let pathReplace;
+  try {
+    pathReplace = checkPathReplaceArgs(v["path-replace"], v["path-replace-with"]);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  let pipeline;
+  try {
+    pipeline = pipelineOptions(v);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  return {
+    ...pipeline,
+    imagePath: v["image-path"] ?? "-",
+    outputDir: v["output-dir"] ?? ".",
+    backbone: v.backbone!,
+    weights: v.weights!,
+    adapter,
+    pathReplace,
+    bgr2rgb: v.bgr2rgb!,
+    batchSize,
+    saveEmbeddings: v["save-embeddings"]!,
+  };
+}

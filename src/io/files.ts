@@ -1,0 +1,186 @@
+/**
+ * General file helpers the whole project uses: the atomic file writer, writing a whole buffer,
+ * creating an output directory, and reading the complete lines of a file that a killed process
+ * may have left with a torn last line.
+ *
+ * @module
+ */
+import { basename, dirname, join } from "node:path";
+
+/** Options of {@link atomicWriteFile}. */
+export interface AtomicWriteOptions {
+  /** Flush the temp file to stable storage before the rename (default true). */
+  sync?: boolean;
+  /** Permission bits for the new file, before the umask (default 0o666; ignored on Windows). */
+  mode?: number;
+  /**
+   * Test hook, called after the temp file is complete and closed, just before the rename. When
+   * it throws, the write is abandoned as if it had failed there: the temp file is removed, the
+   * target is untouched and the error is rethrown (wrapped).
+   */
+  beforeRename?: (tempPath: string) => void | Promise<void>;
+}
+
+function randomTag(): string {
+  const b = crypto.getRandomValues(new Uint8Array(6));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Write a whole file atomically: readers see either the old content or the complete new
+ * content, never a truncated file, even when the process dies mid-write.
+ *
+ * The data goes to a temp file in the same directory (`.<name>.<pid>.<random>.tmp`, with the
+ * name cut to its first 100 characters, created exclusively), which is flushed with fsync (unless `sync: false`), closed and then renamed over
+ * `path` (rename is atomic within one file system). On any error the temp file is removed. The
+ * directory itself is not fsynced, so after a power loss the rename may be lost (the old file
+ * stays). An existing `path` is replaced with a new file (its permissions are not kept; a
+ * symlink at `path` is replaced, not followed). The parent directory must exist.
+ *
+ * @param path target file path
+ * @param data bytes, or a string written as UTF-8
+ * @param options see {@link AtomicWriteOptions}
+ * @throws Error `cannot write <path>: <reason>` (the original error as `cause`) when the temp
+ *   file cannot be created or written, or the rename fails.
+ */
+export async function atomicWriteFile(
+  path: string,
+  data: Uint8Array | string,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  // Keep the temp name under the usual 255-byte name limit for long target names.
+  const stem = Array.from(basename(path)).slice(0, 100).join("");
+  const tmp = join(dirname(path), `.${stem}.${Deno.pid}.${randomTag()}.tmp`);
+  let file: Deno.FsFile | undefined;
+  let created = false;
+  try {
+    file = await Deno.open(tmp, { write: true, createNew: true, mode: options.mode ?? 0o666 });
+    created = true;
+    await writeAll(file, bytes);
+    if (options.sync ?? true) await file.sync();
+    file.close();
+    file = undefined;
+    if (options.beforeRename) await options.beforeRename(tmp);
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    if (file) {
+      try {
+        file.close();
+      } catch { /* already closed */ }
+    }
+    if (created) {
+      try {
+        await Deno.remove(tmp);
+      } catch { /* already gone */ }
+    }
+    throw new Error(`cannot write ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/**
+ * Write all of `bytes` to `w` (a file, stdout): `write` may take fewer bytes than offered.
+ *
+ * @throws what `w.write` throws
+ */
+export async function writeAll(
+  w: { write(b: Uint8Array): Promise<number> },
+  bytes: Uint8Array,
+): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) off += await w.write(bytes.subarray(off));
+}
+
+/**
+ * Create `dir` and its parents if missing (`mkdir -p`); a clear error when it is not a directory.
+ *
+ * @throws Error `cannot create output directory DIR: ...` or `output path DIR exists and is not
+ *   a directory`
+ */
+export async function ensureDirectory(dir: string): Promise<void> {
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw new Error(`cannot create output directory ${dir}: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  const info = await Deno.stat(dir);
+  if (!info.isDirectory) throw new Error(`output path ${dir} exists and is not a directory`);
+}
+
+/**
+ * Read the complete lines of a file one at a time without holding the file in memory, and cut
+ * off a torn last line (bytes after the last line feed, left by a process killed mid-write):
+ * the file is truncated to its complete lines before this returns.
+ *
+ * @param path the file
+ * @param onLine called with each complete line (without the line feed) and its 1-based number
+ * @returns the number of complete lines and how many torn bytes were cut (0 when none)
+ * @throws Error naming the file when it cannot be read or truncated or is not UTF-8; whatever
+ *   `onLine` throws
+ */
+export async function readCompleteLines(
+  path: string,
+  onLine: (line: string, lineNo: number) => void,
+): Promise<{ lines: number; tornBytes: number }> {
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (e) {
+    throw new Error(`cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
+  let complete = 0; // bytes up to and including the last line feed seen
+  let total = 0;
+  let lines = 0;
+  const buf = new Uint8Array(1 << 16);
+  try {
+    for (;;) {
+      const n = await file.read(buf);
+      if (n === null) break;
+      const chunk = buf.subarray(0, n);
+      let start = 0;
+      for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, start)) {
+        const part = chunk.subarray(start, i);
+        let bytes = part;
+        if (pendingBytes) {
+          bytes = new Uint8Array(pendingBytes + part.length);
+          let o = 0;
+          for (const p of pending) bytes.set(p, (o += p.length) - p.length);
+          bytes.set(part, o);
+          pending = [];
+          pendingBytes = 0;
+        }
+        let text: string;
+        try {
+          text = decoder.decode(bytes);
+        } catch {
+          throw new Error(`${path}:${lines + 1}: not valid UTF-8`);
+        }
+        onLine(text, ++lines);
+        start = i + 1;
+        complete = total + start;
+      }
+      if (start < n) {
+        pending.push(chunk.slice(start));
+        pendingBytes += n - start;
+      }
+      total += n;
+    }
+  } finally {
+    file.close();
+  }
+  if (total > complete) {
+    try {
+      await Deno.truncate(path, complete);
+    } catch (e) {
+      throw new Error(`cannot cut the torn last line of ${path}: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+  }
+  return { lines, tornBytes: total - complete };
+}

@@ -1,0 +1,230 @@
+/**
+ * What `--resume` needs to continue an interrupted run: recovering a record file (record mode)
+ * and the append-only journal of the folder mode (record formats: io/records.ts).
+ *
+ * @module
+ */
+import { readCompleteLines, writeAll } from "../io/files.ts";
+import {
+  formatRecord,
+  type ImageRecord,
+  parseRecordLine,
+  type RecordFormat,
+  recordHeader,
+} from "../io/records.ts";
+
+/** What {@link recoverRecordFile} found in an existing record file. */
+export interface RecoveredRecords {
+  /** How many records each path text already has (a path may be listed more than once). */
+  done: Map<string, number>;
+  /** Number of complete records. */
+  records: number;
+  /** How many of them are failed images. */
+  failed: number;
+  /** Bytes of a torn last line that were cut off (0 when none). */
+  tornBytes: number;
+  /** Whether the (TSV) header still has to be written: the file is missing or empty. */
+  needsHeader: boolean;
+}
+
+/**
+ * Prepare a record file for `--resume`: read its complete records, cut a torn last line, and
+ * count the path texts already done. A missing file is an empty start.
+ *
+ * @param path the `--output` file
+ * @param format its format
+ * @param groups the run's groups (the TSV header must match them)
+ * @returns the recovered state; the file then ends with a complete line (or is empty)
+ * @throws Error naming the file and line when the header differs from this run's columns or a
+ *   record is malformed (another file, or a different format or model), or when the file
+ *   cannot be read
+ */
+export async function recoverRecordFile(
+  path: string,
+  format: RecordFormat,
+  groups: string[],
+): Promise<RecoveredRecords> {
+  const done = new Map<string, number>();
+  let records = 0;
+  let failed = 0;
+  try {
+    await Deno.lstat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      return { done, records, failed, tornBytes: 0, needsHeader: true };
+    }
+    throw new Error(`cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  const header = recordHeader(format, groups).replace(/\n$/, "");
+  const r = await readCompleteLines(path, (line, no) => {
+    if (format === "tsv" && no === 1) {
+      if (line !== header) {
+        throw new Error(
+          `${path}:1: the header ${JSON.stringify(line)} does not match this run's columns ` +
+            `${JSON.stringify(header)}; resume with the same model and format, or choose ` +
+            `another --output`,
+        );
+      }
+      return;
+    }
+    const rec = parseRecordLine(format, groups, line, `${path}:${no}`);
+    done.set(rec.path, (done.get(rec.path) ?? 0) + 1);
+    records++;
+    if (rec.scores === null) failed++;
+  });
+  return {
+    done,
+    records,
+    failed,
+    tornBytes: r.tornBytes,
+    needsHeader: format === "tsv" && r.lines === 0,
+  };
+}
+
+/** The journal's file name inside the output folder. */
+export const JOURNAL_NAME = ".grafiqs_journal.tsv";
+
+/** The journal's first line starts with this tag, followed by a tab and the run's settings. */
+export const JOURNAL_TAG = "#grafiqs-journal-v1";
+
+/** What a journal's results depend on; a journal is only resumed by a run with equal settings. */
+export interface JournalSettings {
+  /** The network (e.g. `iresnet50`). */
+  model: string;
+  /** FNV-1a 64 of the weights file's bytes, 16 hex digits (`weightsFingerprint`, io/hash.ts). */
+  weights: string;
+  /** Groups scored, in output order. */
+  groups: string[];
+  /** Channel order fed to the network. */
+  channelOrder: "bgr" | "rgb";
+  /** Whether embeddings are kept (for --save-embeddings). */
+  embeddings: boolean;
+}
+
+/**
+ * The folder mode's append-only journal `OUT/.grafiqs_journal.tsv`.
+ *
+ * Layout: the line `#grafiqs-journal-v1<TAB>SETTINGS_JSON` ({@link JournalSettings}), the TSV
+ * header of {@link recordHeader} plus an `embedding` column, then one TSV record per image done
+ * (the path as listed, before --path-replace; the embedding column holds base64 float32 when
+ * embeddings are kept, else is empty). Records are appended and flushed to disk after every
+ * batch, so a killed run loses at most the batch in flight; a torn last line is cut on open.
+ */
+export class Journal {
+  /** The journal file's path. */
+  readonly path: string;
+  #file: Deno.FsFile;
+  #groups: string[];
+
+  private constructor(path: string, file: Deno.FsFile, groups: string[]) {
+    this.path = path;
+    this.#file = file;
+    this.#groups = groups;
+  }
+
+  /**
+   * Open (or start) the journal in `outDir`, which must exist.
+   *
+   * @param outDir the output folder
+   * @param settings this run's settings; an existing journal must have been written with equal
+   *   settings
+   * @returns the journal, ready to append, and the records it already holds, by path (a later
+   *   record of the same path replaces an earlier one)
+   * @throws Error naming the journal when it was written with other settings, is malformed,
+   *   or cannot be read or written
+   */
+  static async open(
+    outDir: string,
+    settings: JournalSettings,
+  ): Promise<{ journal: Journal; done: Map<string, ImageRecord> }> {
+    const path = `${outDir}/${JOURNAL_NAME}`;
+    const groups = settings.groups;
+    const tagLine = `${JOURNAL_TAG}\t${JSON.stringify(settings)}`;
+    const header = recordHeader("tsv", groups, ["embedding"]).replace(/\n$/, "");
+    const done = new Map<string, ImageRecord>();
+    let lines = 0;
+    let exists = true;
+    try {
+      await Deno.lstat(path);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) {
+        throw new Error(`cannot read ${path}: ${(e as Error).message}`, { cause: e });
+      }
+      exists = false;
+    }
+    if (exists) {
+      const r = await readCompleteLines(path, (line, no) => {
+        if (no === 1) {
+          if (line !== tagLine) {
+            const found = line.startsWith(JOURNAL_TAG + "\t")
+              ? line.slice(JOURNAL_TAG.length + 1)
+              : JSON.stringify(line.slice(0, 80));
+            throw new Error(
+              `${path} was written by a run with other settings (${found}; this run: ` +
+                `${JSON.stringify(settings)}); rerun with the same weights and options, or ` +
+                `delete the journal to start over`,
+            );
+          }
+        } else if (no === 2) {
+          if (line !== header) throw new Error(`${path}:2: unexpected header`);
+        } else {
+          const rec = parseRecordLine("tsv", groups, line, `${path}:${no}`, true);
+          done.set(rec.path, rec);
+        }
+      });
+      lines = r.lines;
+    }
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(path, { write: true, append: true, create: true });
+    } catch (e) {
+      throw new Error(`cannot write ${path}: ${(e as Error).message}`, { cause: e });
+    }
+    const j = new Journal(path, file, groups);
+    if (lines < 2) {
+      // A missing journal, or one cut before its header was complete: start it afresh.
+      await file.truncate(0);
+      await j.#write(tagLine + "\n" + header + "\n");
+    }
+    return { journal: j, done };
+  }
+
+  async #write(text: string): Promise<void> {
+    const bytes = new TextEncoder().encode(text);
+    try {
+      await writeAll(this.#file, bytes);
+      await this.#file.syncData();
+    } catch (e) {
+      throw new Error(`cannot write ${this.path}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  /**
+   * Append one batch of records (paths as listed) and flush them to disk.
+   *
+   * @throws Error naming the journal when it cannot be written
+   */
+  async append(records: ImageRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    let text = "";
+    for (const r of records) text += formatRecord("tsv", this.#groups, r, true);
+    await this.#write(text);
+  }
+
+  /** Close the file (the journal stays on disk). */
+  close(): void {
+    try {
+      this.#file.close();
+    } catch { /* already closed */ }
+  }
+
+  /** Close and delete the journal (after the final files were written). */
+  async remove(): Promise<void> {
+    this.close();
+    try {
+      await Deno.remove(this.path);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+}

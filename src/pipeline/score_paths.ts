@@ -1,0 +1,66 @@
+/**
+ * Scoring a list of image paths into memory: the folder mode's core, also used by the parity
+ * tool.
+ *
+ * @module
+ */
+import type { Executor } from "../graph/executor.ts";
+import { type Failure, scorePathProblem } from "../io/scores.ts";
+import { scoreStream } from "./score_stream.ts";
+import { arraySource } from "./source.ts";
+
+/** One scored image. */
+export interface ScoredImage {
+  /** Path text as printed (after --path-replace). */
+  path: string;
+  /** One float32 score per group. */
+  scores: number[];
+  /** The embedding (E float32 values). */
+  embedding: Float32Array;
+}
+
+/** Everything a scoring run produced. */
+export interface ScoreRunResult {
+  groups: string[];
+  scored: ScoredImage[];
+  failures: Failure[];
+}
+
+/**
+ * Score `paths` (path texts as listed, readable relative to the working directory) in batches.
+ * An image that cannot be read or decoded is reported through `onFailure` and left out; the
+ * others are unaffected. `onBatch` is called after each batch.
+ *
+ * @throws {GpuError} when WebGPU fails (fatal for the run).
+ */
+export async function scorePaths(
+  ex: Executor,
+  paths: string[],
+  opts: { batchSize: number; channelOrder: "bgr" | "rgb"; pathText?: (p: string) => string },
+  onFailure: (f: Failure) => void,
+  onBatch?: (done: number) => void,
+): Promise<ScoreRunResult> {
+  const scored: ScoredImage[] = [];
+  const failures: Failure[] = [];
+  let done = 0;
+  // The stream machinery on a list: decoding the next batch overlaps the GPU work of this one.
+  await scoreStream(ex, arraySource(paths), {
+    batchSize: opts.batchSize,
+    channelOrder: opts.channelOrder,
+    pathText: opts.pathText,
+    pathProblem: scorePathProblem,
+    keepEmbeddings: true,
+  }, (records) => {
+    for (const r of records) {
+      if (r.scores === null) {
+        const f = { path: r.path, reason: r.error! };
+        failures.push(f);
+        onFailure(f);
+      } else scored.push({ path: r.path, scores: Array.from(r.scores), embedding: r.embedding! });
+    }
+    done += records.length;
+    onBatch?.(done);
+    return Promise.resolve();
+  });
+  return { groups: ex.groups, scored, failures };
+}
