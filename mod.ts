@@ -1,5 +1,11 @@
 /**
- * GraFIQs face image quality assessment on WebGPU.
+ * GraFIQs face image quality assessment (FIQA) on WebGPU: the training-free method of Kolf,
+ * Damer and Boutros (_GraFIQs: Face Image Quality Assessment Using Gradient Magnitudes_, CVPR
+ * Workshops 2024). A face-recognition network's per-image BatchNorm statistics are compared
+ * with its BN running statistics; that discrepancy is back-propagated, and the sum of the
+ * absolute gradient at a place φ of the network (a group: the input image, or the output of
+ * block1..block4 of an iResNet) is the image's score. Lower scores mean higher quality
+ * (docs/ALGORITHM.md).
  *
  * Command line (drop-in for the official extract_grafiqs.py):
  * `deno run -A mod.ts --image-path DIR --weights FILE.pth --output-dir OUT [--bgr2rgb]`,
@@ -8,9 +14,34 @@
  * `--shard K/N` and `--resume` serve large runs (docs/PIPELINE.md). As a library, the exports
  * below run the same pipeline.
  *
+ * @example Score image files with an iResNet checkpoint
+ * ```ts
+ * import { Executor, Gpu, loadModel, scorePaths } from "@grafiqs/grafiqs-webgpu";
+ *
+ * const model = await loadModel("auto", "backbone.pth"); // or a converted .gfqw file
+ * const ex = await Executor.create(await Gpu.create(), model.graph, model.weights);
+ * const { groups, scored } = await scorePaths(
+ *   ex,
+ *   ["faces/a.jpg", "faces/b.jpg"],
+ *   { batchSize: 8, channelOrder: model.graph.preprocess.channelOrder },
+ *   (f) => console.error(`skipped ${f.path}: ${f.reason}`),
+ * );
+ * ex.destroy();
+ * // One score per group (image, block1..block4 for an iResNet); lower = higher quality.
+ * for (const s of scored) console.log(s.path, groups.map((g, j) => `${g}=${s.scores[j]}`));
+ * ```
+ *
  * @module
  */
-export { Gpu, GpuError, type GpuOptions } from "./src/gpu/gpu.ts";
+export {
+  type BindingKind,
+  Gpu,
+  GpuError,
+  type GpuOptions,
+  type KernelSource,
+  type Pipeline,
+} from "./src/gpu/gpu.ts";
+export type { UniformField, UniformStruct, UniformType } from "./src/gpu/uniforms.ts";
 export { type BatchResult, Executor, type ExecutorOptions } from "./src/graph/executor.ts";
 export {
   buildIResNet,
@@ -18,14 +49,33 @@ export {
   type IResNetConfig,
   standardIResNet,
 } from "./src/graph/iresnet.ts";
-export type { Graph, Group, Node, TensorInfo } from "./src/graph/ir.ts";
-export { extractWeights, WeightsMismatchError } from "./src/graph/weights.ts";
+export type {
+  BnNode,
+  ConvNode,
+  Graph,
+  Group,
+  LinearBn1dNode,
+  Node,
+  TensorInfo,
+} from "./src/graph/ir.ts";
+export type { Activation } from "./src/kernels/batchnorm.ts";
+export { extractWeights, type GraphWeights, WeightsMismatchError } from "./src/graph/weights.ts";
 export { type LoadedModel, loadModel } from "./src/graph/model.ts";
 export { readTorchCheckpoint, readWeightsFile } from "./src/weights/pth.ts";
-export { prepareImage } from "./src/image/normalize.ts";
+export type {
+  DType,
+  LoadedWeights,
+  Preprocess,
+  StateDict,
+  WeightsFormat,
+  WeightTensor,
+} from "./src/weights/types.ts";
+export { prepareImage, type PrepareOptions } from "./src/image/normalize.ts";
 export { runScore } from "./src/cli/score.ts";
-export { scorePaths } from "./src/pipeline/score_paths.ts";
-export { arraySource, DelimitedPathReader, type PathSource } from "./src/pipeline/source.ts";
+export type { PipelineOptions, ScoreOptions } from "./src/cli/score_args.ts";
+export { type ScoredImage, scorePaths, type ScoreRunResult } from "./src/pipeline/score_paths.ts";
+export type { Failure } from "./src/io/scores.ts";
+export { arraySource, DelimitedPathReader, type PathSource, STALL } from "./src/pipeline/source.ts";
 export { runPipeline } from "./src/cli/run_pipeline.ts";
 export {
   scoreStream,
@@ -33,14 +83,15 @@ export {
   type StreamRecord,
   type StreamStats,
 } from "./src/pipeline/score_stream.ts";
-export { selectImages } from "./src/pipeline/select_images.ts";
+export { StopSignal } from "./src/pipeline/stop.ts";
+export { type ImageSelection, selectImages } from "./src/pipeline/select_images.ts";
 export {
   formatRecord,
   type ImageRecord,
   parseRecordLine,
   type RecordFormat,
 } from "./src/io/records.ts";
-export { Journal, recoverRecordFile } from "./src/pipeline/resume.ts";
+export { Journal, type RecoveredRecords, recoverRecordFile } from "./src/pipeline/resume.ts";
 export { fnv1a64 } from "./src/io/hash.ts";
 export { inShard, parseShard, type Shard, shardOf } from "./src/pipeline/shard.ts";
 export { runEdc } from "./src/cli/edc.ts";

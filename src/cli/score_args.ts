@@ -145,16 +145,25 @@ Lower scores mean higher quality. Exit status: 0 all images scored, 3 some image
 2 bad command line, 1 fatal error (nothing written), 130 interrupted by SIGINT (what was done
 is kept; rerun with --resume). A reader of stdout that goes away ends the run early with 0 or 3.`;
 
-/** Parsed options of the main command. */
+/** Parsed options of the main command ({@link SCORE_HELP} describes each flag). */
 export interface ScoreOptions extends PipelineOptions {
+  /** `--image-path`: the image folder, or `-` (the default) for paths on stdin. */
   imagePath: string;
+  /** `--output-dir`: where the score files go (default `.`). */
   outputDir: string;
+  /** `--backbone`: an architecture name or "auto" (the default; recognised from the weights). */
   backbone: string;
+  /** `--weights`: a PyTorch .pth/.pt checkpoint or a converted .gfqw file. */
   weights: string;
+  /** `--gpu`: the adapter choice (an index maps to "default"). */
   adapter: GpuOptions["adapter"];
+  /** `--path-replace A --path-replace-with B` as `{ a, b }`, or null when not given. */
   pathReplace: { a: string; b: string } | null;
+  /** `--bgr2rgb`: feed RGB; without it the model's own channel order applies. */
   bgr2rgb: boolean;
+  /** `--batch-size`: images per GPU pass, a positive integer (default 8). */
   batchSize: number;
+  /** `--save-embeddings`: also write OUT/GraFIQs_embeddings.{npy,txt}. */
   saveEmbeddings: boolean;
 }
 

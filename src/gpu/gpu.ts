@@ -18,7 +18,11 @@ export interface GpuOptions {
 
 /** Raised when WebGPU reports a validation, out-of-memory or internal error, or loses the device. */
 export class GpuError extends Error {
-  /** @param message what failed, with the WebGPU message */
+  /**
+   * A GPU failure.
+   *
+   * @param message what failed, with the WebGPU message
+   */
   constructor(message: string) {
     super(message);
     this.name = "GpuError";
@@ -48,8 +52,14 @@ export interface KernelSource<P extends UniformStruct = UniformStruct> {
 
 /** A compiled pipeline with its explicit bind group layout and its kernel's uniform struct. */
 export interface Pipeline<P extends UniformStruct = UniformStruct> {
+  /** The compiled compute pipeline (entry point `main`). */
   pipeline: GPUComputePipeline;
+  /** Its bind group layout (group 0): one entry per {@link KernelSource.bindings} element. */
   layout: GPUBindGroupLayout;
+  /**
+   * Cache key: `name|consts|overrides`, each list its sorted `k=v` pairs joined by commas,
+   * booleans as 0/1 (e.g. `bn_stats|WG=64|VEC4=1`); also the shader module's label.
+   */
   key: string;
   /** Name of the kernel (its {@link KernelSource.name}). */
   kernel: string;

@@ -14,21 +14,29 @@ export interface TensorInfo {
   id: number;
   /** Readable name, e.g. "layer1.0.conv1:out". */
   name: string;
+  /** Channels. */
   c: number;
+  /** Height in pixels (1 for the embedding). */
   h: number;
+  /** Width in pixels (1 for the embedding). */
   w: number;
 }
 
 /** A convolution (no activation), optionally with bias. Weight key `${name}.weight`. */
 export interface ConvNode {
+  /** Discriminant of {@link Node}. */
   kind: "conv";
   /** State-dict prefix, e.g. "layer1.0.conv1". */
   name: string;
+  /** Input tensor id (index in {@link Graph.tensors}). */
   input: number;
+  /** Output tensor id. */
   output: number;
   /** Square kernel size. */
   k: number;
+  /** Stride, the same along both axes. */
   stride: number;
+  /** Zero padding on every side, in pixels. */
   pad: number;
   /** 1 for a dense convolution, or the channel count for a depthwise one. */
   groups: number;
@@ -42,10 +50,15 @@ export interface ConvNode {
  * `${preluName}.weight` for PReLU.
  */
 export interface BnNode {
+  /** Discriminant of {@link Node}. */
   kind: "bn";
+  /** State-dict prefix of the BatchNorm2d, e.g. "layer1.0.bn2". */
   name: string;
+  /** Input tensor id; its per-image statistics enter the loss when {@link BnNode.inLoss}. */
   input: number;
+  /** Output tensor id (same shape as the input). */
   output: number;
+  /** Activation applied after the normalisation, before the residual add. */
   act: Activation;
   /** State-dict prefix of the PReLU when act is "prelu". */
   preluName?: string;
@@ -57,12 +70,15 @@ export interface BnNode {
 
 /** Flatten + Linear (with bias) + BatchNorm1d: the iResNet embedding head. */
 export interface LinearBn1dNode {
+  /** Discriminant of {@link Node}. */
   kind: "linear_bn1d";
   /** Prefix of the Linear layer ("fc"). */
   fcName: string;
   /** Prefix of the BatchNorm1d ("features"). */
   bnName: string;
+  /** Input tensor id (flattened C x H x W, PyTorch order, into the Linear layer). */
   input: number;
+  /** Output tensor id: the embedding, E x 1 x 1. */
   output: number;
 }
 
@@ -71,7 +87,9 @@ export type Node = ConvNode | BnNode | LinearBn1dNode;
 
 /** A GraFIQs group φ: a named tensor whose gradient is summed into a score. */
 export interface Group {
+  /** Group name, as in the output file GraFIQs_<name>.txt (e.g. "image", "block2"). */
   name: string;
+  /** Id of the tensor whose gradient is summed (the input image, or a block's output). */
   tensor: number;
 }
 
@@ -79,6 +97,7 @@ export interface Group {
 export interface Graph {
   /** Backbone name, e.g. "iresnet50". */
   name: string;
+  /** Every tensor of the network, indexed by id. */
   tensors: TensorInfo[];
   /** Nodes in forward execution order. */
   nodes: Node[];

@@ -20,7 +20,9 @@ export const BACKBONES = [...ARCHITECTURES, "auto"];
 
 /** A network ready for the executor. */
 export interface LoadedModel {
+  /** The backbone's graph, with the converted file's preprocessing and group names applied. */
   graph: Graph;
+  /** Every parameter the graph needs, float32, shapes checked ({@link extractWeights}). */
   weights: GraphWeights;
   /** How the backbone was chosen, for the log ("iresnet50 (recognised from the checkpoint)"). */
   description: string;

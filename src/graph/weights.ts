@@ -10,7 +10,11 @@ import type { Graph } from "./ir.ts";
 
 /** Raised when a checkpoint does not fit the chosen backbone. */
 export class WeightsMismatchError extends Error {
-  /** @param message names the tensor, the expected shape and the found shape */
+  /**
+   * A checkpoint/backbone mismatch.
+   *
+   * @param message names the tensor, the expected shape and the found shape
+   */
   constructor(message: string) {
     super(message);
     this.name = "WeightsMismatchError";

@@ -21,8 +21,11 @@ export interface ScoredImage {
 
 /** Everything a scoring run produced. */
 export interface ScoreRunResult {
+  /** The executor's group names, the order of each {@link ScoredImage.scores}. */
   groups: string[];
+  /** The images scored, in the order of `paths`. */
   scored: ScoredImage[];
+  /** The images that could not be read, decoded or printed, in the order of `paths`. */
   failures: Failure[];
 }
 
