@@ -107,11 +107,30 @@ function num(v: string | undefined, opt: string, lo: number, hi: number): number
 }
 
 /**
- * Run the `edc` command.
+ * Run the `edc` command: FNMR- and FMR-EDC curves, pAUC and the plot of ISO/IEC 29794-1
+ * (Schlett et al.'s formulation) for one or more quality score files (docs/EDC.md). The pAUC
+ * table goes to stdout, the files to `--out` (default `./edc`).
+ *
+ * @example Evaluate two GraFIQs groups on LFW pairs with the embeddings of a scoring run
+ * ```ts
+ * import { runEdc } from "@grafiqs/grafiqs-webgpu";
+ *
+ * const status = await runEdc([
+ *   "--quality", "out/GraFIQs_image.txt",
+ *   "--quality", "out/GraFIQs_block1.txt",
+ *   "--pairs", "lfw/pairs.txt",
+ *   "--images-root", "lfw/images",
+ *   "--embeddings", "out/GraFIQs_embeddings.npy",
+ *   "--embeddings-index", "out/GraFIQs_embeddings.txt",
+ *   "--out", "edc_lfw",
+ * ]);
+ * // status 0: edc_lfw/pauc.tsv, pauc.md, curves.csv, edc.json, edc.svg, edc.png, ...
+ * ```
  *
  * @param args command-line arguments after the command name (see {@link EDC_HELP}).
  * @returns the exit status: 0 success, 1 bad input file (message on stderr names file and
  *   line), 2 bad usage.
+ * @throws {Error} for other failures, e.g. an output file that cannot be written.
  */
 export async function runEdc(args: string[]): Promise<number> {
   let parsed;

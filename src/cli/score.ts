@@ -21,7 +21,28 @@ import { setUp } from "./setup.ts";
 
 /**
  * Run the main command. Writes the five official score files (atomically), the failure list
- * and optionally the embeddings; returns the exit status (see {@link EXIT_OK} and friends).
+ * and optionally the embeddings; the record mode and `--resume` go to {@link runPipeline}.
+ * Progress and errors go to stderr.
+ *
+ * @example Score a folder as the official extract_grafiqs.py does
+ * ```ts
+ * import { runScore } from "@grafiqs/grafiqs-webgpu";
+ *
+ * const status = await runScore([
+ *   "--image-path", "faces",
+ *   "--weights", "backbone.pth",
+ *   "--output-dir", "out",
+ *   "--bgr2rgb",
+ * ]);
+ * // out/GraFIQs_{image,block1,...,block4}.txt and out/GraFIQs_failed.txt; status 0 or 3
+ * ```
+ *
+ * @param args the command line after the program name (`SCORE_HELP` in score_args.ts)
+ * @returns the exit status: {@link EXIT_OK} (every image scored), {@link EXIT_SOME_FAILED}
+ *   (some images failed; listed in OUT/GraFIQs_failed.txt), {@link EXIT_USAGE} (bad command
+ *   line), {@link EXIT_ERROR} (fatal: weights, GPU, output directory; nothing written), or
+ *   130 (record mode or --resume stopped by SIGINT). Errors are reported on stderr, not
+ *   thrown.
  */
 export async function runScore(args: string[]): Promise<number> {
   let opts;

@@ -131,6 +131,21 @@ export function applyMeta(graph: Graph, meta: Record<string, unknown>, file: str
  * A converted file's `meta.preprocess` and `meta.groups` then apply ({@link applyMeta}).
  * The description says which backbone was used and how it was found.
  *
+ * No GPU is needed: the result is plain data, handed to `Executor.create` (executor.ts).
+ *
+ * @example Load a checkpoint and see what was recognised
+ * ```ts
+ * import { loadModel } from "@grafiqs/grafiqs-webgpu";
+ *
+ * const model = await loadModel("auto", "backbone.pth", { fingerprint: true });
+ * console.log(model.description); // e.g. "iresnet50 (recognised from the checkpoint)"
+ * console.log(model.graph.groups.map((g) => g.name)); // ["image", "block1", ..., "block4"]
+ * console.log(model.graph.preprocess); // { channelOrder: "bgr", mean, std, size: 112 }
+ * console.log(model.fingerprint); // 16 hex digits
+ * ```
+ *
+ * @param backbone an architecture name ({@link ARCHITECTURES}) or "auto"
+ * @param weightsPath the weights file, named in every error message
  * @param options `fingerprint: true` adds the file's {@link weightsFingerprint} (from the bytes
  *   already read; the resume journal records it)
  * @throws {WeightsMismatchError} when the checkpoint does not fit the backbone, naming the

@@ -161,9 +161,22 @@ export async function prepareImageInto(
  * fl(fl(fl(v / 255) - mean[c]) / std[c]) per output channel c. For the official iResNet
  * preprocessing ({@link IRESNET_PREPROCESS}) that is (v / 255 - 0.5) / 0.5 in [-1, 1], BGR.
  *
+ * @example The official iResNet input of one image
+ * ```ts
+ * import { prepareImage } from "@grafiqs/grafiqs-webgpu";
+ *
+ * const x = await prepareImage(await Deno.readFile("face.jpg"), "face.jpg", {
+ *   channelOrder: "bgr",
+ *   mean: [0.5, 0.5, 0.5],
+ *   std: [0.5, 0.5, 0.5],
+ *   size: 112,
+ * });
+ * // x.length === 3 * 112 * 112; x[0] is the blue value of the top-left pixel, in [-1, 1].
+ * ```
+ *
  * @param bytes the whole image file
  * @param fileName name for error messages
- * @param opts preprocessing options
+ * @param opts preprocessing options; a model's own are `LoadedModel.graph.preprocess`
  * @returns a new Float32Array of 3 * size * size values
  * @throws ImageDecodeError when the file cannot be decoded
  * @throws RangeError on invalid options

@@ -34,6 +34,31 @@ export interface ScoreRunResult {
  * An image that cannot be read or decoded is reported through `onFailure` and left out; the
  * others are unaffected. `onBatch` is called after each batch.
  *
+ * @example Score two files, printing the skipped ones and the progress
+ * ```ts
+ * import { Executor, Gpu, loadModel, scorePaths } from "@grafiqs/grafiqs-webgpu";
+ *
+ * const model = await loadModel("iresnet50", "backbone.pth");
+ * const ex = await Executor.create(await Gpu.create(), model.graph, model.weights);
+ * const result = await scorePaths(
+ *   ex,
+ *   ["faces/a.jpg", "faces/b.jpg"],
+ *   { batchSize: 8, channelOrder: "rgb" }, // as --bgr2rgb
+ *   (f) => console.error(`skipped ${f.path}: ${f.reason}`),
+ *   (done) => console.error(`${done} of 2 done`),
+ * );
+ * ex.destroy();
+ * // result.scored[i].scores[j] is the score of group result.groups[j] (lower = higher quality);
+ * // result.failures lists the images that could not be scored.
+ * ```
+ *
+ * @param ex the executor (its groups are scored)
+ * @param paths path texts as listed
+ * @param opts images per GPU pass (capped at `ex.maxBatch`), the channel order fed to the
+ *   network, and the printed text of a path (default: the path itself)
+ * @param onFailure called for each image left out, as it happens
+ * @param onBatch called after each batch with the number of images done so far
+ * @returns the groups, the scored images and the failures, each in the order of `paths`
  * @throws {GpuError} when WebGPU fails (fatal for the run).
  */
 export async function scorePaths(

@@ -81,6 +81,33 @@ export interface StreamStats {
  * on its own, whatever the batch). An image that cannot be read or decoded gets a record with
  * `scores: null` and the reason, as `scorePaths` reports it.
  *
+ * @example Score paths read from stdin, one JSONL record per image on stdout
+ * ```ts
+ * import {
+ *   DelimitedPathReader,
+ *   Executor,
+ *   formatRecord,
+ *   Gpu,
+ *   loadModel,
+ *   scoreStream,
+ * } from "@grafiqs/grafiqs-webgpu";
+ *
+ * const model = await loadModel("auto", "backbone.pth");
+ * const ex = await Executor.create(await Gpu.create(), model.graph, model.weights);
+ * const out = Deno.stdout.writable.getWriter();
+ * const stats = await scoreStream(
+ *   ex,
+ *   new DelimitedPathReader(Deno.stdin.readable, "\n"),
+ *   { batchSize: 8, channelOrder: model.graph.preprocess.channelOrder },
+ *   async (records) => {
+ *     const text = records.map((r) => formatRecord("jsonl", ex.groups, r)).join("");
+ *     await out.write(new TextEncoder().encode(text));
+ *   },
+ * );
+ * ex.destroy();
+ * console.error(`${stats.scored} scored, ${stats.failed} failed`);
+ * ```
+ *
  * @param ex the executor
  * @param source the paths
  * @param opts see {@link StreamOptions}
