@@ -6,7 +6,6 @@
  * @module
  */
 import { EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE } from "./args.ts";
-export { EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, UsageError } from "./args.ts";
 import { Gpu } from "../gpu/gpu.ts";
 import { Executor } from "../graph/executor.ts";
 import { saveEmbeddings } from "../io/embeddings.ts";
