@@ -15,11 +15,12 @@ import {
 } from "../src/gpu/uniforms.ts";
 import * as batchnorm from "../src/kernels/batchnorm.ts";
 import * as conv2d from "../src/kernels/conv2d.ts";
+import * as conv3x3Tex from "../src/kernels/conv3x3_tex.ts";
 import * as depthwise from "../src/kernels/depthwise.ts";
 import * as reduce from "../src/kernels/reduce.ts";
 
 /** Every exported KernelSource of the kernel modules (found by shape, so new ones count). */
-const KERNELS: KernelSource[] = [batchnorm, conv2d, depthwise, reduce].flatMap((m) =>
+const KERNELS: KernelSource[] = [batchnorm, conv2d, conv3x3Tex, depthwise, reduce].flatMap((m) =>
   Object.values(m).filter((v): v is KernelSource =>
     typeof v === "object" && v !== null && "code" in v && "params" in v && "bindings" in v
   )

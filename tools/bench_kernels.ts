@@ -2,13 +2,14 @@
  * Benchmark of the convolution kernels (forward and input gradient) at iResNet layer shapes:
  * prints GFLOP/s per shape, batch size, direction and kernel variant.
  *
- * Usage: deno run -A tools/bench_kernels.ts [--batch 1,8,32] [--variants 3x3,generic]
+ * Usage: deno run -A tools/bench_kernels.ts [--batch 1,8,32] [--variants tex,3x3,generic]
  *   [--shapes 64x112,64x56,128x28,256x14,512x7,3x112,64x56s2] [--reps 3]
  *
  * A shape is CxH (C channels in and out, H x H input, 3x3 kernel, stride 1, padding 1), or
  * CxHs2 (3x3 stride 2: C/2 channels in at 2H x 2H, as iResNet's first unit of a stage), or
  * CxHd (1x1 stride 2 downsample, C/2 channels in at 2H x 2H). "3x" gives the stem (Cin = 3,
- * 64 out). Each timing submits `reps`-fold repeated dispatches once and waits; the best of
+ * 64 out). Variant "tex" is the texture-fed 3x3 kernel family (src/kernels/conv3x3_tex.ts),
+ * timed on the shapes it serves; the others are conv2d.ts's ConvVariant names. Each timing submits `reps`-fold repeated dispatches once and waits; the best of
  * three submits is reported, as wall-clock GFLOP/s (2 x MACs / s) and as GFLOP per CPU
  * second of this process (robust when other work shares the cores). The first submit of a
  * pipeline includes its compilation and is not counted.
@@ -29,11 +30,17 @@ import {
   recordConv2d,
   recordConv2dBackwardData,
 } from "../src/kernels/conv2d.ts";
+import {
+  recordConv3x3Tex,
+  recordConv3x3TexGradient,
+  tex3x3ConfigFor,
+  tex3x3Weights,
+} from "../src/kernels/conv3x3_tex.ts";
 
 const { values } = parseArgs({
   options: {
     batch: { type: "string", default: "1,8" },
-    variants: { type: "string", default: "3x3,generic" },
+    variants: { type: "string", default: "tex,3x3,generic" },
     shapes: { type: "string", default: "64x112,64x56,128x28,256x14,512x7,3x112,128x28s2,128x28d" },
     reps: { type: "string", default: "3" },
   },
@@ -70,13 +77,23 @@ for (const shape of values.shapes!.split(",")) {
     const bw = gpu.storageFrom("w", forwardWeights(wf, g.cout, g.cin, g.k));
     const bwb = gpu.storageFrom("wb", backwardWeights(wf, g.cout, g.cin, g.k));
     const bb = gpu.storageFrom("b", paddedBias(undefined, g.cout));
+    const tex = tex3x3ConfigFor(g)
+      ? {
+        fwd: tex3x3Weights(gpu, "wt", wf, g.cout, g.cin, "forward"),
+        bwd: tex3x3Weights(gpu, "wtb", wf, g.cout, g.cin, "input-gradient"),
+      }
+      : undefined;
     for (const dir of ["fwd", "bwd"] as const) {
-      for (const v of values.variants!.split(",") as ConvVariant[]) {
+      for (const v of values.variants!.split(",") as (ConvVariant | "tex")[]) {
         const fits = g.k === 3 && g.stride === 1 && g.pad === 1;
         if (v === "3x3" && !fits) continue;
+        if (v === "tex" && !tex) continue;
         const rec = new Recorder(gpu);
         for (let r = 0; r < reps; r++) {
-          if (dir === "fwd") recordConv2d(rec, "bench", g, x, bw, bb, y, v);
+          if (v === "tex") {
+            if (dir === "fwd") recordConv3x3Tex(rec, "bench", g, x, tex!.fwd, bb, y);
+            else recordConv3x3TexGradient(rec, "bench", g, y, tex!.bwd, x, false);
+          } else if (dir === "fwd") recordConv2d(rec, "bench", g, x, bw, bb, y, v);
           else recordConv2dBackwardData(rec, "bench", g, y, bwb, x, false, v);
         }
         const d = rec.finish();
@@ -101,5 +118,7 @@ for (const shape of values.shapes!.split(",")) {
       }
     }
     for (const b of [x, y, bw, bwb, bb]) b.destroy();
+    tex?.fwd.destroy();
+    tex?.bwd.destroy();
   }
 }

@@ -29,8 +29,12 @@ export class GpuError extends Error {
   }
 }
 
-/** One storage/uniform binding of a kernel, in binding-index order. */
-export type BindingKind = "uniform" | "read" | "rw";
+/**
+ * One binding of a kernel, in binding-index order: a uniform buffer, a read-only or
+ * read-write storage buffer, or a sampled 2-D float texture read with `textureLoad`
+ * (`texture_2d<f32>`, unfilterable: rgba32float).
+ */
+export type BindingKind = "uniform" | "read" | "rw" | "texture";
 
 /**
  * A compute kernel's source, its bind group layout (group 0, bindings 0..n-1) and the
@@ -214,13 +218,25 @@ export class Gpu {
     });
     const layout = this.device.createBindGroupLayout({
       label: src.name,
-      entries: src.bindings.map((kind, binding) => ({
-        binding,
-        visibility: GPUShaderStage.COMPUTE,
-        buffer: {
-          type: kind === "uniform" ? "uniform" : kind === "read" ? "read-only-storage" : "storage",
-        } as GPUBufferBindingLayout,
-      })),
+      entries: src.bindings.map((kind, binding): GPUBindGroupLayoutEntry =>
+        kind === "texture"
+          ? {
+            binding,
+            visibility: GPUShaderStage.COMPUTE,
+            texture: { sampleType: "unfilterable-float", viewDimension: "2d" },
+          }
+          : {
+            binding,
+            visibility: GPUShaderStage.COMPUTE,
+            buffer: {
+              type: kind === "uniform"
+                ? "uniform"
+                : kind === "read"
+                ? "read-only-storage"
+                : "storage",
+            },
+          }
+      ),
     });
     const constants: Record<string, number> = {};
     for (const [k, v] of Object.entries(overrides)) constants[k] = Number(v);
@@ -254,6 +270,40 @@ export class Gpu {
     const buf = this.storage(label, data.byteLength);
     this.device.queue.writeBuffer(buf, 0, data as Float32Array<ArrayBuffer>);
     return buf;
+  }
+
+  /**
+   * A labelled rgba32float texture of `width` x `height` texels initialised with `data`
+   * (row-major, 4 floats per texel), for kernels that read it with `textureLoad`.
+   *
+   * @throws {RangeError} when `data` does not hold width x height x 4 floats.
+   * @throws {GpuError} when a side exceeds the device's maxTextureDimension2D.
+   */
+  texture(label: string, data: Float32Array, width: number, height: number): GPUTexture {
+    if (data.length !== width * height * 4) {
+      throw new RangeError(
+        `Texture ${label}: ${data.length} floats for ${width} x ${height} rgba texels`,
+      );
+    }
+    const max = this.device.limits.maxTextureDimension2D;
+    if (width > max || height > max) {
+      throw new GpuError(
+        `Texture ${label} of ${width} x ${height} texels exceeds this adapter's limit of ${max}`,
+      );
+    }
+    const texture = this.device.createTexture({
+      label,
+      size: [width, height],
+      format: "rgba32float",
+      usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+    });
+    this.device.queue.writeTexture(
+      { texture },
+      data as Float32Array<ArrayBuffer>,
+      { bytesPerRow: width * 16, rowsPerImage: height },
+      [width, height],
+    );
+    return texture;
   }
 
   /** Copy a whole buffer back to the host as float32. */

@@ -21,6 +21,12 @@ import {
   recordDepthwiseBackwardData,
   recordDepthwiseConv2d,
 } from "../kernels/depthwise.ts";
+import {
+  recordConv3x3Tex,
+  recordConv3x3TexGradient,
+  tex3x3ConfigFor,
+  tex3x3Weights,
+} from "../kernels/conv3x3_tex.ts";
 import { Recorder } from "../kernels/recorder.ts";
 import { linearBn1dLayout, recordAbsSum, recordLinearBn1d } from "../kernels/reduce.ts";
 import { backwardRule, type ReversePlan, reversePlan } from "./grafiqs.ts";
@@ -41,14 +47,15 @@ export interface ExecutorOptions {
   groups?: string[];
 }
 
-interface ConvParams {
-  /** Dense: the forward layout; depthwise: [C][K][K], used by both directions. */
-  fwd: GPUBuffer;
-  /** Dense: the backward-data layout; depthwise: the same buffer as `fwd`. */
-  bwd: GPUBuffer;
-  bias: GPUBuffer;
-  depthwise: boolean;
-}
+/**
+ * A convolution's uploaded parameters, in the layouts of the kernels that serve it (chosen by
+ * the layer shape only): "depthwise" ([C][K][K], one buffer for both directions), "tex3x3"
+ * (3x3 stride-1 layers the texture kernels of kernels/conv3x3_tex.ts serve: one texture per
+ * direction) or "dense" (the forward and backward-data layouts of kernels/conv2d.ts).
+ */
+type ConvParams =
+  | { kind: "depthwise" | "dense"; fwd: GPUBuffer; bwd: GPUBuffer; bias: GPUBuffer }
+  | { kind: "tex3x3"; fwd: GPUTexture; bwd: GPUTexture; bias: GPUBuffer };
 
 /** Whether a convolution node is depthwise (groups = input = output channels). */
 function isDepthwise(node: ConvNode, t: TensorInfo[]): boolean {
@@ -235,10 +242,10 @@ export class Executor {
         if (isDepthwise(n, t)) {
           const dw = gpu.storageFrom(`${n.name}.weight:dw`, depthwiseWeights(w, cout, n.k));
           this.#conv.set(n.name, {
+            kind: "depthwise",
             fwd: dw,
             bwd: dw,
             bias: gpu.storageFrom(`${n.name}.bias`, depthwiseBias(bias, cout)),
-            depthwise: true,
           });
           continue;
         }
@@ -248,11 +255,21 @@ export class Executor {
               "channels is not supported (only dense and depthwise)",
           );
         }
+        const b = gpu.storageFrom(`${n.name}.bias`, paddedBias(bias, cout));
+        if (tex3x3ConfigFor({ k: n.k, stride: n.stride, pad: n.pad, win: t[n.input].w })) {
+          this.#conv.set(n.name, {
+            kind: "tex3x3",
+            fwd: tex3x3Weights(gpu, `${n.name}.weight:tex`, w, cout, cin, "forward"),
+            bwd: tex3x3Weights(gpu, `${n.name}.weight:tex-bwd`, w, cout, cin, "input-gradient"),
+            bias: b,
+          });
+          continue;
+        }
         this.#conv.set(n.name, {
+          kind: "dense",
           fwd: gpu.storageFrom(`${n.name}.weight:fwd`, forwardWeights(w, cout, cin, n.k)),
           bwd: gpu.storageFrom(`${n.name}.weight:bwd`, backwardWeights(w, cout, cin, n.k)),
-          bias: gpu.storageFrom(`${n.name}.bias`, paddedBias(bias, cout)),
-          depthwise: false,
+          bias: b,
         });
       } else if (n.kind === "bn") {
         const p = (k: string) => this.#w(weights, `${n.name}.${k}`);
@@ -362,9 +379,12 @@ export class Executor {
       if (node.kind === "conv") {
         const y = outputBuffer(node.output);
         const p = this.#conv.get(node.name)!;
-        if (p.depthwise) {
+        if (p.kind === "depthwise") {
           const dg = dwGeometry(n, node, inT);
           recordDepthwiseConv2d(rec, node.name, dg, x, p.fwd, p.bias, y);
+        } else if (p.kind === "tex3x3") {
+          const geo = denseGeometry(n, node, inT, outT);
+          recordConv3x3Tex(rec, node.name, geo, x, p.fwd, p.bias, y);
         } else {
           const geo = denseGeometry(n, node, inT, outT);
           recordConv2d(rec, node.name, geo, x, p.fwd, p.bias, y);
@@ -451,9 +471,12 @@ export class Executor {
       if (node.kind === "conv") {
         const { buf, acc } = gradFor(node.input);
         const p = this.#conv.get(node.name)!;
-        if (p.depthwise) {
+        if (p.kind === "depthwise") {
           const dg = dwGeometry(n, node, inT);
           recordDepthwiseBackwardData(rec, `${node.name}:bwd`, dg, gy!, p.bwd, buf, acc);
+        } else if (p.kind === "tex3x3") {
+          const geo = denseGeometry(n, node, inT, outT);
+          recordConv3x3TexGradient(rec, `${node.name}:bwd`, geo, gy!, p.bwd, buf, acc);
         } else {
           recordConv2dBackwardData(
             rec,
@@ -638,7 +661,7 @@ export class Executor {
   destroy(): void {
     this.#destroyPlans();
     for (const c of this.#conv.values()) {
-      new Set([c.fwd, c.bwd, c.bias]).forEach((b) => b.destroy());
+      new Set<GPUBuffer | GPUTexture>([c.fwd, c.bwd, c.bias]).forEach((b) => b.destroy());
     }
     for (const b of this.#bn.values()) b.destroy();
     for (const h of this.#head.values()) [h.wt, h.prm].forEach((b) => b.destroy());

@@ -276,7 +276,11 @@ function grid(
 // A zero bias per device, for input gradients run through the forward shader. Grown on demand;
 // buffers already bound by recorded dispatches are kept alive by their bind groups.
 const zeroBias = new WeakMap<Gpu, GPUBuffer>();
-function zeros(gpu: Gpu, floats: number): GPUBuffer {
+/**
+ * A zero buffer of at least `floats` float32 values, one per device (grown on demand): the
+ * bias of input gradients run through a forward kernel.
+ */
+export function zeros(gpu: Gpu, floats: number): GPUBuffer {
   const have = zeroBias.get(gpu);
   if (have && have.size >= floats * 4) return have;
   const buf = gpu.storage("conv2d:zero-bias", Math.max(floats, 2048) * 4);

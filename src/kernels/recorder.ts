@@ -11,7 +11,7 @@ interface Pending {
   label: string;
   pipe: Pipeline;
   slot: { index: number; size: number };
-  buffers: GPUBuffer[];
+  buffers: (GPUBuffer | GPUTexture)[];
   workgroups: [number, number, number];
 }
 
@@ -30,7 +30,8 @@ export class Recorder {
   }
 
   /**
-   * Record one dispatch. `buffers` bind to bindings 1..n in order; binding 0 is the uniform
+   * Record one dispatch. `buffers` (storage buffers, or textures bound as a view of the whole
+   * texture) bind to bindings 1..n in order; binding 0 is the uniform
    * slot holding `params`, one value per field of the kernel's `struct Params`, by name.
    *
    * @throws {RangeError} for a workgroup count outside 1..65535, or `params` that do not fit
@@ -40,7 +41,7 @@ export class Recorder {
     label: string,
     pipe: Pipeline<P>,
     params: UniformValues<P>,
-    buffers: GPUBuffer[],
+    buffers: (GPUBuffer | GPUTexture)[],
     workgroups: [number, number, number],
   ): void {
     for (const w of workgroups) {
@@ -65,7 +66,10 @@ export class Recorder {
         layout: p.pipe.layout,
         entries: [
           { binding: 0, resource: this.uniforms.binding(p.slot) },
-          ...p.buffers.map((buffer, i) => ({ binding: i + 1, resource: { buffer } })),
+          ...p.buffers.map((b, i) => ({
+            binding: i + 1,
+            resource: b instanceof GPUTexture ? b.createView() : { buffer: b },
+          })),
         ],
       }),
     }));
