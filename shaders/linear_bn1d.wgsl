@@ -4,13 +4,15 @@
 // The input x is the NCHW output of the head BN2d flattened C-major, as PyTorch flattens it.
 //
 // One workgroup of S = 8 lanes (one llvmpipe SIMD pass) per (block of 16 outputs, B images).
-// The inputs go in groups of 4 (vec4); lane s sums groups s, s + S, s + 2S, ... in increasing
-// order, each group as the fused multiply-add chain of its inputs 0, 1, 2, 3, into one
-// accumulator per (image, output). The S partial sums of each output are then added in a
-// fixed tree ((0 + 1) + (2 + 3)) + ((4 + 5) + (6 + 7)). Every image has its own accumulators
-// and reads only its own inputs, and B only decides how many images share the weight loads,
-// so an image's arithmetic is the same whatever B, its slot or its neighbours: results are
-// bit-identical for every batch size. A lane loops ceil(ceil(inF / 4) / S) times.
+// The inputs go in groups of 4 (vec4); lane s sums its own contiguous slice of
+// per = ceil(g4 / S) groups, s per .. (s + 1) per - 1, in increasing order (8 streams through
+// the weights, measured faster than interleaved groups), each group as the fused multiply-add
+// chain of its inputs 0, 1, 2, 3, into one accumulator per (image, output). The S partial
+// sums of each output are then added in a fixed tree ((0 + 1) + (2 + 3)) + ((4 + 5) +
+// (6 + 7)). Every image has its own accumulators and reads only its own inputs, and B only
+// decides how many images share the weight loads, so an image's arithmetic is the same
+// whatever B, its slot or its neighbours: results are bit-identical for every batch size.
+// A lane loops per = ceil(ceil(inF / 4) / S) times.
 //
 // Weights (linearBn1dLayout in src/kernels/reduce.ts): for output block q, input i and column
 // c, the vec4 of outputs 16 q + 4 c .. + 3 at wt[(q * 4 * g4 + i) * 4 + c], inputs padded
@@ -105,7 +107,10 @@ fn main(@builtin(local_invocation_index) s: u32, @builtin(workgroup_id) wid: vec
   var a71 = vec4<f32>(0.0);
   var a72 = vec4<f32>(0.0);
   var a73 = vec4<f32>(0.0);
-  for (var g = s; g < p.g4; g += S) {
+  // This lane's slice of input groups.
+  let per = (p.g4 + S - 1u) / S;
+  let gEnd = min(s * per + per, p.g4);
+  for (var g = s * per; g < gEnd; g++) {
     let wb = (q * p.g4 + g) * 16u;
     let x0 = xGroup(i0, g);
     var x1 = x0;
