@@ -27,6 +27,7 @@ import {
   upload,
 } from "./gpu_util.ts";
 import type { Gpu } from "../src/gpu/gpu.ts";
+import { Recorder } from "../src/kernels/recorder.ts";
 import { linearBn1dLayout, recordAbsSum, recordLinearBn1d } from "../src/kernels/reduce.ts";
 import {
   absSumPerImage,
@@ -185,15 +186,23 @@ async function runHead(gpu: Gpu, h: Head, x: Float64Array, n: number): Promise<F
 Deno.test("linear_bn1d matches linear + batchNorm1dEval in float64", GPU, async () => {
   const gpu = await getGpu();
   const rand = rng(71);
-  // 25088 -> 13: the iResNet head's input length, 13 outputs (not a multiple of 4, 3 images:
-  // 39 outputs, so the output buffer has padding). 3001 -> 130: odd input length. 5 -> 1:
-  // fewer inputs than lanes, a single output.
+  // 25088 -> 512: the iResNet head (512 x 7 x 7 -> 512), at 1 image and at 3 (4 images per
+  // workgroup, one slot idle) and 9 (8 per workgroup, two rows of workgroups, the second with
+  // one image). 25088 -> 13: outputs not a multiple of 4 or 16, 39 outputs in all, so the
+  // output buffer has padding. 512 -> 128: MobileFaceNet's embedding shape (its graph computes
+  // it with conv3 + bn, not this kernel). 3001 -> 130: input length not a multiple of 4 (rows
+  // not vec4 aligned). 5 -> 1: fewer input groups than lanes, a single output.
   // With "exact" data the linear part must be exact, so the bound is the BN1d's alone and
   // tight: a dropped, repeated or misplaced weight shows at once. "random" data exercises
   // rounding in the long sums under the (order-free, hence loose) dot-product bound.
   const cases: [number, number, number, boolean][] = [
+    [1, 25088, 512, true],
+    [3, 25088, 512, false],
+    [9, 25088, 512, true],
     [3, 25088, 13, true],
     [3, 25088, 13, false],
+    [2, 512, 128, true],
+    [5, 512, 128, false],
     [2, 3001, 130, true],
     [2, 3001, 130, false],
     [1, 5, 1, false],
@@ -222,52 +231,74 @@ Deno.test("linear_bn1d matches linear + batchNorm1dEval in float64", GPU, async 
 });
 
 Deno.test(
-  "linear_bn1d: an embedding is bit-identical alone and at position 2 of a batch of 3",
+  "linear_bn1d: an embedding is bit-identical alone and anywhere in batches of 2, 3 and 9",
   GPU,
   async () => {
     const gpu = await getGpu();
-    const h = makeHead(rng(72), 3, 4099, 10);
-    const a = await runHead(gpu, h, h.x.subarray(2 * h.inF), 1);
-    const b = await runHead(gpu, h, h.x, 3);
-    assertEquals(Array.from(b.subarray(2 * h.outF, 3 * h.outF)), Array.from(a.subarray(0, h.outF)));
+    // Batches of 1, 2, 3 and 9 run 1, 2, 4 and 8 images per workgroup; 9 also puts image 8
+    // alone in a second row of workgroups. 4099 -> 10: rows not vec4 aligned; 25088 -> 512:
+    // the iResNet head.
+    for (const [inF, outF] of [[4099, 10], [25088, 512]]) {
+      const h = makeHead(rng(72), 9, inF, outF);
+      const alone = async (i: number) =>
+        Array.from(
+          (await runHead(gpu, h, h.x.subarray(i * inF, (i + 1) * inF), 1)).subarray(0, outF),
+        );
+      const embedding = (out: Float32Array, i: number) =>
+        Array.from(out.subarray(i * outF, (i + 1) * outF));
+      const b2 = await runHead(gpu, h, h.x.subarray(0, 2 * inF), 2);
+      const b3 = await runHead(gpu, h, h.x.subarray(0, 3 * inF), 3);
+      const b9 = await runHead(gpu, h, h.x, 9);
+      for (const i of [0, 1, 2, 5, 8]) {
+        const a = await alone(i);
+        const what = `linear_bn1d ${inF}->${outF}: image ${i}`;
+        if (i < 2) assertEquals(embedding(b2, i), a, `${what} in a batch of 2 vs alone`);
+        if (i < 3) assertEquals(embedding(b3, i), a, `${what} in a batch of 3 vs alone`);
+        assertEquals(embedding(b9, i), a, `${what} in a batch of 9 vs alone`);
+      }
+    }
   },
 );
 
-Deno.test("linearBn1dLayout: transposed, zero-padded weights and the folded BN1d rows", () => {
-  const inF = 3, outF = 5;
+Deno.test("linear_bn1d: an input too long for llvmpipe's loop budget is refused", GPU, async () => {
+  const gpu = await getGpu();
+  const b = gpu.storage("any", 16);
+  // 8 lanes x 4 inputs x LOOP_BUDGET (16384) = 524288 inputs at most.
+  recordLinearBn1d(new Recorder(gpu), "head", 1, 524288, 4, b, b, b, b);
+  assertThrows(
+    () => recordLinearBn1d(new Recorder(gpu), "head", 1, 524289, 4, b, b, b, b),
+    /Dispatch head: 524289 input features need 16385 loop iterations per lane/,
+  );
+  b.destroy();
+});
+
+Deno.test("linearBn1dLayout: blocks of 16 outputs, input by input, and the folded BN1d rows", () => {
+  // 6 inputs (padded to 8), 21 outputs (padded to 32: two blocks of 16).
+  const inF = 6, outF = 21;
   const w = Float32Array.from({ length: outF * inF }, (_, i) => i + 1);
   const one = new Float32Array(outF).fill(1), zero = new Float32Array(outF);
-  const bias = Float32Array.from([1, 2, 3, 4, 5]);
+  const bias = Float32Array.from({ length: outF }, (_, o) => o + 1);
   // gamma 1, beta 0, rm 0, rv 1 - eps with eps 2^-3: scale exactly 1, shift exactly 0.
   const rv = new Float32Array(outF).fill(0.875);
   const { wt, prm } = linearBn1dLayout(w, bias, one, zero, zero, rv, inF, outF, 0.125);
-  assertEquals(wt.length, inF * 8);
-  for (let i = 0; i < inF; i++) {
-    for (let o = 0; o < 8; o++) {
-      assertEquals(wt[i * 8 + o], o < outF ? w[o * inF + i] : 0, `wt[${i}][${o}]`);
+  assertEquals(wt.length, 2 * 8 * 16);
+  for (let q = 0; q < 2; q++) {
+    for (let i = 0; i < 8; i++) {
+      for (let k = 0; k < 16; k++) {
+        const o = 16 * q + k;
+        const want = o < outF && i < inF ? w[o * inF + i] : 0;
+        assertEquals(wt[(q * 8 + i) * 16 + k], want, `wt[${q}][${i}][${k}]`);
+      }
     }
   }
+  const pad = (v: number[]) => [...v, ...Array(32 - outF).fill(0)];
   assertEquals(Array.from(prm), [
-    1,
-    2,
-    3,
-    4,
-    5,
-    0,
-    0,
-    0,
-    1,
-    1,
-    1,
-    1,
-    1,
-    0,
-    0,
-    0,
-    ...Array(8).fill(0),
+    ...pad(Array.from(bias)),
+    ...pad(Array(outF).fill(1)),
+    ...Array(32).fill(0),
   ]);
   assertThrows(
     () => linearBn1dLayout(w.subarray(1), bias, one, zero, zero, rv, inF, outF),
-    /fc.weight has 14 values, expected 5x3/,
+    /fc.weight has 125 values, expected 21x6/,
   );
 });

@@ -8,6 +8,7 @@ import linearCode from "../../shaders/linear_bn1d.wgsl" with { type: "text" };
 import type { KernelSource } from "../gpu/gpu.ts";
 import type { Recorder } from "./recorder.ts";
 import { foldBn } from "./batchnorm.ts";
+import { LOOP_BUDGET } from "./conv2d.ts";
 
 const ABS_SUM_PARAMS = [
   ["len", "u32"], // elements per image (c * h * w)
@@ -26,7 +27,9 @@ export const ABS_SUM: KernelSource<typeof ABS_SUM_PARAMS> = {
 const LINEAR_BN1D_PARAMS = [
   ["inF", "u32"], // input features
   ["outF", "u32"], // output features
-  ["out4", "u32"], // padded output features / 4
+  ["n", "u32"], // images
+  ["g4", "u32"], // input groups of 4 per image: ceil(inF / 4)
+  ["op4", "u32"], // padded outputs / 4 (a multiple of 4)
 ] as const;
 
 /** Linear + BatchNorm1d head (shaders/linear_bn1d.wgsl). */
@@ -38,7 +41,10 @@ export const LINEAR_BN1D: KernelSource<typeof LINEAR_BN1D_PARAMS> = {
 };
 
 const ABS_WG = 256;
-const LIN_WG = 64;
+/** Outputs per workgroup of the head kernel (4 vec4 columns). */
+const LIN_OUT = 16;
+/** Lanes (partial sums per output) of a head workgroup; fixed in shaders/linear_bn1d.wgsl. */
+const LIN_LANES = 8;
 
 /**
  * Record scores[n * stride + slot] = sum |g[n, :]| for each of `n` images of `len` elements.
@@ -63,9 +69,15 @@ export function recordAbsSum(
 }
 
 /**
- * Host-side layouts for the head: weights [Out][In] to transposed [In][Out4*4] (zero padded),
- * and the parameter block [bias; scale; shift] each padded to Out4*4, where BatchNorm1d is
- * scale = gamma / sqrt(rv + eps), shift = beta - rm * scale.
+ * Host-side layouts for the head (shaders/linear_bn1d.wgsl). With inputs padded with zeros to
+ * I4 = 4 ceil(inF / 4) and outputs to Op = 16 ceil(outF / 16):
+ * - `wt` [Op / 16][I4][16]: for each block of 16 outputs, input by input, the block's weights
+ *   (zero for padded inputs or outputs), i.e. wt[(q * I4 + i) * 16 + k] = W[16 q + k, i];
+ * - `prm` [3][Op]: bias, scale and shift, zero padded, where BatchNorm1d is
+ *   scale = gamma / sqrt(rv + eps) and shift = beta - rm * scale.
+ *
+ * @param weight fc.weight, [outF][inF] row-major (PyTorch's Linear layout)
+ * @throws {RangeError} when `weight` does not hold outF x inF values.
  */
 export function linearBn1dLayout(
   weight: Float32Array,
@@ -81,10 +93,12 @@ export function linearBn1dLayout(
   if (weight.length !== inF * outF) {
     throw new RangeError(`fc.weight has ${weight.length} values, expected ${outF}x${inF}`);
   }
-  const op = Math.ceil(outF / 4) * 4;
-  const wt = new Float32Array(inF * op);
+  const op = Math.ceil(outF / LIN_OUT) * LIN_OUT;
+  const i4 = Math.ceil(inF / 4) * 4;
+  const wt = new Float32Array(i4 * op);
   for (let o = 0; o < outF; o++) {
-    for (let i = 0; i < inF; i++) wt[i * op + o] = weight[o * inF + i];
+    const base = Math.floor(o / LIN_OUT) * i4 * LIN_OUT + (o % LIN_OUT);
+    for (let i = 0; i < inF; i++) wt[base + i * LIN_OUT] = weight[o * inF + i];
   }
   const prm = new Float32Array(3 * op);
   for (let o = 0; o < outF; o++) {
@@ -94,7 +108,15 @@ export function linearBn1dLayout(
   return { wt, prm };
 }
 
-/** Record e[n][outF] = BatchNorm1d(W x[n] + b) for n images. */
+/**
+ * Record e[n][outF] = BatchNorm1d(W x[n] + b) for n images, x [n][inF] and the weights laid
+ * out by {@link linearBn1dLayout}. Each image's sums run in an order fixed by inF alone, so an
+ * embedding is bit-identical whatever the batch size and the image's place in it. Up to 8
+ * images share each weight load (1, 2, 4 or 8 per workgroup, by batch size).
+ *
+ * @throws {RangeError} when a lane would loop more than LOOP_BUDGET times (inF over about
+ *   half a million), or the dispatch is too large.
+ */
 export function recordLinearBn1d(
   rec: Recorder,
   label: string,
@@ -106,12 +128,21 @@ export function recordLinearBn1d(
   prm: GPUBuffer,
   e: GPUBuffer,
 ): void {
-  const out4 = Math.ceil(outF / 4);
+  const g4 = Math.ceil(inF / 4);
+  const loops = Math.ceil(g4 / LIN_LANES);
+  if (loops > LOOP_BUDGET) {
+    throw new RangeError(
+      `Dispatch ${label}: ${inF} input features need ${loops} loop iterations per lane, over ` +
+        `llvmpipe's budget of ${LOOP_BUDGET}`,
+    );
+  }
+  const blocks = Math.ceil(outF / LIN_OUT);
+  const imgs = n >= 8 ? 8 : n > 2 ? 4 : n;
   rec.add(
     label,
-    rec.gpu.pipeline(LINEAR_BN1D, { WG: LIN_WG }),
-    { inF, outF, out4 },
+    rec.gpu.pipeline(LINEAR_BN1D, { B: imgs, ALIGNED: inF % 4 === 0 ? 1 : 0 }),
+    { inF, outF, n, g4, op4: blocks * 4 },
     [x, wt, prm, e],
-    [out4, n, 1],
+    [blocks, Math.ceil(n / imgs), 1],
   );
 }
