@@ -46,10 +46,11 @@
  * one JSON line per measurement (raw figures); `--json FILE` also writes them to FILE.
  *
  * Duration on the 2-core llvmpipe machine (~0.5 images/s for iresnet50, ~0.3 for iresnet100):
- * per backbone, the official runs take well under a minute each; ours takes one cold run
- * (~1.5 min for iresnet50, ~2.5 min for iresnet100) plus, per batch size and repetition, a
- * steady-state probe (batch + max(24, batch) images) and a whole-process run (24 images),
- * about 2 min for iresnet50 and 3.5 min for iresnet100 at batch 8, 4 and 7 min at batch 32.
+ * per backbone, the official runs take 10-20 s each; ours takes one cold run (~1.8 min for
+ * iresnet50, ~2.7 min for iresnet100) plus, per batch size and repetition, a steady-state probe
+ * (batch + max(24, batch) images) and a whole-process run (24 images): about 2.2 min for
+ * iresnet50 and 3.7 min for iresnet100 at batch 1 or 8, 3.5 and 6 min at batch 32. The default
+ * (both backbones, batch 8, one repetition) takes about 12 min; `--batches 1,8,32` about 27.
  *
  * @module
  */
@@ -491,10 +492,12 @@ async function main(): Promise<number> {
         `${fmt(steady, 3)} | ${fmt(first, 1)} | ${fmt(rss, 0)} |`,
     );
   }
-  console.log(
-    "\n| backbone | our batch | whole process: ours / official | steady state: ours / official |",
-  );
-  console.log("|---|---:|---:|---:|");
+  if (records.some((r) => r.impl === "official")) {
+    console.log(
+      "\n| backbone | our batch | whole process: ours / official | steady state: ours / official |",
+    );
+    console.log("|---|---:|---:|---:|");
+  }
   for (const backbone of backbones) {
     const off = [...summary].filter(([k]) => k.startsWith(`${backbone}|official|`)).map(([, v]) =>
       v
