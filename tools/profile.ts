@@ -41,8 +41,9 @@
  * (the parent's spawn to the probe's first statement), module load (`import("../mod.ts")`),
  * weight read (file -> StateDict) and extraction, adapter/device, upload (`Executor.create`),
  * decoding the first batch, pipeline compilation + planning (first run minus a second run of
- * the same batch) and the first batch itself (the second run's time). Deno's own module cache
- * is warm in both (the parent already loaded the same modules).
+ * the same batch) and the first batch itself (the second run's time). Only the shader cache is
+ * controlled: Deno's module cache and the OS file cache are whatever earlier runs left (warm
+ * after any earlier run of the project).
  *
  * Output: the start-up table, then a table per kernel kind and one per kind, variant and
  * shape, in Markdown. Timings on a shared machine are noisy; run it on an idle one.
