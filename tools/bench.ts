@@ -1,115 +1,537 @@
 /**
- * Throughput benchmark: images/s of this project's WebGPU GraFIQs for iresnet50 and iresnet100
- * at several batch sizes on the current adapter, next to the official-equivalent PyTorch loop
- * (batch 1, CPU, 1 and 2 threads, tools/bench_torch.py via Debian's python3-torch) measured in
- * the same run, and the ratio. All five groups are scored (full reverse pass to the image).
+ * Speed benchmark: this project's main command next to the official-equivalent PyTorch
+ * program, in one run, on the same machine and the same images, as whole processes and in the
+ * steady state; with the ratios and the peak resident memory.
  *
- * `deno task bench [--backbones iresnet50,iresnet100] [--batches 1,8,32] [--no-torch]`
+ * ```
+ * deno task bench [--backbones iresnet50,iresnet100] [--batches 8] [--threads 1,2] [--reps 1]
+ *     [--image-dir DIR] [--image-extension png] [--no-torch] [--no-steady] [--json FILE]
+ * ```
  *
- * Weights are random (speed does not depend on values), except that iresnet50 uses the shared
- * reference checkpoint when ../shared is present. Inputs are random in [-1, 1]; the time
- * covers upload, forward, reverse pass, reductions and read-back, not image decoding.
+ * What runs, per backbone (each measurement a child process, `--reps` times; the best time
+ * counts, all are printed raw):
+ * - **Official** (tools/bench_torch.py `official`, Debian's /usr/bin/python3 with PyTorch, CPU,
+ *   once per `--threads` value): the official program at batch size 1, one image at a time,
+ *   gradients by `torch.autograd.grad` on the image and the four block outputs only (no weight
+ *   gradients), five score files written. *Whole process*: the wall time from spawning python
+ *   to its exit (interpreter start, torch import, model load, all images, score files).
+ *   *Steady state*: images/s of its loop after the first image (timestamps taken in the loop).
+ * - **Ours**, per `--batches` value: *whole process* is the wall time of the main command
+ *   `deno run -A mod.ts --image-path DIR --image-extension EXT --weights FILE --backbone NAME
+ *   --output-dir OUT --batch-size N` from spawn to exit. *Steady state* comes from a second
+ *   child, tools/bench_probe.ts `--mode steady`: the same library pipeline in-process
+ *   (`scorePaths`, what the main command's folder mode runs), on the images cycled to one first
+ *   batch plus max(24, N) more images (whole batches), counting the batches after the first
+ *   one. Its "first score" is the time from spawning it to the first batch's scores.
+ * - **Shader cache**: every Deno child gets MESA_SHADER_CACHE_DIR set to a new empty folder per
+ *   backbone. The first child is the main command at the first batch size, reported as "cold
+ *   shader cache" (a first run on a machine: Mesa compiles every pipeline, tens of seconds on
+ *   llvmpipe); it fills the cache, so every other figure is warm, as every later run on a
+ *   machine is (pipelines do not depend on the batch size). `deno task profile` splits the
+ *   start-up.
+ * - **Peak RSS** of every process: GNU time's %M (/usr/bin/time), or VmHWM polled every 50 ms
+ *   from /proc where GNU time is absent.
+ *
+ * Inputs: the 24 aligned reference faces ../shared/reference/images/aligned (PNG, BGR default)
+ * unless `--image-dir`. Weights: iresnet50 uses ../shared/reference/iresnet50/weights.pth;
+ * other backbones use seeded random weights that bench_torch.py `save-random` writes once into
+ * a temporary .pth, loaded by both implementations. Both write score files; their agreement is
+ * printed (max relative difference per group) as a check that both did the same work.
+ *
+ * Ratios are ours / official (above 1: ours is faster), each against the official figure at
+ * its better thread count: whole process (official wall / our wall, same images) and steady
+ * state (our steady images/s / the official loop's images/s).
+ *
+ * Output: a Markdown table of the figures and one of the ratios, ready for the README, then
+ * one JSON line per measurement (raw figures); `--json FILE` also writes them to FILE.
+ *
+ * Duration on the 2-core llvmpipe machine (~0.5 images/s for iresnet50, ~0.3 for iresnet100):
+ * per backbone, the official runs take 10-20 s each; ours takes one cold run (~1.8 min for
+ * iresnet50, ~2.7 min for iresnet100) plus, per batch size and repetition, a steady-state probe
+ * (batch + max(24, batch) images) and a whole-process run (24 images): about 2.2 min for
+ * iresnet50 and 3.7 min for iresnet100 at batch 1 or 8, 3.5 and 6 min at batch 32. The default
+ * (both backbones, batch 8, one repetition) takes about 12 min; `--batches 1,8,32` about 27.
  *
  * @module
  */
 import { parseArgs } from "../src/cli/args.ts";
-import { Gpu } from "../src/gpu/gpu.ts";
-import { Executor } from "../src/graph/executor.ts";
-import { buildIResNet, standardIResNet } from "../src/graph/iresnet.ts";
-import type { Graph } from "../src/graph/ir.ts";
-import { expectedShapes, type GraphWeights } from "../src/graph/weights.ts";
-import { mulberry32 } from "../src/eval/edc.ts";
+import { listImageFiles, type ProbeReport } from "./bench_probe.ts";
 
-/** Random but sane weights for every tensor of `graph` (BN variances positive). */
-export function randomWeights(graph: Graph, seed = 1): GraphWeights {
-  const next = mulberry32(seed);
-  const rnd = () => next() / 2 ** 32;
-  const out: GraphWeights = new Map();
-  for (const [key, shape] of expectedShapes(graph)) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const v = new Float32Array(n);
-    const fan = shape.length === 4
-      ? shape[1] * shape[2] * shape[3]
-      : shape.length === 2
-      ? shape[1]
-      : 1;
-    for (let i = 0; i < n; i++) {
-      if (key.endsWith("running_var")) v[i] = 0.5 + rnd();
-      else if (key.endsWith(".weight") && shape.length === 1) {
-        v[i] = 0.8 + 0.4 * rnd();
-      } else v[i] = (rnd() * 2 - 1) * Math.sqrt(3 / fan);
+const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname);
+const SHARED = decodeURIComponent(new URL("../../shared/reference/", import.meta.url).pathname);
+const REFERENCE_WEIGHTS = `${SHARED}iresnet50/weights.pth`;
+const PYTHON = "/usr/bin/python3";
+
+/** One child process run. */
+interface Measured {
+  /** Epoch ms at spawn. */
+  spawn: number;
+  /** Wall seconds from spawn to exit. */
+  wall: number;
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** Peak resident set in KiB, or null when it could not be measured. */
+  maxRssKiB: number | null;
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+let gnuTime: boolean | undefined;
+
+/** Whether /usr/bin/time is GNU time (takes -f and -o). */
+async function hasGnuTime(): Promise<boolean> {
+  if (gnuTime === undefined) {
+    try {
+      const out = await new Deno.Command("/usr/bin/time", {
+        args: ["-f", "%M", "-o", "/dev/null", "true"],
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      gnuTime = out.success;
+    } catch {
+      gnuTime = false;
     }
-    out.set(key, v);
+  }
+  return gnuTime;
+}
+
+/** Run `cmd args` in the repository root; wall time and peak RSS. */
+async function measure(
+  cmd: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<Measured> {
+  const dec = new TextDecoder();
+  const gnu = await hasGnuTime();
+  const rssFile = gnu ? await Deno.makeTempFile({ prefix: "bench_rss_" }) : "";
+  const spawn = performance.timeOrigin + performance.now();
+  const child = new Deno.Command(gnu ? "/usr/bin/time" : cmd, {
+    args: gnu ? ["-f", "%M", "-o", rssFile, cmd, ...args] : args,
+    cwd: ROOT,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let polled = null as number | null;
+  const timer = gnu ? undefined : setInterval(() => {
+    try {
+      const m = /VmHWM:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${child.pid}/status`));
+      if (m) polled = Math.max(polled ?? 0, Number(m[1]));
+    } catch { /* exited, or no /proc */ }
+  }, 50);
+  const out = await child.output();
+  const wall = (performance.timeOrigin + performance.now() - spawn) / 1000;
+  clearInterval(timer);
+  let maxRssKiB: number | null = polled;
+  if (gnu) {
+    const lines = (await Deno.readTextFile(rssFile)).trim().split("\n");
+    maxRssKiB = Number(lines[lines.length - 1]) || null;
+    await Deno.remove(rssFile);
+  }
+  return {
+    spawn,
+    wall,
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+    maxRssKiB,
+  };
+}
+
+function lastJson<T>(text: string, what: string): T {
+  const lines = text.trim().split("\n").filter((l) => l.startsWith("{"));
+  if (!lines.length) throw new Error(`bench: ${what} printed no JSON line`);
+  return JSON.parse(lines[lines.length - 1]) as T;
+}
+
+function failed(what: string, m: Measured): Error {
+  const err = m.stderr.split("\n").filter((l) => !l.includes("XDG_RUNTIME_DIR")).join("\n");
+  return new Error(`bench: ${what} exited with status ${m.code}:\n${err.trim()}`);
+}
+
+/** Official timestamps printed by bench_torch.py official. */
+interface TorchStamps {
+  threads: number;
+  images: number;
+  t_start: number;
+  t_imported: number;
+  t_model: number;
+  t_images: number[];
+  t_written: number;
+  peak_rss_kib: number;
+  torch: string;
+}
+
+/** One measurement, as printed raw. */
+interface Measurement {
+  backbone: string;
+  /** "ours-cold": the first run of the main command with an empty shader cache. */
+  impl: "official" | "ours" | "ours-cold";
+  /** Threads (official) or batch size (ours). */
+  setting: number;
+  rep: number;
+  images: number;
+  wholeS: number;
+  wholeImagesPerS: number;
+  steadyImagesPerS: number | null;
+  firstScoreS: number | null;
+  peakRssMiB: number | null;
+  /** Start-up parts and other figures of this run, in seconds or MiB. */
+  detail: { [key: string]: number | null };
+}
+
+/** Scores of the five files in `dir` by file name: group -> name -> score. */
+function readScores(dir: string): Map<string, Map<string, number>> {
+  const out = new Map<string, Map<string, number>>();
+  for (const e of Deno.readDirSync(dir)) {
+    const m = /^GraFIQs_(.+)\.txt$/.exec(e.name);
+    if (!m || m[1] === "failed") continue;
+    const per = new Map<string, number>();
+    for (const line of Deno.readTextFileSync(`${dir}/${e.name}`).split("\n")) {
+      const i = line.lastIndexOf(" ");
+      if (i > 0) per.set(line.slice(0, i).split("/").pop()!, Number(line.slice(i + 1)));
+    }
+    out.set(m[1], per);
   }
   return out;
 }
 
-async function torchBench(backbone: string, threads: number): Promise<number | undefined> {
-  try {
-    const tool = new URL("./bench_torch.py", import.meta.url).pathname;
-    const out = await new Deno.Command("/usr/bin/python3", {
-      args: [
-        tool,
-        "--backbone",
-        backbone,
-        "--threads",
-        String(threads),
-        "--images",
-        "4",
-        "--warmup",
-        "1",
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    if (!out.success) return undefined;
-    const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
-    const rec = JSON.parse(lines[lines.length - 1]);
-    return rec.images_per_s as number;
-  } catch {
-    return undefined;
+/** Max relative difference per group between two score folders (text for the report). */
+function compareScores(a: string, b: string): string {
+  const sa = readScores(a), sb = readScores(b);
+  const parts: string[] = [];
+  for (const [g, pa] of sa) {
+    const pb = sb.get(g);
+    if (!pb) return `group ${g} missing in ${b}`;
+    let worst = 0;
+    for (const [name, v] of pa) {
+      const w = pb.get(name);
+      if (w === undefined) return `${name} missing in ${b}/GraFIQs_${g}.txt`;
+      worst = Math.max(worst, Math.abs(v - w) / Math.abs(w));
+    }
+    if (pa.size !== pb.size) return `${g}: ${pa.size} vs ${pb.size} images`;
+    parts.push(`${g} ${worst.toExponential(1)}`);
   }
+  return parts.join(", ");
 }
 
-if (import.meta.main) {
+function best<T>(xs: T[], key: (x: T) => number): T {
+  return xs.reduce((a, b) => (key(b) > key(a) ? b : a));
+}
+
+const fmt = (v: number | null | undefined, d: number) =>
+  v === null || v === undefined || !Number.isFinite(v) ? "-" : v.toFixed(d);
+
+async function main(): Promise<number> {
   const { values } = parseArgs({
     args: Deno.args,
     options: {
       backbones: { type: "string", default: "iresnet50,iresnet100" },
-      batches: { type: "string", default: "1,8,32" },
+      batches: { type: "string", default: "8" },
+      threads: { type: "string", default: "1,2" },
+      reps: { type: "string", default: "1" },
+      "image-dir": { type: "string" },
+      "image-extension": { type: "string", default: "png" },
       "no-torch": { type: "boolean", default: false },
+      "no-steady": { type: "boolean", default: false },
+      json: { type: "string" },
     },
   });
-  const gpu = await Gpu.create();
-  console.log(`adapter: ${gpu.adapterName}; ${navigator.hardwareConcurrency} CPU threads`);
-  const rows: string[] = [];
-  for (const name of values.backbones!.split(",")) {
-    const graph = buildIResNet(standardIResNet(name));
-    const ex = await Executor.create(gpu, graph, randomWeights(graph));
-    const per = 3 * 112 * 112;
-    const t1 = values["no-torch"] ? undefined : await torchBench(name, 1);
-    const t2 = values["no-torch"] ? undefined : await torchBench(name, 2);
-    // Warm-up: compiles every pipeline (Mesa caches them on disk afterwards).
-    await ex.run(new Float32Array(per), 1);
-    for (const b of values.batches!.split(",").map(Number)) {
-      const input = new Float32Array(b * per).map(() => Math.random() * 2 - 1);
-      // Timed from the first run at this size: planning it costs well under a second, next to
-      // minutes of GPU work at iResNet sizes on a software adapter.
-      const t0 = performance.now();
-      await ex.run(input, b);
-      const secs = (performance.now() - t0) / 1000;
-      const ips = b / secs;
-      const ratio = (t: number | undefined) => (t ? (ips / t).toFixed(2) : "n/a");
-      const row = `| ${name} | ${b} | ${ips.toFixed(3)} | ${(secs / b).toFixed(2)} | ` +
-        `${t1?.toFixed(2) ?? "n/a"} | ${t2?.toFixed(2) ?? "n/a"} | ${ratio(t1)} | ${ratio(t2)} |`;
-      console.log(row);
-      rows.push(row);
+  const ints = (s: string, what: string) =>
+    s.split(",").map((x) => {
+      const n = Number(x);
+      if (!Number.isInteger(n) || n < 1) {
+        throw new Error(`bench: ${what} ${x}: not an integer >= 1`);
+      }
+      return n;
+    });
+  const backbones = values.backbones!.split(",");
+  const batches = ints(values.batches!, "--batches");
+  const threads = ints(values.threads!, "--threads");
+  const [reps] = ints(values.reps!, "--reps");
+  const ext = values["image-extension"]!;
+  const imageDir = values["image-dir"] ?? `${SHARED}images/aligned`;
+  if (!exists(imageDir)) {
+    console.error(
+      `bench: skipped: ${imageDir} is absent (../shared is not there); pass --image-dir`,
+    );
+    return 0;
+  }
+  const images = listImageFiles(imageDir).filter((p) => p.endsWith(`.${ext}`));
+  if (!images.length) throw new Error(`bench: ${imageDir}: no *.${ext} images`);
+
+  const tmp = await Deno.makeTempDir({ prefix: "grafiqs_bench_" });
+  const records: Measurement[] = [];
+  const notes: string[] = [];
+  let torchVersion = "", adapter = "";
+  try {
+    if (!values["no-torch"]) {
+      // Untimed: brings python, torch and OpenCV into the page cache.
+      await measure(PYTHON, ["-c", "import torch, cv2"]);
     }
-    ex.destroy();
+    for (const backbone of backbones) {
+      let weights: string;
+      if (backbone === "iresnet50") {
+        if (!exists(REFERENCE_WEIGHTS)) {
+          console.error(`bench: iresnet50 skipped: ${REFERENCE_WEIGHTS} is absent`);
+          continue;
+        }
+        weights = REFERENCE_WEIGHTS;
+      } else {
+        weights = `${tmp}/${backbone}_random.pth`;
+        const m = await measure(PYTHON, [
+          "tools/bench_torch.py",
+          "save-random",
+          "--backbone",
+          backbone,
+          "--out",
+          weights,
+        ]);
+        if (m.code !== 0) throw failed(`bench_torch.py save-random --backbone ${backbone}`, m);
+      }
+      let torchOut: string | undefined;
+      for (const n of values["no-torch"] ? [] : threads) {
+        for (let rep = 1; rep <= reps; rep++) {
+          const out = `${tmp}/official_${backbone}_${n}`;
+          console.error(`bench: ${backbone}: official, ${n} thread(s), repetition ${rep} ...`);
+          const m = await measure(PYTHON, [
+            "tools/bench_torch.py",
+            "official",
+            "--backbone",
+            backbone,
+            "--weights",
+            weights,
+            "--image-path",
+            imageDir,
+            "--image-extension",
+            ext,
+            "--output-dir",
+            out,
+            "--threads",
+            String(n),
+          ]);
+          if (m.code !== 0) throw failed(`bench_torch.py official (${backbone}, ${n} threads)`, m);
+          const s = lastJson<TorchStamps>(m.stdout, "bench_torch.py official");
+          torchOut ??= out;
+          torchVersion = s.torch;
+          const ti = s.t_images;
+          const spawnS = m.spawn / 1000;
+          records.push({
+            backbone,
+            impl: "official",
+            setting: n,
+            rep,
+            images: s.images,
+            wholeS: m.wall,
+            wholeImagesPerS: s.images / m.wall,
+            steadyImagesPerS: ti.length > 1 ? (ti.length - 1) / (ti[ti.length - 1] - ti[0]) : null,
+            firstScoreS: ti[0] - spawnS,
+            peakRssMiB: m.maxRssKiB === null ? null : m.maxRssKiB / 1024,
+            detail: {
+              launchS: s.t_start - spawnS,
+              importS: s.t_imported - s.t_start,
+              modelLoadS: s.t_model - s.t_imported,
+              firstImageS: ti[0] - s.t_model,
+              writeS: s.t_written - ti[ti.length - 1],
+            },
+          });
+        }
+      }
+      // Our main command as a child; a fresh shader cache per backbone, so its first run is
+      // cold (reported) and warms the cache for the others.
+      const denoEnv = { MESA_SHADER_CACHE_DIR: `${tmp}/shader_cache_${backbone}` };
+      const mainCommand = async (b: number, what: string) => {
+        console.error(`bench: ${backbone}: ours, batch ${b}, whole process, ${what} ...`);
+        const out = `${tmp}/ours_${backbone}_${b}`;
+        const m = await measure(Deno.execPath(), [
+          "run",
+          "-A",
+          "mod.ts",
+          "--image-path",
+          imageDir,
+          "--image-extension",
+          ext,
+          "--weights",
+          weights,
+          "--backbone",
+          backbone,
+          "--output-dir",
+          out,
+          "--batch-size",
+          String(b),
+        ], denoEnv);
+        if (m.code !== 0) throw failed(`the main command (${backbone}, batch ${b})`, m);
+        return { m, out };
+      };
+      const cold = await mainCommand(batches[0], "cold shader cache");
+      records.push({
+        backbone,
+        impl: "ours-cold",
+        setting: batches[0],
+        rep: 1,
+        images: images.length,
+        wholeS: cold.m.wall,
+        wholeImagesPerS: images.length / cold.m.wall,
+        steadyImagesPerS: null,
+        firstScoreS: null,
+        peakRssMiB: cold.m.maxRssKiB === null ? null : cold.m.maxRssKiB / 1024,
+        detail: {},
+      });
+      for (const b of batches) {
+        for (let rep = 1; rep <= reps; rep++) {
+          let steady: ProbeReport | undefined;
+          let steadyM: Measured | undefined;
+          if (!values["no-steady"]) {
+            console.error(`bench: ${backbone}: ours, batch ${b}, steady state, rep ${rep} ...`);
+            steadyM = await measure(Deno.execPath(), [
+              "run",
+              "-A",
+              "tools/bench_probe.ts",
+              "--mode",
+              "steady",
+              "--backbone",
+              backbone,
+              "--weights",
+              weights,
+              "--batch",
+              String(b),
+              "--image-dir",
+              imageDir,
+              "--steady-images",
+              String(Math.max(24, b)),
+            ], denoEnv);
+            if (steadyM.code !== 0) {
+              throw failed(`bench_probe.ts (${backbone}, batch ${b})`, steadyM);
+            }
+            steady = lastJson<ProbeReport>(steadyM.stdout, "bench_probe.ts");
+            adapter = steady.adapter;
+          }
+          const { m, out } = await mainCommand(b, `repetition ${rep}`);
+          if (torchOut && rep === 1) {
+            notes.push(
+              `${backbone}, batch ${b}: scores ours vs official (max relative difference): ` +
+                compareScores(out, torchOut),
+            );
+          }
+          const ph = steady?.phases ?? {};
+          records.push({
+            backbone,
+            impl: "ours",
+            setting: b,
+            rep,
+            images: images.length,
+            wholeS: m.wall,
+            wholeImagesPerS: images.length / m.wall,
+            steadyImagesPerS: steady?.steadyImagesPerS ?? null,
+            firstScoreS: steady && steadyM
+              ? (steady.timeOrigin + steady.firstScoreAt - steadyM.spawn) / 1000
+              : null,
+            peakRssMiB: m.maxRssKiB === null ? null : m.maxRssKiB / 1024,
+            detail: {
+              steadyProbeImages: steady?.batches?.at(-1)?.[0] ?? null,
+              steadyProbePeakRssMiB: steadyM?.maxRssKiB ? steadyM.maxRssKiB / 1024 : null,
+              launchS: steady && steadyM
+                ? (steady.timeOrigin + steady.scriptStart - steadyM.spawn) / 1000
+                : null,
+              importS: ph.import !== undefined ? ph.import / 1000 : null,
+              weightsS: ph.weightsRead !== undefined
+                ? (ph.weightsRead + ph.weightsExtract) / 1000
+                : null,
+              uploadS: ph.upload !== undefined ? (ph.gpu + ph.upload) / 1000 : null,
+              firstBatchS: ph.firstBatch !== undefined ? ph.firstBatch / 1000 : null,
+            },
+          });
+        }
+      }
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+
+  // ---- report ----
+  const cpu = navigator.hardwareConcurrency;
+  console.log(
+    `\n### Speed: ${images.length} images of ${imageDir}, ${cpu} CPU threads, best of ${reps}\n`,
+  );
+  console.log(
+    "| backbone | implementation | setting | whole process, s | whole process, images/s | " +
+      "steady state, images/s | first score, s | peak RSS, MiB |",
+  );
+  console.log("|---|---|---|---:|---:|---:|---:|---:|");
+  const groups = new Map<string, Measurement[]>();
+  for (const r of records) {
+    const k = `${r.backbone}|${r.impl}|${r.setting}`;
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  const summary = new Map<string, { whole: number; steady: number | null }>();
+  for (const [k, rs] of groups) {
+    const [backbone, impl, setting] = k.split("|");
+    const w = best(rs, (r) => -r.wholeS);
+    const st = rs.map((r) => r.steadyImagesPerS).filter((v): v is number => v !== null);
+    const steady = st.length ? Math.max(...st) : null;
+    const first = Math.min(...rs.map((r) => r.firstScoreS ?? Infinity));
+    const rss = Math.max(...rs.map((r) => r.peakRssMiB ?? -Infinity));
+    summary.set(k, { whole: w.wholeImagesPerS, steady });
+    const label = impl === "official"
+      ? `official, PyTorch ${torchVersion} CPU, batch 1`
+      : `ours, WebGPU${adapter ? ` (${adapter})` : ""}` +
+        (impl === "ours-cold" ? ", cold shader cache" : "");
+    const set = impl === "official"
+      ? `${setting} thread${setting === "1" ? "" : "s"}`
+      : `batch ${setting}`;
+    console.log(
+      `| ${backbone} | ${label} | ${set} | ${fmt(w.wholeS, 1)} | ${fmt(w.wholeImagesPerS, 3)} | ` +
+        `${fmt(steady, 3)} | ${fmt(first, 1)} | ${fmt(rss, 0)} |`,
+    );
+  }
+  if (records.some((r) => r.impl === "official")) {
+    console.log(
+      "\n| backbone | our batch | whole process: ours / official | steady state: ours / official |",
+    );
+    console.log("|---|---:|---:|---:|");
+  }
+  for (const backbone of backbones) {
+    const off = [...summary].filter(([k]) => k.startsWith(`${backbone}|official|`)).map(([, v]) =>
+      v
+    );
+    if (!off.length) continue;
+    const offWhole = Math.max(...off.map((v) => v.whole));
+    const offSteady = Math.max(...off.map((v) => v.steady ?? -Infinity));
+    for (const b of batches) {
+      const o = summary.get(`${backbone}|ours|${b}`);
+      if (!o) continue;
+      console.log(
+        `| ${backbone} | ${b} | ${fmt(o.whole / offWhole, 2)} | ` +
+          `${fmt(o.steady !== null ? o.steady / offSteady : null, 2)} |`,
+      );
+    }
   }
   console.log(
-    "\n| backbone | batch | WebGPU images/s | s/image | PyTorch 1 thread images/s | PyTorch 2 threads images/s | ratio vs 1 thread | ratio vs 2 threads |",
+    "\nOfficial: tools/bench_torch.py official (activation gradients by torch.autograd.grad); " +
+      "ratios against its better thread count. Steady state: official loop after the first " +
+      "image; ours after the first batch (tools/bench_probe.ts). Peak RSS of the whole process.",
   );
-  console.log("|---|---|---|---|---|---|---|---|");
-  for (const r of rows) console.log(r);
+  for (const n of notes) console.log(`- ${n}`);
+  console.log("\nRaw figures (one JSON line per measurement):");
+  const raw = records.map((r) => JSON.stringify(r)).join("\n");
+  console.log(raw);
+  if (values.json) await Deno.writeTextFile(values.json, raw + "\n");
+  return 0;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main());
+  } catch (e) {
+    console.error((e as Error).message);
+    Deno.exit(1);
+  }
 }

@@ -1,34 +1,53 @@
 #!/usr/bin/python3
-"""Time the official-equivalent PyTorch GraFIQs loop on CPU (tool time only).
+"""CPU speed of the official-equivalent PyTorch GraFIQs (tool time only).
 
-Usage (from the repository root):
-    /usr/bin/python3 tools/bench_torch.py [--backbone iresnet50,iresnet100] [--threads 1,2]
+Usage (from the repository root), three subcommands:
+
+    /usr/bin/python3 tools/bench_torch.py official --backbone iresnet50 --weights FILE.pth \
+        --image-path DIR [--image-extension png] --output-dir OUT [--threads 1] [--bgr2rgb]
+    /usr/bin/python3 tools/bench_torch.py save-random --backbone iresnet100 --out FILE.pth [--seed 0]
+    /usr/bin/python3 tools/bench_torch.py [loop] [--backbone iresnet50,iresnet100] [--threads 1,2]
         [--images 4] [--warmup 1] [--image-dir DIR] [--weights FILE.pth] [--no-weight-grads]
 
-Per image, like the official tool at batch size 1: cv2.imread, official preprocessing, forward
-with BN hooks, backward, five gradient sums (tools/torch_grafiqs.py). Prints one JSON line per
+official: the whole official program, timed from inside, as tools/bench.ts runs it (one process
+per thread count, the parent times the process): import torch, torch.set_num_threads(N), load
+the .pth, then for each image of sorted(DIR.glob("*.EXT")) at batch size 1 cv2.imread, official
+preprocessing, forward with the BN hooks and torch.autograd.grad of L on the image and the four
+block outputs only (no weight gradients; tools/torch_grafiqs.py grafiqs_single(autograd=True)),
+five sums; finally the five score files, written as the official tool writes them. Prints one
+JSON line to stdout: {"backbone", "threads", "images", "grads": "autograd", epoch seconds
+"t_start" (first statement, before importing torch), "t_imported", "t_model", "t_images" (one
+per image, when its scores were ready), "t_written", "peak_rss_kib" (getrusage) and "torch"
+(the version)}.
+
+save-random: writes the seeded random weights of `random_model` as a state_dict .pth (zip), so
+that both implementations can load the same random iresnet100.
+
+loop: per image, like the official tool at batch size 1: cv2.imread, official preprocessing,
+forward with BN hooks, backward, five gradient sums. Prints one JSON line per
 (backbone, threads) to stdout:
     {"backbone", "threads", "images", "weight_grads", "images_per_s", "sec_per_image",
      "sec_per_image_median", "sec_per_image_min"}
 images_per_s and sec_per_image use the mean over the timed images; the median and minimum are
-there because shared CI machines are noisy. Nothing else goes to stdout, so tools/bench.ts can parse it line by line.
-
-Weights: random (seeded) unless --weights is given; speed does not depend on the values, but the
-random init keeps activations finite and away from denormals, which would be slow on CPUs.
-Images: --image-dir (its *.png/*.jpg, used cyclically) or synthetic 112x112 PNGs written to a
-temporary folder. Weight gradients: the official tool leaves the parameters trainable, so
-autograd also computes weight gradients; --no-weight-grads freezes them (same scores, faster),
-which is the fairer comparison with an implementation that only needs activation gradients.
+there because shared CI machines are noisy. Nothing else goes to stdout. Weights: random
+(seeded) unless --weights is given; speed does not depend on the values, but the random init
+keeps activations finite and away from denormals, which would be slow on CPUs. Images:
+--image-dir (its *.png/*.jpg, used cyclically) or synthetic 112x112 PNGs written to a temporary
+folder. Weight gradients: by default the parameters stay trainable, so loss.backward() also
+forms weight gradients; --no-weight-grads freezes them (same scores, faster).
 """
 
 from __future__ import annotations
+
+import time
+
+T_START = time.time()  # before torch is imported: the official mode reports the import time
 
 import argparse
 import json
 import math
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import List
 
@@ -101,7 +120,68 @@ def measure(model: tg.IResNet, paths: List[Path], images: int, warmup: int,
     return times
 
 
+def official(argv: List[str], t_start: float) -> int:
+    """The `official` subcommand (see the module doc). Returns the exit status."""
+    ap = argparse.ArgumentParser(prog="bench_torch.py official",
+                                 description="Official program at batch size 1, timed.")
+    ap.add_argument("--backbone", default="iresnet50", choices=sorted(tg.DEPTHS))
+    ap.add_argument("--weights", required=True, help="state-dict .pth")
+    ap.add_argument("--image-path", required=True)
+    ap.add_argument("--image-extension", default="jpg")
+    ap.add_argument("--output-dir", required=True, type=Path)
+    ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
+    ap.add_argument("--bgr2rgb", action="store_true")
+    args = ap.parse_args(argv)
+    if args.threads < 1:
+        ap.error("--threads must be >= 1")
+    torch.set_num_threads(args.threads)
+    t_imported = time.time()
+    model = tg.load_model(args.weights, tg.DEPTHS[args.backbone])
+    t_model = time.time()
+    paths = tg.official_image_list(args.image_path, args.image_extension)
+    if not paths:
+        ap.error(f"{args.image_path}: no *.{args.image_extension} images")
+    names, scores, t_images = [], [], []
+    for p in paths:
+        r = tg.grafiqs_single(model, tg.load_image_official(p, bgr2rgb=args.bgr2rgb),
+                              autograd=True)
+        if not all(math.isfinite(v) for v in r.scores.values()):
+            raise RuntimeError(f"{p}: non-finite GraFIQs score {r.scores}")
+        names.append(str(p))
+        scores.append(r.scores)
+        t_images.append(time.time())
+    tg.write_score_files(args.output_dir, names, scores)
+    t_written = time.time()
+    import resource
+    print(json.dumps({
+        "backbone": args.backbone, "threads": args.threads, "images": len(paths),
+        "grads": "autograd", "t_start": t_start, "t_imported": t_imported, "t_model": t_model,
+        "t_images": t_images, "t_written": t_written,
+        "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "torch": torch.__version__,
+    }), flush=True)
+    return 0
+
+
+def save_random(argv: List[str]) -> int:
+    """The `save-random` subcommand: seeded random weights as a .pth state_dict."""
+    ap = argparse.ArgumentParser(prog="bench_torch.py save-random",
+                                 description="Write seeded random iResNet weights as a .pth.")
+    ap.add_argument("--backbone", default="iresnet100", choices=sorted(tg.DEPTHS))
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    torch.save(random_model(args.backbone, args.seed).state_dict(), args.out)
+    return 0
+
+
 def main(argv: List[str]) -> int:
+    if argv and argv[0] == "official":
+        return official(argv[1:], T_START)
+    if argv and argv[0] == "save-random":
+        return save_random(argv[1:])
+    if argv and argv[0] == "loop":
+        argv = argv[1:]
     ap = argparse.ArgumentParser(description="Official-equivalent PyTorch GraFIQs CPU timing.")
     ap.add_argument("--backbone", default="iresnet50,iresnet100",
                     help="comma-separated: iresnet18/34/50/100/200")

@@ -245,7 +245,7 @@ class GrafiqsResult:
 
 
 def grafiqs_single(model: IResNet, x: torch.Tensor, keep_grads: bool = False,
-                   weight_grads: bool = False) -> GrafiqsResult:
+                   weight_grads: bool = False, autograd: bool = False) -> GrafiqsResult:
     """Official GraFIQs for one image (SPEC section 4).
 
     Args:
@@ -256,6 +256,10 @@ def grafiqs_single(model: IResNet, x: torch.Tensor, keep_grads: bool = False,
         autograd compute weight gradients too, which costs time but does not change the
         scores). When False, parameters are frozen during the pass so that only activation
         gradients are computed; the scores are the same either way.
+      autograd: take the five gradients with torch.autograd.grad(L, [image, block1..block4])
+        instead of loss.backward() and retain_grad (parameters frozen, weight_grads ignored):
+        only the activation gradients are formed and nothing is accumulated into .grad. Same
+        scores; this is the fastest official-equivalent form (tools/bench_torch.py uses it).
 
     For each BatchNorm2d l with input a (C x H x W): mu_c = mean_hw a, var_c = mean_hw (a-mu_c)^2
     (biased); L_l = mean_c (mu - running_mean)^2 + mean_c (var - running_var)^2;
@@ -285,13 +289,14 @@ def grafiqs_single(model: IResNet, x: torch.Tensor, keep_grads: bool = False,
 
     def stage_hook(name: str):
         def hook(_module: nn.Module, _inputs, output: torch.Tensor) -> None:
-            output.retain_grad()
+            if not autograd:
+                output.retain_grad()
             stage_out[name] = output
         return hook
 
     saved_flags = [(p, p.requires_grad) for p in model.parameters()]
     try:
-        if not weight_grads:
+        if autograd or not weight_grads:
             for p, _ in saved_flags:
                 p.requires_grad_(False)
         for m in model.modules():
@@ -301,8 +306,12 @@ def grafiqs_single(model: IResNet, x: torch.Tensor, keep_grads: bool = False,
             handles.append(stage.register_forward_hook(stage_hook(f"block{k}")))
         embedding = model(x)
         loss = torch.stack([r.loss_term for r in result.bn]).mean()
-        model.zero_grad(set_to_none=True)
-        loss.backward()
+        if autograd:
+            wrt = [x] + [stage_out[g] for g in GROUPS[1:]]
+            grads = dict(zip(GROUPS, torch.autograd.grad(loss, wrt)))
+        else:
+            model.zero_grad(set_to_none=True)
+            loss.backward()
     finally:
         for h in handles:
             h.remove()
@@ -310,7 +319,7 @@ def grafiqs_single(model: IResNet, x: torch.Tensor, keep_grads: bool = False,
             p.requires_grad_(flag)
     tensors = {"image": x, **stage_out}
     for group in GROUPS:
-        g = tensors[group].grad[0]
+        g = grads[group][0] if autograd else tensors[group].grad[0]
         result.scores[group] = float(g.abs().sum().item())
         if keep_grads:
             result.grads[group] = g.detach().clone()

@@ -645,6 +645,20 @@ export class Executor {
     return out;
   }
 
+  /**
+   * The dispatches of the plan the last {@link run} used, in execution order, for profiling
+   * tools (tools/profile.ts times each one). Labels are the kernels' record labels, e.g.
+   * "layer1.0.conv1", "layer1.0.conv1:bwd[0:64]", "layer1.0.bn2:stats", "block1:score". The
+   * plan's buffers keep the last batch's data; re-submitting these dispatches changes them,
+   * but the next {@link run} recomputes everything it reads back.
+   *
+   * @throws {Error} before the first {@link run}.
+   */
+  plannedDispatches(): readonly import("../gpu/gpu.ts").Dispatch[] {
+    if (!this.#last) throw new Error("Executor.plannedDispatches(): call run() first");
+    return this.#last.dispatches;
+  }
+
   #destroyPlans(): void {
     for (const p of this.#plans.values()) {
       p.pool.destroy();
