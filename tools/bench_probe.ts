@@ -105,7 +105,7 @@ async function probe(args: string[]): Promise<ProbeReport> {
 
   const mod = await import("../mod.ts");
   lap("import");
-  const { buildBackbone } = await import("../src/cli/model.ts");
+  const { buildBackbone } = await import("../src/graph/model.ts");
   const { randomWeights } = await import("./random_weights.ts");
   const name = values.backbone!;
   let graph, weights;

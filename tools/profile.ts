@@ -51,7 +51,7 @@
  * @module
  */
 import { parseArgs } from "../src/cli/args.ts";
-import { buildBackbone } from "../src/cli/model.ts";
+import { buildBackbone } from "../src/graph/model.ts";
 import { type Dispatch, encodeDispatches, Gpu } from "../src/gpu/gpu.ts";
 import { Executor } from "../src/graph/executor.ts";
 import type { Graph, Node } from "../src/graph/ir.ts";
