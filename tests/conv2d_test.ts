@@ -48,16 +48,43 @@ const CASES: Case[] = [
   { name: "3x3 s1 Cin=3", g: geo(2, 3, 9, 31, 5, 3, 1, 1), variants: ["auto", "generic"] },
   { name: "3x3 s1 13->20", g: geo(1, 13, 12, 12, 20, 3, 1, 1), variants: ["3x3", "generic"] },
   { name: "3x3 s1 wide", g: geo(1, 4, 5, 60, 8, 3, 1, 1), variants: ["3x3", "generic"] },
-  { name: "3x3 s2", g: geo(2, 6, 10, 58, 13, 3, 2, 1), variants: ["auto", "generic", "dilated"] },
+  {
+    name: "3x3 s2",
+    g: geo(2, 6, 10, 58, 13, 3, 2, 1),
+    variants: ["auto", "generic", "dilated", "3x3s2", "3x3s2n"],
+  },
+  // Odd input size, an output row of 8 (not a multiple of either pixel block), Cout = 20.
+  { name: "3x3 s2 9x15", g: geo(2, 5, 9, 15, 20, 3, 2, 1), variants: ["3x3s2", "3x3s2n"] },
   // Long reductions: more loop iterations than llvmpipe allows one invocation (about 65535)
   // unless the kernels split them over several dispatches (wrong results before the split).
   { name: "3x3 s2 Cout=256", g: geo(1, 8, 28, 28, 256, 3, 2, 1), variants: ["generic", "dilated"] },
   { name: "3x3 s2 Cin=300", g: geo(1, 300, 8, 14, 8, 3, 2, 1), variants: ["generic"] },
-  { name: "1x1 s2", g: geo(1, 7, 12, 13, 9, 1, 2, 0), variants: ["auto"] },
+  { name: "1x1 s2", g: geo(1, 7, 12, 13, 9, 1, 2, 0), variants: ["auto", "generic", "1x1s2"] },
+  // 1x1 stride 2 on an odd-width row whose window starts at every vec4 offset, Cout = 21.
+  { name: "1x1 s2 11x30", g: geo(2, 3, 11, 30, 21, 1, 2, 0), variants: ["1x1s2"] },
   // 1x1 stride 1: a plane of 60 (a multiple of 4, not of the 16-pixel block), Cin 13, Cout 20.
   { name: "1x1 s1", g: geo(2, 13, 6, 10, 20, 1, 1, 0), variants: ["1x1", "generic"] },
   // 7x7 planes are not a multiple of 4: "auto" falls back to the generic kernel.
   { name: "1x1 s1 7x7", g: geo(1, 9, 7, 7, 12, 1, 1, 0), variants: ["auto"] },
+];
+
+// iResNet's stride-2 layers (first unit of each stage: 3x3 stride 2 with Cin = Cout, and the
+// 1x1 stride-2 downsample), batch 1 and 2, on the variant "auto" picks; also MobileFaceNet's
+// stem (3 -> 64, 3x3 stride 2). Forward only (the input-gradient paths are tested above).
+const STRIDE2_CASES: Case[] = [
+  { name: "iResNet 3x3 s2 64@112", g: geo(1, 64, 112, 112, 64, 3, 2, 1), variants: ["3x3s2"] },
+  { name: "iResNet 3x3 s2 128@56", g: geo(2, 128, 56, 56, 128, 3, 2, 1), variants: ["3x3s2"] },
+  { name: "iResNet 3x3 s2 256@28", g: geo(1, 256, 28, 28, 256, 3, 2, 1), variants: ["auto"] },
+  {
+    name: "iResNet 3x3 s2 512@14",
+    g: geo(2, 512, 14, 14, 512, 3, 2, 1),
+    variants: ["3x3s2n", "3x3s2"],
+  },
+  { name: "iResNet 1x1 s2 64@112", g: geo(2, 64, 112, 112, 64, 1, 2, 0), variants: ["1x1s2"] },
+  { name: "iResNet 1x1 s2 64@56", g: geo(1, 64, 56, 56, 128, 1, 2, 0), variants: ["1x1s2"] },
+  { name: "iResNet 1x1 s2 128@28", g: geo(2, 128, 28, 28, 256, 1, 2, 0), variants: ["auto"] },
+  { name: "iResNet 1x1 s2 256@14", g: geo(1, 256, 14, 14, 512, 1, 2, 0), variants: ["1x1s2"] },
+  { name: "MobileFaceNet stem", g: geo(2, 3, 112, 112, 64, 3, 2, 1), variants: ["auto"] },
 ];
 
 function geo(
@@ -73,10 +100,14 @@ function geo(
   return { n, cin, hin, win, cout, k, stride, pad };
 }
 
-Deno.test("conv2d forward matches the float64 reference for every variant", GPU, async () => {
+/** Variants that serve forward convolutions only. */
+const FORWARD_ONLY: ConvVariant[] = ["3x3s2", "3x3s2n", "1x1s2"];
+
+/** Check the forward convolution of every case and variant against the float64 reference. */
+async function checkForward(cases: Case[], seed: number): Promise<void> {
   const gpu = await getGpu();
-  const rand = rng(101);
-  for (const c of CASES) {
+  const rand = rng(seed);
+  for (const c of cases) {
     const { g } = c;
     const { hout, wout } = convOutSize(g);
     const x = f32Values(rand, g.n * g.cin * g.hin * g.win);
@@ -124,7 +155,19 @@ Deno.test("conv2d forward matches the float64 reference for every variant", GPU,
       by.destroy();
     }
   }
+}
+
+Deno.test("conv2d forward matches the float64 reference for every variant", GPU, async () => {
+  await checkForward(CASES, 101);
 });
+
+Deno.test(
+  "conv2d stride-2 kernels match the float64 reference at iResNet shapes",
+  GPU,
+  async () => {
+    await checkForward(STRIDE2_CASES, 505);
+  },
+);
 
 Deno.test(
   "conv2d input gradient matches the float64 reference, with and without ACC",
@@ -154,6 +197,7 @@ Deno.test(
       const bgy = gpu.storageFrom("gy", Float32Array.from(gy));
       const bw = gpu.storageFrom("w", backwardWeights(Float32Array.from(w), g.cout, g.cin, g.k));
       for (const v of c.variants) {
+        if (FORWARD_ONLY.includes(v)) continue;
         for (const acc of [false, true]) {
           const bgx = gpu.storageFrom("gx", Float32Array.from(held));
           const gx = await run(
@@ -227,6 +271,41 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "conv2d stride-2 results are bit-identical alone and at position 2 of a batch of 3",
+  GPU,
+  async () => {
+    const gpu = await getGpu();
+    const rand = rng(606);
+    for (
+      const [v, one] of [
+        ["3x3s2", geo(1, 9, 14, 30, 11, 3, 2, 1)],
+        ["3x3s2n", geo(1, 9, 14, 14, 11, 3, 2, 1)],
+        ["1x1s2", geo(1, 9, 14, 30, 11, 1, 2, 0)],
+      ] as const
+    ) {
+      const three = { ...one, n: 3 };
+      const { hout, wout } = convOutSize(one);
+      const img = one.cin * one.hin * one.win, out = one.cout * hout * wout;
+      const xs = Float32Array.from(f32Values(rand, 3 * img));
+      const w = Float32Array.from(f32Values(rand, one.cout * one.cin * one.k * one.k));
+      const bw = gpu.storageFrom("w", forwardWeights(w, one.cout, one.cin, one.k));
+      const bb = gpu.storageFrom("b", paddedBias(Float32Array.from(f32Values(rand, 11)), 11));
+      const alone = gpu.storageFrom("x1", xs.subarray(2 * img));
+      const batch = gpu.storageFrom("x3", xs);
+      const y1 = gpu.storage("y1", out * 4), y3 = gpu.storage("y3", 3 * out * 4);
+      const a = await run(gpu, (r) => recordConv2d(r, "c1", one, alone, bw, bb, y1, v), y1, out);
+      const b = await run(
+        gpu,
+        (r) => recordConv2d(r, "c3", three, batch, bw, bb, y3, v),
+        y3,
+        3 * out,
+      );
+      assertEquals(Array.from(b.subarray(2 * out)), Array.from(a), `forward ${v}`);
+    }
+  },
+);
+
 Deno.test("conv2d folds dispatches over 65535 workgroups", GPU, async () => {
   const gpu = await getGpu();
   // A 1-pixel-wide, 1.1-million-row image: one invocation per row gives ~69000 workgroups.
@@ -254,7 +333,7 @@ Deno.test("conv2d folds dispatches over 65535 workgroups", GPU, async () => {
   assertAllClose(gx, refB.data, gammaBound(10, absRef.data), 0, "tall input gradient");
 });
 
-Deno.test("conv2d rejects the 3x3 variant on other shapes", GPU, async () => {
+Deno.test("conv2d rejects the 3x3 and stride-2 variants on other shapes", GPU, async () => {
   const gpu = await getGpu();
   const rec = new Recorder(gpu);
   const b = gpu.storage("b", 64);
@@ -263,6 +342,13 @@ Deno.test("conv2d rejects the 3x3 variant on other shapes", GPU, async () => {
   assertThrows(
     () => recordConv2dBackwardData(rec, "s2", g, b, b, b, false, "3x3"),
     /3x3 variant needs/,
+  );
+  const s1 = geo(1, 4, 8, 8, 4, 3, 1, 1);
+  assertThrows(() => recordConv2d(rec, "s1", s1, b, b, b, b, "3x3s2"), /3x3s2 variant needs/);
+  assertThrows(() => recordConv2d(rec, "s2", g, b, b, b, b, "1x1s2"), /1x1s2 variant needs/);
+  assertThrows(
+    () => recordConv2dBackwardData(rec, "s2", g, b, b, b, false, "3x3s2"),
+    /forward convolutions only/,
   );
   assert(true);
 });

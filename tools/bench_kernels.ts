@@ -3,13 +3,15 @@
  * prints GFLOP/s per shape, batch size, direction and kernel variant.
  *
  * Usage: deno run -A tools/bench_kernels.ts [--batch 1,8,32] [--variants tex,3x3,generic]
- *   [--shapes 64x112,64x56,128x28,256x14,512x7,3x112,64x56s2] [--reps 3]
+ *   [--shapes 64x112,64x56,128x28,256x14,512x7,3x112,64x56s2] [--reps 3] [--dirs fwd,bwd]
  *
  * A shape is CxH (C channels in and out, H x H input, 3x3 kernel, stride 1, padding 1), or
- * CxHs2 (3x3 stride 2: C/2 channels in at 2H x 2H, as iResNet's first unit of a stage), or
- * CxHd (1x1 stride 2 downsample, C/2 channels in at 2H x 2H). "3x" gives the stem (Cin = 3,
- * 64 out). Variant "tex" is the texture-fed 3x3 kernel family (src/kernels/conv3x3_tex.ts),
- * timed on the shapes it serves; the others are conv2d.ts's ConvVariant names. Each timing submits `reps`-fold repeated dispatches once and waits; the best of
+ * CxHs2 (3x3 stride 2: C/2 channels in at 2H x 2H), or CxHd (1x1 stride 2 downsample, C/2
+ * channels in at 2H x 2H); the suffixes s2e and de keep C channels in (iResNet's 3x3 stride-2
+ * convolution of a stage's first unit, and stage 1's downsample, 64 -> 64). "3x" gives the
+ * stem (Cin = 3, 64 out). Variant "tex" is the texture-fed 3x3 kernel family
+ * (src/kernels/conv3x3_tex.ts); the others are conv2d.ts's ConvVariant names. A variant that
+ * cannot serve a shape or direction is skipped. Each timing submits `reps`-fold repeated dispatches once and waits; the best of
  * three submits is reported, as wall-clock GFLOP/s (2 x MACs / s) and as GFLOP per CPU
  * second of this process (robust when other work shares the cores). The first submit of a
  * pipeline includes its compilation and is not counted.
@@ -43,18 +45,24 @@ const { values } = parseArgs({
     variants: { type: "string", default: "tex,3x3,generic" },
     shapes: { type: "string", default: "64x112,64x56,128x28,256x14,512x7,3x112,128x28s2,128x28d" },
     reps: { type: "string", default: "3" },
+    dirs: { type: "string", default: "fwd,bwd" },
   },
 });
 
 function parseShape(s: string): Omit<ConvGeometry, "n"> {
-  const m = /^(\d+)x(\d+)(s2|d)?$/.exec(s);
-  if (!m) throw new Error(`bench_kernels: bad shape "${s}" (expected CxH, CxHs2 or CxHd)`);
+  const m = /^(\d+)x(\d+)(s2e?|de?)?$/.exec(s);
+  if (!m) {
+    throw new Error(`bench_kernels: bad shape "${s}" (expected CxH, CxHs2[e] or CxHd[e])`);
+  }
   const c = Number(m[1]), h = Number(m[2]);
   if (c === 3) return { cin: 3, hin: h, win: h, cout: 64, k: 3, stride: 1, pad: 1 };
-  if (m[3] === "s2") {
-    return { cin: c / 2, hin: 2 * h, win: 2 * h, cout: c, k: 3, stride: 2, pad: 1 };
+  const cin = m[3]?.endsWith("e") ? c : c / 2;
+  if (m[3]?.startsWith("s2")) {
+    return { cin, hin: 2 * h, win: 2 * h, cout: c, k: 3, stride: 2, pad: 1 };
   }
-  if (m[3] === "d") return { cin: c / 2, hin: 2 * h, win: 2 * h, cout: c, k: 1, stride: 2, pad: 0 };
+  if (m[3]?.startsWith("d")) {
+    return { cin, hin: 2 * h, win: 2 * h, cout: c, k: 1, stride: 2, pad: 0 };
+  }
   return { cin: c, hin: h, win: h, cout: c, k: 3, stride: 1, pad: 1 };
 }
 
@@ -83,18 +91,21 @@ for (const shape of values.shapes!.split(",")) {
         bwd: tex3x3Weights(gpu, "wtb", wf, g.cout, g.cin, "input-gradient"),
       }
       : undefined;
-    for (const dir of ["fwd", "bwd"] as const) {
+    for (const dir of values.dirs!.split(",")) {
       for (const v of values.variants!.split(",") as (ConvVariant | "tex")[]) {
-        const fits = g.k === 3 && g.stride === 1 && g.pad === 1;
-        if (v === "3x3" && !fits) continue;
         if (v === "tex" && !tex) continue;
         const rec = new Recorder(gpu);
-        for (let r = 0; r < reps; r++) {
-          if (v === "tex") {
-            if (dir === "fwd") recordConv3x3Tex(rec, "bench", g, x, tex!.fwd, bb, y);
-            else recordConv3x3TexGradient(rec, "bench", g, y, tex!.bwd, x, false);
-          } else if (dir === "fwd") recordConv2d(rec, "bench", g, x, bw, bb, y, v);
-          else recordConv2dBackwardData(rec, "bench", g, y, bwb, x, false, v);
+        try {
+          for (let r = 0; r < reps; r++) {
+            if (v === "tex") {
+              if (dir === "fwd") recordConv3x3Tex(rec, "bench", g, x, tex!.fwd, bb, y);
+              else recordConv3x3TexGradient(rec, "bench", g, y, tex!.bwd, x, false);
+            } else if (dir === "fwd") recordConv2d(rec, "bench", g, x, bw, bb, y, v);
+            else recordConv2dBackwardData(rec, "bench", g, y, bwb, x, false, v);
+          }
+        } catch (e) {
+          if (e instanceof RangeError) continue; // the variant does not serve this shape
+          throw e;
         }
         const d = rec.finish();
         let bestWall = 0, bestCpu = 0;

@@ -7,6 +7,7 @@ import conv2dCode from "../../shaders/conv2d.wgsl" with { type: "text" };
 import conv2dBwdCode from "../../shaders/conv2d_backward_data.wgsl" with { type: "text" };
 import dilateCode from "../../shaders/dilate2d.wgsl" with { type: "text" };
 import conv1x1Code from "../../shaders/conv1x1.wgsl" with { type: "text" };
+import convS2Code from "../../shaders/conv_s2.wgsl" with { type: "text" };
 import { foldWorkgroups, type Gpu, type KernelSource } from "../gpu/gpu.ts";
 import type { Recorder } from "./recorder.ts";
 
@@ -36,6 +37,116 @@ export const CONV2D: KernelSource<typeof CONV2D_PARAMS> = {
   bindings: ["uniform", "read", "read", "read", "rw"],
   params: CONV2D_PARAMS,
 };
+
+const CONV_S2_PARAMS = [
+  ["n", "u32"], // images in the batch
+  ["cin", "u32"], // input channels (summed over)
+  ["hin", "u32"],
+  ["win", "u32"],
+  ["cout", "u32"], // output channels
+  ["hout", "u32"],
+  ["wout", "u32"],
+  ["nseg", "u32"], // ceil(wout / pixels per invocation)
+  ["co4", "u32"], // padded output channels / 4
+  ["total", "u32"], // n * hout * nseg invocations
+  ["fold", "u32"], // workgroups along x
+] as const;
+
+/**
+ * Written-out stride-2 forward convolutions (see shaders/conv_s2.wgsl): 3x3 padding 1 (14 px
+ * x 16 channels, or 7 px x 16 channels for rows of at most 7 outputs) and 1x1 without padding
+ * (14 px x 16 channels), reading the input as vec4.
+ */
+export const CONV_S2: KernelSource<typeof CONV_S2_PARAMS> = {
+  name: "conv_s2",
+  code: convS2Code,
+  bindings: ["uniform", "read", "read", "read", "rw"],
+  params: CONV_S2_PARAMS,
+};
+
+/** One body of shaders/conv_s2.wgsl: its VARIANT, output pixels and channels per invocation. */
+interface Stride2Body {
+  variant: 0 | 1 | 2;
+  px: number;
+  channels: number;
+}
+
+/** The bodies of shaders/conv_s2.wgsl by {@link ConvVariant} name. */
+const STRIDE2_BODIES: Record<"3x3s2" | "3x3s2n" | "1x1s2", Stride2Body> = {
+  "3x3s2": { variant: 0, px: 14, channels: 16 },
+  "3x3s2n": { variant: 1, px: 7, channels: 16 },
+  "1x1s2": { variant: 2, px: 14, channels: 16 },
+};
+
+/** Invocations per workgroup of the stride-2 kernels (one llvmpipe SIMD pass). */
+export const WG_S2 = 8;
+
+/**
+ * The stride-2 body for a forward layer: forced by `v`, or, for "auto", 3x3 stride-2
+ * padding-1 layers get "3x3s2" ("3x3s2n" when output rows are at most 7 wide, where 14-pixel
+ * blocks would leave half their lanes idle) and 1x1 stride-2 unpadded layers "1x1s2" (a choice
+ * made from the layer shape only). Undefined when no stride-2 body serves the layer.
+ *
+ * @throws {RangeError} when a stride-2 variant is forced on a shape it cannot serve
+ */
+function pickStride2(g: ConvGeometry, v: ConvVariant, what: string): Stride2Body | undefined {
+  const { wout } = convOutSize(g);
+  // Loop iterations per invocation: 3 kernel rows + 1 per input channel (3x3), plus the stores.
+  const short = 4 * g.cin + 256 <= LOOP_BUDGET;
+  const is3x3 = g.k === 3 && g.stride === 2 && g.pad === 1 && short;
+  const is1x1 = g.k === 1 && g.stride === 2 && g.pad === 0 && short;
+  if (v === "3x3s2" || v === "3x3s2n" || v === "1x1s2") {
+    if (v === "1x1s2" ? !is1x1 : !is3x3) {
+      const shape = v === "1x1s2" ? "1, stride 2, no padding" : "3, stride 2, padding 1";
+      throw new RangeError(
+        `${what}: the ${v} variant needs kernel ${shape} and at most ` +
+          `${(LOOP_BUDGET - 256) / 4} input channels; got kernel ${g.k}, stride ${g.stride}, ` +
+          `padding ${g.pad}, ${g.cin} input channels`,
+      );
+    }
+    return STRIDE2_BODIES[v];
+  }
+  if (v !== "auto") return undefined;
+  if (is3x3) return STRIDE2_BODIES[wout <= 7 ? "3x3s2n" : "3x3s2"];
+  return is1x1 ? STRIDE2_BODIES["1x1s2"] : undefined;
+}
+
+/** Record the stride-2 body `b` of shaders/conv_s2.wgsl for the forward geometry `g`. */
+function recordStride2(
+  rec: Recorder,
+  label: string,
+  g: ConvGeometry,
+  b: Stride2Body,
+  x: GPUBuffer,
+  weights: GPUBuffer,
+  bias: GPUBuffer,
+  y: GPUBuffer,
+): void {
+  const { hout, wout } = convOutSize(g);
+  const nseg = Math.ceil(wout / b.px);
+  const total = g.n * hout * nseg;
+  const { wg, fold } = grid(total, Math.ceil(padChannels(g.cout) / b.channels), WG_S2);
+  const pipe = rec.gpu.pipeline(CONV_S2, { VARIANT: b.variant, WG: WG_S2 });
+  rec.add(
+    label,
+    pipe,
+    {
+      n: g.n,
+      cin: g.cin,
+      hin: g.hin,
+      win: g.win,
+      cout: g.cout,
+      hout,
+      wout,
+      nseg,
+      co4: padChannels(g.cout) / 4,
+      total,
+      fold,
+    },
+    [x, weights, bias, y],
+    wg,
+  );
+}
 
 const CONV1X1_PARAMS = [
   ["n", "u32"],
@@ -234,10 +345,22 @@ export const WG_3X3 = 8;
  * through the 3x3 stride-1 kernel (4x the arithmetic, but that kernel is several times faster
  * than the generic one on llvmpipe). "1x1" (picked by "auto" for 1x1 stride-1 unpadded layers
  * whose plane size is a multiple of 4) runs them as a matrix product, both directions.
+ * Forward stride-2 layers get written-out kernels (shaders/conv_s2.wgsl): "3x3s2" (3x3
+ * padding 1, 14 pixels x 16 channels per invocation), "3x3s2n" (the same for rows of at most 7
+ * outputs, 7 pixels x 16 channels) and "1x1s2" (1x1 unpadded), picked by "auto" as described
+ * at pickStride2; they serve no input gradients.
  * Forcing a variant on a shape it cannot serve throws.
  * Tests force each variant.
  */
-export type ConvVariant = "auto" | "generic" | "3x3" | "dilated" | "1x1";
+export type ConvVariant =
+  | "auto"
+  | "generic"
+  | "3x3"
+  | "dilated"
+  | "1x1"
+  | "3x3s2"
+  | "3x3s2n"
+  | "1x1s2";
 
 /** Whether the 1x1 kernel serves this layer; throws when "1x1" is forced on another shape. */
 function use1x1(g: ConvGeometry, v: ConvVariant, what: string): boolean {
@@ -252,6 +375,9 @@ function use1x1(g: ConvGeometry, v: ConvVariant, what: string): boolean {
 function pickVariant(g: ConvGeometry, v: ConvVariant, what: string): "generic" | "3x3" {
   if (v === "dilated") throw new RangeError(`${what}: "dilated" serves input gradients only`);
   if (v === "1x1") throw new RangeError(`${what}: the 1x1 variant needs kernel 1, stride 1`);
+  if (v === "3x3s2" || v === "3x3s2n" || v === "1x1s2") {
+    throw new RangeError(`${what}: the ${v} variant serves forward convolutions only`);
+  }
   const fits = g.k === 3 && g.stride === 1 && g.pad === 1;
   if (v === "3x3" && !fits) {
     throw new RangeError(
@@ -399,7 +525,7 @@ export function rowSegment(width: number, stride: number, maxPx: number): number
  * @param bias buffer from {@link paddedBias}
  * @param y output buffer of n * cout * hout * wout float32
  * @param variant kernel choice (default "auto"; see {@link ConvVariant})
- * @throws {RangeError} for an empty output, or "3x3" forced on another shape
+ * @throws {RangeError} for an empty output, or a variant forced on a shape it cannot serve
  */
 export function recordConv2d(
   rec: Recorder,
@@ -412,6 +538,11 @@ export function recordConv2d(
   variant: ConvVariant = "auto",
 ): void {
   const { hout, wout } = convOutSize(g);
+  const s2 = pickStride2(g, variant, `Convolution ${label}`);
+  if (s2) {
+    recordStride2(rec, label, g, s2, x, weights, bias, y);
+    return;
+  }
   if (use1x1(g, variant, `Convolution ${label}`)) {
     record1x1(rec, label, g, x, weights, bias, y, false);
     return;
