@@ -12,6 +12,7 @@
  */
 import { assert, assertAllClose, assertEquals, assertThrows } from "./assert.ts";
 import { f32Values, gammaBound, getGpu, gpuTestOptions, run } from "./gpu_util.ts";
+import type { Gpu } from "../src/gpu/gpu.ts";
 import { Recorder } from "../src/kernels/recorder.ts";
 import {
   backwardWeights,
@@ -48,12 +49,25 @@ const CASES: Case[] = [
   { name: "3x3 s1 Cin=3", g: geo(2, 3, 9, 31, 5, 3, 1, 1), variants: ["auto", "generic"] },
   { name: "3x3 s1 13->20", g: geo(1, 13, 12, 12, 20, 3, 1, 1), variants: ["3x3", "generic"] },
   { name: "3x3 s1 wide", g: geo(1, 4, 5, 60, 8, 3, 1, 1), variants: ["3x3", "generic"] },
-  { name: "3x3 s2", g: geo(2, 6, 10, 58, 13, 3, 2, 1), variants: ["auto", "generic", "dilated"] },
+  {
+    name: "3x3 s2",
+    g: geo(2, 6, 10, 58, 13, 3, 2, 1),
+    variants: ["auto", "generic", "dilated", "3x3s2"],
+  },
+  // Odd sizes (the last gx row pair and pixel pair are cut), 13 gx channels (not a multiple of 8).
+  { name: "3x3 s2 odd", g: geo(2, 13, 7, 15, 11, 3, 2, 1), variants: ["generic", "3x3s2"] },
   // Long reductions: more loop iterations than llvmpipe allows one invocation (about 65535)
   // unless the kernels split them over several dispatches (wrong results before the split).
-  { name: "3x3 s2 Cout=256", g: geo(1, 8, 28, 28, 256, 3, 2, 1), variants: ["generic", "dilated"] },
-  { name: "3x3 s2 Cin=300", g: geo(1, 300, 8, 14, 8, 3, 2, 1), variants: ["generic"] },
-  { name: "1x1 s2", g: geo(1, 7, 12, 13, 9, 1, 2, 0), variants: ["auto"] },
+  {
+    name: "3x3 s2 Cout=256",
+    g: geo(1, 8, 28, 28, 256, 3, 2, 1),
+    variants: ["generic", "dilated", "3x3s2"],
+  },
+  { name: "3x3 s2 Cin=300", g: geo(1, 300, 8, 14, 8, 3, 2, 1), variants: ["generic", "3x3s2"] },
+  // 1x1 stride 2: odd width, a 6x7 gy plane (not a multiple of 4), 7 gx channels.
+  { name: "1x1 s2", g: geo(1, 7, 12, 13, 9, 1, 2, 0), variants: ["auto", "generic", "1x1s2"] },
+  // Odd height, aligned 4x4 gy plane, batch 3, 20 gx channels.
+  { name: "1x1 s2 odd", g: geo(3, 20, 7, 8, 12, 1, 2, 0), variants: ["1x1s2"] },
   // 1x1 stride 1: a plane of 60 (a multiple of 4, not of the 16-pixel block), Cin 13, Cout 20.
   { name: "1x1 s1", g: geo(2, 13, 6, 10, 20, 1, 1, 0), variants: ["1x1", "generic"] },
   // 7x7 planes are not a multiple of 4: "auto" falls back to the generic kernel.
@@ -108,7 +122,8 @@ Deno.test("conv2d forward matches the float64 reference for every variant", GPU,
     const bb = gpu.storageFrom("b", paddedBias(Float32Array.from(b), g.cout));
     const floats = g.n * g.cout * hout * wout;
     for (const v of c.variants) {
-      if (v === "dilated") continue; // an input-gradient variant only
+      // Input-gradient variants only.
+      if (v === "dilated" || v === "3x3s2" || v === "1x1s2") continue;
       const by = gpu.storage("y", floats * 4);
       const y = await run(
         gpu,
@@ -126,58 +141,98 @@ Deno.test("conv2d forward matches the float64 reference for every variant", GPU,
   }
 });
 
+/**
+ * Check every variant of case `c` for the input gradient against the float64 reference, with
+ * and without ACC (gx then holds random values to be added to).
+ */
+async function checkInputGradient(gpu: Gpu, rand: () => number, c: Case): Promise<void> {
+  const { g } = c;
+  const { hout, wout } = convOutSize(g);
+  const gy = f32Values(rand, g.n * g.cout * hout * wout);
+  const w = f32Values(rand, g.cout * g.cin * g.k * g.k);
+  const held = f32Values(rand, g.n * g.cin * g.hin * g.win);
+  const gyT = tensor4(g.n, g.cout, hout, wout, gy);
+  const ref = refConv2dBackwardData(gyT, w, g.cin, g.hin, g.win, g.k, g.stride, g.pad);
+  const absRef = refConv2dBackwardData(
+    tensor4(g.n, g.cout, hout, wout, abs(gy)),
+    abs(w),
+    g.cin,
+    g.hin,
+    g.win,
+    g.k,
+    g.stride,
+    g.pad,
+  );
+  const floats = g.n * g.cin * g.hin * g.win;
+  const bgy = gpu.storageFrom("gy", Float32Array.from(gy));
+  const bw = gpu.storageFrom("w", backwardWeights(Float32Array.from(w), g.cout, g.cin, g.k));
+  const scratch: GPUBuffer[] = [];
+  for (const v of c.variants) {
+    for (const acc of [false, true]) {
+      const bgx = gpu.storageFrom("gx", Float32Array.from(held));
+      const gx = await run(
+        gpu,
+        (rec) =>
+          recordConv2dBackwardData(rec, "dconv", g, bgy, bw, bgx, acc, v, (bytes) => {
+            const sc = gpu.storage("scratch", bytes);
+            scratch.push(sc);
+            return sc;
+          }),
+        bgx,
+        floats,
+      );
+      const expected = acc ? ref.data.map((e, i) => e + held[i]) : ref.data;
+      const absSum = acc ? absRef.data.map((e, i) => e + Math.abs(held[i])) : absRef.data;
+      const atol = gammaBound(g.cout * g.k * g.k + 1, absSum);
+      const rep = assertAllClose(gx, expected, atol, 0, `input gradient ${c.name} (${v})`);
+      console.log(
+        `input gradient ${c.name} [${v}${acc ? ", ACC" : ""}]: worst |err| ` +
+          `${rep.maxAbs.toExponential(2)} (${(rep.worstRatio * 100).toFixed(1)}% of the bound)`,
+      );
+      bgx.destroy();
+    }
+  }
+  for (const b of [bgy, bw, ...scratch]) b.destroy();
+}
+
 Deno.test(
   "conv2d input gradient matches the float64 reference, with and without ACC",
   GPU,
   async () => {
     const gpu = await getGpu();
     const rand = rng(202);
-    for (const c of CASES) {
-      const { g } = c;
-      const { hout, wout } = convOutSize(g);
-      const gy = f32Values(rand, g.n * g.cout * hout * wout);
-      const w = f32Values(rand, g.cout * g.cin * g.k * g.k);
-      const held = f32Values(rand, g.n * g.cin * g.hin * g.win);
-      const gyT = tensor4(g.n, g.cout, hout, wout, gy);
-      const ref = refConv2dBackwardData(gyT, w, g.cin, g.hin, g.win, g.k, g.stride, g.pad);
-      const absRef = refConv2dBackwardData(
-        tensor4(g.n, g.cout, hout, wout, abs(gy)),
-        abs(w),
-        g.cin,
-        g.hin,
-        g.win,
-        g.k,
-        g.stride,
-        g.pad,
-      );
-      const floats = g.n * g.cin * g.hin * g.win;
-      const bgy = gpu.storageFrom("gy", Float32Array.from(gy));
-      const bw = gpu.storageFrom("w", backwardWeights(Float32Array.from(w), g.cout, g.cin, g.k));
-      for (const v of c.variants) {
-        for (const acc of [false, true]) {
-          const bgx = gpu.storageFrom("gx", Float32Array.from(held));
-          const gx = await run(
-            gpu,
-            (rec) =>
-              recordConv2dBackwardData(rec, "dconv", g, bgy, bw, bgx, acc, v, (bytes) => {
-                const sc = gpu.storage("scratch", bytes);
-                return sc;
-              }),
-            bgx,
-            floats,
-          );
-          const expected = acc ? ref.data.map((e, i) => e + held[i]) : ref.data;
-          const absSum = acc ? absRef.data.map((e, i) => e + Math.abs(held[i])) : absRef.data;
-          const atol = gammaBound(g.cout * g.k * g.k + 1, absSum);
-          const rep = assertAllClose(gx, expected, atol, 0, `input gradient ${c.name} (${v})`);
-          console.log(
-            `input gradient ${c.name} [${v}${acc ? ", ACC" : ""}]: worst |err| ` +
-              `${rep.maxAbs.toExponential(2)} (${(rep.worstRatio * 100).toFixed(1)}% of the bound)`,
-          );
-          bgx.destroy();
-        }
-      }
-    }
+    for (const c of CASES) await checkInputGradient(gpu, rand, c);
+  },
+);
+
+// iResNet's stride-2 layers (first unit of each stage, 112x112 input): the 3x3 stride-2
+// convolution (C -> C) and the 1x1 stride-2 downsample (C/2 -> C; 64 -> 64 in stage 1), at
+// batch 1 and 2. The longest reductions (512 gy channels) are here.
+const S2_CASES: Case[] = [[64, 64, 112], [128, 128, 56], [256, 256, 28], [512, 512, 14]]
+  .flatMap(([cin, cout, h]) =>
+    [1, 2].map((n) => ({
+      name: `3x3 s2 ${cin}@${h} n=${n}`,
+      g: geo(n, cin, h, h, cout, 3, 2, 1),
+      variants: ["3x3s2"] as ConvVariant[],
+    }))
+  )
+  .concat(
+    [[64, 64, 112], [64, 128, 56], [128, 256, 28], [256, 512, 14]].flatMap(([cin, cout, h]) =>
+      [1, 2].map((n) => ({
+        name: `1x1 s2 ${cin}->${cout}@${h} n=${n}`,
+        g: geo(n, cin, h, h, cout, 1, 2, 0),
+        variants: ["1x1s2"] as ConvVariant[],
+      }))
+    ),
+  );
+
+Deno.test(
+  "conv2d stride-2 input-gradient kernels match the float64 reference at iResNet's shapes",
+  GPU,
+  async () => {
+    const gpu = await getGpu();
+    const rand = rng(505);
+    for (const c of S2_CASES) await checkInputGradient(gpu, rand, c);
   },
 );
 
@@ -227,6 +282,43 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "conv2d stride-2 input gradients are bit-identical alone and at position 2 of a batch of 3",
+  GPU,
+  async () => {
+    const gpu = await getGpu();
+    const rand = rng(606);
+    const shapes = [
+      ["3x3s2", geo(1, 10, 13, 30, 12, 3, 2, 1)],
+      ["1x1s2", geo(1, 10, 14, 14, 12, 1, 2, 0)],
+    ] as const;
+    for (const [v, one] of shapes) {
+      const three = { ...one, n: 3 };
+      const { hout, wout } = convOutSize(one);
+      const img = one.cin * one.hin * one.win, out = one.cout * hout * wout;
+      const w = Float32Array.from(f32Values(rand, one.cout * one.cin * one.k * one.k));
+      const bwb = gpu.storageFrom("wb", backwardWeights(w, one.cout, one.cin, one.k));
+      const gys = Float32Array.from(f32Values(rand, 3 * out));
+      const g1 = gpu.storageFrom("gy1", gys.subarray(2 * out)), g3 = gpu.storageFrom("gy3", gys);
+      const x1 = gpu.storage("gx1", img * 4), x3 = gpu.storage("gx3", 3 * img * 4);
+      const c = await run(
+        gpu,
+        (r) => recordConv2dBackwardData(r, "d1", one, g1, bwb, x1, false, v),
+        x1,
+        img,
+      );
+      const d = await run(
+        gpu,
+        (r) => recordConv2dBackwardData(r, "d3", three, g3, bwb, x3, false, v),
+        x3,
+        3 * img,
+      );
+      assertEquals(Array.from(d.subarray(2 * img)), Array.from(c), `input gradient ${v}`);
+      for (const b of [bwb, g1, g3, x1, x3]) b.destroy();
+    }
+  },
+);
+
 Deno.test("conv2d folds dispatches over 65535 workgroups", GPU, async () => {
   const gpu = await getGpu();
   // A 1-pixel-wide, 1.1-million-row image: one invocation per row gives ~69000 workgroups.
@@ -254,7 +346,7 @@ Deno.test("conv2d folds dispatches over 65535 workgroups", GPU, async () => {
   assertAllClose(gx, refB.data, gammaBound(10, absRef.data), 0, "tall input gradient");
 });
 
-Deno.test("conv2d rejects the 3x3 variant on other shapes", GPU, async () => {
+Deno.test("conv2d rejects the 3x3 and stride-2 variants on other shapes", GPU, async () => {
   const gpu = await getGpu();
   const rec = new Recorder(gpu);
   const b = gpu.storage("b", 64);
@@ -263,6 +355,22 @@ Deno.test("conv2d rejects the 3x3 variant on other shapes", GPU, async () => {
   assertThrows(
     () => recordConv2dBackwardData(rec, "s2", g, b, b, b, false, "3x3"),
     /3x3 variant needs/,
+  );
+  const s1 = geo(1, 4, 8, 8, 4, 3, 1, 1), d1 = geo(1, 4, 8, 8, 4, 1, 1, 0);
+  for (const v of ["3x3s2", "1x1s2"] as const) {
+    assertThrows(() => recordConv2d(rec, "s2", g, b, b, b, b, v), /input gradients only/);
+    assertThrows(
+      () => recordConv2dBackwardData(rec, "s1", s1, b, b, b, false, v),
+      new RegExp(`${v} variant needs`),
+    );
+  }
+  assertThrows(
+    () => recordConv2dBackwardData(rec, "d1", d1, b, b, b, false, "1x1s2"),
+    /1x1s2 variant needs kernel 1, stride 2/,
+  );
+  assertThrows(
+    () => recordConv2dBackwardData(rec, "s2", g, b, b, b, false, "1x1s2"),
+    /1x1s2 variant needs/,
   );
   assert(true);
 });
