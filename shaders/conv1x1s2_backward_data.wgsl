@@ -12,9 +12,10 @@
 // shaders/conv1x1.wgsl, the stride-1 counterpart). When the plane size is not a multiple of 4
 // (SHIFT = 1, e.g. 7 x 7), a block starts anywhere inside a vec4: five vec4 are read and
 // shifted into place with selects, which is still cheaper than 16 scalar loads. Then each gy
-// pixel writes its 2 x 2 gx block. The only loop with a data-dependent count runs over the gy
-// channels (far inside llvmpipe's loop budget). The summation order of one gx element (gy
-// channels in order) depends only on the layer shape.
+// pixel writes its 2 x 2 gx block as two vec2 (the gx width must be even, so pixel pairs are
+// vec2-aligned; src/kernels/conv2d.ts checks; the height may be odd). The only loop runs over
+// the gy channels (far inside llvmpipe's loop budget). The summation order of one gx element
+// (gy channels in order) depends only on the layer shape.
 //
 // src/kernels/conv2d.ts picks this kernel (variant "1x1s2") from the layer shape only.
 
@@ -42,7 +43,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> gy: array<vec4<f32>>; // [n][cout][hout][wout]
 @group(0) @binding(2) var<storage, read> w: array<vec4<f32>>; // [cout][ci4]
-@group(0) @binding(3) var<storage, read_write> gx: array<f32>; // [n][cin][hin][win]
+@group(0) @binding(3) var<storage, read_write> gx: array<vec2<f32>>; // [n][cin][hin][win]
 
 // The 4 floats starting r floats into a (r in 0..3), continuing into b.
 fn shifted(a: vec4<f32>, b: vec4<f32>, r: u32) -> vec4<f32> {
@@ -52,36 +53,20 @@ fn shifted(a: vec4<f32>, b: vec4<f32>, r: u32) -> vec4<f32> {
   return select(select(s3, s2, r == 2u), select(s1, a, r == 0u), r < 2u);
 }
 
-// Write the gx blocks of the live pixels of one channel's 16-pixel gy block: the value at the
-// even position and (without ACC) zeros at the odd ones; nothing for padded channels.
-fn store(o: u32, ci: u32, p0: u32, q0: vec4<f32>, q1: vec4<f32>, q2: vec4<f32>, q3: vec4<f32>) {
+// Write gx pixel pair j = (2 oy, 2 ox .. 2 ox + 1) of channel ci (as a vec2: win is even): the
+// value and a zero, and (without ACC) zeros at the pair below when inside the tensor; with ACC
+// the value is added and the odd pixel kept. Nothing for padded channels.
+fn put(j: u32, ci: u32, v: f32, below: bool) {
   if (ci >= p.cin) {
     return;
   }
-  for (var k = 0u; k < 16u; k++) {
-    let px = p0 + k;
-    if (px >= p.plane) {
-      return;
-    }
-    let q = select(select(q3, q2, k < 12u), select(q1, q0, k < 4u), k < 8u);
-    let iy = 2u * (px / p.wout);
-    let ix = 2u * (px % p.wout);
-    let i = o + iy * p.win + ix;
-    if (ACC) {
-      gx[i] = q[k & 3u] + gx[i];
-    } else {
-      gx[i] = q[k & 3u];
-      let right = ix + 1u < p.win;
-      let below = iy + 1u < p.hin;
-      if (right) {
-        gx[i + 1u] = 0.0;
-      }
-      if (below) {
-        gx[i + p.win] = 0.0;
-        if (right) {
-          gx[i + p.win + 1u] = 0.0;
-        }
-      }
+  if (ACC) {
+    let h = gx[j];
+    gx[j] = vec2<f32>(v + h.x, h.y);
+  } else {
+    gx[j] = vec2<f32>(v, 0.0);
+    if (below) {
+      gx[j + p.win / 2u] = vec2<f32>(0.0);
     }
   }
 }
@@ -185,14 +170,277 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     return;
   }
   let ci0 = cb * 8u;
-  let o = (n * p.cin + ci0) * p.hin * p.win;
-  let hw = p.hin * p.win;
-  store(o + 0u * hw, ci0 + 0u, p0, a00, a01, a02, a03);
-  store(o + 1u * hw, ci0 + 1u, p0, a10, a11, a12, a13);
-  store(o + 2u * hw, ci0 + 2u, p0, a20, a21, a22, a23);
-  store(o + 3u * hw, ci0 + 3u, p0, a30, a31, a32, a33);
-  store(o + 4u * hw, ci0 + 4u, p0, a40, a41, a42, a43);
-  store(o + 5u * hw, ci0 + 5u, p0, a50, a51, a52, a53);
-  store(o + 6u * hw, ci0 + 6u, p0, a60, a61, a62, a63);
-  store(o + 7u * hw, ci0 + 7u, p0, a70, a71, a72, a73);
+  // Offsets in vec2 (pixel pairs); hin * win and win are even.
+  let hw2 = p.hin * p.win / 2u;
+  let o = (n * p.cin + ci0) * hw2;
+  // Walk the block's pixels in order, keeping (oy, ox) without a division per pixel.
+  var oy = p0 / p.wout;
+  var ox = p0 % p.wout;
+  if (p0 + 0u < p.plane) {
+    let j = o + oy * p.win + ox;
+    let below = 2u * oy + 1u < p.hin;
+    put(j + 0u * hw2, ci0 + 0u, a00.x, below);
+    put(j + 1u * hw2, ci0 + 1u, a10.x, below);
+    put(j + 2u * hw2, ci0 + 2u, a20.x, below);
+    put(j + 3u * hw2, ci0 + 3u, a30.x, below);
+    put(j + 4u * hw2, ci0 + 4u, a40.x, below);
+    put(j + 5u * hw2, ci0 + 5u, a50.x, below);
+    put(j + 6u * hw2, ci0 + 6u, a60.x, below);
+    put(j + 7u * hw2, ci0 + 7u, a70.x, below);
+    ox += 1u;
+    if (ox == p.wout) {
+      ox = 0u;
+      oy += 1u;
+    }
+  }
+  if (p0 + 1u < p.plane) {
+    let j = o + oy * p.win + ox;
+    let below = 2u * oy + 1u < p.hin;
+    put(j + 0u * hw2, ci0 + 0u, a00.y, below);
+    put(j + 1u * hw2, ci0 + 1u, a10.y, below);
+    put(j + 2u * hw2, ci0 + 2u, a20.y, below);
+    put(j + 3u * hw2, ci0 + 3u, a30.y, below);
+    put(j + 4u * hw2, ci0 + 4u, a40.y, below);
+    put(j + 5u * hw2, ci0 + 5u, a50.y, below);
+    put(j + 6u * hw2, ci0 + 6u, a60.y, below);
+    put(j + 7u * hw2, ci0 + 7u, a70.y, below);
+    ox += 1u;
+    if (ox == p.wout) {
+      ox = 0u;
+      oy += 1u;
+    }
+  }
+  if (p0 + 2u < p.plane) {
+    let j = o + oy * p.win + ox;
+    let below = 2u * oy + 1u < p.hin;
+    put(j + 0u * hw2, ci0 + 0u, a00.z, below);
+    put(j + 1u * hw2, ci0 + 1u, a10.z, below);
+    put(j + 2u * hw2, ci0 + 2u, a20.z, below);
+    put(j + 3u * hw2, ci0 + 3u, a30.z, below);
+    put(j + 4u * hw2, ci0 + 4u, a40.z, below);
+    put(j + 5u * hw2, ci0 + 5u, a50.z, below);
+    put(j + 6u * hw2, ci0 + 6u, a60.z, below);
+    put(j + 7u * hw2, ci0 + 7u, a70.z, below);
+    ox += 1u;
+    if (ox == p.wout) {
+      ox = 0u;
+      oy += 1u;
+    }
+  }
+  if (p0 + 3u < p.plane) {
+    let j = o + oy * p.win + ox;
+    let below = 2u * oy + 1u < p.hin;
+    put(j + 0u * hw2, ci0 + 0u, a00.w, below);
+    put(j + 1u * hw2, ci0 + 1u, a10.w, below);
+    put(j + 2u * hw2, ci0 + 2u, a20.w, below);
+    put(j + 3u * hw2, ci0 + 3u, a30.w, below);
+    put(j + 4u * hw2, ci0 + 4u, a40.w, below);
+    put(j + 5u * hw2, ci0 + 5u, a50.w, below);
+    put(j + 6u * hw2, ci0 + 6u, a60.w, below);
+    put(j + 7u * hw2, ci0 + 7u, a70.w, below);
+    ox += 1u;
+    if (ox == p.wout) {
+      ox = 0u;
+      oy += 1u;
+    }
+  }
+  if (p0 + 4u < p.plane) {
+    let j = o + oy * p.win + ox;
+    let below = 2u * oy + 1u < p.hin;
+    put(j + 0u * hw2, ci0 + 0u, a01.x, below);
+    put(j + 1u * hw2, ci0 + 1u, a11.x, below);
+    put(j + 2u * hw2, ci0 + 2u, a21.x, below);
+    put(j + 3u * hw2, ci0 + 3u, a31.x, below);
+    put(j + 4u * hw2, ci0 + 4u, a41.x, below);
+    put(j + 5u * hw2, ci0 + 5u, a51.x, below);
+    put(j + 6u * hw2, ci0 + 6u, a61.x, below);
+    put(j + 7u * hw2, ci0 + 7u, a71.x, below);
+    ox += 1u;
+    if (ox == p.wout) {
+      ox = 0u;
+      oy += 1u;
+    }
+  }
+  if (p0 + 5u < p.plane) {
+    let j = o + oy * p.win + ox;
+    let below = 2u * oy + 1u < p.hin;
+    put(j + 0u * hw2, ci0 + 0u, a01.y, below);
+    put(j + 1u * hw2, ci0 + 1u, a11.y, below);
+    put(j + 2u * hw2, ci0 + 2u, a21.y, below);
+    put(j + 3u * hw2, ci0 + 3u, a31.y, below);
+    put(j + 4u * hw2, ci0 + 4u, a41.y, below);
+    put(j + 5u * hw2, ci0 + 5u, a51.y, below);
+    put(j + 6u * hw2, ci0 + 6u, a61.y, below);
+    put(j + 7u * hw2, ci0 + 7u, a71.y, below);
+    ox += 1u;
+    if (ox == p.wout) {
+      ox = 0u;
+      oy += 1u;
+    }
+  }
+  if (p0 + 6u < p.plane) {
+    let j = o + oy * p.win + ox;
+    let below = 2u * oy + 1u < p.hin;
+    put(j + 0u * hw2, ci0 + 0u, a01.z, below);
+    put(j + 1u * hw2, ci0 + 1u, a11.z, below);
+    put(j + 2u * hw2, ci0 + 2u, a21.z, below);
+    put(j + 3u * hw2, ci0 + 3u, a31.z, below);
+    put(j + 4u * hw2, ci0 + 4u, a41.z, below);
+    put(j + 5u * hw2, ci0 + 5u, a51.z, below);
+    put(j + 6u * hw2, ci0 + 6u, a61.z, below);
+    put(j + 7u * hw2, ci0 + 7u, a71.z, below);
+    ox += 1u;
+    if (ox == p.wout) {
+      ox = 0u;
+      oy += 1u;
+    }
+  }
+  if (p0 + 7u < p.plane) {
+    let j = o + oy * p.win + ox;
+    let below = 2u * oy + 1u < p.hin;
+    put(j + 0u * hw2, ci0 + 0u, a01.w, below);
+    put(j + 1u * hw2, ci0 + 1u, a11.w, below);
+    put(j + 2u * hw2, ci0 + 2u, a21.w, below);
+    put(j + 3u * hw2, ci0 + 3u, a31.w, below);
+    put(j + 4u * hw2, ci0 + 4u, a41.w, below);
+    put(j + 5u * hw2, ci0 + 5u, a51.w, below);
+    put(j + 6u * hw2, ci0 + 6u, a61.w, below);
+    put(j + 7u * hw2, ci0 + 7u, a71.w, below);
+    ox += 1u;
+    if (ox == p.wout) {
+      ox = 0u;
+      oy += 1u;
+    }
+  }
+  if (p0 + 8u < p.plane) {
+    let j = o + oy * p.win + ox;
+    let below = 2u * oy + 1u < p.hin;
+    put(j + 0u * hw2, ci0 + 0u, a02.x, below);
+    put(j + 1u * hw2, ci0 + 1u, a12.x, below);
+    put(j + 2u * hw2, ci0 + 2u, a22.x, below);
+    put(j + 3u * hw2, ci0 + 3u, a32.x, below);
+    put(j + 4u * hw2, ci0 + 4u, a42.x, below);
+    put(j + 5u * hw2, ci0 + 5u, a52.x, below);
+    put(j + 6u * hw2, ci0 + 6u, a62.x, below);
+    put(j + 7u * hw2, ci0 + 7u, a72.x, below);
+    ox += 1u;
+    if (ox == p.wout) {
+      ox = 0u;
+      oy += 1u;
+    }
+  }
+  if (p0 + 9u < p.plane) {
+    let j = o + oy * p.win + ox;
+    let below = 2u * oy + 1u < p.hin;
+    put(j + 0u * hw2, ci0 + 0u, a02.y, below);
+    put(j + 1u * hw2, ci0 + 1u, a12.y, below);
+    put(j + 2u * hw2, ci0 + 2u, a22.y, below);
+    put(j + 3u * hw2, ci0 + 3u, a32.y, below);
+    put(j + 4u * hw2, ci0 + 4u, a42.y, below);
+    put(j + 5u * hw2, ci0 + 5u, a52.y, below);
+    put(j + 6u * hw2, ci0 + 6u, a62.y, below);
+    put(j + 7u * hw2, ci0 + 7u, a72.y, below);
+    ox += 1u;
+    if (ox == p.wout) {
+      ox = 0u;
+      oy += 1u;
+    }
+  }
+  if (p0 + 10u < p.plane) {
+    let j = o + oy * p.win + ox;
+    let below = 2u * oy + 1u < p.hin;
+    put(j + 0u * hw2, ci0 + 0u, a02.z, below);
+    put(j + 1u * hw2, ci0 + 1u, a12.z, below);
+    put(j + 2u * hw2, ci0 + 2u, a22.z, below);
+    put(j + 3u * hw2, ci0 + 3u, a32.z, below);
+    put(j + 4u * hw2, ci0 + 4u, a42.z, below);
+    put(j + 5u * hw2, ci0 + 5u, a52.z, below);
+    put(j + 6u * hw2, ci0 + 6u, a62.z, below);
+    put(j + 7u * hw2, ci0 + 7u, a72.z, below);
+    ox += 1u;
+    if (ox == p.wout) {
+      ox = 0u;
+      oy += 1u;
+    }
+  }
+  if (p0 + 11u < p.plane) {
+    let j = o + oy * p.win + ox;
+    let below = 2u * oy + 1u < p.hin;
+    put(j + 0u * hw2, ci0 + 0u, a02.w, below);
+    put(j + 1u * hw2, ci0 + 1u, a12.w, below);
+    put(j + 2u * hw2, ci0 + 2u, a22.w, below);
+    put(j + 3u * hw2, ci0 + 3u, a32.w, below);
+    put(j + 4u * hw2, ci0 + 4u, a42.w, below);
+    put(j + 5u * hw2, ci0 + 5u, a52.w, below);
+    put(j + 6u * hw2, ci0 + 6u, a62.w, below);
+    put(j + 7u * hw2, ci0 + 7u, a72.w, below);
+    ox += 1u;
+    if (ox == p.wout) {
+      ox = 0u;
+      oy += 1u;
+    }
+  }
+  if (p0 + 12u < p.plane) {
+    let j = o + oy * p.win + ox;
+    let below = 2u * oy + 1u < p.hin;
+    put(j + 0u * hw2, ci0 + 0u, a03.x, below);
+    put(j + 1u * hw2, ci0 + 1u, a13.x, below);
+    put(j + 2u * hw2, ci0 + 2u, a23.x, below);
+    put(j + 3u * hw2, ci0 + 3u, a33.x, below);
+    put(j + 4u * hw2, ci0 + 4u, a43.x, below);
+    put(j + 5u * hw2, ci0 + 5u, a53.x, below);
+    put(j + 6u * hw2, ci0 + 6u, a63.x, below);
+    put(j + 7u * hw2, ci0 + 7u, a73.x, below);
+    ox += 1u;
+    if (ox == p.wout) {
+      ox = 0u;
+      oy += 1u;
+    }
+  }
+  if (p0 + 13u < p.plane) {
+    let j = o + oy * p.win + ox;
+    let below = 2u * oy + 1u < p.hin;
+    put(j + 0u * hw2, ci0 + 0u, a03.y, below);
+    put(j + 1u * hw2, ci0 + 1u, a13.y, below);
+    put(j + 2u * hw2, ci0 + 2u, a23.y, below);
+    put(j + 3u * hw2, ci0 + 3u, a33.y, below);
+    put(j + 4u * hw2, ci0 + 4u, a43.y, below);
+    put(j + 5u * hw2, ci0 + 5u, a53.y, below);
+    put(j + 6u * hw2, ci0 + 6u, a63.y, below);
+    put(j + 7u * hw2, ci0 + 7u, a73.y, below);
+    ox += 1u;
+    if (ox == p.wout) {
+      ox = 0u;
+      oy += 1u;
+    }
+  }
+  if (p0 + 14u < p.plane) {
+    let j = o + oy * p.win + ox;
+    let below = 2u * oy + 1u < p.hin;
+    put(j + 0u * hw2, ci0 + 0u, a03.z, below);
+    put(j + 1u * hw2, ci0 + 1u, a13.z, below);
+    put(j + 2u * hw2, ci0 + 2u, a23.z, below);
+    put(j + 3u * hw2, ci0 + 3u, a33.z, below);
+    put(j + 4u * hw2, ci0 + 4u, a43.z, below);
+    put(j + 5u * hw2, ci0 + 5u, a53.z, below);
+    put(j + 6u * hw2, ci0 + 6u, a63.z, below);
+    put(j + 7u * hw2, ci0 + 7u, a73.z, below);
+    ox += 1u;
+    if (ox == p.wout) {
+      ox = 0u;
+      oy += 1u;
+    }
+  }
+  if (p0 + 15u < p.plane) {
+    let j = o + oy * p.win + ox;
+    let below = 2u * oy + 1u < p.hin;
+    put(j + 0u * hw2, ci0 + 0u, a03.w, below);
+    put(j + 1u * hw2, ci0 + 1u, a13.w, below);
+    put(j + 2u * hw2, ci0 + 2u, a23.w, below);
+    put(j + 3u * hw2, ci0 + 3u, a33.w, below);
+    put(j + 4u * hw2, ci0 + 4u, a43.w, below);
+    put(j + 5u * hw2, ci0 + 5u, a53.w, below);
+    put(j + 6u * hw2, ci0 + 6u, a63.w, below);
+    put(j + 7u * hw2, ci0 + 7u, a73.w, below);
+  }
 }

@@ -11,11 +11,11 @@
 // multiply-add is a real one, and which tap feeds which pixel is fixed in the code, so all SIMD
 // lanes run the same instructions (no divergent control flow).
 //
-// Each invocation computes 2 gx rows (1 row pair) x 14 gx pixels x 8 gx channels from a
-// window of 2 gy rows x 8 gy pixels per gy channel, with named accumulators and a named window
+// Each invocation computes 4 gx rows (2 row pairs) x 14 gx pixels x 8 gx channels from a
+// window of 3 gy rows x 8 gy pixels per gy channel, with named accumulators and a named window
 // (Mesa's llvmpipe does not unroll loops; see shaders/conv2d.wgsl). Per gy channel it loads
-// 16 gy values and the 9 taps x 2 vec4 of weights (workgroup-uniform addresses: the
-// channel block is workgroup_id.z), then does 126 vec4 multiply-adds. The only loop runs
+// 24 gy values and the 9 taps x 2 vec4 of weights (workgroup-uniform addresses: the
+// channel block is workgroup_id.z), then does 252 vec4 multiply-adds. The only loop runs
 // over the gy channels (at most a few hundred iterations, far inside llvmpipe's loop budget).
 // gy outside the tensor reads as zero (clamped address, select). Odd sizes work: the last row
 // pair or pixel pair is cut by the stores. The summation order of one gx element (gy channels
@@ -25,7 +25,7 @@
 
 const WG: u32 = 8u; // @specialize invocations per workgroup (one llvmpipe SIMD pass)
 const PX: u32 = 14u; // gx pixels of a row per invocation (fixed by the written-out body)
-const ROWS: u32 = 2u; // gx rows per invocation (fixed by the written-out body)
+const ROWS: u32 = 4u; // gx rows per invocation (fixed by the written-out body)
 
 // Add the result to what gx already holds (a tensor with several gradient consumers).
 override ACC: bool = false;
@@ -118,11 +118,13 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   let k6 = ox0 + 6u <= wl;
   let x7 = min(ox0 + 7u, wl);
   let k7 = ox0 + 7u <= wl;
-  // gy rows oy0 .. oy0 + 1: clamped row and whether inside the tensor.
+  // gy rows oy0 .. oy0 + 2: clamped row and whether inside the tensor.
   let y0 = min(oy0 + 0u, hl);
   let l0 = oy0 + 0u <= hl;
   let y1 = min(oy0 + 1u, hl);
   let l1 = oy0 + 1u <= hl;
+  let y2 = min(oy0 + 2u, hl);
+  let l2 = oy0 + 2u <= hl;
   var a0_0 = vec4<f32>(0.0);
   var b0_0 = vec4<f32>(0.0);
   var a0_1 = vec4<f32>(0.0);
@@ -179,6 +181,62 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   var b1_12 = vec4<f32>(0.0);
   var a1_13 = vec4<f32>(0.0);
   var b1_13 = vec4<f32>(0.0);
+  var a2_0 = vec4<f32>(0.0);
+  var b2_0 = vec4<f32>(0.0);
+  var a2_1 = vec4<f32>(0.0);
+  var b2_1 = vec4<f32>(0.0);
+  var a2_2 = vec4<f32>(0.0);
+  var b2_2 = vec4<f32>(0.0);
+  var a2_3 = vec4<f32>(0.0);
+  var b2_3 = vec4<f32>(0.0);
+  var a2_4 = vec4<f32>(0.0);
+  var b2_4 = vec4<f32>(0.0);
+  var a2_5 = vec4<f32>(0.0);
+  var b2_5 = vec4<f32>(0.0);
+  var a2_6 = vec4<f32>(0.0);
+  var b2_6 = vec4<f32>(0.0);
+  var a2_7 = vec4<f32>(0.0);
+  var b2_7 = vec4<f32>(0.0);
+  var a2_8 = vec4<f32>(0.0);
+  var b2_8 = vec4<f32>(0.0);
+  var a2_9 = vec4<f32>(0.0);
+  var b2_9 = vec4<f32>(0.0);
+  var a2_10 = vec4<f32>(0.0);
+  var b2_10 = vec4<f32>(0.0);
+  var a2_11 = vec4<f32>(0.0);
+  var b2_11 = vec4<f32>(0.0);
+  var a2_12 = vec4<f32>(0.0);
+  var b2_12 = vec4<f32>(0.0);
+  var a2_13 = vec4<f32>(0.0);
+  var b2_13 = vec4<f32>(0.0);
+  var a3_0 = vec4<f32>(0.0);
+  var b3_0 = vec4<f32>(0.0);
+  var a3_1 = vec4<f32>(0.0);
+  var b3_1 = vec4<f32>(0.0);
+  var a3_2 = vec4<f32>(0.0);
+  var b3_2 = vec4<f32>(0.0);
+  var a3_3 = vec4<f32>(0.0);
+  var b3_3 = vec4<f32>(0.0);
+  var a3_4 = vec4<f32>(0.0);
+  var b3_4 = vec4<f32>(0.0);
+  var a3_5 = vec4<f32>(0.0);
+  var b3_5 = vec4<f32>(0.0);
+  var a3_6 = vec4<f32>(0.0);
+  var b3_6 = vec4<f32>(0.0);
+  var a3_7 = vec4<f32>(0.0);
+  var b3_7 = vec4<f32>(0.0);
+  var a3_8 = vec4<f32>(0.0);
+  var b3_8 = vec4<f32>(0.0);
+  var a3_9 = vec4<f32>(0.0);
+  var b3_9 = vec4<f32>(0.0);
+  var a3_10 = vec4<f32>(0.0);
+  var b3_10 = vec4<f32>(0.0);
+  var a3_11 = vec4<f32>(0.0);
+  var b3_11 = vec4<f32>(0.0);
+  var a3_12 = vec4<f32>(0.0);
+  var b3_12 = vec4<f32>(0.0);
+  var a3_13 = vec4<f32>(0.0);
+  var b3_13 = vec4<f32>(0.0);
   for (var co = 0u; co < p.cout; co++) {
     let plane = (n * p.cout + co) * p.hout;
     let q0 = (plane + y0) * p.wout;
@@ -199,6 +257,15 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     let g1_5 = ld(q1 + x5, l1 && k5);
     let g1_6 = ld(q1 + x6, l1 && k6);
     let g1_7 = ld(q1 + x7, l1 && k7);
+    let q2 = (plane + y2) * p.wout;
+    let g2_0 = ld(q2 + x0, l2 && k0);
+    let g2_1 = ld(q2 + x1, l2 && k1);
+    let g2_2 = ld(q2 + x2, l2 && k2);
+    let g2_3 = ld(q2 + x3, l2 && k3);
+    let g2_4 = ld(q2 + x4, l2 && k4);
+    let g2_5 = ld(q2 + x5, l2 && k5);
+    let g2_6 = ld(q2 + x6, l2 && k6);
+    let g2_7 = ld(q2 + x7, l2 && k7);
     let wb = co * 9u * p.ci4 + cb * 2u;
     let u00 = w[wb];
     let v00 = w[wb + 1u];
@@ -346,6 +413,134 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     b1_13 += g0_7 * v20;
     a1_13 += g0_6 * u22;
     b1_13 += g0_6 * v22;
+    // gx row 2 (even): ky = 1 from gy row 1
+    a2_0 += g1_0 * u11;
+    b2_0 += g1_0 * v11;
+    a2_2 += g1_1 * u11;
+    b2_2 += g1_1 * v11;
+    a2_4 += g1_2 * u11;
+    b2_4 += g1_2 * v11;
+    a2_6 += g1_3 * u11;
+    b2_6 += g1_3 * v11;
+    a2_8 += g1_4 * u11;
+    b2_8 += g1_4 * v11;
+    a2_10 += g1_5 * u11;
+    b2_10 += g1_5 * v11;
+    a2_12 += g1_6 * u11;
+    b2_12 += g1_6 * v11;
+    a2_1 += g1_1 * u10;
+    b2_1 += g1_1 * v10;
+    a2_1 += g1_0 * u12;
+    b2_1 += g1_0 * v12;
+    a2_3 += g1_2 * u10;
+    b2_3 += g1_2 * v10;
+    a2_3 += g1_1 * u12;
+    b2_3 += g1_1 * v12;
+    a2_5 += g1_3 * u10;
+    b2_5 += g1_3 * v10;
+    a2_5 += g1_2 * u12;
+    b2_5 += g1_2 * v12;
+    a2_7 += g1_4 * u10;
+    b2_7 += g1_4 * v10;
+    a2_7 += g1_3 * u12;
+    b2_7 += g1_3 * v12;
+    a2_9 += g1_5 * u10;
+    b2_9 += g1_5 * v10;
+    a2_9 += g1_4 * u12;
+    b2_9 += g1_4 * v12;
+    a2_11 += g1_6 * u10;
+    b2_11 += g1_6 * v10;
+    a2_11 += g1_5 * u12;
+    b2_11 += g1_5 * v12;
+    a2_13 += g1_7 * u10;
+    b2_13 += g1_7 * v10;
+    a2_13 += g1_6 * u12;
+    b2_13 += g1_6 * v12;
+    // gx row 3 (odd): ky = 0 from gy row 2, ky = 2 from gy row 1
+    a3_0 += g2_0 * u01;
+    b3_0 += g2_0 * v01;
+    a3_0 += g1_0 * u21;
+    b3_0 += g1_0 * v21;
+    a3_2 += g2_1 * u01;
+    b3_2 += g2_1 * v01;
+    a3_2 += g1_1 * u21;
+    b3_2 += g1_1 * v21;
+    a3_4 += g2_2 * u01;
+    b3_4 += g2_2 * v01;
+    a3_4 += g1_2 * u21;
+    b3_4 += g1_2 * v21;
+    a3_6 += g2_3 * u01;
+    b3_6 += g2_3 * v01;
+    a3_6 += g1_3 * u21;
+    b3_6 += g1_3 * v21;
+    a3_8 += g2_4 * u01;
+    b3_8 += g2_4 * v01;
+    a3_8 += g1_4 * u21;
+    b3_8 += g1_4 * v21;
+    a3_10 += g2_5 * u01;
+    b3_10 += g2_5 * v01;
+    a3_10 += g1_5 * u21;
+    b3_10 += g1_5 * v21;
+    a3_12 += g2_6 * u01;
+    b3_12 += g2_6 * v01;
+    a3_12 += g1_6 * u21;
+    b3_12 += g1_6 * v21;
+    a3_1 += g2_1 * u00;
+    b3_1 += g2_1 * v00;
+    a3_1 += g2_0 * u02;
+    b3_1 += g2_0 * v02;
+    a3_1 += g1_1 * u20;
+    b3_1 += g1_1 * v20;
+    a3_1 += g1_0 * u22;
+    b3_1 += g1_0 * v22;
+    a3_3 += g2_2 * u00;
+    b3_3 += g2_2 * v00;
+    a3_3 += g2_1 * u02;
+    b3_3 += g2_1 * v02;
+    a3_3 += g1_2 * u20;
+    b3_3 += g1_2 * v20;
+    a3_3 += g1_1 * u22;
+    b3_3 += g1_1 * v22;
+    a3_5 += g2_3 * u00;
+    b3_5 += g2_3 * v00;
+    a3_5 += g2_2 * u02;
+    b3_5 += g2_2 * v02;
+    a3_5 += g1_3 * u20;
+    b3_5 += g1_3 * v20;
+    a3_5 += g1_2 * u22;
+    b3_5 += g1_2 * v22;
+    a3_7 += g2_4 * u00;
+    b3_7 += g2_4 * v00;
+    a3_7 += g2_3 * u02;
+    b3_7 += g2_3 * v02;
+    a3_7 += g1_4 * u20;
+    b3_7 += g1_4 * v20;
+    a3_7 += g1_3 * u22;
+    b3_7 += g1_3 * v22;
+    a3_9 += g2_5 * u00;
+    b3_9 += g2_5 * v00;
+    a3_9 += g2_4 * u02;
+    b3_9 += g2_4 * v02;
+    a3_9 += g1_5 * u20;
+    b3_9 += g1_5 * v20;
+    a3_9 += g1_4 * u22;
+    b3_9 += g1_4 * v22;
+    a3_11 += g2_6 * u00;
+    b3_11 += g2_6 * v00;
+    a3_11 += g2_5 * u02;
+    b3_11 += g2_5 * v02;
+    a3_11 += g1_6 * u20;
+    b3_11 += g1_6 * v20;
+    a3_11 += g1_5 * u22;
+    b3_11 += g1_5 * v22;
+    a3_13 += g2_7 * u00;
+    b3_13 += g2_7 * v00;
+    a3_13 += g2_6 * u02;
+    b3_13 += g2_6 * v02;
+    a3_13 += g1_7 * u20;
+    b3_13 += g1_7 * v20;
+    a3_13 += g1_6 * u22;
+    b3_13 += g1_6 * v22;
   }
 
   let o = (n * p.cin + cb * 8u) * p.hin * p.win;
@@ -377,4 +572,32 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   store_px(o, iy0 + 1u, ix0 + 11u, live, cb, a1_11, b1_11);
   store_px(o, iy0 + 1u, ix0 + 12u, live, cb, a1_12, b1_12);
   store_px(o, iy0 + 1u, ix0 + 13u, live, cb, a1_13, b1_13);
+  store_px(o, iy0 + 2u, ix0 + 0u, live, cb, a2_0, b2_0);
+  store_px(o, iy0 + 2u, ix0 + 1u, live, cb, a2_1, b2_1);
+  store_px(o, iy0 + 2u, ix0 + 2u, live, cb, a2_2, b2_2);
+  store_px(o, iy0 + 2u, ix0 + 3u, live, cb, a2_3, b2_3);
+  store_px(o, iy0 + 2u, ix0 + 4u, live, cb, a2_4, b2_4);
+  store_px(o, iy0 + 2u, ix0 + 5u, live, cb, a2_5, b2_5);
+  store_px(o, iy0 + 2u, ix0 + 6u, live, cb, a2_6, b2_6);
+  store_px(o, iy0 + 2u, ix0 + 7u, live, cb, a2_7, b2_7);
+  store_px(o, iy0 + 2u, ix0 + 8u, live, cb, a2_8, b2_8);
+  store_px(o, iy0 + 2u, ix0 + 9u, live, cb, a2_9, b2_9);
+  store_px(o, iy0 + 2u, ix0 + 10u, live, cb, a2_10, b2_10);
+  store_px(o, iy0 + 2u, ix0 + 11u, live, cb, a2_11, b2_11);
+  store_px(o, iy0 + 2u, ix0 + 12u, live, cb, a2_12, b2_12);
+  store_px(o, iy0 + 2u, ix0 + 13u, live, cb, a2_13, b2_13);
+  store_px(o, iy0 + 3u, ix0 + 0u, live, cb, a3_0, b3_0);
+  store_px(o, iy0 + 3u, ix0 + 1u, live, cb, a3_1, b3_1);
+  store_px(o, iy0 + 3u, ix0 + 2u, live, cb, a3_2, b3_2);
+  store_px(o, iy0 + 3u, ix0 + 3u, live, cb, a3_3, b3_3);
+  store_px(o, iy0 + 3u, ix0 + 4u, live, cb, a3_4, b3_4);
+  store_px(o, iy0 + 3u, ix0 + 5u, live, cb, a3_5, b3_5);
+  store_px(o, iy0 + 3u, ix0 + 6u, live, cb, a3_6, b3_6);
+  store_px(o, iy0 + 3u, ix0 + 7u, live, cb, a3_7, b3_7);
+  store_px(o, iy0 + 3u, ix0 + 8u, live, cb, a3_8, b3_8);
+  store_px(o, iy0 + 3u, ix0 + 9u, live, cb, a3_9, b3_9);
+  store_px(o, iy0 + 3u, ix0 + 10u, live, cb, a3_10, b3_10);
+  store_px(o, iy0 + 3u, ix0 + 11u, live, cb, a3_11, b3_11);
+  store_px(o, iy0 + 3u, ix0 + 12u, live, cb, a3_12, b3_12);
+  store_px(o, iy0 + 3u, ix0 + 13u, live, cb, a3_13, b3_13);
 }

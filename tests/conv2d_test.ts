@@ -64,8 +64,10 @@ const CASES: Case[] = [
     variants: ["generic", "dilated", "3x3s2"],
   },
   { name: "3x3 s2 Cin=300", g: geo(1, 300, 8, 14, 8, 3, 2, 1), variants: ["generic", "3x3s2"] },
-  // 1x1 stride 2: odd width, a 6x7 gy plane (not a multiple of 4), 7 gx channels.
-  { name: "1x1 s2", g: geo(1, 7, 12, 13, 9, 1, 2, 0), variants: ["auto", "generic", "1x1s2"] },
+  // 1x1 stride 2: an odd width ("auto" falls back to the generic kernel), then a 6x7 gy plane
+  // (not a multiple of 4), 7 gx channels.
+  { name: "1x1 s2 odd width", g: geo(1, 7, 12, 13, 9, 1, 2, 0), variants: ["auto", "generic"] },
+  { name: "1x1 s2", g: geo(1, 7, 12, 14, 9, 1, 2, 0), variants: ["auto", "generic", "1x1s2"] },
   // Odd height, aligned 4x4 gy plane, batch 3, 20 gx channels.
   { name: "1x1 s2 odd", g: geo(3, 20, 7, 8, 12, 1, 2, 0), variants: ["1x1s2"] },
   // 1x1 stride 1: a plane of 60 (a multiple of 4, not of the 16-pixel block), Cin 13, Cout 20.
@@ -371,6 +373,11 @@ Deno.test("conv2d rejects the 3x3 and stride-2 variants on other shapes", GPU, a
   assertThrows(
     () => recordConv2dBackwardData(rec, "s2", g, b, b, b, false, "1x1s2"),
     /1x1s2 variant needs/,
+  );
+  assertThrows(
+    () =>
+      recordConv2dBackwardData(rec, "odd", geo(1, 4, 8, 9, 4, 1, 2, 0), b, b, b, false, "1x1s2"),
+    /1x1s2 variant needs .*even input width/,
   );
   assert(true);
 });

@@ -10,11 +10,12 @@
  * CxHs2 (3x3 stride 2: C/2 channels in at 2H x 2H, output H x H), or CxHd (1x1 stride 2
  * downsample, C/2 channels in at 2H x 2H). A prefix CIN: sets the input channels of an s2 or d
  * shape (iResNet's stride-2 3x3 convolutions are C:CxHs2, its downsamples C/2:CxHd, and
- * 64:64x56d for the first stage). "3x" gives the stem (Cin = 3, 64 out). Variants that cannot
- * serve a shape (or a direction) are skipped; "dilated" gets scratch memory. Each timing submits `reps`-fold repeated dispatches once and waits; the best of
- * three submits is reported, as wall-clock GFLOP/s (2 x MACs / s) and as GFLOP per CPU
- * second of this process (robust when other work shares the cores). The first submit of a
- * pipeline includes its compilation and is not counted.
+ * 64:64x56d for the first stage; e.g. --dirs bwd --variants 3x3s2,1x1s2,dilated,generic).
+ * "3x" gives the stem (Cin = 3, 64 out). Variants that cannot serve a shape (or a direction)
+ * are skipped; "dilated" gets scratch memory. Each timing submits `reps`-fold repeated
+ * dispatches once and waits; the best of three submits is reported, as wall-clock GFLOP/s
+ * (2 x MACs / s) and as GFLOP per CPU second of this process (robust when other work shares
+ * the cores). The first submit of a pipeline includes its compilation and is not counted.
  *
  * @module
  */

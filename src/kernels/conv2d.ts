@@ -232,7 +232,8 @@ export const WG_3X3 = 8;
  * Kernel choice for a convolution: "auto" picks "3x3" for 3x3 stride-1 padding-1 layers and
  * "generic" otherwise (a choice made from the layer shape only, so results never depend on the
  * batch size). Input gradients only: "3x3s2" (picked by "auto" for 3x3 stride-2 padding-1
- * layers) and "1x1s2" (picked for 1x1 stride-2 unpadded layers) are written-out kernels for
+ * layers) and "1x1s2" (picked for 1x1 stride-2 unpadded layers of even input width; others
+ * run on "generic") are written-out kernels for
  * those shapes (shaders/conv3x3s2_backward_data.wgsl, shaders/conv1x1s2_backward_data.wgsl);
  * "dilated" (never picked by "auto" any more, kept as an alternative) serves the 3x3 stride-2
  * padding-1 shape with even input size when the caller supplies scratch memory: gy is
@@ -479,7 +480,7 @@ function channelChunk(perChannel: number): number {
  * @param gx gradient at the convolution input, n * cin * hin * win
  * @param variant kernel choice (default "auto"; see {@link ConvVariant})
  * @param scratch gives a buffer of at least the requested bytes that may be overwritten by
- *   this dispatch sequence (the executor hands out pool memory); enables "dilated"
+ *   this dispatch sequence (the executor hands out pool memory); needed by "dilated" only
  * @throws {RangeError} for an empty output, or a variant forced on a shape it cannot serve
  */
 export function recordConv2dBackwardData(
@@ -610,7 +611,7 @@ export const CONV3X3S2_BACKWARD_DATA: KernelSource<typeof CONV3X3S2_BACKWARD_DAT
 /** gx pixels of a row per invocation of the 3x3 stride-2 input gradient (fixed in the shader). */
 export const PX_3X3S2 = 14;
 /** gx rows per invocation of the 3x3 stride-2 input gradient (fixed in the shader). */
-export const ROWS_3X3S2 = 2;
+export const ROWS_3X3S2 = 4;
 
 const CONV1X1S2_BACKWARD_DATA_PARAMS = [
   ["n", "u32"],
@@ -653,7 +654,7 @@ function stride2Variant(
   what: string,
 ): "3x3s2" | "1x1s2" | undefined {
   const fits3 = g.k === 3 && g.stride === 2 && g.pad === 1;
-  const fits1 = g.k === 1 && g.stride === 2 && g.pad === 0;
+  const fits1 = g.k === 1 && g.stride === 2 && g.pad === 0 && g.win % 2 === 0;
   if (v === "3x3s2" && !fits3) {
     throw new RangeError(
       `${what}: the 3x3s2 variant needs kernel 3, stride 2, padding 1; got kernel ${g.k}, ` +
@@ -662,8 +663,8 @@ function stride2Variant(
   }
   if (v === "1x1s2" && !fits1) {
     throw new RangeError(
-      `${what}: the 1x1s2 variant needs kernel 1, stride 2, no padding; got kernel ${g.k}, ` +
-        `stride ${g.stride}, padding ${g.pad}`,
+      `${what}: the 1x1s2 variant needs kernel 1, stride 2, no padding and an even input ` +
+        `width; got kernel ${g.k}, stride ${g.stride}, padding ${g.pad}, width ${g.win}`,
     );
   }
   if (v === "3x3s2" || (v === "auto" && fits3)) return "3x3s2";
@@ -709,7 +710,7 @@ function record3x3s2(
   );
 }
 
-/** Record the 1x1 stride-2 unpadded input gradient (any input size; see the shader). */
+/** Record the 1x1 stride-2 unpadded input gradient (even input width; see the shader). */
 function record1x1s2(
   rec: Recorder,
   label: string,
