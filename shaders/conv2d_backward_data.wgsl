@@ -4,8 +4,10 @@
 // gx[n, ci, iy, ix] = sum over co, ky, kx of gy[n, co, oy, ox] * W[co, ci, ky, kx]
 // where iy = oy * S - PAD + ky and ix = ox * S - PAD + kx.
 //
-// This generic kernel serves every shape but the 3x3 stride-1 padding-1 case, which runs as a
-// flipped forward convolution (shaders/conv2d.wgsl, variant 1) and is much faster on llvmpipe.
+// This generic kernel serves the shapes without a faster written-out kernel: 3x3 stride-1
+// padding-1 runs as a flipped forward convolution (shaders/conv2d.wgsl, variant 1), 1x1
+// stride 1 on shaders/conv1x1.wgsl, 3x3 stride-2 padding-1 and 1x1 stride-2 (even width) on
+// shaders/conv3x3s2_backward_data.wgsl and shaders/conv1x1s2_backward_data.wgsl.
 //
 // Each invocation computes PX consecutive input-gradient pixels of one row for a block of 8
 // input channels (workgroup_id.y, so weight addresses are workgroup-uniform). The first pixel

@@ -1,7 +1,8 @@
 // Zero-insertion upsampling by 2 for the input gradient of a stride-2 convolution:
 // d[n, c, y, x] = gy[n, c, y / 2, x / 2] when y and x are even (and inside gy), else 0.
 // A 3x3 stride-2 padding-1 input gradient is then the stride-1 3x3 input gradient of d, which
-// runs on the fast written-out 3x3 kernel (src/kernels/conv2d.ts).
+// runs on the fast written-out 3x3 kernel (src/kernels/conv2d.ts, variant "dilated"; the
+// default is now the direct kernel of shaders/conv3x3s2_backward_data.wgsl, with 4x less work).
 
 const WG: u32 = 256u; // @specialize
 

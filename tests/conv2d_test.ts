@@ -12,6 +12,7 @@
  */
 import { assert, assertAllClose, assertEquals, assertThrows } from "./assert.ts";
 import { f32Values, gammaBound, getGpu, gpuTestOptions, run } from "./gpu_util.ts";
+import type { Gpu } from "../src/gpu/gpu.ts";
 import { Recorder } from "../src/kernels/recorder.ts";
 import {
   backwardWeights,
@@ -53,24 +54,40 @@ const CASES: Case[] = [
     g: geo(2, 6, 10, 58, 13, 3, 2, 1),
     variants: ["auto", "generic", "dilated", "3x3s2", "3x3s2n"],
   },
-  // Odd input size, an output row of 8 (not a multiple of either pixel block), Cout = 20.
-  { name: "3x3 s2 9x15", g: geo(2, 5, 9, 15, 20, 3, 2, 1), variants: ["3x3s2", "3x3s2n"] },
+  // Odd sizes (the last gx row pair and pixel pair are cut), 13 gx channels (not a multiple of 8).
+  { name: "3x3 s2 odd", g: geo(2, 13, 7, 15, 11, 3, 2, 1), variants: ["generic", "3x3s2"] },
   // Long reductions: more loop iterations than llvmpipe allows one invocation (about 65535)
   // unless the kernels split them over several dispatches (wrong results before the split).
-  { name: "3x3 s2 Cout=256", g: geo(1, 8, 28, 28, 256, 3, 2, 1), variants: ["generic", "dilated"] },
-  { name: "3x3 s2 Cin=300", g: geo(1, 300, 8, 14, 8, 3, 2, 1), variants: ["generic"] },
-  { name: "1x1 s2", g: geo(1, 7, 12, 13, 9, 1, 2, 0), variants: ["auto", "generic", "1x1s2"] },
-  // 1x1 stride 2 on an odd-width row whose window starts at every vec4 offset, Cout = 21.
-  { name: "1x1 s2 11x30", g: geo(2, 3, 11, 30, 21, 1, 2, 0), variants: ["1x1s2"] },
+  {
+    name: "3x3 s2 Cout=256",
+    g: geo(1, 8, 28, 28, 256, 3, 2, 1),
+    variants: ["generic", "dilated", "3x3s2"],
+  },
+  { name: "3x3 s2 Cin=300", g: geo(1, 300, 8, 14, 8, 3, 2, 1), variants: ["generic", "3x3s2"] },
+  // 1x1 stride 2: an odd width ("auto" falls back to the generic kernel), then a 6x7 gy plane
+  // (not a multiple of 4), 7 gx channels.
+  { name: "1x1 s2 odd width", g: geo(1, 7, 12, 13, 9, 1, 2, 0), variants: ["auto", "generic"] },
+  { name: "1x1 s2", g: geo(1, 7, 12, 14, 9, 1, 2, 0), variants: ["auto", "generic", "1x1s2"] },
+  // Odd height, aligned 4x4 gy plane, batch 3, 20 gx channels.
+  { name: "1x1 s2 odd", g: geo(3, 20, 7, 8, 12, 1, 2, 0), variants: ["1x1s2"] },
   // 1x1 stride 1: a plane of 60 (a multiple of 4, not of the 16-pixel block), Cin 13, Cout 20.
   { name: "1x1 s1", g: geo(2, 13, 6, 10, 20, 1, 1, 0), variants: ["1x1", "generic"] },
   // 7x7 planes are not a multiple of 4: "auto" falls back to the generic kernel.
   { name: "1x1 s1 7x7", g: geo(1, 9, 7, 7, 12, 1, 1, 0), variants: ["auto"] },
 ];
 
+// Forward-only cases: odd input size with an output row of 8 (not a multiple of either pixel
+// block), Cout = 20; the 1x1 stride-2 forward kernel on an odd width (its input gradient needs
+// an even one) and on rows whose window starts at every vec4 offset, Cout = 21.
+const FORWARD_CASES: Case[] = [
+  { name: "3x3 s2 9x15", g: geo(2, 5, 9, 15, 20, 3, 2, 1), variants: ["3x3s2", "3x3s2n"] },
+  { name: "1x1 s2 odd width fwd", g: geo(1, 7, 12, 13, 9, 1, 2, 0), variants: ["1x1s2"] },
+  { name: "1x1 s2 11x30", g: geo(2, 3, 11, 30, 21, 1, 2, 0), variants: ["1x1s2"] },
+];
+
 // iResNet's stride-2 layers (first unit of each stage: 3x3 stride 2 with Cin = Cout, and the
 // 1x1 stride-2 downsample), batch 1 and 2, on the variant "auto" picks; also MobileFaceNet's
-// stem (3 -> 64, 3x3 stride 2). Forward only (the input-gradient paths are tested above).
+// stem (3 -> 64, 3x3 stride 2). Forward only (S2_CASES below test the input gradients).
 const STRIDE2_CASES: Case[] = [
   { name: "iResNet 3x3 s2 64@112", g: geo(1, 64, 112, 112, 64, 3, 2, 1), variants: ["3x3s2"] },
   { name: "iResNet 3x3 s2 128@56", g: geo(2, 128, 56, 56, 128, 3, 2, 1), variants: ["3x3s2"] },
@@ -87,6 +104,10 @@ const STRIDE2_CASES: Case[] = [
   { name: "MobileFaceNet stem", g: geo(2, 3, 112, 112, 64, 3, 2, 1), variants: ["auto"] },
 ];
 
+/** Variants of one direction only; the checks of the other direction skip them. */
+const FORWARD_ONLY: ConvVariant[] = ["3x3s2n"];
+const BACKWARD_ONLY: ConvVariant[] = ["dilated"];
+
 function geo(
   n: number,
   cin: number,
@@ -99,9 +120,6 @@ function geo(
 ): ConvGeometry {
   return { n, cin, hin, win, cout, k, stride, pad };
 }
-
-/** Variants that serve forward convolutions only. */
-const FORWARD_ONLY: ConvVariant[] = ["3x3s2", "3x3s2n", "1x1s2"];
 
 /** Check the forward convolution of every case and variant against the float64 reference. */
 async function checkForward(cases: Case[], seed: number): Promise<void> {
@@ -139,7 +157,7 @@ async function checkForward(cases: Case[], seed: number): Promise<void> {
     const bb = gpu.storageFrom("b", paddedBias(Float32Array.from(b), g.cout));
     const floats = g.n * g.cout * hout * wout;
     for (const v of c.variants) {
-      if (v === "dilated") continue; // an input-gradient variant only
+      if (BACKWARD_ONLY.includes(v)) continue;
       const by = gpu.storage("y", floats * 4);
       const y = await run(
         gpu,
@@ -158,7 +176,7 @@ async function checkForward(cases: Case[], seed: number): Promise<void> {
 }
 
 Deno.test("conv2d forward matches the float64 reference for every variant", GPU, async () => {
-  await checkForward(CASES, 101);
+  await checkForward([...CASES, ...FORWARD_CASES], 101);
 });
 
 Deno.test(
@@ -169,59 +187,99 @@ Deno.test(
   },
 );
 
+/**
+ * Check every variant of case `c` for the input gradient against the float64 reference, with
+ * and without ACC (gx then holds random values to be added to).
+ */
+async function checkInputGradient(gpu: Gpu, rand: () => number, c: Case): Promise<void> {
+  const { g } = c;
+  const { hout, wout } = convOutSize(g);
+  const gy = f32Values(rand, g.n * g.cout * hout * wout);
+  const w = f32Values(rand, g.cout * g.cin * g.k * g.k);
+  const held = f32Values(rand, g.n * g.cin * g.hin * g.win);
+  const gyT = tensor4(g.n, g.cout, hout, wout, gy);
+  const ref = refConv2dBackwardData(gyT, w, g.cin, g.hin, g.win, g.k, g.stride, g.pad);
+  const absRef = refConv2dBackwardData(
+    tensor4(g.n, g.cout, hout, wout, abs(gy)),
+    abs(w),
+    g.cin,
+    g.hin,
+    g.win,
+    g.k,
+    g.stride,
+    g.pad,
+  );
+  const floats = g.n * g.cin * g.hin * g.win;
+  const bgy = gpu.storageFrom("gy", Float32Array.from(gy));
+  const bw = gpu.storageFrom("w", backwardWeights(Float32Array.from(w), g.cout, g.cin, g.k));
+  const scratch: GPUBuffer[] = [];
+  for (const v of c.variants) {
+    if (FORWARD_ONLY.includes(v)) continue;
+    for (const acc of [false, true]) {
+      const bgx = gpu.storageFrom("gx", Float32Array.from(held));
+      const gx = await run(
+        gpu,
+        (rec) =>
+          recordConv2dBackwardData(rec, "dconv", g, bgy, bw, bgx, acc, v, (bytes) => {
+            const sc = gpu.storage("scratch", bytes);
+            scratch.push(sc);
+            return sc;
+          }),
+        bgx,
+        floats,
+      );
+      const expected = acc ? ref.data.map((e, i) => e + held[i]) : ref.data;
+      const absSum = acc ? absRef.data.map((e, i) => e + Math.abs(held[i])) : absRef.data;
+      const atol = gammaBound(g.cout * g.k * g.k + 1, absSum);
+      const rep = assertAllClose(gx, expected, atol, 0, `input gradient ${c.name} (${v})`);
+      console.log(
+        `input gradient ${c.name} [${v}${acc ? ", ACC" : ""}]: worst |err| ` +
+          `${rep.maxAbs.toExponential(2)} (${(rep.worstRatio * 100).toFixed(1)}% of the bound)`,
+      );
+      bgx.destroy();
+    }
+  }
+  for (const b of [bgy, bw, ...scratch]) b.destroy();
+}
+
 Deno.test(
   "conv2d input gradient matches the float64 reference, with and without ACC",
   GPU,
   async () => {
     const gpu = await getGpu();
     const rand = rng(202);
-    for (const c of CASES) {
-      const { g } = c;
-      const { hout, wout } = convOutSize(g);
-      const gy = f32Values(rand, g.n * g.cout * hout * wout);
-      const w = f32Values(rand, g.cout * g.cin * g.k * g.k);
-      const held = f32Values(rand, g.n * g.cin * g.hin * g.win);
-      const gyT = tensor4(g.n, g.cout, hout, wout, gy);
-      const ref = refConv2dBackwardData(gyT, w, g.cin, g.hin, g.win, g.k, g.stride, g.pad);
-      const absRef = refConv2dBackwardData(
-        tensor4(g.n, g.cout, hout, wout, abs(gy)),
-        abs(w),
-        g.cin,
-        g.hin,
-        g.win,
-        g.k,
-        g.stride,
-        g.pad,
-      );
-      const floats = g.n * g.cin * g.hin * g.win;
-      const bgy = gpu.storageFrom("gy", Float32Array.from(gy));
-      const bw = gpu.storageFrom("w", backwardWeights(Float32Array.from(w), g.cout, g.cin, g.k));
-      for (const v of c.variants) {
-        if (FORWARD_ONLY.includes(v)) continue;
-        for (const acc of [false, true]) {
-          const bgx = gpu.storageFrom("gx", Float32Array.from(held));
-          const gx = await run(
-            gpu,
-            (rec) =>
-              recordConv2dBackwardData(rec, "dconv", g, bgy, bw, bgx, acc, v, (bytes) => {
-                const sc = gpu.storage("scratch", bytes);
-                return sc;
-              }),
-            bgx,
-            floats,
-          );
-          const expected = acc ? ref.data.map((e, i) => e + held[i]) : ref.data;
-          const absSum = acc ? absRef.data.map((e, i) => e + Math.abs(held[i])) : absRef.data;
-          const atol = gammaBound(g.cout * g.k * g.k + 1, absSum);
-          const rep = assertAllClose(gx, expected, atol, 0, `input gradient ${c.name} (${v})`);
-          console.log(
-            `input gradient ${c.name} [${v}${acc ? ", ACC" : ""}]: worst |err| ` +
-              `${rep.maxAbs.toExponential(2)} (${(rep.worstRatio * 100).toFixed(1)}% of the bound)`,
-          );
-          bgx.destroy();
-        }
-      }
-    }
+    for (const c of CASES) await checkInputGradient(gpu, rand, c);
+  },
+);
+
+// iResNet's stride-2 layers (first unit of each stage, 112x112 input): the 3x3 stride-2
+// convolution (C -> C) and the 1x1 stride-2 downsample (C/2 -> C; 64 -> 64 in stage 1), at
+// batch 1 and 2. The longest reductions (512 gy channels) are here.
+const S2_CASES: Case[] = [[64, 64, 112], [128, 128, 56], [256, 256, 28], [512, 512, 14]]
+  .flatMap(([cin, cout, h]) =>
+    [1, 2].map((n) => ({
+      name: `3x3 s2 ${cin}@${h} n=${n}`,
+      g: geo(n, cin, h, h, cout, 3, 2, 1),
+      variants: ["3x3s2"] as ConvVariant[],
+    }))
+  )
+  .concat(
+    [[64, 64, 112], [64, 128, 56], [128, 256, 28], [256, 512, 14]].flatMap(([cin, cout, h]) =>
+      [1, 2].map((n) => ({
+        name: `1x1 s2 ${cin}->${cout}@${h} n=${n}`,
+        g: geo(n, cin, h, h, cout, 1, 2, 0),
+        variants: ["1x1s2"] as ConvVariant[],
+      }))
+    ),
+  );
+
+Deno.test(
+  "conv2d stride-2 input-gradient kernels match the float64 reference at iResNet's shapes",
+  GPU,
+  async () => {
+    const gpu = await getGpu();
+    const rand = rng(505);
+    for (const c of S2_CASES) await checkInputGradient(gpu, rand, c);
   },
 );
 
@@ -272,7 +330,7 @@ Deno.test(
 );
 
 Deno.test(
-  "conv2d stride-2 results are bit-identical alone and at position 2 of a batch of 3",
+  "conv2d stride-2 forward results are bit-identical alone and at position 2 of a batch of 3",
   GPU,
   async () => {
     const gpu = await getGpu();
@@ -302,6 +360,43 @@ Deno.test(
         3 * out,
       );
       assertEquals(Array.from(b.subarray(2 * out)), Array.from(a), `forward ${v}`);
+    }
+  },
+);
+
+Deno.test(
+  "conv2d stride-2 input gradients are bit-identical alone and at position 2 of a batch of 3",
+  GPU,
+  async () => {
+    const gpu = await getGpu();
+    const rand = rng(606);
+    const shapes = [
+      ["3x3s2", geo(1, 10, 13, 30, 12, 3, 2, 1)],
+      ["1x1s2", geo(1, 10, 14, 14, 12, 1, 2, 0)],
+    ] as const;
+    for (const [v, one] of shapes) {
+      const three = { ...one, n: 3 };
+      const { hout, wout } = convOutSize(one);
+      const img = one.cin * one.hin * one.win, out = one.cout * hout * wout;
+      const w = Float32Array.from(f32Values(rand, one.cout * one.cin * one.k * one.k));
+      const bwb = gpu.storageFrom("wb", backwardWeights(w, one.cout, one.cin, one.k));
+      const gys = Float32Array.from(f32Values(rand, 3 * out));
+      const g1 = gpu.storageFrom("gy1", gys.subarray(2 * out)), g3 = gpu.storageFrom("gy3", gys);
+      const x1 = gpu.storage("gx1", img * 4), x3 = gpu.storage("gx3", 3 * img * 4);
+      const c = await run(
+        gpu,
+        (r) => recordConv2dBackwardData(r, "d1", one, g1, bwb, x1, false, v),
+        x1,
+        img,
+      );
+      const d = await run(
+        gpu,
+        (r) => recordConv2dBackwardData(r, "d3", three, g3, bwb, x3, false, v),
+        x3,
+        3 * img,
+      );
+      assertEquals(Array.from(d.subarray(2 * img)), Array.from(c), `input gradient ${v}`);
+      for (const b of [bwb, g1, g3, x1, x3]) b.destroy();
     }
   },
 );
@@ -343,12 +438,31 @@ Deno.test("conv2d rejects the 3x3 and stride-2 variants on other shapes", GPU, a
     () => recordConv2dBackwardData(rec, "s2", g, b, b, b, false, "3x3"),
     /3x3 variant needs/,
   );
-  const s1 = geo(1, 4, 8, 8, 4, 3, 1, 1);
+  const s1 = geo(1, 4, 8, 8, 4, 3, 1, 1), d1 = geo(1, 4, 8, 8, 4, 1, 1, 0);
+  for (const v of ["3x3s2", "1x1s2"] as const) {
+    assertThrows(
+      () => recordConv2dBackwardData(rec, "s1", s1, b, b, b, false, v),
+      new RegExp(`${v} variant needs`),
+    );
+  }
   assertThrows(() => recordConv2d(rec, "s1", s1, b, b, b, b, "3x3s2"), /3x3s2 variant needs/);
   assertThrows(() => recordConv2d(rec, "s2", g, b, b, b, b, "1x1s2"), /1x1s2 variant needs/);
   assertThrows(
-    () => recordConv2dBackwardData(rec, "s2", g, b, b, b, false, "3x3s2"),
-    /forward convolutions only/,
+    () => recordConv2dBackwardData(rec, "s2", g, b, b, b, false, "3x3s2n"),
+    /3x3s2n variant does not serve this direction/,
+  );
+  assertThrows(
+    () => recordConv2dBackwardData(rec, "d1", d1, b, b, b, false, "1x1s2"),
+    /1x1s2 variant needs kernel 1, stride 2/,
+  );
+  assertThrows(
+    () => recordConv2dBackwardData(rec, "s2", g, b, b, b, false, "1x1s2"),
+    /1x1s2 variant needs/,
+  );
+  assertThrows(
+    () =>
+      recordConv2dBackwardData(rec, "odd", geo(1, 4, 8, 9, 4, 1, 2, 0), b, b, b, false, "1x1s2"),
+    /1x1s2 variant needs .*even input width/,
   );
   assert(true);
 });

@@ -3,18 +3,20 @@
  * prints GFLOP/s per shape, batch size, direction and kernel variant.
  *
  * Usage: deno run -A tools/bench_kernels.ts [--batch 1,8,32] [--variants tex,3x3,generic]
- *   [--shapes 64x112,64x56,128x28,256x14,512x7,3x112,64x56s2] [--reps 3] [--dirs fwd,bwd]
+ *   [--shapes 64x112,64x56,128x28,256x14,512x7,3x112,64x56s2,64:64x56s2,64:128x28d] [--reps 3]
+ *   [--dirs fwd,bwd]
  *
  * A shape is CxH (C channels in and out, H x H input, 3x3 kernel, stride 1, padding 1), or
- * CxHs2 (3x3 stride 2: C/2 channels in at 2H x 2H), or CxHd (1x1 stride 2 downsample, C/2
- * channels in at 2H x 2H); the suffixes s2e and de keep C channels in (iResNet's 3x3 stride-2
- * convolution of a stage's first unit, and stage 1's downsample, 64 -> 64). "3x" gives the
- * stem (Cin = 3, 64 out). Variant "tex" is the texture-fed 3x3 kernel family
- * (src/kernels/conv3x3_tex.ts); the others are conv2d.ts's ConvVariant names. A variant that
- * cannot serve a shape or direction is skipped. Each timing submits `reps`-fold repeated dispatches once and waits; the best of
- * three submits is reported, as wall-clock GFLOP/s (2 x MACs / s) and as GFLOP per CPU
- * second of this process (robust when other work shares the cores). The first submit of a
- * pipeline includes its compilation and is not counted.
+ * CxHs2 (3x3 stride 2: C/2 channels in at 2H x 2H, output H x H), or CxHd (1x1 stride 2
+ * downsample, C/2 channels in at 2H x 2H). A prefix CIN: sets the input channels of an s2 or d
+ * shape (iResNet's stride-2 3x3 convolutions are C:CxHs2, its downsamples C/2:CxHd, and
+ * 64:64x56d for the first stage; e.g. --dirs bwd --variants 3x3s2,1x1s2,dilated,generic).
+ * "3x" gives the stem (Cin = 3, 64 out). Variant "tex" is the texture-fed 3x3 kernel family
+ * (src/kernels/conv3x3_tex.ts); the others are conv2d.ts's ConvVariant names. Variants that
+ * cannot serve a shape (or a direction) are skipped; "dilated" gets scratch memory. Each
+ * timing submits `reps`-fold repeated dispatches once and waits; the best of three submits is reported, as wall-clock GFLOP/s
+ * (2 x MACs / s) and as GFLOP per CPU second of this process (robust when other work shares
+ * the cores). The first submit of a pipeline includes its compilation and is not counted.
  *
  * @module
  */
@@ -50,23 +52,26 @@ const { values } = parseArgs({
 });
 
 function parseShape(s: string): Omit<ConvGeometry, "n"> {
-  const m = /^(\d+)x(\d+)(s2e?|de?)?$/.exec(s);
-  if (!m) {
-    throw new Error(`bench_kernels: bad shape "${s}" (expected CxH, CxHs2[e] or CxHd[e])`);
+  const m = /^(?:(\d+):)?(\d+)x(\d+)(s2|d)?$/.exec(s);
+  if (!m || (m[1] && !m[4])) {
+    throw new Error(`bench_kernels: bad shape "${s}" (expected CxH, [CIN:]CxHs2 or [CIN:]CxHd)`);
   }
-  const c = Number(m[1]), h = Number(m[2]);
+  const c = Number(m[2]), h = Number(m[3]);
+  const cin = m[1] ? Number(m[1]) : c / 2;
   if (c === 3) return { cin: 3, hin: h, win: h, cout: 64, k: 3, stride: 1, pad: 1 };
-  const cin = m[3]?.endsWith("e") ? c : c / 2;
-  if (m[3]?.startsWith("s2")) {
-    return { cin, hin: 2 * h, win: 2 * h, cout: c, k: 3, stride: 2, pad: 1 };
-  }
-  if (m[3]?.startsWith("d")) {
-    return { cin, hin: 2 * h, win: 2 * h, cout: c, k: 1, stride: 2, pad: 0 };
-  }
+  if (m[4] === "s2") return { cin, hin: 2 * h, win: 2 * h, cout: c, k: 3, stride: 2, pad: 1 };
+  if (m[4] === "d") return { cin, hin: 2 * h, win: 2 * h, cout: c, k: 1, stride: 2, pad: 0 };
   return { cin: c, hin: h, win: h, cout: c, k: 3, stride: 1, pad: 1 };
 }
 
 const gpu = await Gpu.create();
+const scratchBuffers: GPUBuffer[] = [];
+/** Scratch memory for the "dilated" input gradient (one buffer per request). */
+function scratch(bytes: number): GPUBuffer {
+  const b = gpu.storage("scratch", bytes);
+  scratchBuffers.push(b);
+  return b;
+}
 const reps = Number(values.reps);
 console.log(`adapter: ${gpu.adapterName}; best of 3 submits of ${reps} dispatches`);
 console.log("shape        batch dir  variant   GFLOP/s  GFLOP/CPU-s");
@@ -91,7 +96,7 @@ for (const shape of values.shapes!.split(",")) {
         bwd: tex3x3Weights(gpu, "wtb", wf, g.cout, g.cin, "input-gradient"),
       }
       : undefined;
-    for (const dir of values.dirs!.split(",")) {
+    for (const dir of values.dirs!.split(",") as ("fwd" | "bwd")[]) {
       for (const v of values.variants!.split(",") as (ConvVariant | "tex")[]) {
         if (v === "tex" && !tex) continue;
         const rec = new Recorder(gpu);
@@ -101,10 +106,10 @@ for (const shape of values.shapes!.split(",")) {
               if (dir === "fwd") recordConv3x3Tex(rec, "bench", g, x, tex!.fwd, bb, y);
               else recordConv3x3TexGradient(rec, "bench", g, y, tex!.bwd, x, false);
             } else if (dir === "fwd") recordConv2d(rec, "bench", g, x, bw, bb, y, v);
-            else recordConv2dBackwardData(rec, "bench", g, y, bwb, x, false, v);
+            else recordConv2dBackwardData(rec, "bench", g, y, bwb, x, false, v, scratch);
           }
         } catch (e) {
-          if (e instanceof RangeError) continue; // the variant does not serve this shape
+          if (e instanceof RangeError) continue; // the variant cannot serve this shape
           throw e;
         }
         const d = rec.finish();
@@ -128,7 +133,7 @@ for (const shape of values.shapes!.split(",")) {
         rec.uniforms.destroy();
       }
     }
-    for (const b of [x, y, bw, bwb, bb]) b.destroy();
+    for (const b of [x, y, bw, bwb, bb, ...scratchBuffers.splice(0)]) b.destroy();
     tex?.fwd.destroy();
     tex?.bwd.destroy();
   }

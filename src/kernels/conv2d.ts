@@ -8,6 +8,8 @@ import conv2dBwdCode from "../../shaders/conv2d_backward_data.wgsl" with { type:
 import dilateCode from "../../shaders/dilate2d.wgsl" with { type: "text" };
 import conv1x1Code from "../../shaders/conv1x1.wgsl" with { type: "text" };
 import convS2Code from "../../shaders/conv_s2.wgsl" with { type: "text" };
+import conv3x3s2BwdCode from "../../shaders/conv3x3s2_backward_data.wgsl" with { type: "text" };
+import conv1x1s2BwdCode from "../../shaders/conv1x1s2_backward_data.wgsl" with { type: "text" };
 import { foldWorkgroups, type Gpu, type KernelSource } from "../gpu/gpu.ts";
 import type { Recorder } from "./recorder.ts";
 
@@ -78,7 +80,7 @@ const STRIDE2_BODIES: Record<"3x3s2" | "3x3s2n" | "1x1s2", Stride2Body> = {
   "1x1s2": { variant: 2, px: 14, channels: 16 },
 };
 
-/** Invocations per workgroup of the stride-2 kernels (one llvmpipe SIMD pass). */
+/** Invocations per workgroup of the stride-2 kernels, both directions (one llvmpipe SIMD pass). */
 export const WG_S2 = 8;
 
 /**
@@ -340,15 +342,19 @@ export const WG_3X3 = 8;
 /**
  * Kernel choice for a convolution: "auto" picks "3x3" for 3x3 stride-1 padding-1 layers and
  * "generic" otherwise (a choice made from the layer shape only, so results never depend on the
- * batch size). For the input gradient of a 3x3 stride-2 padding-1 layer, "auto" picks
- * "dilated" when the caller supplies scratch memory: gy is upsampled by zero insertion and run
- * through the 3x3 stride-1 kernel (4x the arithmetic, but that kernel is several times faster
- * than the generic one on llvmpipe). "1x1" (picked by "auto" for 1x1 stride-1 unpadded layers
+ * batch size). Stride 2 has written-out kernels in both directions. Input gradients:
+ * "3x3s2" (picked by "auto" for 3x3 stride-2 padding-1 layers) and "1x1s2" (picked for 1x1
+ * stride-2 unpadded layers of even input width; others run on "generic")
+ * (shaders/conv3x3s2_backward_data.wgsl, shaders/conv1x1s2_backward_data.wgsl);
+ * "dilated" (never picked by "auto" any more, kept as an alternative) serves the 3x3 stride-2
+ * padding-1 shape with even input size when the caller supplies scratch memory: gy is
+ * upsampled by zero insertion and run through the 3x3 stride-1 kernel (4x the arithmetic).
+ * "1x1" (picked by "auto" for 1x1 stride-1 unpadded layers
  * whose plane size is a multiple of 4) runs them as a matrix product, both directions.
  * Forward stride-2 layers get written-out kernels (shaders/conv_s2.wgsl): "3x3s2" (3x3
  * padding 1, 14 pixels x 16 channels per invocation), "3x3s2n" (the same for rows of at most 7
  * outputs, 7 pixels x 16 channels) and "1x1s2" (1x1 unpadded), picked by "auto" as described
- * at pickStride2; they serve no input gradients.
+ * at pickStride2 ("3x3s2n" serves the forward direction only).
  * Forcing a variant on a shape it cannot serve throws.
  * Tests force each variant.
  */
@@ -373,10 +379,11 @@ function use1x1(g: ConvGeometry, v: ConvVariant, what: string): boolean {
 }
 
 function pickVariant(g: ConvGeometry, v: ConvVariant, what: string): "generic" | "3x3" {
-  if (v === "dilated") throw new RangeError(`${what}: "dilated" serves input gradients only`);
+  if (v === "dilated") throw new RangeError(`${what}: "${v}" serves input gradients only`);
   if (v === "1x1") throw new RangeError(`${what}: the 1x1 variant needs kernel 1, stride 1`);
+  // The stride-2 variants were handled before (pickStride2, stride2Variant) where they apply.
   if (v === "3x3s2" || v === "3x3s2n" || v === "1x1s2") {
-    throw new RangeError(`${what}: the ${v} variant serves forward convolutions only`);
+    throw new RangeError(`${what}: the ${v} variant does not serve this direction`);
   }
   const fits = g.k === 3 && g.stride === 1 && g.pad === 1;
   if (v === "3x3" && !fits) {
@@ -607,7 +614,7 @@ function channelChunk(perChannel: number): number {
  * @param gx gradient at the convolution input, n * cin * hin * win
  * @param variant kernel choice (default "auto"; see {@link ConvVariant})
  * @param scratch gives a buffer of at least the requested bytes that may be overwritten by
- *   this dispatch sequence (the executor hands out pool memory); enables "dilated"
+ *   this dispatch sequence (the executor hands out pool memory); needed by "dilated" only
  * @throws {RangeError} for an empty output, or a variant forced on a shape it cannot serve
  */
 export function recordConv2dBackwardData(
@@ -623,6 +630,15 @@ export function recordConv2dBackwardData(
 ): void {
   const { hout, wout } = convOutSize(g);
   const cip = padChannels(g.cin);
+  const s2 = stride2Variant(g, variant, `Convolution input gradient ${label}`);
+  if (s2 === "3x3s2") {
+    record3x3s2(rec, label, g, gy, weights, gx, accumulate);
+    return;
+  }
+  if (s2 === "1x1s2") {
+    record1x1s2(rec, label, g, gy, weights, gx, accumulate);
+    return;
+  }
   const dilatable = g.k === 3 && g.stride === 2 && g.pad === 1 && g.hin === 2 * hout &&
     g.win === 2 * wout;
   if (variant === "dilated" && !(dilatable && scratch)) {
@@ -631,7 +647,7 @@ export function recordConv2dBackwardData(
         "with even input size, and scratch memory",
     );
   }
-  if (scratch && dilatable && (variant === "auto" || variant === "dilated")) {
+  if (variant === "dilated" && scratch) {
     // d = gy with zeros inserted (cout x hin x win); gx = 3x3 stride-1 input gradient of d.
     const d = scratch(g.n * g.cout * g.hin * g.win * 4);
     const total = g.n * g.cout * g.hin * g.win;
@@ -698,4 +714,172 @@ export function recordConv2dBackwardData(
       wg,
     );
   }
+}
+
+const CONV3X3S2_BACKWARD_DATA_PARAMS = [
+  ["n", "u32"],
+  ["cin", "u32"], // channels of gx (forward input channels)
+  ["hin", "u32"],
+  ["win", "u32"],
+  ["cout", "u32"], // channels of gy (forward output channels, summed over)
+  ["hout", "u32"],
+  ["wout", "u32"],
+  ["nseg", "u32"], // ceil(win / PX_3X3S2)
+  ["nband", "u32"], // ceil(hin / ROWS_3X3S2)
+  ["ci4", "u32"], // padded input channels / 4
+  ["total", "u32"], // n * nband * nseg invocations
+  ["fold", "u32"], // workgroups along x
+] as const;
+
+/**
+ * Input gradient of a 3x3 stride-2 padding-1 convolution without zero insertion
+ * (shaders/conv3x3s2_backward_data.wgsl).
+ */
+export const CONV3X3S2_BACKWARD_DATA: KernelSource<typeof CONV3X3S2_BACKWARD_DATA_PARAMS> = {
+  name: "conv3x3s2_backward_data",
+  code: conv3x3s2BwdCode,
+  bindings: ["uniform", "read", "read", "rw"],
+  params: CONV3X3S2_BACKWARD_DATA_PARAMS,
+};
+
+/** gx pixels of a row per invocation of the 3x3 stride-2 input gradient (fixed in the shader). */
+export const PX_3X3S2 = 14;
+/** gx rows per invocation of the 3x3 stride-2 input gradient (fixed in the shader). */
+export const ROWS_3X3S2 = 4;
+
+const CONV1X1S2_BACKWARD_DATA_PARAMS = [
+  ["n", "u32"],
+  ["cin", "u32"], // channels of gx (forward input channels)
+  ["hin", "u32"],
+  ["win", "u32"],
+  ["cout", "u32"], // channels of gy (forward output channels, summed over)
+  ["hout", "u32"],
+  ["wout", "u32"],
+  ["plane", "u32"], // hout * wout
+  ["nblk", "u32"], // ceil(plane / 16)
+  ["ci4", "u32"], // padded input channels / 4
+  ["total", "u32"], // n * nblk invocations
+  ["fold", "u32"], // workgroups along x
+] as const;
+
+/**
+ * Input gradient of a 1x1 stride-2 unpadded convolution (iResNet's downsample), written out
+ * (shaders/conv1x1s2_backward_data.wgsl).
+ */
+export const CONV1X1S2_BACKWARD_DATA: KernelSource<typeof CONV1X1S2_BACKWARD_DATA_PARAMS> = {
+  name: "conv1x1s2_backward_data",
+  code: conv1x1s2BwdCode,
+  bindings: ["uniform", "read", "read", "rw"],
+  params: CONV1X1S2_BACKWARD_DATA_PARAMS,
+};
+
+/**
+ * The written-out stride-2 input-gradient kernel serving this layer ("auto" picks by shape
+ * only), or undefined.
+ *
+ * @throws {RangeError} when "3x3s2" or "1x1s2" is forced on another shape.
+ */
+function stride2Variant(
+  g: ConvGeometry,
+  v: ConvVariant,
+  what: string,
+): "3x3s2" | "1x1s2" | undefined {
+  const fits3 = g.k === 3 && g.stride === 2 && g.pad === 1;
+  const fits1 = g.k === 1 && g.stride === 2 && g.pad === 0 && g.win % 2 === 0;
+  if (v === "3x3s2" && !fits3) {
+    throw new RangeError(
+      `${what}: the 3x3s2 variant needs kernel 3, stride 2, padding 1; got kernel ${g.k}, ` +
+        `stride ${g.stride}, padding ${g.pad}`,
+    );
+  }
+  if (v === "1x1s2" && !fits1) {
+    throw new RangeError(
+      `${what}: the 1x1s2 variant needs kernel 1, stride 2, no padding and an even input ` +
+        `width; got kernel ${g.k}, stride ${g.stride}, padding ${g.pad}, width ${g.win}`,
+    );
+  }
+  if (v === "3x3s2" || (v === "auto" && fits3)) return "3x3s2";
+  if (v === "1x1s2" || (v === "auto" && fits1)) return "1x1s2";
+  return undefined;
+}
+
+/** Record the 3x3 stride-2 padding-1 input gradient (any input size; see the shader). */
+function record3x3s2(
+  rec: Recorder,
+  label: string,
+  g: ConvGeometry,
+  gy: GPUBuffer,
+  weights: GPUBuffer,
+  gx: GPUBuffer,
+  accumulate: boolean,
+): void {
+  const { hout, wout } = convOutSize(g);
+  const nseg = Math.ceil(g.win / PX_3X3S2);
+  const nband = Math.ceil(g.hin / ROWS_3X3S2);
+  const total = g.n * nband * nseg;
+  const cip = padChannels(g.cin);
+  const { wg, fold } = grid(total, cip / CHANNEL_BLOCK, WG_S2);
+  rec.add(
+    label,
+    rec.gpu.pipeline(CONV3X3S2_BACKWARD_DATA, { WG: WG_S2 }, { ACC: accumulate }),
+    {
+      n: g.n,
+      cin: g.cin,
+      hin: g.hin,
+      win: g.win,
+      cout: g.cout,
+      hout,
+      wout,
+      nseg,
+      nband,
+      ci4: cip / 4,
+      total,
+      fold,
+    },
+    [gy, weights, gx],
+    wg,
+  );
+}
+
+/** Record the 1x1 stride-2 unpadded input gradient (even input width; see the shader). */
+function record1x1s2(
+  rec: Recorder,
+  label: string,
+  g: ConvGeometry,
+  gy: GPUBuffer,
+  weights: GPUBuffer,
+  gx: GPUBuffer,
+  accumulate: boolean,
+): void {
+  const { hout, wout } = convOutSize(g);
+  const plane = hout * wout;
+  const nblk = Math.ceil(plane / 16);
+  const total = g.n * nblk;
+  const cip = padChannels(g.cin);
+  const { wg, fold } = grid(total, cip / CHANNEL_BLOCK, WG_S2);
+  const pipe = rec.gpu.pipeline(
+    CONV1X1S2_BACKWARD_DATA,
+    { WG: WG_S2, SHIFT: plane % 4 === 0 ? 0 : 1 },
+    { ACC: accumulate },
+  );
+  rec.add(
+    label,
+    pipe,
+    {
+      n: g.n,
+      cin: g.cin,
+      hin: g.hin,
+      win: g.win,
+      cout: g.cout,
+      hout,
+      wout,
+      plane,
+      nblk,
+      ci4: cip / 4,
+      total,
+      fold,
+    },
+    [gy, weights, gx],
+    wg,
+  );
 }
