@@ -23,6 +23,7 @@ import {
   recordConv3x3Tex,
   recordConv3x3TexGradient,
   TEX3X3_CONFIGS,
+  type Tex3x3Config,
   tex3x3ConfigFor,
   tex3x3ShaderText,
   tex3x3Texels,
@@ -45,15 +46,20 @@ function geo(n: number, cin: number, hin: number, win: number, cout: number): Co
 }
 
 // Each configuration at channel counts that are not multiples of 8 (padded texture columns),
-// an odd row count for the two-row kernel (its last group has one live row), segments of 28
-// (56 and 112 wide) and rows shorter than the plane is tall.
-const CASES: { name: string; g: ConvGeometry; config: string }[] = [
-  { name: "w7 5->12", g: geo(2, 5, 7, 7, 12), config: "w7" },
-  { name: "w7 9 rows", g: geo(1, 4, 9, 7, 8), config: "w7" },
-  { name: "w14 9->10", g: geo(2, 9, 14, 14, 10), config: "w14" },
-  { name: "v4 28", g: geo(1, 6, 28, 28, 8), config: "v4" },
-  { name: "v4 56x5", g: geo(2, 3, 5, 56, 16), config: "v4" },
-  { name: "v4 112x3", g: geo(1, 2, 3, 112, 9), config: "v4" },
+// an odd row count for the two-row kernel (its last group has one live row), even heights for
+// the row-pair kernel (first and last input rows out of the image), segments of 28 (56 and 112
+// wide), rows shorter than the plane is tall, and configurations forced on shapes "auto" gives
+// to another one (w14 and v4 on even-height or 28-wide planes).
+const CASES: { name: string; g: ConvGeometry; config: Tex3x3Config["name"]; auto: boolean }[] = [
+  { name: "w7 5->12", g: geo(2, 5, 7, 7, 12), config: "w7", auto: true },
+  { name: "w7 9 rows", g: geo(1, 4, 9, 7, 8), config: "w7", auto: true },
+  { name: "w14 9->10 odd height", g: geo(2, 9, 13, 14, 10), config: "w14", auto: true },
+  { name: "w14 forced 14x14", g: geo(1, 9, 14, 14, 10), config: "w14", auto: false },
+  { name: "p14 9->10", g: geo(2, 9, 14, 14, 10), config: "p14", auto: true },
+  { name: "p14 2 rows", g: geo(3, 5, 2, 14, 8), config: "p14", auto: true },
+  { name: "v4 28", g: geo(1, 6, 28, 28, 8), config: "v4", auto: true },
+  { name: "v4 56x5", g: geo(2, 3, 5, 56, 16), config: "v4", auto: true },
+  { name: "v4 112x3", g: geo(1, 2, 3, 112, 9), config: "v4", auto: true },
 ];
 
 Deno.test("conv3x3_tex: the committed shaders are the generator's output", () => {
@@ -65,10 +71,11 @@ Deno.test("conv3x3_tex: the committed shaders are the generator's output", () =>
   }
 });
 
-Deno.test("conv3x3_tex: configurations are chosen by the row width only", () => {
-  const pick = (win: number, k = 3, stride = 1, pad = 1) =>
-    tex3x3ConfigFor({ k, stride, pad, win })?.name;
-  assertEquals([7, 14, 28, 56, 112].map((w) => pick(w)), ["w7", "w14", "v4", "v4", "v4"]);
+Deno.test("conv3x3_tex: configurations are chosen by the plane shape only", () => {
+  const pick = (win: number, k = 3, stride = 1, pad = 1, hin = 14) =>
+    tex3x3ConfigFor({ k, stride, pad, hin, win })?.name;
+  assertEquals([7, 14, 28, 56, 112].map((w) => pick(w)), ["w7", "p14", "v4", "v4", "v4"]);
+  assertEquals(pick(14, 3, 1, 1, 13), "w14");
   assertEquals([5, 8, 15, 30, 60].map((w) => pick(w)), [
     undefined,
     undefined,
@@ -110,7 +117,7 @@ Deno.test(
     const rand = rng(511);
     for (const c of CASES) {
       const { g } = c;
-      assertEquals(tex3x3ConfigFor(g)?.name, c.config, c.name);
+      if (c.auto) assertEquals(tex3x3ConfigFor(g)?.name, c.config, c.name);
       const x = f32Values(rand, g.n * g.cin * g.hin * g.win);
       const w = f32Values(rand, g.cout * g.cin * 9);
       const b = f32Values(rand, g.cout);
@@ -132,7 +139,12 @@ Deno.test(
       const bw = gpu.storageFrom("w", forwardWeights(w32, g.cout, g.cin, 3));
       const floats = g.n * g.cout * g.hin * g.win;
       const by = gpu.storage("y", floats * 4), byRef = gpu.storage("y3x3", floats * 4);
-      const y = await run(gpu, (r) => recordConv3x3Tex(r, "tex", g, bx, tex, bb, by), by, floats);
+      const y = await run(
+        gpu,
+        (r) => recordConv3x3Tex(r, "tex", g, bx, tex, bb, by, c.config),
+        by,
+        floats,
+      );
       const y3 = await run(
         gpu,
         (r) => recordConv2d(r, "3x3", g, bx, bw, bb, byRef, "3x3"),
@@ -194,7 +206,7 @@ Deno.test(
         const bgx3 = gpu.storageFrom("gx3", Float32Array.from(held));
         const gx = await run(
           gpu,
-          (r) => recordConv3x3TexGradient(r, "tex", g, bgy, tex, bgx, acc),
+          (r) => recordConv3x3TexGradient(r, "tex", g, bgy, tex, bgx, acc, c.config),
           bgx,
           floats,
         );
@@ -223,8 +235,8 @@ Deno.test(
   async () => {
     const gpu = await getGpu();
     const rand = rng(513);
-    for (const win of [7, 14, 56]) {
-      const one = geo(1, 5, 7, win, 11), three = { ...one, n: 3 };
+    for (const [hin, win] of [[7, 7], [7, 14], [14, 14], [5, 28], [7, 56]]) {
+      const one = geo(1, 5, hin, win, 11), three = { ...one, n: 3 };
       const img = one.cin * one.hin * one.win, out = one.cout * one.hin * one.win;
       const xs = Float32Array.from(f32Values(rand, 3 * img));
       const w = Float32Array.from(f32Values(rand, one.cout * one.cin * 9));
@@ -257,6 +269,10 @@ Deno.test("conv3x3_tex rejects layers no configuration serves", GPU, async () =>
   assertThrows(
     () => recordConv3x3Tex(rec, "s2", { ...geo(1, 1, 14, 14, 8), stride: 2 }, b, tex, b, b),
     /stride 2/,
+  );
+  assertThrows(
+    () => recordConv3x3Tex(rec, "p14", geo(1, 1, 13, 14, 8), b, tex, b, b, "p14"),
+    /configuration p14 cannot serve a 13x14 input/,
   );
   tex.destroy();
 });

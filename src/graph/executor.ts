@@ -256,7 +256,15 @@ export class Executor {
           );
         }
         const b = gpu.storageFrom(`${n.name}.bias`, paddedBias(bias, cout));
-        if (tex3x3ConfigFor({ k: n.k, stride: n.stride, pad: n.pad, win: t[n.input].w })) {
+        if (
+          tex3x3ConfigFor({
+            k: n.k,
+            stride: n.stride,
+            pad: n.pad,
+            hin: t[n.input].h,
+            win: t[n.input].w,
+          })
+        ) {
           this.#conv.set(n.name, {
             kind: "tex3x3",
             fwd: tex3x3Weights(gpu, `${n.name}.weight:tex`, w, cout, cin, "forward"),

@@ -21,6 +21,7 @@
  */
 import w7Code from "../../shaders/conv3x3_tex_w7.wgsl" with { type: "text" };
 import w14Code from "../../shaders/conv3x3_tex_w14.wgsl" with { type: "text" };
+import p14Code from "../../shaders/conv3x3_tex_p14.wgsl" with { type: "text" };
 import v4Code from "../../shaders/conv3x3_tex_v4.wgsl" with { type: "text" };
 import { foldWorkgroups, type Gpu, type KernelSource } from "../gpu/gpu.ts";
 import {
@@ -40,28 +41,39 @@ import type { Recorder } from "./recorder.ts";
  */
 export interface Tex3x3Config {
   /** Stem of the shader file shaders/conv3x3_tex_NAME.wgsl. */
-  readonly name: "w7" | "w14" | "v4";
+  readonly name: "w7" | "w14" | "p14" | "v4";
   /** Output pixels of a row per invocation. */
   readonly P: number;
   /** Output rows per invocation. */
   readonly R: number;
+  /** Output channels per invocation (8 or 16: one or two texture channel blocks). */
+  readonly C: 8 | 16;
   /** Floats per input load (the row width must be a multiple of it). */
   readonly V: 1 | 2 | 4;
   /** Whether P equals the row width (no row segments). */
   readonly whole: boolean;
+  /**
+   * Rows of width 2 mod 4 in planes of a multiple of 4 floats, two output rows per
+   * invocation: every input row is read as 4 aligned vec4 loads (V = 4, P = 14).
+   */
+  readonly pairs?: boolean;
 }
 
 /**
- * The configurations, chosen by the row width only: 7 (two rows of 7 per invocation, so the
- * weights serve 14 pixels), 14 (one whole row, vec2 loads) and multiples of 28 (segments of 28,
- * vec4 loads). Measured on llvmpipe (batch 8, GFLOP per CPU second, this kernel vs the 3x3
- * variant of conv2d.wgsl): 512@7 19.3 vs 5.5, 256@14 18.7 vs 12.3, 128@28 15.8 vs 10.6,
- * 64@56 15.5 vs 11.2.
+ * The configurations, chosen by the plane shape only: width 7 (w7: two rows of 7 per
+ * invocation, so the weights serve 14 pixels), width 14 (p14: two rows of 14 read as aligned
+ * vec4 loads when the height is even; w14: one row read as vec2 loads otherwise) and multiples
+ * of 28 (v4: segments of 28, vec4 loads). Measured on llvmpipe, batch 8, GFLOP per CPU second
+ * of this kernel vs the 3x3 variant of conv2d.wgsl (scratch benchmarks, 2026-12-05): 512@7
+ * 21.2 vs 5.5, 256@14 22.4 (p14; w14 19.8) vs 12.3, 128@28 17.1 vs 10.6, 64@56 16.1 vs 11.2.
+ * Measured and dropped: 16 output channels per invocation (p14: 12.6, the accumulators spill),
+ * a whole-row variant for width 28 (no faster than v4).
  */
 export const TEX3X3_CONFIGS: readonly Tex3x3Config[] = [
-  { name: "w7", P: 7, R: 2, V: 1, whole: true },
-  { name: "w14", P: 14, R: 1, V: 2, whole: true },
-  { name: "v4", P: 28, R: 1, V: 4, whole: false },
+  { name: "w7", P: 7, R: 2, C: 8, V: 1, whole: true },
+  { name: "w14", P: 14, R: 1, C: 8, V: 2, whole: true },
+  { name: "p14", P: 14, R: 2, C: 8, V: 4, whole: true, pairs: true },
+  { name: "v4", P: 28, R: 1, C: 8, V: 4, whole: false },
 ];
 
 const TEX3X3_PARAMS = [
@@ -96,6 +108,14 @@ export const CONV3X3_TEX_W14: KernelSource<typeof TEX3X3_PARAMS> = {
   params: TEX3X3_PARAMS,
 };
 
+/** Two 14-pixel rows per invocation, aligned vec4 loads (shaders/conv3x3_tex_p14.wgsl). */
+export const CONV3X3_TEX_P14: KernelSource<typeof TEX3X3_PARAMS> = {
+  name: "conv3x3_tex_p14",
+  code: p14Code,
+  bindings: [...BINDINGS],
+  params: TEX3X3_PARAMS,
+};
+
 /** Row segments of 28 pixels per invocation, vec4 loads (shaders/conv3x3_tex_v4.wgsl). */
 export const CONV3X3_TEX_V4: KernelSource<typeof TEX3X3_PARAMS> = {
   name: "conv3x3_tex_v4",
@@ -107,6 +127,7 @@ export const CONV3X3_TEX_V4: KernelSource<typeof TEX3X3_PARAMS> = {
 const SOURCES: Record<Tex3x3Config["name"], KernelSource<typeof TEX3X3_PARAMS>> = {
   w7: CONV3X3_TEX_W7,
   w14: CONV3X3_TEX_W14,
+  p14: CONV3X3_TEX_P14,
   v4: CONV3X3_TEX_V4,
 };
 
@@ -117,15 +138,25 @@ export function tex3x3ShaderText(c: Tex3x3Config): string {
 
 /**
  * The configuration serving a layer, or undefined when none does: kernel 3, stride 1,
- * padding 1, and an input width of 7, 14 or a multiple of 28. Depends on the layer shape only,
+ * padding 1, and an input width of 7, 14 or a multiple of 28 (p14 for 14-wide planes of even
+ * height, w14 for odd ones). Depends on the layer shape only,
  * never on the batch, so every image gets the same arithmetic whatever its batch.
  */
 export function tex3x3ConfigFor(
-  g: Pick<ConvGeometry, "k" | "stride" | "pad" | "win">,
+  g: Pick<ConvGeometry, "k" | "stride" | "pad" | "hin" | "win">,
 ): Tex3x3Config | undefined {
   if (g.k !== 3 || g.stride !== 1 || g.pad !== 1) return undefined;
-  const name = g.win === 7 ? "w7" : g.win === 14 ? "w14" : g.win % 28 === 0 ? "v4" : undefined;
+  let name: Tex3x3Config["name"] | undefined;
+  if (g.win === 7) name = "w7";
+  else if (g.win === 14) name = g.hin % 2 === 0 ? "p14" : "w14";
+  else if (g.win % 28 === 0) name = "v4";
   return TEX3X3_CONFIGS.find((c) => c.name === name);
+}
+
+/** Whether configuration `c` can serve layer `g` (kernel 3, stride 1, padding 1 assumed). */
+function serves(c: Tex3x3Config, g: Pick<ConvGeometry, "hin" | "win">): boolean {
+  if (c.pairs) return g.win === c.P && g.hin % 2 === 0;
+  return c.whole ? g.win === c.P : g.win % c.P === 0;
 }
 
 /**
@@ -193,8 +224,16 @@ function record(
   y: GPUBuffer,
   flip: boolean,
   accumulate: boolean,
+  force: Tex3x3Config["name"] | undefined,
 ): void {
-  const c = tex3x3ConfigFor(g);
+  const forced = TEX3X3_CONFIGS.find((c) => c.name === force);
+  if (forced && !(g.k === 3 && g.stride === 1 && g.pad === 1 && serves(forced, g))) {
+    throw new RangeError(
+      `Convolution ${label}: the texture 3x3 configuration ${force} cannot serve a ` +
+        `${g.hin}x${g.win} input with kernel ${g.k}, stride ${g.stride}, padding ${g.pad}`,
+    );
+  }
+  const c = forced ?? tex3x3ConfigFor(g);
   if (!c) {
     throw new RangeError(
       `Convolution ${label}: the texture 3x3 kernels need kernel 3, stride 1, padding 1 and ` +
@@ -234,7 +273,8 @@ function record(
  * @param g layer geometry (kernel 3, stride 1, padding 1)
  * @param weights texture from {@link tex3x3Weights} with direction "forward"
  * @param bias buffer from paddedBias (conv2d.ts)
- * @throws {RangeError} when no configuration serves the layer
+ * @param config force a configuration (tests); default: {@link tex3x3ConfigFor}'s choice
+ * @throws {RangeError} when no configuration serves the layer, or the forced one cannot
  */
 export function recordConv3x3Tex(
   rec: Recorder,
@@ -244,8 +284,9 @@ export function recordConv3x3Tex(
   weights: GPUTexture,
   bias: GPUBuffer,
   y: GPUBuffer,
+  config?: Tex3x3Config["name"],
 ): void {
-  record(rec, label, g, x, weights, bias, y, false, false);
+  record(rec, label, g, x, weights, bias, y, false, false, config);
 }
 
 /**
@@ -255,7 +296,8 @@ export function recordConv3x3Tex(
  *
  * @param g geometry of the forward layer
  * @param weights texture from {@link tex3x3Weights} with direction "input-gradient"
- * @throws {RangeError} when no configuration serves the layer
+ * @param config force a configuration (tests); default: {@link tex3x3ConfigFor}'s choice
+ * @throws {RangeError} when no configuration serves the layer, or the forced one cannot
  */
 export function recordConv3x3TexGradient(
   rec: Recorder,
@@ -265,9 +307,10 @@ export function recordConv3x3TexGradient(
   weights: GPUTexture,
   gx: GPUBuffer,
   accumulate: boolean,
+  config?: Tex3x3Config["name"],
 ): void {
   // The swapped convolution: sums over the forward output channels, produces the input ones.
   const swapped = { ...g, cin: g.cout, cout: g.cin };
   const zeroBias = zeros(rec.gpu, padChannels(g.cin));
-  record(rec, label, swapped, gy, weights, zeroBias, gx, true, accumulate);
+  record(rec, label, swapped, gy, weights, zeroBias, gx, true, accumulate, config);
 }
