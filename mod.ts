@@ -35,6 +35,7 @@
  */
 export {
   type BindingKind,
+  type Dispatch,
   Gpu,
   GpuError,
   type GpuOptions,

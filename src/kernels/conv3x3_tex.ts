@@ -90,39 +90,39 @@ const TEX3X3_PARAMS = [
   ["fold", "u32"], // workgroups along x
 ] as const;
 
-const BINDINGS = ["uniform", "read", "texture", "read", "rw"] as const;
+/** A texture 3x3 kernel: weights as a texture at binding 2, the Params above. */
+function texKernel(name: string, code: string): KernelSource<typeof TEX3X3_PARAMS> {
+  return {
+    name,
+    code,
+    bindings: ["uniform", "read", "texture", "read", "rw"],
+    params: TEX3X3_PARAMS,
+  };
+}
 
 /** Two output rows of 7 pixels per invocation (shaders/conv3x3_tex_w7.wgsl). */
-export const CONV3X3_TEX_W7: KernelSource<typeof TEX3X3_PARAMS> = {
-  name: "conv3x3_tex_w7",
-  code: w7Code,
-  bindings: [...BINDINGS],
-  params: TEX3X3_PARAMS,
-};
+export const CONV3X3_TEX_W7: KernelSource<typeof TEX3X3_PARAMS> = texKernel(
+  "conv3x3_tex_w7",
+  w7Code,
+);
 
 /** One output row of 14 pixels per invocation, vec2 loads (shaders/conv3x3_tex_w14.wgsl). */
-export const CONV3X3_TEX_W14: KernelSource<typeof TEX3X3_PARAMS> = {
-  name: "conv3x3_tex_w14",
-  code: w14Code,
-  bindings: [...BINDINGS],
-  params: TEX3X3_PARAMS,
-};
+export const CONV3X3_TEX_W14: KernelSource<typeof TEX3X3_PARAMS> = texKernel(
+  "conv3x3_tex_w14",
+  w14Code,
+);
 
 /** Two 14-pixel rows per invocation, aligned vec4 loads (shaders/conv3x3_tex_p14.wgsl). */
-export const CONV3X3_TEX_P14: KernelSource<typeof TEX3X3_PARAMS> = {
-  name: "conv3x3_tex_p14",
-  code: p14Code,
-  bindings: [...BINDINGS],
-  params: TEX3X3_PARAMS,
-};
+export const CONV3X3_TEX_P14: KernelSource<typeof TEX3X3_PARAMS> = texKernel(
+  "conv3x3_tex_p14",
+  p14Code,
+);
 
 /** Row segments of 28 pixels per invocation, vec4 loads (shaders/conv3x3_tex_v4.wgsl). */
-export const CONV3X3_TEX_V4: KernelSource<typeof TEX3X3_PARAMS> = {
-  name: "conv3x3_tex_v4",
-  code: v4Code,
-  bindings: [...BINDINGS],
-  params: TEX3X3_PARAMS,
-};
+export const CONV3X3_TEX_V4: KernelSource<typeof TEX3X3_PARAMS> = texKernel(
+  "conv3x3_tex_v4",
+  v4Code,
+);
 
 const SOURCES: Record<Tex3x3Config["name"], KernelSource<typeof TEX3X3_PARAMS>> = {
   w7: CONV3X3_TEX_W7,
