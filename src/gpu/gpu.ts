@@ -327,9 +327,13 @@ export class Gpu {
 
 /** One recorded dispatch: pipeline, bind group and workgroup counts. */
 export interface Dispatch {
+  /** Names the layer and pass it belongs to (e.g. `layer3.0.conv1:bwd`), for errors and profiles. */
   label: string;
+  /** The compiled kernel. */
   pipeline: GPUComputePipeline;
+  /** Its uniforms, buffers and textures (group 0). */
   bindGroup: GPUBindGroup;
+  /** Workgroup counts along x, y and z, each 1..65535. */
   workgroups: [number, number, number];
 }
 
