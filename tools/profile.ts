@@ -189,9 +189,15 @@ export function classify(graph: Graph, n: number, d: Dispatch): Classified {
     };
   }
   let variant: string;
+  const consts = key.split("|")[1] ?? "";
   if (pipe.startsWith("depthwise")) variant = "depthwise";
   else if (pipe === "conv1x1") variant = "1x1";
-  else if (pipe === "conv2d" && /(^|,)VARIANT=1(,|$)/.test(key.split("|")[1] ?? "")) {
+  else if (pipe.startsWith("conv3x3_tex_")) variant = `tex ${pipe.slice("conv3x3_tex_".length)}`;
+  else if (pipe === "conv_s2") {
+    variant = ["3x3s2", "3x3s2n", "1x1s2"][Number(/VARIANT=(\d)/.exec(consts)?.[1] ?? 0)];
+  } else if (pipe === "conv3x3s2_backward_data") variant = "3x3s2";
+  else if (pipe === "conv1x1s2_backward_data") variant = "1x1s2";
+  else if (pipe === "conv2d" && /(^|,)VARIANT=1(,|$)/.test(consts)) {
     variant = bwd && node.stride === 2 ? "dilate:3x3" : "3x3";
   } else variant = "generic";
   return {
@@ -476,13 +482,14 @@ async function dispatchProfile(
   const totalBase = all.reduce((a, r) => a + r.msBase, 0);
   const batchMs = Math.min(...runMs);
   const meanMs = runMs.reduce((a, b) => a + b, 0) / runMs.length;
-  const pct = (ms: number) => `${((100 * ms) / batchMs).toFixed(1)} %`;
+  // Shares of the sum of the rows (timed alone, the rows add up to a little more than a batch).
+  const pct = (ms: number) => `${((100 * ms) / total).toFixed(1)} %`;
 
   console.log(
     `\n### Per kernel kind (${graph.name}, batch ${batch}, ${gpu.adapterName}, ` +
       `${ds.length} dispatches)\n`,
   );
-  console.log("| kind | dispatches | ms | GFLOP/s | share of the batch |");
+  console.log("| kind | dispatches | ms | GFLOP/s | share of the rows |");
   console.log("|---|---:|---:|---:|---:|");
   const kinds = new Map<string, { count: number; ms: number; flops: number }>();
   for (const r of all) {
