@@ -3,11 +3,10 @@
 // 3x3 stride-1 padding-1 convolution, NCHW float32, weights read from an rgba32float
 // texture (src/kernels/conv3x3_tex.ts). One invocation: 2 output row(s) x 7 pixels x 8
 // output channels; input rows read as f32 loads; the invocation spans whole rows, so the left and right neighbours are always the zero padding.
-// FLIP reads the kernel flipped (input gradient: channels swapped by the host); ACC adds to y.
+// flip reads the kernel flipped (input gradient: channels swapped by the host); acc adds to y.
+// Both are uniforms, not pipeline constants: one pipeline serves both directions (fewer
+// pipelines to create and load at start-up; the branches are uniform, so they cost nothing).
 // The order of every sum is that of VARIANT 1 of shaders/conv2d.wgsl: bit-identical results.
-
-override FLIP: bool = false;
-override ACC: bool = false;
 
 struct Params {
   n: u32, // images in the batch
@@ -21,6 +20,8 @@ struct Params {
   nrow: u32, // groups of 2 output rows: ceil(hout / 2)
   total: u32, // n * nrow * nseg
   fold: u32, // workgroups along x (linear workgroup index = wid.x + wid.y * fold)
+  flip: u32, // 1: read the taps flipped (input gradient)
+  acc: u32, // 1: add the result to what y holds
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -34,14 +35,14 @@ const WG: u32 = 8u;
 
 // Texel column of tap t (0..8) of channel block cb, first half; flipped for the gradient.
 fn col(cb: u32, t: u32) -> u32 {
-  if (FLIP) {
+  if (p.flip != 0u) {
     return cb * 18u + (8u - t) * 2u;
   }
   return cb * 18u + t * 2u;
 }
 
 fn put(i: u32, v: f32) {
-  if (ACC) {
+  if (p.acc != 0u) {
     y[i] = v + y[i];
   } else {
     y[i] = v;

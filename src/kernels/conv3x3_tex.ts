@@ -88,6 +88,8 @@ const TEX3X3_PARAMS = [
   ["nrow", "u32"], // groups of R output rows
   ["total", "u32"], // n * nrow * nseg invocations
   ["fold", "u32"], // workgroups along x
+  ["flip", "u32"], // 1: taps read flipped (input gradient)
+  ["acc", "u32"], // 1: add to what y holds
 ] as const;
 
 /** A texture 3x3 kernel: weights as a texture at binding 2, the Params above. */
@@ -245,7 +247,7 @@ function record(
   const nrow = Math.ceil(g.hin / c.R);
   const total = g.n * nrow * nseg;
   const f = foldWorkgroups(Math.ceil(total / 8));
-  const pipe = rec.gpu.pipeline(SOURCES[c.name], {}, { FLIP: flip, ACC: accumulate });
+  const pipe = rec.gpu.pipeline(SOURCES[c.name]);
   rec.add(
     label,
     pipe,
@@ -261,9 +263,11 @@ function record(
       nrow,
       total,
       fold: f.fold,
+      flip: flip ? 1 : 0,
+      acc: accumulate ? 1 : 0,
     },
     [x, weights, bias, y],
-    [f.x, f.y, padChannels(g.cout) / CHANNEL_BLOCK],
+    [f.x, f.y, Math.ceil(g.cout / c.C)],
   );
 }
 
