@@ -15,6 +15,7 @@ import {
   backwardWeights,
   type ConvGeometry,
   forwardWeights,
+  padChannels,
   paddedBias,
   recordConv2d,
   recordConv2dBackwardData,
@@ -25,6 +26,7 @@ import {
   TEX3X3_CONFIGS,
   type Tex3x3Config,
   tex3x3ConfigFor,
+  tex3x3Direct,
   tex3x3ShaderText,
   tex3x3Texels,
   tex3x3Weights,
@@ -107,6 +109,18 @@ Deno.test("conv3x3_tex: texel layout puts 8 output channels of one tap in two te
   assertEquals(texel(1, 0), [4, 5, 6, 7]);
   assertEquals(texel(18 + 8 * 2 + 1, 1), [1812, 1813, 1814, 1815]);
   assertThrows(() => tex3x3Texels(layout, 2, 12), /not 2 x 9 x 12/);
+});
+
+Deno.test("conv3x3_tex: the one-pass texel builder equals texels of both weight layouts", () => {
+  const rand = rng(514);
+  for (const [cout, cin] of [[12, 5], [8, 16], [3, 9]]) {
+    const w = Float32Array.from(f32Values(rand, cout * cin * 9));
+    const fwd = tex3x3Texels(forwardWeights(w, cout, cin, 3), cin, padChannels(cout));
+    const bwd = tex3x3Texels(backwardWeights(w, cout, cin, 3), cout, padChannels(cin));
+    assertEquals(tex3x3Direct(w, cout, cin, "forward"), fwd, `forward ${cout}x${cin}`);
+    assertEquals(tex3x3Direct(w, cout, cin, "input-gradient"), bwd, `backward ${cout}x${cin}`);
+  }
+  assertThrows(() => tex3x3Direct(new Float32Array(10), 2, 2, "forward"), /expected 2x2x3x3/);
 });
 
 Deno.test(
