@@ -60,7 +60,12 @@ export type {
   TensorInfo,
 } from "./src/graph/ir.ts";
 export type { Activation } from "./src/kernels/batchnorm.ts";
-export { extractWeights, type GraphWeights, WeightsMismatchError } from "./src/graph/weights.ts";
+export {
+  extractWeights,
+  type GraphWeights,
+  InvalidWeightsError,
+  WeightsMismatchError,
+} from "./src/graph/weights.ts";
 export { type LoadedModel, loadModel } from "./src/graph/model.ts";
 export {
   PICKLE_MAX_BYTES,
