@@ -147,10 +147,14 @@ export function readZipDirectory(bytes: Uint8Array, fileName: string): Map<strin
 }
 
 /**
- * Compressed bytes pushed to the inflater at a time. Deflate expands at most about 1032:1, so
- * one push produces at most about 17 MB before the size check sees it.
+ * How many compressed bytes to push to the inflater next, when `remaining` more output bytes
+ * are allowed. Deflate expands at most 1032:1, so one push produces at most about
+ * `remaining` + 1 MiB: a bomb overshoots its declared size by at most about 1 MiB before the
+ * size check sees it, while a large legitimate entry is pushed in chunks of up to 1 MiB.
  */
-const INFLATE_CHUNK = 16384;
+function inflateChunk(remaining: number): number {
+  return Math.min(2 ** 20, Math.floor(remaining / 1032) + 1024);
+}
 
 /**
  * The decompressed bytes of one entry. Stored entries are returned as views of `bytes` (no
@@ -207,8 +211,8 @@ export function zipEntryData(
 }
 
 /**
- * Inflate `raw` into a new array of `entry.size` bytes, pushing the compressed data in
- * {@link INFLATE_CHUNK} pieces and stopping at the first piece whose output passes the size.
+ * Inflate `raw` into a new array of `entry.size` bytes, pushing the compressed data in pieces
+ * ({@link inflateChunk}) and stopping at the first piece whose output passes the size.
  */
 function inflateBounded(raw: Uint8Array, entry: ZipEntry, fileName: string): Uint8Array {
   const declared = entry.size;
@@ -219,11 +223,12 @@ function inflateBounded(raw: Uint8Array, entry: ZipEntry, fileName: string): Uin
     reached += chunk.byteLength;
   });
   try {
-    for (let p = 0; p < raw.byteLength || p === 0; p += INFLATE_CHUNK) {
-      const q = Math.min(p + INFLATE_CHUNK, raw.byteLength);
+    let p = 0;
+    do {
+      const q = Math.min(p + inflateChunk(declared - reached), raw.byteLength);
       inflater.push(raw.subarray(p, q), q === raw.byteLength);
-      if (reached > declared) break;
-    }
+      p = q;
+    } while (p < raw.byteLength && reached <= declared);
   } catch (e) {
     throw new Error(`${fileName}: zip entry "${entry.name}" does not inflate: ${String(e)}`);
   }
