@@ -92,12 +92,15 @@ function checkValues(key: string, v: Float32Array, source: string): void {
   }
   if (first < 0) return;
   const x = v[first];
-  const what = Number.isFinite(x)
-    ? `a negative BN running variance ${x} (a variance is >= 0, and running_var + eps must be > 0)`
-    : `a non-finite value ${x}`;
+  const [what, why] = Number.isFinite(x)
+    ? [
+      `a negative BN running variance ${x}`,
+      "a variance is >= 0 and running_var + eps must be > 0",
+    ]
+    : [`a non-finite value ${x}`, "weights must be finite"];
   throw new InvalidWeightsError(
     `${source}: tensor ${key} has ${what} at index ${first} (${count} of ${v.length} values ` +
-      `are bad); such weights would make every score NaN`,
+      `are bad; ${why}): such weights would make every score NaN`,
   );
 }
 
