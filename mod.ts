@@ -60,9 +60,21 @@ export type {
   TensorInfo,
 } from "./src/graph/ir.ts";
 export type { Activation } from "./src/kernels/batchnorm.ts";
-export { extractWeights, type GraphWeights, WeightsMismatchError } from "./src/graph/weights.ts";
+export {
+  extractWeights,
+  type GraphWeights,
+  InvalidWeightsError,
+  WeightsMismatchError,
+} from "./src/graph/weights.ts";
 export { type LoadedModel, loadModel } from "./src/graph/model.ts";
-export { readTorchCheckpoint, readWeightsFile } from "./src/weights/pth.ts";
+export {
+  PICKLE_MAX_BYTES,
+  readTorchCheckpoint,
+  readWeightsFile,
+  WEIGHTS_MAX_FILE_BYTES,
+  WEIGHTS_MAX_INFLATED_BYTES,
+  type WeightsReadLimits,
+} from "./src/weights/pth.ts";
 export type {
   DType,
   LoadedWeights,

@@ -62,6 +62,12 @@ export function detectBackbone(sd: StateDict): Graph | undefined {
   return undefined;
 }
 
+/**
+ * Smallest |std| accepted in a converted file's `meta.preprocess` (pixels are in units of
+ * v/255, whose step is 0.004; the iResNets use 0.5).
+ */
+const MIN_PREPROCESS_STD = 1e-3;
+
 function isTriple(v: unknown): v is [number, number, number] {
   return Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === "number" && isFinite(x));
 }
@@ -73,8 +79,9 @@ function isTriple(v: unknown): v is [number, number, number] {
  * names the output files GraFIQs_<group>.txt. Absent fields leave the graph as built.
  *
  * @param file the weights file, for messages
- * @throws {WeightsMismatchError} naming the file and the field when a field is malformed, the
- *   preprocessing size differs from the network input, or the group count differs.
+ * @throws {WeightsMismatchError} naming the file and the field when a field is malformed (e.g. a
+ *   mean or std that is not finite, or a std under 0.001 in size), the preprocessing size
+ *   differs from the network input, or the group count differs.
  */
 export function applyMeta(graph: Graph, meta: Record<string, unknown>, file: string): Graph {
   let out = graph;
@@ -88,8 +95,11 @@ export function applyMeta(graph: Graph, meta: Record<string, unknown>, file: str
       throw bad('channelOrder must be "rgb" or "bgr"');
     }
     if (!isTriple(p.mean)) throw bad("mean must be three finite numbers");
-    if (!isTriple(p.std) || p.std.some((v) => v === 0)) {
-      throw bad("std must be three finite nonzero numbers");
+    // A near-zero std scales the pixels past float32's range (inf, then NaN scores).
+    if (!isTriple(p.std) || p.std.some((v) => !(Math.abs(v) >= MIN_PREPROCESS_STD))) {
+      throw bad(
+        `std must be three finite nonzero numbers, each at least ${MIN_PREPROCESS_STD} in size`,
+      );
     }
     const size = graph.tensors[graph.input].h;
     if (p.size !== size) throw bad(`size must be the network input size ${size}`);
@@ -151,8 +161,11 @@ export function applyMeta(graph: Graph, meta: Record<string, unknown>, file: str
  * @throws {WeightsMismatchError} when the checkpoint does not fit the backbone, naming the
  *   tensor, the expected shape and the found shape; when "auto" recognises nothing; or for
  *   malformed meta.
+ * @throws {InvalidWeightsError} when a tensor the backbone uses holds NaN or infinite values or
+ *   a BN running variance is negative (naming the tensor, the first bad index and its value).
  * @throws {RangeError} for an unknown backbone name.
- * @throws {Error} when the file cannot be read or parsed (naming it).
+ * @throws {Error} when the file cannot be read or parsed (naming it): missing, not a regular
+ *   file (a FIFO, a device), over the size caps, a zip bomb, malformed.
  */
 export async function loadModel(
   backbone: string,

@@ -21,6 +21,22 @@ export class WeightsMismatchError extends Error {
   }
 }
 
+/**
+ * Raised when a checkpoint fits the backbone but holds values no trained network has: NaN or
+ * infinite weights, or a negative BN running variance (they would make every score NaN).
+ */
+export class InvalidWeightsError extends Error {
+  /**
+   * Weights with impossible values.
+   *
+   * @param message names the file, the tensor, the first bad index and its value
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidWeightsError";
+  }
+}
+
 /** Float32 parameters by state-dict key, all shapes already checked. */
 export type GraphWeights = Map<string, Float32Array>;
 
@@ -52,12 +68,51 @@ export function expectedShapes(graph: Graph): Map<string, number[]> {
 }
 
 /**
- * Check every tensor the graph needs (present, floating point, right shape) and convert it to
- * float32 (float16 values are widened exactly). Keys the graph does not use are ignored
- * (e.g. `num_batches_tracked`).
+ * The BN epsilon the executor uses (PyTorch's BatchNorm default); a running variance must keep
+ * `running_var + BN_EPS > 0`.
+ */
+const BN_EPS = 1e-5;
+
+/**
+ * Refuse values that would turn every score into NaN: any non-finite value (NaN, ±inf) after the
+ * conversion to float32, and for a BN running variance any negative value (a variance is never
+ * negative; `running_var + eps` must be > 0). Names the tensor, the first bad index (flat,
+ * row-major) and its value, and how many values are bad.
+ */
+function checkValues(key: string, v: Float32Array, source: string): void {
+  const isVar = key.endsWith(".running_var");
+  let first = -1, count = 0;
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i];
+    // x - x is NaN exactly for NaN and ±inf; the variance test also catches -inf.
+    if (x - x !== 0 || (isVar && (x < 0 || x + BN_EPS <= 0))) {
+      if (first < 0) first = i;
+      count++;
+    }
+  }
+  if (first < 0) return;
+  const x = v[first];
+  const [what, why] = Number.isFinite(x)
+    ? [
+      `a negative BN running variance ${x}`,
+      "a variance is >= 0 and running_var + eps must be > 0",
+    ]
+    : [`a non-finite value ${x}`, "weights must be finite"];
+  throw new InvalidWeightsError(
+    `${source}: tensor ${key} has ${what} at index ${first} (${count} of ${v.length} values ` +
+      `are bad; ${why}): such weights would make every score NaN`,
+  );
+}
+
+/**
+ * Check every tensor the graph needs (present, floating point, right shape, finite values, BN
+ * running variances >= 0) and convert it to float32 (float16 values are widened exactly). Keys
+ * the graph does not use are ignored (e.g. `num_batches_tracked`).
  *
  * @throws {WeightsMismatchError} naming the tensor, the expected shape and the found shape,
  *   or the missing key.
+ * @throws {InvalidWeightsError} naming the tensor, the first bad index and its value when a
+ *   value is NaN or infinite, or a BN running variance is negative.
  */
 export function extractWeights(graph: Graph, sd: StateDict, source: string): GraphWeights {
   const out: GraphWeights = new Map();
@@ -82,6 +137,7 @@ export function extractWeights(graph: Graph, sd: StateDict, source: string): Gra
       );
     }
     let v = tensorToFloat32(t);
+    checkValues(key, v, source);
     if (sharedPrelu) v = new Float32Array(shape[0]).fill(v[0]);
     out.set(key, v);
   }

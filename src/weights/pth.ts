@@ -30,7 +30,7 @@
 import { BufferReader, Parser } from "pickleparser";
 import type { DType, LoadedWeights, StateDict, WeightsFormat, WeightTensor } from "./types.ts";
 import { bytesPerElement, numElements } from "./tensor.ts";
-import { readZipDirectory, zipEntryData } from "./zip.ts";
+import { readZipDirectory, type ZipEntry, zipEntryData } from "./zip.ts";
 import { decodeGfqw, isGfqw } from "./gfqw.ts";
 
 export { tensorToFloat32 } from "./tensor.ts";
@@ -39,6 +39,39 @@ export { tensorToFloat32 } from "./tensor.ts";
 const LEGACY_MAGIC = new Uint8Array([0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]);
 /** The legacy format's protocol version, pickled second. */
 const LEGACY_PROTOCOL_VERSION = 1001;
+
+/**
+ * Default cap on the size of a weights file that {@link readWeightsFile} reads: 4 GiB (the
+ * largest official backbone, iResNet-200, is about 0.3 GB).
+ */
+export const WEIGHTS_MAX_FILE_BYTES = 4 * 2 ** 30;
+/**
+ * Default cap on the bytes inflated from the deflated entries of one zip checkpoint, all
+ * entries together: 4 GiB (torch.save stores entries uncompressed, which costs nothing here).
+ */
+export const WEIGHTS_MAX_INFLATED_BYTES = 4 * 2 ** 30;
+/** Largest `data.pkl` entry of a zip checkpoint: 64 MiB (real ones are tens of KB). */
+export const PICKLE_MAX_BYTES = 64 * 2 ** 20;
+/** Largest `byteorder` entry of a zip checkpoint ("little" is 6 bytes). */
+const BYTEORDER_MAX_BYTES = 64;
+
+/**
+ * Caps that bound the memory a hostile weights file can make the reader use (SECURITY.md).
+ * Every field is optional; the defaults are the exported constants.
+ */
+export interface WeightsReadLimits {
+  /**
+   * Largest file {@link readWeightsFile} reads, in bytes (default
+   * {@link WEIGHTS_MAX_FILE_BYTES}, 4 GiB); a larger file is refused before it is read.
+   */
+  maxFileBytes?: number;
+  /**
+   * Most bytes inflated from the deflated entries of a zip checkpoint, all together (default
+   * {@link WEIGHTS_MAX_INFLATED_BYTES}, 4 GiB). Each storage entry is also bounded by the size
+   * its pickle describes (element count x element size), checked before inflating.
+   */
+  maxInflatedBytes?: number;
+}
 
 /** PyTorch storage class name (without module) to element type. */
 const STORAGE_DTYPES: Readonly<Record<string, DType>> = Object.freeze({
@@ -357,7 +390,11 @@ function buildStateDict(obj: unknown, storageBytes: (ref: StorageRef) => Uint8Ar
   return sd;
 }
 
-function readZipCheckpoint(bytes: Uint8Array, fileName: string): StateDict {
+function readZipCheckpoint(
+  bytes: Uint8Array,
+  fileName: string,
+  maxInflatedBytes: number,
+): StateDict {
   const entries = readZipDirectory(bytes, fileName);
   const pkls = [...entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (pkls.length !== 1) {
@@ -367,15 +404,29 @@ function readZipCheckpoint(bytes: Uint8Array, fileName: string): StateDict {
     );
   }
   const prefix = pkls[0].slice(0, -"data.pkl".length);
+  // Bytes inflated so far (deflated entries only; stored entries are views of `bytes`).
+  let inflated = 0;
+  const entryData = (entry: ZipEntry, limit: number): Uint8Array => {
+    if (entry.method !== 0 && inflated + entry.size > maxInflatedBytes) {
+      throw new Error(
+        `${fileName}: zip entry "${entry.name}" declares ${entry.size} bytes; with the ` +
+          `${inflated} already inflated that passes the cap of ${maxInflatedBytes} bytes of ` +
+          `inflated data per checkpoint`,
+      );
+    }
+    const data = zipEntryData(bytes, entry, fileName, limit);
+    if (entry.method !== 0) inflated += data.byteLength;
+    return data;
+  };
   const order = entries.get(prefix + "byteorder");
   if (order) {
-    const text = new TextDecoder().decode(zipEntryData(bytes, order, fileName)).trim();
+    const text = new TextDecoder().decode(entryData(order, BYTEORDER_MAX_BYTES)).trim();
     if (text !== "little") {
       throw new Error(`${fileName}: byteorder is "${text}", only little-endian is supported`);
     }
   }
   const ctx: ParseContext = { storages: new Map(), legacy: false };
-  const pkl = zipEntryData(bytes, entries.get(pkls[0])!, fileName);
+  const pkl = entryData(entries.get(pkls[0])!, PICKLE_MAX_BYTES);
   let obj: unknown;
   try {
     obj = unpickle(new BufferReader(pkl), pkl, ctx);
@@ -389,14 +440,18 @@ function readZipCheckpoint(bytes: Uint8Array, fileName: string): StateDict {
     const entryName = `${prefix}data/${ref.key}`;
     const entry = entries.get(entryName);
     if (!entry) throw new Error(`storage ${ref.key} is missing (no entry ${entryName})`);
-    data = zipEntryData(bytes, entry, fileName);
+    // The pickle says how many bytes the storage has: the entry must declare exactly that
+    // (torch.save writes it so), and nothing more is ever inflated.
     const need = ref.numel * bytesPerElement(ref.dtype);
-    if (data.byteLength < need) {
+    const what = `storage ${ref.key} (${ref.dtype}, ${ref.numel} elements) needs ${need} bytes`;
+    if (entry.size < need) throw new Error(`${what}, entry ${entryName} has ${entry.size}`);
+    if (entry.size > need) {
       throw new Error(
-        `storage ${ref.key} (${ref.dtype}, ${ref.numel} elements) needs ${need} bytes, entry ` +
-          `${entryName} has ${data.byteLength}`,
+        `${what}, entry ${entryName} declares ${entry.size}: refusing to read more than the ` +
+          `pickle describes`,
       );
     }
+    data = entryData(entry, need);
     cache.set(ref.key, data);
     return data;
   };
@@ -534,17 +589,37 @@ export function sniffWeightsFormat(bytes: Uint8Array): WeightsFormat | undefined
  * tensors sharing a storage may share memory), so treat it as read-only and keep `bytes`
  * unchanged; non-contiguous tensors (saved views with strides) are gathered into new arrays.
  *
+ * Hostile zip files are bounded: a storage entry must declare exactly the bytes its pickle
+ * describes (element count x element size) before it is inflated, inflation stops as soon as
+ * an entry's output passes its declared size, `data.pkl` may declare at most
+ * {@link PICKLE_MAX_BYTES}, and all inflated entries together at most
+ * `limits.maxInflatedBytes`.
+ *
  * @param bytes the whole file.
  * @param fileName the file's name, used in every error message.
+ * @param limits `maxInflatedBytes` (see {@link WeightsReadLimits}; `maxFileBytes` is not used
+ * here).
  * @returns parameter/buffer names to tensors, in the file's order, after the unwrapping rule of
  * the module documentation (`state_dict`/`model` wrappers, `module.` prefix).
  * @throws Error naming `fileName` and the problem: not a checkpoint, truncated, unknown global
- * (e.g. a pickled model class or `os.system`), missing or short storage, tensor outside its
- * storage, no tensors, big-endian save, unsupported pickle protocol (< 2).
+ * (e.g. a pickled model class or `os.system`), missing or short storage, a storage entry that
+ * declares more than its pickle describes or inflates past its declared size (naming the entry,
+ * the declared and the reached size), a cap passed, tensor outside its storage, no tensors,
+ * big-endian save, unsupported pickle protocol (< 2).
  */
-export function readTorchCheckpoint(bytes: Uint8Array, fileName: string): StateDict {
+export function readTorchCheckpoint(
+  bytes: Uint8Array,
+  fileName: string,
+  limits: WeightsReadLimits = {},
+): StateDict {
   const format = sniffWeightsFormat(bytes);
-  if (format === "torch-zip") return readZipCheckpoint(bytes, fileName);
+  if (format === "torch-zip") {
+    return readZipCheckpoint(
+      bytes,
+      fileName,
+      limits.maxInflatedBytes ?? WEIGHTS_MAX_INFLATED_BYTES,
+    );
+  }
   if (format === "torch-legacy") return readLegacyCheckpoint(bytes, fileName);
   throw new Error(
     `${fileName}: not a PyTorch checkpoint (neither a zip archive nor a legacy pickle; the file ` +
@@ -557,25 +632,89 @@ function hexPrefix(bytes: Uint8Array): string {
   return "bytes " + [...bytes.subarray(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join(" ");
 }
 
+/** What kind of file system object `info` describes, for messages ("fifo", "directory", ...). */
+function fileKind(info: Deno.FileInfo): string {
+  if (info.isDirectory) return "directory";
+  if (info.isFifo) return "fifo";
+  if (info.isCharDevice) return "character device";
+  if (info.isBlockDevice) return "block device";
+  if (info.isSocket) return "socket";
+  if (info.isSymlink) return "symbolic link";
+  return "not a file";
+}
+
+/**
+ * Read a whole regular file of at most `maxBytes` bytes, never more than its size at open time.
+ * A FIFO, a device (/dev/zero), a socket or a directory is refused from `Deno.stat` (which
+ * follows symbolic links) before it is opened, so nothing blocks or reads without end; the
+ * opened file is checked again (`fstat`) and read with a bounded reader into a buffer of the
+ * size it had then.
+ * @throws Error `<path>: cannot read weights file: <reason>` for a missing file, a file that is
+ * not regular ("not a regular file (fifo)"), one over the cap, or one that changes size while it
+ * is read.
+ */
+async function readRegularFile(path: string, maxBytes: number): Promise<Uint8Array> {
+  const fail = (why: string): never => {
+    throw new Error(`${path}: cannot read weights file: ${why}`);
+  };
+  const check = (info: Deno.FileInfo) => {
+    if (!info.isFile) fail(`not a regular file (${fileKind(info)})`);
+    if (info.size > maxBytes) {
+      fail(`it has ${info.size} bytes, more than the cap of ${maxBytes} bytes for weights`);
+    }
+  };
+  let file: Deno.FsFile;
+  try {
+    check(await Deno.stat(path));
+    file = await Deno.open(path, { read: true });
+  } catch (e) {
+    if (e instanceof Error && e.message.startsWith(`${path}: cannot read`)) throw e;
+    return fail(e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message);
+  }
+  try {
+    const info = await file.stat();
+    check(info);
+    const bytes = new Uint8Array(info.size);
+    let off = 0;
+    while (off < bytes.byteLength) {
+      const n = await file.read(bytes.subarray(off));
+      if (n === null) fail(`it shrank from ${info.size} to ${off} bytes while being read`);
+      off += n!;
+    }
+    if (await file.read(new Uint8Array(1)) !== null) {
+      fail(`it grew past ${info.size} bytes while being read`);
+    }
+    return bytes;
+  } catch (e) {
+    if (e instanceof Error && e.message.startsWith(`${path}: cannot read`)) throw e;
+    return fail((e as Error).message);
+  } finally {
+    file.close();
+  }
+}
+
 /**
  * Read weights from a file in any supported format, detected from its content (not its name):
  * a PyTorch checkpoint (zip or legacy, see {@link readTorchCheckpoint}) or the project's
  * converted GFQW file (see `decodeGfqw` in gfqw.ts). This is what `--weights` accepts.
  *
+ * Only a regular file (after following symbolic links) of at most `limits.maxFileBytes` bytes
+ * (default 4 GiB) is read, and never more than its size at open time: a FIFO or a device such
+ * as /dev/zero is refused at once instead of blocking or filling memory.
+ *
  * @param path file path.
+ * @param limits caps on the file size and on inflated zip data ({@link WeightsReadLimits}).
  * @returns the format, the state_dict and the model description (`meta`: the GFQW header's meta
  * object; `{}` for PyTorch checkpoints, which carry none).
- * @throws Error naming the path when it cannot be read, is empty, has an unknown format, or
- * fails the format's checks.
+ * @throws Error naming the path when it does not exist, is not a regular file (`not a regular
+ * file (fifo)`), is larger than the cap, is empty, has an unknown format, or fails the format's
+ * checks.
  */
-export async function readWeightsFile(path: string): Promise<LoadedWeights> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (e) {
-    const why = e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message;
-    throw new Error(`${path}: cannot read weights file: ${why}`);
-  }
+export async function readWeightsFile(
+  path: string,
+  limits: WeightsReadLimits = {},
+): Promise<LoadedWeights> {
+  const bytes = await readRegularFile(path, limits.maxFileBytes ?? WEIGHTS_MAX_FILE_BYTES);
   const format = sniffWeightsFormat(bytes);
   if (format === "gfqw") {
     const { stateDict, meta } = decodeGfqw(bytes, path);
@@ -587,5 +726,5 @@ export async function readWeightsFile(path: string): Promise<LoadedWeights> {
         `a converted GFQW file; it starts with ${hexPrefix(bytes)}`,
     );
   }
-  return { format, stateDict: readTorchCheckpoint(bytes, path), meta: {}, bytes };
+  return { format, stateDict: readTorchCheckpoint(bytes, path, limits), meta: {}, bytes };
 }

@@ -5,12 +5,15 @@
  * starts at a multiple of 64 bytes. Reading the central directory here lets stored entries be
  * returned as zero-copy views of the file's bytes, which keeps a 100 MB checkpoint fast to open
  * (copying the data would cost more than parsing it). Deflated entries, which other zip
- * writers may produce, are inflated with `fflate`. ZIP64 records (archives or entries over
- * 4 GiB, or over 65535 entries) are understood.
+ * writers may produce, are inflated with `fflate`'s streaming inflater into a buffer of the size
+ * the central directory declares, and inflation stops as soon as the output would exceed it, so
+ * a deflate bomb (a few MB inflating to GBs) costs at most its declared size in memory. Callers
+ * bound the declared size first (`limit` of {@link zipEntryData}). ZIP64 records (archives or
+ * entries over 4 GiB, or over 65535 entries) are understood.
  *
  * @module
  */
-import { inflateSync } from "fflate";
+import { Inflate } from "fflate";
 
 /** One entry of the central directory. */
 export interface ZipEntry {
@@ -144,19 +147,47 @@ export function readZipDirectory(bytes: Uint8Array, fileName: string): Map<strin
 }
 
 /**
- * The decompressed bytes of one entry. Stored entries are returned as views of `bytes` (no
- * copy); deflated ones are inflated into a new array.
- * @throws Error naming the file and entry when the local header is missing or the data runs past
- * the end of the file (truncated), for encrypted entries, unsupported compression methods, or
- * when the inflated size differs from the directory's.
+ * How many compressed bytes to push to the inflater next, when `remaining` more output bytes
+ * are allowed. Deflate expands at most 1032:1, so one push produces at most about
+ * `remaining` + 1 MiB: a bomb overshoots its declared size by at most about 1 MiB before the
+ * size check sees it, while a large legitimate entry is pushed in chunks of up to 1 MiB.
  */
-export function zipEntryData(bytes: Uint8Array, entry: ZipEntry, fileName: string): Uint8Array {
+function inflateChunk(remaining: number): number {
+  return Math.min(2 ** 20, Math.floor(remaining / 1032) + 1024);
+}
+
+/**
+ * The decompressed bytes of one entry. Stored entries are returned as views of `bytes` (no
+ * copy); deflated ones are inflated into a new array of exactly the declared size, streaming:
+ * inflation stops as soon as the output would pass the declared size.
+ * @param bytes the whole archive.
+ * @param entry an entry of {@link readZipDirectory}'s result for `bytes`.
+ * @param fileName used in error messages.
+ * @param limit the most bytes the caller accepts for this entry (default: no limit); an entry
+ * whose directory record declares more is refused before anything is inflated.
+ * @throws Error naming the file and entry when the local header is missing or the data runs past
+ * the end of the file (truncated), for encrypted entries, unsupported compression methods, when
+ * the declared size exceeds `limit`, or when the data inflates to more (stopped there) or fewer
+ * bytes than declared.
+ */
+export function zipEntryData(
+  bytes: Uint8Array,
+  entry: ZipEntry,
+  fileName: string,
+  limit = Infinity,
+): Uint8Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const h = entry.localHeaderOffset;
   if (h + 30 > bytes.byteLength || view.getUint32(h, true) !== SIG_LOCAL) {
     throw new Error(`${fileName}: zip entry "${entry.name}" has no local header at offset ${h}`);
   }
   if (entry.flags & 1) throw new Error(`${fileName}: zip entry "${entry.name}" is encrypted`);
+  if (entry.size > limit) {
+    throw new Error(
+      `${fileName}: zip entry "${entry.name}" declares ${entry.size} bytes, more than the ` +
+        `${limit} expected; refusing to read it`,
+    );
+  }
   const start = h + 30 + view.getUint16(h + 26, true) + view.getUint16(h + 28, true);
   const end = start + entry.compressedSize;
   if (end > bytes.byteLength) {
@@ -172,23 +203,45 @@ export function zipEntryData(bytes: Uint8Array, entry: ZipEntry, fileName: strin
     }
     return raw;
   }
-  if (entry.method === 8) {
-    let out: Uint8Array;
-    try {
-      out = inflateSync(raw);
-    } catch (e) {
-      throw new Error(`${fileName}: zip entry "${entry.name}" does not inflate: ${String(e)}`);
-    }
-    if (out.byteLength !== entry.size) {
-      throw new Error(
-        `${fileName}: zip entry "${entry.name}" inflates to ${out.byteLength} bytes, expected ` +
-          `${entry.size}`,
-      );
-    }
-    return out;
-  }
+  if (entry.method === 8) return inflateBounded(raw, entry, fileName);
   throw new Error(
     `${fileName}: zip entry "${entry.name}" uses compression method ${entry.method} (only stored ` +
       `and deflate are supported)`,
   );
+}
+
+/**
+ * Inflate `raw` into a new array of `entry.size` bytes, pushing the compressed data in pieces
+ * ({@link inflateChunk}) and stopping at the first piece whose output passes the size.
+ */
+function inflateBounded(raw: Uint8Array, entry: ZipEntry, fileName: string): Uint8Array {
+  const declared = entry.size;
+  const out = new Uint8Array(declared);
+  let reached = 0;
+  const inflater = new Inflate((chunk: Uint8Array) => {
+    if (reached + chunk.byteLength <= declared) out.set(chunk, reached);
+    reached += chunk.byteLength;
+  });
+  try {
+    let p = 0;
+    do {
+      const q = Math.min(p + inflateChunk(declared - reached), raw.byteLength);
+      inflater.push(raw.subarray(p, q), q === raw.byteLength);
+      p = q;
+    } while (p < raw.byteLength && reached <= declared);
+  } catch (e) {
+    throw new Error(`${fileName}: zip entry "${entry.name}" does not inflate: ${String(e)}`);
+  }
+  if (reached > declared) {
+    throw new Error(
+      `${fileName}: zip entry "${entry.name}" inflates past its declared size of ${declared} ` +
+        `bytes (stopped at ${reached} bytes): a deflate bomb or a corrupt archive`,
+    );
+  }
+  if (reached !== declared) {
+    throw new Error(
+      `${fileName}: zip entry "${entry.name}" inflates to ${reached} bytes, expected ${declared}`,
+    );
+  }
+  return out;
 }
