@@ -110,6 +110,58 @@ export async function ensureDirectory(dir: string): Promise<void> {
 }
 
 /**
+ * Check, before a long run, that files can be written in `dir`: create it with its parents when
+ * missing (`mkdir -p`), then create, write and remove a probe file with a unique name
+ * (`.GraFIQs_write_probe.<pid>.<random>.tmp`). A folder that is read-only, on a read-only
+ * file system, below a regular file, or not a folder at all is found here, in
+ * milliseconds, instead of after hours of scoring.
+ *
+ * @param dir the folder the run will write into
+ * @param what what the folder is, for the message (default `output directory`)
+ * @throws Error `cannot write to <what> <dir>: <OS error>` (the original error as `cause`)
+ */
+export async function checkWritableDirectory(
+  dir: string,
+  what = "output directory",
+): Promise<void> {
+  const fail = (e: unknown): never => {
+    throw new Error(`cannot write to ${what} ${dir}: ${(e as Error).message}`, { cause: e });
+  };
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (e) {
+    fail(e);
+  }
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = await Deno.stat(dir);
+  } catch (e) {
+    fail(e);
+  }
+  if (!info!.isDirectory) fail(new Error("it exists and is not a directory"));
+  const probe = join(dir, `.GraFIQs_write_probe.${Deno.pid}.${randomTag()}.tmp`);
+  let file: Deno.FsFile | undefined;
+  try {
+    file = await Deno.open(probe, { write: true, createNew: true });
+    await writeAll(file, new TextEncoder().encode("GraFIQs write probe\n"));
+    await file.sync();
+    file.close();
+    file = undefined;
+    await Deno.remove(probe);
+  } catch (e) {
+    if (file) {
+      try {
+        file.close();
+      } catch { /* already closed */ }
+      try {
+        await Deno.remove(probe);
+      } catch { /* reported below */ }
+    }
+    fail(e);
+  }
+}
+
+/**
  * Read the complete lines of a file one at a time without holding the file in memory, and cut
  * off a torn last line (bytes after the last line feed, left by a process killed mid-write):
  * the file is truncated to its complete lines before this returns.
