@@ -130,6 +130,7 @@ Pipelines and large runs (docs/PIPELINE.md):
   --image-path -              read image paths from stdin, one per line (also without
                               --image-path); one record per image goes to stdout as soon as
                               its batch is scored, in input order
+                              (a path over 65536 bytes is a failed record: path too long)
   -0, --null                  paths on stdin are NUL-separated (find -print0)
   --output FILE               write records to FILE (- for stdout), also with --image-path DIR;
                               its folder is created and checked writable first
