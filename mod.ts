@@ -76,6 +76,8 @@ export { runScore } from "./src/cli/score.ts";
 export type { PipelineOptions, ScoreOptions } from "./src/cli/score_args.ts";
 export { type ScoredImage, scorePaths, type ScoreRunResult } from "./src/pipeline/score_paths.ts";
 export type { Failure } from "./src/io/scores.ts";
+export type { FileSetFile, ManifestEntry } from "./src/io/file_set.ts";
+export { readResultSet, RESULT_MANIFEST_NAME } from "./src/io/result_set.ts";
 export {
   arraySource,
   type BadPath,

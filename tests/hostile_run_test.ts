@@ -10,6 +10,15 @@ import { assert, assertEquals } from "./assert.ts";
 import { gpuTestOptions } from "./gpu_util.ts";
 import { MOD, type ProcessResult, tinyWorkDir } from "./cli_util.ts";
 import { type BadPath, DelimitedPathReader, STALL } from "../src/pipeline/source.ts";
+import { removeStaleTemps, TEMP_NAME_PATTERN } from "../src/io/files.ts";
+import {
+  readResultSet,
+  RESULT_MANIFEST_NAME,
+  type ResultSet,
+  writeResultSet,
+} from "../src/io/result_set.ts";
+import { writeFailedList, writeScoreFiles } from "../src/io/scores.ts";
+import { saveEmbeddings } from "../src/io/embeddings.ts";
 
 /** The runs that score images need a WebGPU adapter (see tests/gpu_util.ts). */
 const GPU = gpuTestOptions("hostile_run_test");
@@ -197,3 +206,179 @@ Deno.test(
     }
   },
 );
+
+// ---------------------------------------------------------------------------------------------
+// The folder output as one set
+
+const GROUPS = ["image", "block1", "block2", "block3", "block4"];
+
+/** A result set of `n` images (scores and embeddings from `seed`), with one failure. */
+function resultSet(n: number, seed: number, embeddings = true): ResultSet {
+  const rows = Array.from({ length: n }, (_, i) => ({
+    path: `faces/img_${i}.png`,
+    scores: GROUPS.map((_, g) => Math.fround(seed * 1000 + i * 10 + g + 0.25)),
+  }));
+  return {
+    groups: GROUPS,
+    rows,
+    failures: [{ path: "faces/broken.png", reason: `not an image (run ${seed})` }],
+    embeddings: embeddings
+      ? rows.map((r, i) => ({ path: r.path, embedding: new Float32Array(4).fill(seed + i) }))
+      : null,
+  };
+}
+
+/** Every file of a folder (name to bytes), hidden ones included. */
+async function snapshot(dir: string): Promise<Map<string, Uint8Array>> {
+  const m = new Map<string, Uint8Array>();
+  for await (const e of Deno.readDir(dir)) {
+    m.set(e.name, e.isFile ? await Deno.readFile(`${dir}/${e.name}`) : new Uint8Array());
+  }
+  return new Map([...m].sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+function assertSameFolder(got: Map<string, Uint8Array>, want: Map<string, Uint8Array>): void {
+  assertEquals([...got.keys()], [...want.keys()]);
+  for (const [k, v] of want) assertEquals(got.get(k), v, k);
+}
+
+Deno.test("writeResultSet: the official files byte for byte, plus a manifest naming them", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "grafiqs_hostile_run_" });
+  try {
+    const set = resultSet(3, 1);
+    await writeResultSet(`${dir}/set`, set);
+    // The same bytes as the file-by-file writers.
+    await writeScoreFiles(`${dir}/plain`, set.groups, set.rows);
+    await writeFailedList(`${dir}/plain`, set.failures);
+    await saveEmbeddings(`${dir}/plain`, set.embeddings!);
+    const plain = await snapshot(`${dir}/plain`);
+    const published = await snapshot(`${dir}/set`);
+    assertEquals([...published.keys()], [...plain.keys(), RESULT_MANIFEST_NAME].sort());
+    for (const [k, v] of plain) assertEquals(published.get(k), v, k);
+    const files = await readResultSet(`${dir}/set`);
+    assertEquals(files.map((f) => f.name), [
+      ...GROUPS.map((g) => `GraFIQs_${g}.txt`),
+      "GraFIQs_failed.txt",
+      "GraFIQs_embeddings.npy",
+      "GraFIQs_embeddings.txt",
+    ]);
+    for (const f of files) assertEquals(f.data, plain.get(f.name), f.name);
+    const manifest = JSON.parse(published.get(RESULT_MANIFEST_NAME)!.reduce(
+      (t, b) => t + String.fromCharCode(b),
+      "",
+    ));
+    assertEquals(manifest.files[0].bytes, plain.get("GraFIQs_image.txt")!.length);
+    assert(/^[0-9a-f]{64}$/.test(manifest.files[0].sha256), manifest.files[0].sha256);
+    // A file changed after the publish: the set is no longer valid, and the reader says which.
+    await Deno.writeTextFile(`${dir}/set/GraFIQs_block2.txt`, "edited\n");
+    let err = "";
+    await readResultSet(`${dir}/set`).catch((e) => (err = e.message));
+    assert(/GraFIQs_block2\.txt is not the file .*GraFIQs_manifest\.json names/.test(err), err);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("writeResultSet: a fault at any step leaves the old set as it was, and no temp file", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "grafiqs_hostile_run_" });
+  try {
+    await writeResultSet(dir, resultSet(3, 1));
+    const old = await snapshot(dir);
+    const oldSet = await readResultSet(dir);
+    const fail = (step: string) => () => {
+      throw new Error(`simulated fault before ${step}`);
+    };
+    // Before each file is put in place: the first, one in the middle, the manifest.
+    for (const at of ["GraFIQs_image.txt", "GraFIQs_block3.txt", RESULT_MANIFEST_NAME]) {
+      let err = "";
+      await writeResultSet(dir, resultSet(2, 2), {
+        beforePublish: (name) => (name === at ? fail(at)() : undefined),
+      }).catch((e) => (err = e.message));
+      assert(err.includes(`simulated fault before ${at}`), err);
+      assert(err.includes("the earlier files are kept as they were"), err);
+      assertSameFolder(await snapshot(dir), old);
+    }
+    // While the files are written (a full disk): the embeddings cannot be produced.
+    const set = resultSet(2, 2);
+    let err = "";
+    await writeResultSet(dir, {
+      ...set,
+      embeddings: [{
+        path: set.rows[0].path,
+        get embedding(): Float32Array {
+          throw new Error("No space left on device (os error 28)");
+        },
+      }],
+    }).catch((e) => (err = e.message));
+    assert(err.includes("No space left on device"), err);
+    assertSameFolder(await snapshot(dir), old);
+    // A target that is a directory: found before anything is replaced.
+    await Deno.mkdir(`${dir}/GraFIQs_embeddings.npy.d`);
+    await Deno.remove(`${dir}/GraFIQs_embeddings.npy`);
+    await Deno.rename(`${dir}/GraFIQs_embeddings.npy.d`, `${dir}/GraFIQs_embeddings.npy`);
+    const withDir = await snapshot(dir);
+    err = "";
+    await writeResultSet(dir, resultSet(2, 2)).catch((e) => (err = e.message));
+    assert(/cannot write .*GraFIQs_embeddings\.npy: it is a directory/.test(err), err);
+    assertSameFolder(await snapshot(dir), withDir);
+    // Without the blocking directory the new set goes in whole.
+    await Deno.remove(`${dir}/GraFIQs_embeddings.npy`);
+    await writeResultSet(dir, resultSet(2, 2));
+    const now = await readResultSet(dir);
+    assertEquals(now.length, oldSet.length);
+    assert(now.every((f, i) => f.sha256 !== oldSet[i].sha256), "every file is new");
+    assert(![...(await snapshot(dir)).keys()].some((n) => n.endsWith(".tmp")));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("writeResultSet: a run killed while publishing leaves no valid set; the next run cleans up", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "grafiqs_hostile_run_" });
+  try {
+    await writeResultSet(dir, resultSet(3, 1));
+    // A child process publishes a new set and dies (exit, no clean-up) before the fourth file.
+    const script = `
+      import { writeResultSet } from ${
+      JSON.stringify(new URL("../src/io/result_set.ts", import.meta.url).href)
+    };
+      const groups = ${JSON.stringify(GROUPS)};
+      const rows = [{ path: "x.png", scores: [1, 2, 3, 4, 5] }];
+      await writeResultSet(Deno.args[0], { groups, rows, failures: [], embeddings: null }, {
+        beforePublish: (name) => { if (name === "GraFIQs_block3.txt") Deno.exit(9); },
+      });`;
+    const child = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", script, dir],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(RUN_LIMIT_MS),
+    }).output();
+    assertEquals(child.code, 9, new TextDecoder().decode(child.stderr));
+    // Mixed files and the killed run's temporary files are there, but no manifest: no set.
+    const names = [...(await snapshot(dir)).keys()];
+    assert(!names.includes(RESULT_MANIFEST_NAME), names.join(" "));
+    const temps = names.filter((n) => TEMP_NAME_PATTERN.test(n));
+    assert(temps.length >= 3, names.join(" "));
+    let err = "";
+    await readResultSet(dir).catch((e) => (err = e.message));
+    assert(err.includes("no complete file set"), err);
+    // Files that only look alike are never removed: another prefix, another pattern.
+    await Deno.writeTextFile(`${dir}/.notes.txt.123.0123456789ab.tmp`, "keep\n");
+    await Deno.writeTextFile(`${dir}/.GraFIQs_image.txt.tmp`, "keep\n");
+    // The next publish removes the dead process's files and writes a complete set.
+    await writeResultSet(dir, resultSet(2, 3));
+    const after = [...(await snapshot(dir)).keys()];
+    assertEquals(after.filter((n) => n.startsWith(".")), [
+      ".GraFIQs_image.txt.tmp",
+      ".notes.txt.123.0123456789ab.tmp",
+    ]);
+    assertEquals((await readResultSet(dir)).length, 8);
+    // A live process's files are kept (it may be writing): this test process's, when asked to.
+    const mine = `.GraFIQs_block1.txt.${Deno.pid}.00112233aabb.tmp`;
+    await Deno.writeTextFile(`${dir}/${mine}`, "in flight\n");
+    assertEquals(await removeStaleTemps(dir, "GraFIQs_", false), []);
+    assertEquals(await removeStaleTemps(dir, "GraFIQs_", true), [mine]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
