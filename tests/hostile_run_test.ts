@@ -10,6 +10,7 @@ import { assert, assertEquals } from "./assert.ts";
 import { gpuTestOptions } from "./gpu_util.ts";
 import { MOD, type ProcessResult, tinyWorkDir } from "./cli_util.ts";
 import { type BadPath, DelimitedPathReader, STALL } from "../src/pipeline/source.ts";
+import { readFileSet } from "../src/io/file_set.ts";
 import { removeStaleTemps, TEMP_NAME_PATTERN } from "../src/io/files.ts";
 import {
   readResultSet,
@@ -382,3 +383,60 @@ Deno.test("writeResultSet: a run killed while publishing leaves no valid set; th
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test(
+  "CLI: stale temporary files are removed; a failed publish keeps the old set",
+  GPU,
+  async () => {
+    const dir = await tinyWorkDir("grafiqs_hostile_run_");
+    try {
+      await Deno.remove(`${dir}/images/folder.png`);
+      const out = `${dir}/out`;
+      await Deno.mkdir(out);
+      // Left by a fake earlier run that was killed (process 999999999 cannot exist on Linux,
+      // whose process ids stay below 2^22), and files that are not ours.
+      const stale = [
+        ".GraFIQs_image.txt.999999999.0123456789ab.tmp",
+        ".GraFIQs_manifest.json.999999999.a1b2c3d4e5f6.tmp",
+        ".GraFIQs_write_probe.999999999.00ff00ff00ff.tmp",
+      ];
+      for (const n of stale) await Deno.writeTextFile(`${out}/${n}`, "stale\n");
+      await Deno.writeTextFile(`${out}/.mine.999999999.0123456789ab.tmp`, "not ours\n");
+      await Deno.writeTextFile(`${out}/notes.txt`, "not ours\n");
+      const args = ["--image-path", "images", "--image-extension", "png", "--weights", "model.pth"];
+      const first = await run([...args, "--output-dir", "out"], dir);
+      assertEquals(first.code, 3, first.stderr);
+      assert(first.stderr.includes("removed 3 temporary file(s)"), first.stderr);
+      const names = [...(await snapshot(out)).keys()];
+      assertEquals(names, [
+        ".mine.999999999.0123456789ab.tmp",
+        "GraFIQs_block1.txt",
+        "GraFIQs_block2.txt",
+        "GraFIQs_block3.txt",
+        "GraFIQs_block4.txt",
+        "GraFIQs_failed.txt",
+        "GraFIQs_image.txt",
+        RESULT_MANIFEST_NAME,
+        "notes.txt",
+      ]);
+      const set = await readFileSet(out, RESULT_MANIFEST_NAME);
+      assertEquals(set.length, 6);
+      assert(new TextDecoder().decode(set[0].data).startsWith("images/smooth_a.png "));
+      const old = await snapshot(out);
+
+      // Second run: other results (one image fewer, embeddings), and one target it cannot
+      // replace. The failure comes after the scoring; the old set must be untouched.
+      await Deno.remove(`${dir}/images/smooth_b.png`);
+      await Deno.mkdir(`${out}/GraFIQs_embeddings.npy`);
+      const second = await run([...args, "--output-dir", "out", "--save-embeddings"], dir);
+      assertEquals(second.code, 1, second.stderr);
+      assert(/cannot write .*GraFIQs_embeddings\.npy/.test(second.stderr), second.stderr);
+      const now = await snapshot(out);
+      now.delete("GraFIQs_embeddings.npy");
+      assertSameFolder(now, old);
+      assertEquals((await readResultSet(out)).length, 6);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);

@@ -6,16 +6,10 @@
  */
 import { Gpu } from "../gpu/gpu.ts";
 import { Executor } from "../graph/executor.ts";
-import { saveEmbeddings } from "../io/embeddings.ts";
 import { ensureDirectory, writeAll } from "../io/files.ts";
 import { formatRecord, recordHeader } from "../io/records.ts";
-import {
-  type Failure,
-  scorePathProblem,
-  type ScoreRow,
-  writeFailedList,
-  writeScoreFiles,
-} from "../io/scores.ts";
+import { writeResultSet } from "../io/result_set.ts";
+import { type Failure, scorePathProblem, type ScoreRow } from "../io/scores.ts";
 import { applyPathReplace } from "../io/select.ts";
 import type { ScoredImage } from "../pipeline/score_paths.ts";
 import { Journal, recoverRecordFile } from "../pipeline/resume.ts";
@@ -56,8 +50,8 @@ function onInterrupt(stop: StopSignal, message: string): () => void {
  *
  * Folder mode with `--resume`: each batch's results are appended to OUT/.grafiqs_journal.tsv
  * (see {@link Journal}); images already in the journal are skipped; at the end the five score
- * files, the failure list and the embeddings are written atomically from the journal, exactly
- * as an uninterrupted run writes them, and the journal is deleted.
+ * files, the failure list and the embeddings are written from the journal as one set
+ * (`writeResultSet`), exactly as an uninterrupted run writes them, and the journal is deleted.
  *
  * @returns the exit status: {@link EXIT_OK}, {@link EXIT_SOME_FAILED} (some images failed),
  *   {@link EXIT_INTERRUPTED} (SIGINT; rerun with --resume to finish) or {@link EXIT_ERROR}.
@@ -270,9 +264,12 @@ async function runFolderResume(opts: ScoreOptions, stop: StopSignal): Promise<nu
       }
     }
   }
-  await writeScoreFiles(outDir, ex.groups, rows);
-  await writeFailedList(outDir, failures);
-  if (opts.saveEmbeddings) await saveEmbeddings(outDir, scored);
+  await writeResultSet(outDir, {
+    groups: ex.groups,
+    rows,
+    failures,
+    embeddings: opts.saveEmbeddings ? scored : null,
+  });
   await journal.remove();
   const secs = (performance.now() - t0) / 1000;
   console.error(

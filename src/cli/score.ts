@@ -8,8 +8,7 @@
 import { EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE } from "./args.ts";
 import { Gpu } from "../gpu/gpu.ts";
 import { Executor } from "../graph/executor.ts";
-import { saveEmbeddings } from "../io/embeddings.ts";
-import { writeFailedList, writeScoreFiles } from "../io/scores.ts";
+import { writeResultSet } from "../io/result_set.ts";
 import { applyPathReplace } from "../io/select.ts";
 import { scorePaths } from "../pipeline/score_paths.ts";
 import { selectImages } from "../pipeline/select_images.ts";
@@ -19,8 +18,9 @@ import { parseScoreArgs, SCORE_HELP, usesPipeline } from "./score_args.ts";
 import { setUp } from "./setup.ts";
 
 /**
- * Run the main command. Writes the five official score files (atomically), the failure list
- * and optionally the embeddings; the record mode and `--resume` go to {@link runPipeline}.
+ * Run the main command. Writes the five official score files, the failure list and optionally
+ * the embeddings as one set under OUT/GraFIQs_manifest.json (`writeResultSet`); the record mode
+ * and `--resume` go to {@link runPipeline}.
  * Progress and errors go to stderr.
  *
  * @example Score a folder as the official extract_grafiqs.py does
@@ -33,7 +33,8 @@ import { setUp } from "./setup.ts";
  *   "--output-dir", "out",
  *   "--bgr2rgb",
  * ]);
- * // out/GraFIQs_{image,block1,...,block4}.txt and out/GraFIQs_failed.txt; status 0 or 3
+ * // out/GraFIQs_{image,block1,...,block4}.txt, out/GraFIQs_failed.txt and
+ * // out/GraFIQs_manifest.json; status 0 or 3
  * ```
  *
  * @param args the command line after the program name (`SCORE_HELP` in score_args.ts)
@@ -82,13 +83,12 @@ export async function runScore(args: string[]): Promise<number> {
     progress.stop();
     ex.destroy();
     const secs = (performance.now() - t0) / 1000;
-    await writeScoreFiles(
-      opts.outputDir,
-      result.groups,
-      result.scored.map((s) => ({ path: s.path, scores: s.scores })),
-    );
-    await writeFailedList(opts.outputDir, result.failures);
-    if (opts.saveEmbeddings) await saveEmbeddings(opts.outputDir, result.scored);
+    await writeResultSet(opts.outputDir, {
+      groups: result.groups,
+      rows: result.scored.map((s) => ({ path: s.path, scores: s.scores })),
+      failures: result.failures,
+      embeddings: opts.saveEmbeddings ? result.scored : null,
+    });
     console.error(
       `grafiqs: scored ${result.scored.length} images in ${secs.toFixed(1)} s ` +
         `(${(result.scored.length / secs).toFixed(2)} images/s); ` +

@@ -108,8 +108,10 @@ Official options (same meaning):
   --image-path DIR            folder of images (not recursive unless --recursive)
   --image-extension EXT       file extension, case sensitive (default: jpg)
   --output-dir OUT            where GraFIQs_{image,block1..block4}.txt go, and GraFIQs_failed.txt
-                              (path<TAB>reason, header only if none failed) (created; default: .)
-                              checked writable (a probe file) before the model or any image
+                              (path<TAB>reason, header only if none failed) (created; default: .);
+                              checked writable (a probe file) before the model or any image.
+                              GraFIQs_manifest.json, written last, names the run's files (size,
+                              SHA-256): they are a valid set only when it does
   --backbone NAME             ${BACKBONES.join(", ")} (default: auto, recognised from the weights)
   --weights FILE              PyTorch .pth (zip or legacy format) or a converted .gfqw file
   --gpu N|NAME                adapter: 0 or "default", "high-performance", "low-power",

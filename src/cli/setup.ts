@@ -6,7 +6,8 @@
  */
 import { dirname } from "node:path";
 import { type LoadedModel, loadModel } from "../graph/model.ts";
-import { checkWritableDirectory } from "../io/files.ts";
+import { checkWritableDirectory, removeStaleTemps } from "../io/files.ts";
+import { RESULT_FILE_PREFIX } from "../io/result_set.ts";
 import type { ScoreOptions } from "./score_args.ts";
 
 /**
@@ -14,7 +15,9 @@ import type { ScoreOptions } from "./score_args.ts";
  * bad output location costs milliseconds instead of a whole run: the folder mode's
  * `--output-dir` (created when missing) or the folder of the record mode's `--output FILE`
  * (created when missing; FILE itself must not be a directory) gets a probe file written and
- * removed ({@link checkWritableDirectory}). Records on stdout need no check.
+ * removed ({@link checkWritableDirectory}). Records on stdout need no check. In the folder
+ * mode, the temporary files that killed runs left in OUT (`.GraFIQs_*.<pid>.<random>.tmp`) are
+ * removed and counted on stderr.
  *
  * @param opts the parsed command line (`records`, `output` and `outputDir` are read)
  * @throws Error `cannot write to output directory OUT: <OS error>`, `cannot write to the
@@ -23,6 +26,14 @@ import type { ScoreOptions } from "./score_args.ts";
 export async function checkOutput(opts: ScoreOptions): Promise<void> {
   if (!opts.records) {
     await checkWritableDirectory(opts.outputDir);
+    // Nothing of this run is there yet: every temporary file of ours there is a killed run's.
+    const stale = await removeStaleTemps(opts.outputDir, RESULT_FILE_PREFIX, true);
+    if (stale.length) {
+      console.error(
+        `grafiqs: removed ${stale.length} temporary file(s) of an interrupted earlier run ` +
+          `from ${opts.outputDir}`,
+      );
+    }
     return;
   }
   if (opts.output === null || opts.output === "-") return;
