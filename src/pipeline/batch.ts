@@ -45,8 +45,9 @@ function failureReason(e: unknown): string {
 /**
  * Read and decode a batch of images into one N x 3 x S x S input buffer, packing the decoded
  * ones first. An item with an `error`, an image whose printed path `pathProblem` rejects, or
- * one that cannot be read or decoded, takes no slot: its entry in `slots` is the reason. Used by `scoreStream`, which
- * every mode runs on (the folder mode through `scorePaths`), so all report failures alike.
+ * one that cannot be read or decoded, takes no slot: its entry in `slots` is the reason. Used
+ * by `scoreStream`, which every mode runs on (the folder mode through `scorePaths`), so all
+ * report failures alike.
  */
 export async function prepareBatch(
   items: Item[],
