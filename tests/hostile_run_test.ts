@@ -28,13 +28,14 @@ const GPU = gpuTestOptions("hostile_run_test");
 const RUN_LIMIT_MS = 180_000;
 
 /**
- * Run `deno run -A mod.ts args` in `cwd` with `input` on stdin, killed after `limitMs`; the
- * result has the wall time too.
+ * Run `deno run -A mod.ts args` in `cwd` with `input` on stdin (several pieces are written
+ * 30 ms apart, so that the tool reads them separately), killed after `limitMs`; the result has
+ * the wall time too.
  */
 async function run(
   args: string[],
   cwd: string,
-  input?: string,
+  input?: string | string[],
   limitMs = RUN_LIMIT_MS,
 ): Promise<ProcessResult & { ms: number }> {
   const t0 = performance.now();
@@ -53,8 +54,16 @@ async function run(
   try {
     if (input !== undefined) {
       const w = child.stdin.getWriter();
-      await w.write(new TextEncoder().encode(input));
-      await w.close();
+      try {
+        for (const [i, piece] of (typeof input === "string" ? [input] : input).entries()) {
+          if (i) await new Promise((r) => setTimeout(r, 30));
+          await w.write(new TextEncoder().encode(piece));
+        }
+        await w.close();
+      } catch (e) {
+        // The tool stopped reading (it exited): its status and stderr tell why.
+        if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
+      }
     }
     const out = await child.output();
     const ms = performance.now() - t0;
@@ -183,7 +192,12 @@ Deno.test(
   async () => {
     const dir = await tinyWorkDir("grafiqs_hostile_run_");
     try {
-      const input = `images/smooth_a.png\n${"y".repeat(70000)}\nimages/smooth_b.png\n`;
+      // The long line arrives in two reads, so that no read holds it whole (as from a pipe).
+      const input = [
+        `images/smooth_a.png\n${"y".repeat(40000)}`,
+        "y".repeat(30000),
+        "\nimages/smooth_b.png\n",
+      ];
       const r = await run(["--weights", "model.pth", "--batch-size", "8"], dir, input);
       assertEquals(r.code, 3, r.stderr);
       const lines = r.stdout.trimEnd().split("\n").map((l) => l.split("\t"));
