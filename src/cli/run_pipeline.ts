@@ -6,7 +6,7 @@
  */
 import { Gpu } from "../gpu/gpu.ts";
 import { Executor } from "../graph/executor.ts";
-import { ensureDirectory, writeAll } from "../io/files.ts";
+import { ensureDirectory, removeEmptyDirectories, writeAll } from "../io/files.ts";
 import { formatRecord, recordHeader } from "../io/records.ts";
 import { writeResultSet } from "../io/result_set.ts";
 import { type Failure, scorePathProblem, type ScoreRow } from "../io/scores.ts";
@@ -64,18 +64,26 @@ export async function runPipeline(opts: ScoreOptions): Promise<number> {
     stop,
     "grafiqs: interrupted; finishing the batch in flight (Ctrl-C again to quit at once)",
   );
+  const created: string[] = [];
   try {
-    return opts.records ? await runRecords(opts, stop) : await runFolderResume(opts, stop);
+    return opts.records
+      ? await runRecords(opts, stop, created)
+      : await runFolderResume(opts, stop, created);
   } catch (e) {
     console.error(`grafiqs: ${(e as Error).message}`);
+    await removeEmptyDirectories(created); // an output folder made for this run, still empty
     return EXIT_ERROR;
   } finally {
     removeHandler();
   }
 }
 
-async function runRecords(opts: ScoreOptions, stop: StopSignal): Promise<number> {
-  const { model, channelOrder } = await setUp(opts);
+async function runRecords(
+  opts: ScoreOptions,
+  stop: StopSignal,
+  created: string[],
+): Promise<number> {
+  const { model, channelOrder } = await setUp(opts, false, created);
   const fromStdin = opts.imagePath === "-";
   const listing = fromStdin ? undefined : await selectImages(opts);
   const gpu = await Gpu.create({ adapter: opts.adapter });
@@ -187,8 +195,12 @@ async function runRecords(opts: ScoreOptions, stop: StopSignal): Promise<number>
   return stats.failed + failedBefore ? EXIT_SOME_FAILED : EXIT_OK;
 }
 
-async function runFolderResume(opts: ScoreOptions, stop: StopSignal): Promise<number> {
-  const { model, channelOrder } = await setUp(opts, true);
+async function runFolderResume(
+  opts: ScoreOptions,
+  stop: StopSignal,
+  created: string[],
+): Promise<number> {
+  const { model, channelOrder } = await setUp(opts, true, created);
   const listing = await selectImages(opts);
   const outDir = opts.outputDir;
   await ensureDirectory(outDir);

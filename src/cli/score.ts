@@ -8,6 +8,7 @@
 import { EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE } from "./args.ts";
 import { Gpu } from "../gpu/gpu.ts";
 import { Executor } from "../graph/executor.ts";
+import { removeEmptyDirectories } from "../io/files.ts";
 import { writeResultSet } from "../io/result_set.ts";
 import { applyPathReplace } from "../io/select.ts";
 import { scorePaths } from "../pipeline/score_paths.ts";
@@ -57,8 +58,9 @@ export async function runScore(args: string[]): Promise<number> {
     return EXIT_OK;
   }
   if (usesPipeline(opts)) return await runPipeline(opts);
+  const created: string[] = [];
   try {
-    const { model, channelOrder } = await setUp(opts);
+    const { model, channelOrder } = await setUp(opts, false, created);
     const paths = await selectImages(opts);
     const gpu = await Gpu.create({ adapter: opts.adapter });
     console.error(
@@ -97,6 +99,7 @@ export async function runScore(args: string[]): Promise<number> {
     return result.failures.length ? EXIT_SOME_FAILED : EXIT_OK;
   } catch (e) {
     console.error(`grafiqs: ${(e as Error).message}`);
+    await removeEmptyDirectories(created); // an output folder made for this run, still empty
     return EXIT_ERROR;
   }
 }

@@ -6,7 +6,7 @@
  */
 import { dirname } from "node:path";
 import { type LoadedModel, loadModel } from "../graph/model.ts";
-import { checkWritableDirectory, removeStaleTemps } from "../io/files.ts";
+import { checkWritableDirectory, removeEmptyDirectories, removeStaleTemps } from "../io/files.ts";
 import { RESULT_FILE_PREFIX } from "../io/result_set.ts";
 import type { ScoreOptions } from "./score_args.ts";
 
@@ -20,12 +20,14 @@ import type { ScoreOptions } from "./score_args.ts";
  * removed and counted on stderr.
  *
  * @param opts the parsed command line (`records`, `output` and `outputDir` are read)
+ * @returns the folders created for the output, innermost first (see
+ *   {@link checkWritableDirectory})
  * @throws Error `cannot write to output directory OUT: <OS error>`, `cannot write to the
  *   output file's folder DIR: <OS error>` or `output file FILE is a directory`
  */
-export async function checkOutput(opts: ScoreOptions): Promise<void> {
+export async function checkOutput(opts: ScoreOptions): Promise<string[]> {
   if (!opts.records) {
-    await checkWritableDirectory(opts.outputDir);
+    const created = await checkWritableDirectory(opts.outputDir);
     // Nothing of this run is there yet: every temporary file of ours there is a killed run's.
     const stale = await removeStaleTemps(opts.outputDir, RESULT_FILE_PREFIX, true);
     if (stale.length) {
@@ -34,15 +36,19 @@ export async function checkOutput(opts: ScoreOptions): Promise<void> {
           `from ${opts.outputDir}`,
       );
     }
-    return;
+    return created;
   }
-  if (opts.output === null || opts.output === "-") return;
-  await checkWritableDirectory(dirname(opts.output), "the output file's folder");
+  if (opts.output === null || opts.output === "-") return [];
+  const created = await checkWritableDirectory(dirname(opts.output), "the output file's folder");
   let info: Deno.FileInfo | undefined;
   try {
     info = await Deno.stat(opts.output);
   } catch { /* a new file, or one the open reports on */ }
-  if (info?.isDirectory) throw new Error(`output file ${opts.output} is a directory`);
+  if (info?.isDirectory) {
+    await removeEmptyDirectories(created);
+    throw new Error(`output file ${opts.output} is a directory`);
+  }
+  return created;
 }
 
 /**
@@ -54,14 +60,21 @@ export async function checkOutput(opts: ScoreOptions): Promise<void> {
  * @param opts the parsed command line (`backbone`, `weights`, `bgr2rgb` and the output options
  *   are read)
  * @param fingerprint also fingerprint the weights file (for the resume journal)
+ * @param created receives the folders created for the output, innermost first: a run that
+ *   fails before writing anything removes them again ({@link removeEmptyDirectories}), so
+ *   that a fatal error writes nothing
  * @returns the model and the channel order fed to it
  * @throws what {@link checkOutput} and {@link loadModel} throw
  */
-export async function setUp(opts: ScoreOptions, fingerprint = false): Promise<{
+export async function setUp(
+  opts: ScoreOptions,
+  fingerprint = false,
+  created: string[] = [],
+): Promise<{
   model: LoadedModel;
   channelOrder: "rgb" | "bgr";
 }> {
-  await checkOutput(opts);
+  created.push(...(await checkOutput(opts)));
   const model = await loadModel(opts.backbone, opts.weights, { fingerprint });
   const channelOrder = opts.bgr2rgb ? "rgb" : model.graph.preprocess.channelOrder;
   return { model, channelOrder };

@@ -208,27 +208,44 @@ export async function ensureDirectory(dir: string): Promise<void> {
  *
  * @param dir the folder the run will write into
  * @param what what the folder is, for the message (default `output directory`)
+ * @returns the folders this call created, innermost first (empty when `dir` existed), for
+ *   {@link removeEmptyDirectories} when the run then fails before writing anything; on an
+ *   error they are removed again
  * @throws Error `cannot write to <what> <dir>: <OS error>` (the original error as `cause`)
  */
 export async function checkWritableDirectory(
   dir: string,
   what = "output directory",
-): Promise<void> {
-  const fail = (e: unknown): never => {
+): Promise<string[]> {
+  const created: string[] = [];
+  const fail = async (e: unknown): Promise<never> => {
+    await removeEmptyDirectories(created);
     throw new Error(`cannot write to ${what} ${dir}: ${(e as Error).message}`, { cause: e });
   };
+  for (let p = dir;;) {
+    try {
+      await Deno.lstat(p);
+      break;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) break;
+    }
+    created.push(p);
+    const parent = dirname(p);
+    if (parent === p) break;
+    p = parent;
+  }
   try {
     await Deno.mkdir(dir, { recursive: true });
   } catch (e) {
-    fail(e);
+    await fail(e);
   }
   let info: Deno.FileInfo | undefined;
   try {
     info = await Deno.stat(dir);
   } catch (e) {
-    fail(e);
+    await fail(e);
   }
-  if (!info!.isDirectory) fail(new Error("it exists and is not a directory"));
+  if (!info!.isDirectory) await fail(new Error("it exists and is not a directory"));
   const probe = tempPath(join(dir, "GraFIQs_write_probe"));
   let file: Deno.FsFile | undefined;
   try {
@@ -247,7 +264,23 @@ export async function checkWritableDirectory(
         await Deno.remove(probe);
       } catch { /* reported below */ }
     }
-    fail(e);
+    await fail(e);
+  }
+  return created;
+}
+
+/**
+ * Remove folders that are empty, in the given order (innermost first), e.g. the ones
+ * {@link checkWritableDirectory} created for a run that then failed before writing anything.
+ * A folder that is not empty, or gone, is left as it is; never throws.
+ *
+ * @param dirs the folders, innermost first
+ */
+export async function removeEmptyDirectories(dirs: readonly string[]): Promise<void> {
+  for (const d of dirs) {
+    try {
+      await Deno.remove(d); // not recursive: fails on a folder that holds anything
+    } catch { /* not empty, or gone */ }
   }
 }
 
