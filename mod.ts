@@ -88,7 +88,15 @@ export { runScore } from "./src/cli/score.ts";
 export type { PipelineOptions, ScoreOptions } from "./src/cli/score_args.ts";
 export { type ScoredImage, scorePaths, type ScoreRunResult } from "./src/pipeline/score_paths.ts";
 export type { Failure } from "./src/io/scores.ts";
-export { arraySource, DelimitedPathReader, type PathSource, STALL } from "./src/pipeline/source.ts";
+export type { FileSetFile, ManifestEntry } from "./src/io/file_set.ts";
+export { readResultSet, RESULT_MANIFEST_NAME } from "./src/io/result_set.ts";
+export {
+  arraySource,
+  type BadPath,
+  DelimitedPathReader,
+  type PathSource,
+  STALL,
+} from "./src/pipeline/source.ts";
 export { runPipeline } from "./src/cli/run_pipeline.ts";
 export {
   scoreStream,

@@ -308,6 +308,7 @@ Deno.test({
         assertEquals(files, [
           "GraFIQs_failed.txt",
           "GraFIQs_image.txt",
+          "GraFIQs_manifest.json",
           "GraFIQs_stage1.txt",
           "GraFIQs_stage2.txt",
           "GraFIQs_stage3.txt",

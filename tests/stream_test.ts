@@ -15,7 +15,7 @@ import { parseScoreFile, readFailedList } from "../src/io/scores.ts";
 import { fnv1a64 } from "../src/io/hash.ts";
 import { inShard, parseShard, shardOf } from "../src/pipeline/shard.ts";
 import { Channel } from "../src/pipeline/channel.ts";
-import { DelimitedPathReader, STALL } from "../src/pipeline/source.ts";
+import { type BadPath, DelimitedPathReader, STALL } from "../src/pipeline/source.ts";
 import { selectImages } from "../src/pipeline/select_images.ts";
 import { parseScoreArgs } from "../src/cli/score_args.ts";
 import { buildIResNet } from "../src/graph/iresnet.ts";
@@ -204,8 +204,8 @@ function streamOf(chunks: (string | Uint8Array)[], delayMs = 0) {
   });
 }
 
-async function drain(r: DelimitedPathReader): Promise<string[]> {
-  const out: string[] = [];
+async function drain(r: DelimitedPathReader): Promise<(string | BadPath)[]> {
+  const out: (string | BadPath)[] = [];
   for (let p = await r.next(Infinity); p !== null; p = await r.next(Infinity)) {
     if (p !== STALL) out.push(p);
   }
@@ -230,7 +230,7 @@ Deno.test("stdin reader: lines, CRLF, NUL records, UTF-8 split across reads, sta
   );
   // A slow producer: the reader reports STALL, and the path comes later, not lost.
   const slow = new DelimitedPathReader(streamOf(["p1\n", "p2\n"], 200), "\n");
-  const seen: (string | symbol | null)[] = [];
+  const seen: (string | BadPath | symbol | null)[] = [];
   for (;;) {
     const p = await slow.next(50);
     seen.push(p);
@@ -238,15 +238,11 @@ Deno.test("stdin reader: lines, CRLF, NUL records, UTF-8 split across reads, sta
   }
   assertEquals(seen.filter((p) => typeof p === "string"), ["p1", "p2"]);
   assert(seen.includes(STALL));
-  // Binary junk without separators is refused instead of filling memory.
+  // Binary junk without separators is counted, not kept, and becomes one failed record.
   const junk = new DelimitedPathReader(streamOf(["x".repeat(70000)]), "\n");
-  let err = "";
-  try {
-    await drain(junk);
-  } catch (x) {
-    err = (x as Error).message;
-  }
-  assert(/longer than 65536/.test(err), err);
+  assertEquals(await drain(junk), [
+    { path: "x".repeat(200) + "\u2026", error: "path too long: 70000 bytes, over 65536" },
+  ]);
 });
 
 Deno.test("Channel: a bounded queue that blocks the sender and drains after close", async () => {

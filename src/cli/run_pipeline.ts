@@ -6,16 +6,10 @@
  */
 import { Gpu } from "../gpu/gpu.ts";
 import { Executor } from "../graph/executor.ts";
-import { saveEmbeddings } from "../io/embeddings.ts";
-import { ensureDirectory, writeAll } from "../io/files.ts";
+import { ensureDirectory, removeEmptyDirectories, writeAll } from "../io/files.ts";
 import { formatRecord, recordHeader } from "../io/records.ts";
-import {
-  type Failure,
-  scorePathProblem,
-  type ScoreRow,
-  writeFailedList,
-  writeScoreFiles,
-} from "../io/scores.ts";
+import { writeResultSet } from "../io/result_set.ts";
+import { type Failure, scorePathProblem, type ScoreRow } from "../io/scores.ts";
 import { applyPathReplace } from "../io/select.ts";
 import type { ScoredImage } from "../pipeline/score_paths.ts";
 import { Journal, recoverRecordFile } from "../pipeline/resume.ts";
@@ -56,8 +50,8 @@ function onInterrupt(stop: StopSignal, message: string): () => void {
  *
  * Folder mode with `--resume`: each batch's results are appended to OUT/.grafiqs_journal.tsv
  * (see {@link Journal}); images already in the journal are skipped; at the end the five score
- * files, the failure list and the embeddings are written atomically from the journal, exactly
- * as an uninterrupted run writes them, and the journal is deleted.
+ * files, the failure list and the embeddings are written from the journal as one set
+ * (`writeResultSet`), exactly as an uninterrupted run writes them, and the journal is deleted.
  *
  * @returns the exit status: {@link EXIT_OK}, {@link EXIT_SOME_FAILED} (some images failed),
  *   {@link EXIT_INTERRUPTED} (SIGINT; rerun with --resume to finish) or {@link EXIT_ERROR}.
@@ -70,18 +64,26 @@ export async function runPipeline(opts: ScoreOptions): Promise<number> {
     stop,
     "grafiqs: interrupted; finishing the batch in flight (Ctrl-C again to quit at once)",
   );
+  const created: string[] = [];
   try {
-    return opts.records ? await runRecords(opts, stop) : await runFolderResume(opts, stop);
+    return opts.records
+      ? await runRecords(opts, stop, created)
+      : await runFolderResume(opts, stop, created);
   } catch (e) {
     console.error(`grafiqs: ${(e as Error).message}`);
+    await removeEmptyDirectories(created); // an output folder made for this run, still empty
     return EXIT_ERROR;
   } finally {
     removeHandler();
   }
 }
 
-async function runRecords(opts: ScoreOptions, stop: StopSignal): Promise<number> {
-  const { model, channelOrder } = await setUp(opts);
+async function runRecords(
+  opts: ScoreOptions,
+  stop: StopSignal,
+  created: string[],
+): Promise<number> {
+  const { model, channelOrder } = await setUp(opts, false, created);
   const fromStdin = opts.imagePath === "-";
   const listing = fromStdin ? undefined : await selectImages(opts);
   const gpu = await Gpu.create({ adapter: opts.adapter });
@@ -193,8 +195,12 @@ async function runRecords(opts: ScoreOptions, stop: StopSignal): Promise<number>
   return stats.failed + failedBefore ? EXIT_SOME_FAILED : EXIT_OK;
 }
 
-async function runFolderResume(opts: ScoreOptions, stop: StopSignal): Promise<number> {
-  const { model, channelOrder } = await setUp(opts, true);
+async function runFolderResume(
+  opts: ScoreOptions,
+  stop: StopSignal,
+  created: string[],
+): Promise<number> {
+  const { model, channelOrder } = await setUp(opts, true, created);
   const listing = await selectImages(opts);
   const outDir = opts.outputDir;
   await ensureDirectory(outDir);
@@ -270,9 +276,12 @@ async function runFolderResume(opts: ScoreOptions, stop: StopSignal): Promise<nu
       }
     }
   }
-  await writeScoreFiles(outDir, ex.groups, rows);
-  await writeFailedList(outDir, failures);
-  if (opts.saveEmbeddings) await saveEmbeddings(outDir, scored);
+  await writeResultSet(outDir, {
+    groups: ex.groups,
+    rows,
+    failures,
+    embeddings: opts.saveEmbeddings ? scored : null,
+  });
   await journal.remove();
   const secs = (performance.now() - t0) / 1000;
   console.error(

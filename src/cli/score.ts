@@ -8,8 +8,8 @@
 import { EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE } from "./args.ts";
 import { Gpu } from "../gpu/gpu.ts";
 import { Executor } from "../graph/executor.ts";
-import { saveEmbeddings } from "../io/embeddings.ts";
-import { writeFailedList, writeScoreFiles } from "../io/scores.ts";
+import { removeEmptyDirectories } from "../io/files.ts";
+import { writeResultSet } from "../io/result_set.ts";
 import { applyPathReplace } from "../io/select.ts";
 import { scorePaths } from "../pipeline/score_paths.ts";
 import { selectImages } from "../pipeline/select_images.ts";
@@ -19,8 +19,9 @@ import { parseScoreArgs, SCORE_HELP, usesPipeline } from "./score_args.ts";
 import { setUp } from "./setup.ts";
 
 /**
- * Run the main command. Writes the five official score files (atomically), the failure list
- * and optionally the embeddings; the record mode and `--resume` go to {@link runPipeline}.
+ * Run the main command. Writes the five official score files, the failure list and optionally
+ * the embeddings as one set under OUT/GraFIQs_manifest.json (`writeResultSet`); the record mode
+ * and `--resume` go to {@link runPipeline}.
  * Progress and errors go to stderr.
  *
  * @example Score a folder as the official extract_grafiqs.py does
@@ -33,7 +34,8 @@ import { setUp } from "./setup.ts";
  *   "--output-dir", "out",
  *   "--bgr2rgb",
  * ]);
- * // out/GraFIQs_{image,block1,...,block4}.txt and out/GraFIQs_failed.txt; status 0 or 3
+ * // out/GraFIQs_{image,block1,...,block4}.txt, out/GraFIQs_failed.txt and
+ * // out/GraFIQs_manifest.json; status 0 or 3
  * ```
  *
  * @param args the command line after the program name (`SCORE_HELP` in score_args.ts)
@@ -56,8 +58,9 @@ export async function runScore(args: string[]): Promise<number> {
     return EXIT_OK;
   }
   if (usesPipeline(opts)) return await runPipeline(opts);
+  const created: string[] = [];
   try {
-    const { model, channelOrder } = await setUp(opts);
+    const { model, channelOrder } = await setUp(opts, false, created);
     const paths = await selectImages(opts);
     const gpu = await Gpu.create({ adapter: opts.adapter });
     console.error(
@@ -82,13 +85,12 @@ export async function runScore(args: string[]): Promise<number> {
     progress.stop();
     ex.destroy();
     const secs = (performance.now() - t0) / 1000;
-    await writeScoreFiles(
-      opts.outputDir,
-      result.groups,
-      result.scored.map((s) => ({ path: s.path, scores: s.scores })),
-    );
-    await writeFailedList(opts.outputDir, result.failures);
-    if (opts.saveEmbeddings) await saveEmbeddings(opts.outputDir, result.scored);
+    await writeResultSet(opts.outputDir, {
+      groups: result.groups,
+      rows: result.scored.map((s) => ({ path: s.path, scores: s.scores })),
+      failures: result.failures,
+      embeddings: opts.saveEmbeddings ? result.scored : null,
+    });
     console.error(
       `grafiqs: scored ${result.scored.length} images in ${secs.toFixed(1)} s ` +
         `(${(result.scored.length / secs).toFixed(2)} images/s); ` +
@@ -97,6 +99,7 @@ export async function runScore(args: string[]): Promise<number> {
     return result.failures.length ? EXIT_SOME_FAILED : EXIT_OK;
   } catch (e) {
     console.error(`grafiqs: ${(e as Error).message}`);
+    await removeEmptyDirectories(created); // an output folder made for this run, still empty
     return EXIT_ERROR;
   }
 }

@@ -108,7 +108,10 @@ Official options (same meaning):
   --image-path DIR            folder of images (not recursive unless --recursive)
   --image-extension EXT       file extension, case sensitive (default: jpg)
   --output-dir OUT            where GraFIQs_{image,block1..block4}.txt go, and GraFIQs_failed.txt
-                              (path<TAB>reason, header only if none failed) (created; default: .)
+                              (path<TAB>reason, header only if none failed) (created; default: .);
+                              checked writable (a probe file) before the model or any image.
+                              GraFIQs_manifest.json, written last, names the run's files (size,
+                              SHA-256): they are a valid set only when it does
   --backbone NAME             ${BACKBONES.join(", ")} (default: auto, recognised from the weights)
   --weights FILE              PyTorch .pth (zip or legacy format) or a converted .gfqw file
   --gpu N|NAME                adapter: 0 or "default", "high-performance", "low-power",
@@ -129,8 +132,10 @@ Pipelines and large runs (docs/PIPELINE.md):
   --image-path -              read image paths from stdin, one per line (also without
                               --image-path); one record per image goes to stdout as soon as
                               its batch is scored, in input order
+                              (a path over 65536 bytes is a failed record: path too long)
   -0, --null                  paths on stdin are NUL-separated (find -print0)
-  --output FILE               write records to FILE (- for stdout), also with --image-path DIR
+  --output FILE               write records to FILE (- for stdout), also with --image-path DIR;
+                              its folder is created and checked writable first
   --format tsv|jsonl          record format (default: tsv, jsonl for FILE.jsonl); columns:
                               path, one score per group, status (ok|failed), error
   --image-extension A,B       several extensions (comma-separated or repeated)

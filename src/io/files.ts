@@ -1,7 +1,8 @@
 /**
- * General file helpers the whole project uses: the atomic file writer, writing a whole buffer,
- * creating an output directory, and reading the complete lines of a file that a killed process
- * may have left with a torn last line.
+ * General file helpers the whole project uses: the atomic file writer and its temporary files
+ * (names, cleaning up after killed runs), writing a whole buffer, creating and checking an
+ * output directory, and reading the complete lines of a file that a killed process may have
+ * left with a torn last line.
  *
  * @module
  */
@@ -27,11 +28,102 @@ function randomTag(): string {
 }
 
 /**
+ * The names of this project's temporary files: `.<name>.<pid>.<12 hex digits>.tmp`, where
+ * `<name>` is the target's name cut to its first 100 characters and `<pid>` the writing
+ * process (groups: name, pid). {@link atomicWriteFile}'s temp files, the file sets' staged
+ * files and backups (file_set.ts) and the write probe all follow it.
+ */
+export const TEMP_NAME_PATTERN: RegExp = /^\.(.+)\.(\d+)\.[0-9a-f]{12}\.tmp$/s;
+
+/**
+ * A fresh temporary path beside `path`, in the {@link TEMP_NAME_PATTERN} form (unique: the
+ * process id and 48 random bits; kept under the usual 255-byte name limit for long names).
+ *
+ * @param path the target file path
+ * @returns `<dir>/.<name>.<pid>.<random>.tmp`
+ */
+export function tempPath(path: string): string {
+  const stem = Array.from(basename(path)).slice(0, 100).join("");
+  return join(dirname(path), `.${stem}.${Deno.pid}.${randomTag()}.tmp`);
+}
+
+/** Whether another process with this id runs now (Linux: /proc; elsewhere unknown: false). */
+function processAlive(pid: number): boolean {
+  if (Deno.build.os !== "linux") return false;
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Remove the temporary files that earlier runs left in `dir` when they were killed: regular
+ * files named in the {@link TEMP_NAME_PATTERN} form whose name part starts with `prefix` and
+ * whose process is gone (on Linux a file of another live process is kept, as it may be
+ * writing; elsewhere the process cannot be asked and every such file is removed). No other
+ * file is touched.
+ *
+ * @param dir the folder (a missing folder has nothing to clean)
+ * @param prefix the start of the target names, e.g. `GraFIQs_`
+ * @param ownPid also remove files named with this process's id (true when this process has
+ *   not started writing in `dir` yet: its id may be an earlier process's, e.g. in containers)
+ * @returns the names removed
+ * @throws Error naming the folder when it cannot be listed
+ */
+export async function removeStaleTemps(
+  dir: string,
+  prefix: string,
+  ownPid: boolean,
+): Promise<string[]> {
+  const removed: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      const m = TEMP_NAME_PATTERN.exec(e.name);
+      if (!m || !e.isFile || !m[1].startsWith(prefix)) continue;
+      const pid = Number(m[2]);
+      if (pid === Deno.pid ? !ownPid : processAlive(pid)) continue;
+      try {
+        await Deno.remove(join(dir, e.name));
+        removed.push(e.name);
+      } catch { /* gone already, or not ours to remove */ }
+    }
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return removed;
+    throw new Error(`cannot list ${dir}: ${(e as Error).message}`, { cause: e });
+  }
+  return removed.sort();
+}
+
+/**
+ * Flush a folder's entries (created, renamed, removed files) to stable storage, where the
+ * system allows it (fsync of the folder; a no-op where folders cannot be opened or synced,
+ * e.g. on Windows). Never throws.
+ *
+ * @param dir the folder
+ */
+export async function syncDirectory(dir: string): Promise<void> {
+  let f: Deno.FsFile | undefined;
+  try {
+    f = await Deno.open(dir, { read: true });
+    await f.sync();
+  } catch {
+    /* not supported here */
+  } finally {
+    try {
+      f?.close();
+    } catch { /* already closed */ }
+  }
+}
+
+/**
  * Write a whole file atomically: readers see either the old content or the complete new
  * content, never a truncated file, even when the process dies mid-write.
  *
- * The data goes to a temp file in the same directory (`.<name>.<pid>.<random>.tmp`, with the
- * name cut to its first 100 characters, created exclusively), which is flushed with fsync (unless `sync: false`), closed and then renamed over
+ * The data goes to a temp file in the same directory ({@link tempPath}:
+ * `.<name>.<pid>.<random>.tmp`, with the name cut to its first 100 characters, created
+ * exclusively), which is flushed with fsync (unless `sync: false`), closed and then renamed over
  * `path` (rename is atomic within one file system). On any error the temp file is removed. The
  * directory itself is not fsynced, so after a power loss the rename may be lost (the old file
  * stays). An existing `path` is replaced with a new file (its permissions are not kept; a
@@ -49,9 +141,7 @@ export async function atomicWriteFile(
   options: AtomicWriteOptions = {},
 ): Promise<void> {
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  // Keep the temp name under the usual 255-byte name limit for long target names.
-  const stem = Array.from(basename(path)).slice(0, 100).join("");
-  const tmp = join(dirname(path), `.${stem}.${Deno.pid}.${randomTag()}.tmp`);
+  const tmp = tempPath(path);
   let file: Deno.FsFile | undefined;
   let created = false;
   try {
@@ -107,6 +197,91 @@ export async function ensureDirectory(dir: string): Promise<void> {
   }
   const info = await Deno.stat(dir);
   if (!info.isDirectory) throw new Error(`output path ${dir} exists and is not a directory`);
+}
+
+/**
+ * Check, before a long run, that files can be written in `dir`: create it with its parents when
+ * missing (`mkdir -p`), then create, write and remove a probe file with a unique name
+ * (`.GraFIQs_write_probe.<pid>.<random>.tmp`). A folder that is read-only, on a read-only
+ * file system, below a regular file, or not a folder at all is found here, in
+ * milliseconds, instead of after hours of scoring.
+ *
+ * @param dir the folder the run will write into
+ * @param what what the folder is, for the message (default `output directory`)
+ * @returns the folders this call created, innermost first (empty when `dir` existed), for
+ *   {@link removeEmptyDirectories} when the run then fails before writing anything; on an
+ *   error they are removed again
+ * @throws Error `cannot write to <what> <dir>: <OS error>` (the original error as `cause`)
+ */
+export async function checkWritableDirectory(
+  dir: string,
+  what = "output directory",
+): Promise<string[]> {
+  const created: string[] = [];
+  const fail = async (e: unknown): Promise<never> => {
+    await removeEmptyDirectories(created);
+    throw new Error(`cannot write to ${what} ${dir}: ${(e as Error).message}`, { cause: e });
+  };
+  for (let p = dir;;) {
+    try {
+      await Deno.lstat(p);
+      break;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) break;
+    }
+    created.push(p);
+    const parent = dirname(p);
+    if (parent === p) break;
+    p = parent;
+  }
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (e) {
+    await fail(e);
+  }
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = await Deno.stat(dir);
+  } catch (e) {
+    await fail(e);
+  }
+  if (!info!.isDirectory) await fail(new Error("it exists and is not a directory"));
+  const probe = tempPath(join(dir, "GraFIQs_write_probe"));
+  let file: Deno.FsFile | undefined;
+  try {
+    file = await Deno.open(probe, { write: true, createNew: true });
+    await writeAll(file, new TextEncoder().encode("GraFIQs write probe\n"));
+    await file.sync();
+    file.close();
+    file = undefined;
+    await Deno.remove(probe);
+  } catch (e) {
+    if (file) {
+      try {
+        file.close();
+      } catch { /* already closed */ }
+      try {
+        await Deno.remove(probe);
+      } catch { /* reported below */ }
+    }
+    await fail(e);
+  }
+  return created;
+}
+
+/**
+ * Remove folders that are empty, in the given order (innermost first), e.g. the ones
+ * {@link checkWritableDirectory} created for a run that then failed before writing anything.
+ * A folder that is not empty, or gone, is left as it is; never throws.
+ *
+ * @param dirs the folders, innermost first
+ */
+export async function removeEmptyDirectories(dirs: readonly string[]): Promise<void> {
+  for (const d of dirs) {
+    try {
+      await Deno.remove(d); // not recursive: fails on a folder that holds anything
+    } catch { /* not empty, or gone */ }
+  }
 }
 
 /**

@@ -50,28 +50,21 @@ export function formatScore(score: number): string {
 }
 
 /**
- * Write the official score files `OUT/GraFIQs_<group>.txt`, one per group (SPEC section 5).
+ * The official score files' names and texts, one per group (SPEC section 5): each text has one
+ * line `PATH SCORE\n` per row, in the given order (the caller passes the sorted image order),
+ * PATH and SCORE separated by one space, `\n` line endings, SCORE as {@link formatScore}.
  *
- * Each file has one line `PATH SCORE\n` per row, in the given order (the caller passes the
- * sorted image order), PATH and SCORE separated by one space, UTF-8, `\n` line endings, SCORE as
- * {@link formatScore}. OUT is created with its parents when missing (like the official
- * `mkdir(parents=True, exist_ok=True)`). Each file is written atomically
- * ({@link atomicWriteFile}); the files are written one after another, so a crash can leave
- * some groups new and others old.
- *
- * @param outDir output directory OUT
  * @param groups group names, e.g. `["image", "block1", "block2", "block3", "block4"]` (or
  *   `stage1..5` for MobileFaceNet); non-empty, unique, without `/`, `\` or NUL
  * @param rows one row per image; `rows[i].scores[g]` is the score of image i for `groups[g]`
+ * @returns `{ name: "GraFIQs_<group>.txt", data: text }` per group, in group order
  * @throws Error on a bad group name, a row whose score count differs from `groups.length`
- *   (naming the row and path), a path that {@link scorePathProblem} rejects (naming it), or when
- *   OUT cannot be created or a file cannot be written (naming it).
+ *   (naming the row and path), or a path that {@link scorePathProblem} rejects (naming it).
  */
-export async function writeScoreFiles(
-  outDir: string,
+export function scoreFileTexts(
   groups: string[],
   rows: ScoreRow[],
-): Promise<void> {
+): { name: string; data: string }[] {
   const seen = new Set<string>();
   for (const g of groups) {
     if (g === "" || /[/\\\0]/.test(g)) throw new Error(`bad score group name ${JSON.stringify(g)}`);
@@ -88,12 +81,35 @@ export async function writeScoreFiles(
     const problem = scorePathProblem(r.path);
     if (problem) throw new Error(`score row ${i} (${JSON.stringify(r.path)}): ${problem}`);
   });
-  await ensureDirectory(outDir);
-  for (let g = 0; g < groups.length; g++) {
+  return groups.map((g, gi) => {
     let text = "";
-    for (const r of rows) text += `${r.path} ${formatScore(r.scores[g])}\n`;
-    await atomicWriteFile(join(outDir, scoreFileName(groups[g])), text);
-  }
+    for (const r of rows) text += `${r.path} ${formatScore(r.scores[gi])}\n`;
+    return { name: scoreFileName(g), data: text };
+  });
+}
+
+/**
+ * Write the official score files `OUT/GraFIQs_<group>.txt`, one per group (SPEC section 5), in
+ * the format of {@link scoreFileTexts}, UTF-8. OUT is created with its parents when missing
+ * (like the official `mkdir(parents=True, exist_ok=True)`). Each file is written atomically
+ * ({@link atomicWriteFile}); the files are written one after another, so a crash can leave
+ * some groups new and others old. The main command writes its files as one set instead
+ * (`writeResultSet`, result_set.ts).
+ *
+ * @param outDir output directory OUT
+ * @param groups group names (see {@link scoreFileTexts})
+ * @param rows one row per image; `rows[i].scores[g]` is the score of image i for `groups[g]`
+ * @throws Error what {@link scoreFileTexts} throws, or when OUT cannot be created or a file
+ *   cannot be written (naming it).
+ */
+export async function writeScoreFiles(
+  outDir: string,
+  groups: string[],
+  rows: ScoreRow[],
+): Promise<void> {
+  const files = scoreFileTexts(groups, rows);
+  await ensureDirectory(outDir);
+  for (const f of files) await atomicWriteFile(join(outDir, f.name), f.data);
 }
 
 /**
@@ -210,9 +226,18 @@ export function unescapeTsv(s: string): string {
  */
 export async function writeFailedList(outDir: string, failures: Failure[]): Promise<void> {
   await ensureDirectory(outDir);
+  await atomicWriteFile(join(outDir, FAILED_FILE_NAME), failedListText(failures));
+}
+
+/**
+ * The text of `GraFIQs_failed.txt` (the format {@link writeFailedList} describes).
+ *
+ * @param failures the images that failed, in order
+ */
+export function failedListText(failures: Failure[]): string {
   let text = FAILED_HEADER + "\n";
   for (const f of failures) text += `${escapeTsv(f.path)}\t${escapeTsv(f.reason)}\n`;
-  await atomicWriteFile(join(outDir, FAILED_FILE_NAME), text);
+  return text;
 }
 
 /**

@@ -7,10 +7,15 @@
 import { ImageDecodeError } from "../image/decode.ts";
 import { prepareImageInto, type PrepareOptions } from "../image/normalize.ts";
 
-/** One path to score: as listed (to read the file) and as printed (after --path-replace). */
+/**
+ * One path to score: as listed (to read the file) and as printed (after --path-replace), or,
+ * with `error`, an input record known to fail already (an over-long line on stdin).
+ */
 export interface Item {
   listed: string;
   text: string;
+  /** Why this record fails without being read (it takes no slot), when set. */
+  error?: string;
 }
 
 /** A batch decoded into one input buffer. */
@@ -39,9 +44,10 @@ function failureReason(e: unknown): string {
 
 /**
  * Read and decode a batch of images into one N x 3 x S x S input buffer, packing the decoded
- * ones first. An image whose printed path `pathProblem` rejects, or that cannot be read or
- * decoded, takes no slot: its entry in `slots` is the reason. Used by `scoreStream`, which
- * every mode runs on (the folder mode through `scorePaths`), so all report failures alike.
+ * ones first. An item with an `error`, an image whose printed path `pathProblem` rejects, or
+ * one that cannot be read or decoded, takes no slot: its entry in `slots` is the reason. Used
+ * by `scoreStream`, which every mode runs on (the folder mode through `scorePaths`), so all
+ * report failures alike.
  */
 export async function prepareBatch(
   items: Item[],
@@ -53,7 +59,7 @@ export async function prepareBatch(
   const slots: (number | string)[] = [];
   let count = 0;
   for (const it of items) {
-    const problem = pathProblem?.(it.text);
+    const problem = it.error ?? pathProblem?.(it.text);
     if (problem) {
       slots.push(problem);
       continue;

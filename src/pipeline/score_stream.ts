@@ -79,7 +79,8 @@ export interface StreamStats {
  *
  * Each record's scores are bit-identical to the folder mode's (the executor scores every image
  * on its own, whatever the batch). An image that cannot be read or decoded gets a record with
- * `scores: null` and the reason, as `scorePaths` reports it.
+ * `scores: null` and the reason, as `scorePaths` reports it; so does a `BadPath` from the
+ * source (an over-long line on stdin), in its place in the input order.
  *
  * @example Score paths read from stdin, one JSONL record per image on stdout
  * ```ts
@@ -158,13 +159,16 @@ export async function scoreStream(
           break;
         }
         stats.read++;
-        const text = opts.pathText ? opts.pathText(p) : p;
-        if (opts.accept && !opts.accept(p, text)) {
+        // A record that is not a usable path (an over-long line) keeps its place in the input
+        // order and gets a failed record; the filters see its stand-in text.
+        const listed = typeof p === "string" ? p : p.path;
+        const text = opts.pathText ? opts.pathText(listed) : listed;
+        if (opts.accept && !opts.accept(listed, text)) {
           stats.skipped++;
           continue;
         }
         if (batch.length === 0) first = performance.now();
-        batch.push({ listed: p, text });
+        batch.push(typeof p === "string" ? { listed, text } : { listed, text, error: p.error });
         if (batch.length >= batchSize) {
           if (!(await batches.send(batch))) break;
           batch = [];
