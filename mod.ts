@@ -72,9 +72,17 @@ export type {
   WeightTensor,
 } from "./src/weights/types.ts";
 export { prepareImage, type PrepareOptions } from "./src/image/normalize.ts";
+export { type DecodeOptions, DEFAULT_MAX_PIXELS } from "./src/image/decode.ts";
+export { DEFAULT_MAX_FILE_BYTES } from "./src/image/read_file.ts";
+export type { ImageInputOptions } from "./src/pipeline/batch.ts";
 export { runScore } from "./src/cli/score.ts";
 export type { PipelineOptions, ScoreOptions } from "./src/cli/score_args.ts";
-export { type ScoredImage, scorePaths, type ScoreRunResult } from "./src/pipeline/score_paths.ts";
+export {
+  type ScoredImage,
+  scorePaths,
+  type ScorePathsOptions,
+  type ScoreRunResult,
+} from "./src/pipeline/score_paths.ts";
 export type { Failure } from "./src/io/scores.ts";
 export { arraySource, DelimitedPathReader, type PathSource, STALL } from "./src/pipeline/source.ts";
 export { runPipeline } from "./src/cli/run_pipeline.ts";

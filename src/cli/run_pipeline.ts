@@ -165,10 +165,16 @@ async function runRecords(opts: ScoreOptions, stop: StopSignal): Promise<number>
           return false;
         },
         stop,
+        maxPixels: opts.maxPixels,
+        maxFileBytes: opts.maxFileBytes,
+        allowTruncated: opts.allowTruncated,
       },
       async (records) => {
         let text = "";
-        for (const r of records) text += formatRecord(opts.format, groups, r);
+        for (const r of records) {
+          text += formatRecord(opts.format, groups, r);
+          for (const w of r.warnings ?? []) progress.log(`grafiqs: warning: ${r.path}: ${w}`);
+        }
         await emit(text);
         written += records.length;
         progress.update(written);
@@ -230,6 +236,9 @@ async function runFolderResume(opts: ScoreOptions, stop: StopSignal): Promise<nu
         pathProblem: scorePathProblem,
         keepEmbeddings: opts.saveEmbeddings,
         stop,
+        maxPixels: opts.maxPixels,
+        maxFileBytes: opts.maxFileBytes,
+        allowTruncated: opts.allowTruncated,
       },
       async (records) => {
         const rows = records.map((r) => ({ ...r, path: r.listed }));
@@ -237,6 +246,9 @@ async function runFolderResume(opts: ScoreOptions, stop: StopSignal): Promise<nu
         for (const r of rows) {
           done.set(r.path, r);
           if (r.error !== null) progress.log(`grafiqs: skipped ${pathText(r.path)}: ${r.error}`);
+          for (const w of r.warnings ?? []) {
+            progress.log(`grafiqs: warning: ${pathText(r.path)}: ${w}`);
+          }
         }
         finished += records.length;
         progress.update(finished);
