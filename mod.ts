@@ -84,9 +84,17 @@ export type {
   WeightTensor,
 } from "./src/weights/types.ts";
 export { prepareImage, type PrepareOptions } from "./src/image/normalize.ts";
+export { type DecodeOptions, DEFAULT_MAX_PIXELS } from "./src/image/decode.ts";
+export { DEFAULT_MAX_FILE_BYTES } from "./src/image/read_file.ts";
+export type { ImageInputOptions } from "./src/pipeline/batch.ts";
 export { runScore } from "./src/cli/score.ts";
 export type { PipelineOptions, ScoreOptions } from "./src/cli/score_args.ts";
-export { type ScoredImage, scorePaths, type ScoreRunResult } from "./src/pipeline/score_paths.ts";
+export {
+  type ScoredImage,
+  scorePaths,
+  type ScorePathsOptions,
+  type ScoreRunResult,
+} from "./src/pipeline/score_paths.ts";
 export type { Failure } from "./src/io/scores.ts";
 export type { FileSetFile, ManifestEntry } from "./src/io/file_set.ts";
 export { readResultSet, RESULT_MANIFEST_NAME } from "./src/io/result_set.ts";

@@ -282,7 +282,13 @@ Deno.test("applyExifOrientation: the eight EXIF orientations on a 3 x 2 image", 
 
 Deno.test("decode: JPEGs that end early decode with a warning, as libjpeg does", async () => {
   for (const c of manifest.damaged_jpeg) {
-    const d = await decodeImage(fixture(`synthetic/${c.file}`), c.file);
+    // Refused by default (a padded image would be scored as if it were whole) ...
+    await assertRejects(
+      () => decodeImage(fixture(`synthetic/${c.file}`), c.file),
+      new RegExp(`Error: ${c.file.replace(".", "\\.")}: truncated JPEG: `),
+    );
+    // ... and decoded as libjpeg does on request.
+    const d = await decodeImage(fixture(`synthetic/${c.file}`), c.file, { allowTruncated: true });
     assertEquals([d.width, d.height], [c.width, c.height], `${c.file}: size`);
     assertEquals(d.warnings.length, 1, `${c.file}: one warning expected`);
     assert(/ends early/.test(d.warnings[0]));
@@ -294,7 +300,9 @@ Deno.test("decode: JPEGs that end early decode with a warning, as libjpeg does",
   }
   // With only the EOI marker missing, all data is there: the whole image matches OpenCV's
   // decode of the complete file (libjpeg itself garbles the last MCU row of this one).
-  const noEoi = await decodeImage(fixture("synthetic/no_eoi.jpg"), "no_eoi.jpg");
+  const noEoi = await decodeImage(fixture("synthetic/no_eoi.jpg"), "no_eoi.jpg", {
+    allowTruncated: true,
+  });
   const whole = levelDiff(noEoi.rgb, bgrToRgb(fixture("expected/no_eoi.jpg.complete.bgr")));
   assert(whole.max <= JPEG_MAX_LEVELS, `no_eoi.jpg: ${whole.max} levels from the complete file`);
 });

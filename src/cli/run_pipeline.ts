@@ -167,10 +167,16 @@ async function runRecords(
           return false;
         },
         stop,
+        maxPixels: opts.maxPixels,
+        maxFileBytes: opts.maxFileBytes,
+        allowTruncated: opts.allowTruncated,
       },
       async (records) => {
         let text = "";
-        for (const r of records) text += formatRecord(opts.format, groups, r);
+        for (const r of records) {
+          text += formatRecord(opts.format, groups, r);
+          for (const w of r.warnings ?? []) progress.log(`grafiqs: warning: ${r.path}: ${w}`);
+        }
         await emit(text);
         written += records.length;
         progress.update(written);
@@ -236,6 +242,9 @@ async function runFolderResume(
         pathProblem: scorePathProblem,
         keepEmbeddings: opts.saveEmbeddings,
         stop,
+        maxPixels: opts.maxPixels,
+        maxFileBytes: opts.maxFileBytes,
+        allowTruncated: opts.allowTruncated,
       },
       async (records) => {
         const rows = records.map((r) => ({ ...r, path: r.listed }));
@@ -243,6 +252,9 @@ async function runFolderResume(
         for (const r of rows) {
           done.set(r.path, r);
           if (r.error !== null) progress.log(`grafiqs: skipped ${pathText(r.path)}: ${r.error}`);
+          for (const w of r.warnings ?? []) {
+            progress.log(`grafiqs: warning: ${pathText(r.path)}: ${w}`);
+          }
         }
         finished += records.length;
         progress.update(finished);

@@ -6,6 +6,8 @@
 import { describeParseError, parseArgs, UsageError } from "./args.ts";
 import type { GpuOptions } from "../gpu/gpu.ts";
 import { BACKBONES } from "../graph/model.ts";
+import { DEFAULT_MAX_PIXELS } from "../image/decode.ts";
+import { DEFAULT_MAX_FILE_BYTES } from "../image/read_file.ts";
 import type { RecordFormat } from "../io/records.ts";
 import { checkPathReplaceArgs } from "../io/select.ts";
 import { parseShard, type Shard } from "../pipeline/shard.ts";
@@ -128,6 +130,17 @@ Added options:
                               OUT/GraFIQs_embeddings.txt (the paths, one per line, same order)
   --version, --help
 
+Hostile or damaged input (such an image fails with its reason; the others are scored):
+  --max-pixels N              refuse images larger than N pixels (width x height as the file's
+                              header declares it, checked before decoding: decompression bombs)
+                              (default: ${DEFAULT_MAX_PIXELS})
+  --max-file-bytes N          refuse image files larger than N bytes (default: ${DEFAULT_MAX_FILE_BYTES},
+                              256 MiB); only regular files are read (FIFOs, devices and sockets
+                              fail as "not a regular file", without being opened)
+  --allow-truncated           score a JPEG whose data ends early (no end-of-image marker),
+                              padded as OpenCV does, with a warning on stderr; by default it
+                              fails as "truncated JPEG"
+
 Pipelines and large runs (docs/PIPELINE.md):
   --image-path -              read image paths from stdin, one per line (also without
                               --image-path); one record per image goes to stdout as soon as
@@ -170,6 +183,12 @@ export interface ScoreOptions extends PipelineOptions {
   batchSize: number;
   /** `--save-embeddings`: also write OUT/GraFIQs_embeddings.{npy,txt}. */
   saveEmbeddings: boolean;
+  /** `--max-pixels`: the largest image decoded, in pixels (default 50,000,000). */
+  maxPixels: number;
+  /** `--max-file-bytes`: the largest image file read, in bytes (default 256 MiB). */
+  maxFileBytes: number;
+  /** `--allow-truncated`: score JPEGs that end early (padded), with a warning. */
+  allowTruncated: boolean;
 }
 
 /** The main command's options, for `parseArgs`. */
@@ -185,6 +204,9 @@ const SCORE_ARGS = {
   "bgr2rgb": { type: "boolean", default: false },
   "batch-size": { type: "string", default: "8" },
   "save-embeddings": { type: "boolean", default: false },
+  "max-pixels": { type: "string", default: String(DEFAULT_MAX_PIXELS) },
+  "max-file-bytes": { type: "string", default: String(DEFAULT_MAX_FILE_BYTES) },
+  "allow-truncated": { type: "boolean", default: false },
   "help": { type: "boolean", short: "h", default: false },
 } as const;
 
@@ -215,6 +237,16 @@ export function parseScoreArgs(args: string[]): ScoreOptions | "help" {
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new UsageError(`--batch-size must be a positive integer, got "${v["batch-size"]}"`);
   }
+  const cap = (name: "max-pixels" | "max-file-bytes") => {
+    const text = v[name]!;
+    const n = /^\d+$/.test(text) ? Number(text) : NaN;
+    if (!Number.isSafeInteger(n) || n < 1) {
+      throw new UsageError(`--${name} must be a positive integer, got "${text}"`);
+    }
+    return n;
+  };
+  const maxPixels = cap("max-pixels");
+  const maxFileBytes = cap("max-file-bytes");
   let adapter: GpuOptions["adapter"] = "default";
   const gpu = v.gpu;
   if (gpu !== undefined) {
@@ -254,5 +286,8 @@ export function parseScoreArgs(args: string[]): ScoreOptions | "help" {
     bgr2rgb: v.bgr2rgb!,
     batchSize,
     saveEmbeddings: v["save-embeddings"]!,
+    maxPixels,
+    maxFileBytes,
+    allowTruncated: v["allow-truncated"]!,
   };
 }

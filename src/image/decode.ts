@@ -27,13 +27,23 @@
  *   255 - C, 255 - K (imagescript's own conversion uses a floating-point formula instead).
  * - The EXIF orientation (JPEG APP1, PNG eXIf) is applied; OpenCV 4.6 does so for both.
  * - A JPEG whose data ends early: libjpeg (inside OpenCV) warns "Premature end of JPEG file",
- *   pads the missing data and returns an image; imagescript's decoder refuses it. When the
- *   first attempt fails and the file does not end with the EOI marker, the decode is retried
- *   with EOI appended. If that succeeds, the image is returned, as OpenCV returns one, with a
- *   warning in {@link DecodedImage.warnings} so a caller can report it. The padded region
- *   differs from OpenCV's (libjpeg even garbles the last MCU row of a file that lacks only
- *   the EOI marker; imagescript decodes that one completely). A JPEG cut before its scan data
- *   fails in both.
+ *   pads the missing data and returns an image; imagescript's decoder refuses it. Such an
+ *   image is mostly padding (a JPEG cut to a tenth of its bytes scored best of its set), so
+ *   by default it is refused here: when the decode fails and the file does not end with the
+ *   EOI marker, the error says "truncated JPEG". Only with
+ *   {@link DecodeOptions.allowTruncated} (the command's `--allow-truncated`) is the decode
+ *   retried with EOI appended; if that succeeds, the image is returned, as OpenCV returns
+ *   one, with a warning in {@link DecodedImage.warnings} so a caller can report it. The
+ *   padded region differs from OpenCV's (libjpeg even garbles the last MCU row of a file that
+ *   lacks only the EOI marker; imagescript decodes that one completely). A JPEG cut before
+ *   its scan data fails in both. Not detected: a JPEG cut inside its scan data and then
+ *   given an EOI marker again (the decoder pads such a scan without an error).
+ * - Decompression bombs: before any decoder runs, the sizes the headers declare (PNG IHDR,
+ *   JPEG SOFn, GIF logical screen and first frame: header.ts) are checked against
+ *   {@link DecodeOptions.maxPixels} (the command's `--max-pixels`, default
+ *   {@link DEFAULT_MAX_PIXELS}), and the GIF decoder gets a matching memory limit, so a
+ *   small file declaring a huge image is refused without allocating it; the memory of one
+ *   decode stays in proportion to the allowed pixel count. The decoded size is checked again.
  * - Decoders: imagescript's JPEG and PNG WASM modules are called directly (the JPEG one to see
  *   the raw gray / RGB / CMYK samples, both to reuse one WASM instance across images); GIF goes
  *   through imagescript's `GIF.decode`.
@@ -53,6 +63,30 @@ import {
   type PngFrame,
 } from "./wasm_codecs.ts";
 import { applyExifOrientation, readExifOrientation } from "./orientation.ts";
+import { declaredSizes } from "./header.ts";
+
+/**
+ * Default largest image, in pixels (width x height as declared), that {@link decodeImage}
+ * decodes: 50,000,000 (a 50-megapixel photo; a face crop is far smaller). The command's
+ * `--max-pixels` changes it.
+ */
+export const DEFAULT_MAX_PIXELS = 50_000_000;
+
+/** Options of {@link decodeImage}: what it refuses. */
+export interface DecodeOptions {
+  /**
+   * Largest image in pixels (width x height, as the headers declare it and as decoded);
+   * larger ones are refused before decoding with "image too large (W x H, over --max-pixels
+   * N)". A positive integer; default {@link DEFAULT_MAX_PIXELS}.
+   */
+  maxPixels?: number;
+  /**
+   * Decode a JPEG whose data ends early (no end-of-image marker) as OpenCV does, padding the
+   * missing data, with a warning in {@link DecodedImage.warnings}, instead of refusing it
+   * with "truncated JPEG: ..." (the default, false). The command's `--allow-truncated`.
+   */
+  allowTruncated?: boolean;
+}
 
 /** A decoded image: 8-bit, three channels, in RGB order. */
 export interface DecodedImage {
@@ -230,16 +264,35 @@ const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
  *
  * @param bytes the whole file
  * @param fileName the name used in error messages (not opened, not used to pick the format)
+ * @param options the pixel cap and whether truncated JPEGs are decoded ({@link DecodeOptions})
  * @returns width, height and H x W x 3 RGB pixels, with the EXIF orientation applied
- * @throws ImageDecodeError when the file is empty, not an image, in an unsupported format, or
- *   corrupt or truncated beyond what OpenCV would still decode
+ * @throws ImageDecodeError when the file is empty, not an image, in an unsupported format,
+ *   larger than `options.maxPixels` ("image too large (W x H, over --max-pixels N)"), a JPEG
+ *   that ends early without `options.allowTruncated` ("truncated JPEG: ..."), or corrupt or
+ *   truncated beyond what OpenCV would still decode
+ * @throws RangeError when `options.maxPixels` is not a positive integer
  */
-export async function decodeImage(bytes: Uint8Array, fileName: string): Promise<DecodedImage> {
+export async function decodeImage(
+  bytes: Uint8Array,
+  fileName: string,
+  options: DecodeOptions = {},
+): Promise<DecodedImage> {
   if (!(bytes instanceof Uint8Array)) {
     throw new TypeError(`decodeImage(${fileName}): bytes must be a Uint8Array`);
   }
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  if (!Number.isSafeInteger(maxPixels) || maxPixels < 1) {
+    throw new RangeError(`maxPixels must be a positive integer, got ${maxPixels}`);
+  }
   if (bytes.length === 0) throw new ImageDecodeError(fileName, "empty file, not an image");
   const { kind, name } = sniff(bytes);
+  const tooLarge = (w: number, h: number) =>
+    new ImageDecodeError(fileName, `image too large (${w} x ${h}, over --max-pixels ${maxPixels})`);
+  if (kind === "jpeg" || kind === "png" || kind === "gif") {
+    for (const d of declaredSizes(bytes, kind)) {
+      if (d.width * d.height > maxPixels) throw tooLarge(d.width, d.height);
+    }
+  }
   const warnings: string[] = [];
   let width: number, height: number, rgb: Uint8Array;
   if (kind === "jpeg") {
@@ -253,6 +306,14 @@ export async function decodeImage(bytes: Uint8Array, fileName: string): Promise<
         throw new ImageDecodeError(fileName, `corrupt JPEG data (${errText(first)})`, {
           cause: first,
         });
+      }
+      if (!options.allowTruncated) {
+        throw new ImageDecodeError(
+          fileName,
+          `truncated JPEG: no end-of-image marker, the data ends early (${errText(first)}); ` +
+            `--allow-truncated decodes it padded, as OpenCV does`,
+          { cause: first },
+        );
       }
       const padded = new Uint8Array(bytes.length + 2);
       padded.set(bytes);
@@ -297,7 +358,7 @@ export async function decodeImage(bytes: Uint8Array, fileName: string): Promise<
   } else if (kind === "gif") {
     let frame: PngFrame;
     try {
-      frame = decodeGifFirstFrame(bytes);
+      frame = decodeGifFirstFrame(bytes, maxPixels);
     } catch (e) {
       throw new ImageDecodeError(fileName, `corrupt or truncated GIF data (${errText(e)})`, {
         cause: e,
@@ -321,6 +382,7 @@ export async function decodeImage(bytes: Uint8Array, fileName: string): Promise<
   if (width < 1 || height < 1 || rgb.length !== width * height * 3) {
     throw new ImageDecodeError(fileName, `decoder returned an invalid ${width} x ${height} image`);
   }
+  if (width * height > maxPixels) throw tooLarge(width, height);
   const orientation = kind === "gif" ? 1 : await readExifOrientation(bytes);
   if (orientation !== 1) {
     const o = applyExifOrientation(rgb, width, height, 3, orientation);

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { type DecodedImage, decodeImage } from "./decode.ts";
+import { type DecodedImage, decodeImage, type DecodeOptions } from "./decode.ts";
 import { resizeAntialiasBilinear } from "./resize.ts";
 
 const f = Math.fround;
@@ -138,8 +138,10 @@ export function imageToTensorInto(
  * @param opts preprocessing options
  * @param out destination buffer
  * @param offset index in `out` (in elements) of this image's first value
+ * @param decode the decoder's pixel cap and truncated-JPEG choice (defaults of
+ *   {@link DecodeOptions})
  * @returns the decoded image (its original size, EXIF orientation and any decode warnings)
- * @throws ImageDecodeError when the file cannot be decoded
+ * @throws ImageDecodeError when the file cannot be decoded or is refused
  * @throws RangeError on invalid options or a too short `out`
  */
 export async function prepareImageInto(
@@ -148,9 +150,10 @@ export async function prepareImageInto(
   opts: PrepareOptions,
   out: Float32Array,
   offset: number,
+  decode: DecodeOptions = {},
 ): Promise<DecodedImage> {
   checkOptions(opts);
-  const img = await decodeImage(bytes, fileName);
+  const img = await decodeImage(bytes, fileName, decode);
   imageToTensorInto(img, opts, out, offset);
   return img;
 }
@@ -177,17 +180,20 @@ export async function prepareImageInto(
  * @param bytes the whole image file
  * @param fileName name for error messages
  * @param opts preprocessing options; a model's own are `LoadedModel.graph.preprocess`
+ * @param decode the decoder's pixel cap (default 50,000,000 pixels) and whether a JPEG that
+ *   ends early is decoded anyway (default: refused); see {@link DecodeOptions}
  * @returns a new Float32Array of 3 * size * size values
- * @throws ImageDecodeError when the file cannot be decoded
+ * @throws ImageDecodeError when the file cannot be decoded or is refused
  * @throws RangeError on invalid options
  */
 export async function prepareImage(
   bytes: Uint8Array,
   fileName: string,
   opts: PrepareOptions,
+  decode: DecodeOptions = {},
 ): Promise<Float32Array> {
   checkOptions(opts);
   const out = new Float32Array(3 * opts.size * opts.size);
-  await prepareImageInto(bytes, fileName, opts, out, 0);
+  await prepareImageInto(bytes, fileName, opts, out, 0, decode);
   return out;
 }

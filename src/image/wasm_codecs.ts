@@ -100,18 +100,30 @@ export const pngCodec = {
 /**
  * The first frame of a GIF on its logical screen, as straight RGBA: the frame's pixels at its
  * offset, every other pixel and every transparent one (alpha 0) black with alpha 0, as
- * imagescript's `GIF.decode` composes a first frame.
+ * imagescript's `GIF.decode` composes a first frame. The part of a frame outside the screen
+ * is cut off.
  *
- * @throws Error when the header or the first frame cannot be decoded, or there is no frame
+ * Memory is bounded whatever the file declares: the decoder's frame buffer by its memory
+ * limit (4 bytes x `maxPixels`; a larger frame fails to decode), the screen by `maxPixels`.
+ *
+ * @param data the whole GIF file
+ * @param maxPixels the largest frame and screen accepted, in pixels (a positive integer)
+ * @throws Error when the header or the first frame cannot be decoded, there is no frame, or
+ *   the frame or the screen has more than `maxPixels` pixels
  */
-export function decodeGifFirstFrame(data: Uint8Array): PngFrame {
+export function decodeGifFirstFrame(data: Uint8Array, maxPixels: number): PngFrame {
   gifModule ??= new WebAssembly.Module(gifWasm);
   const w: Exports = new WebAssembly.Instance(gifModule, {
     env: { push_to_stream() {} },
   }).exports;
-  const dec = w.decoder_new(copyIn(w, data), data.length, 0);
+  // The gif crate's memory limit, in bytes of the RGBA frame buffer (u32; 0 means none).
+  const limit = Math.max(1, Math.min(4 * maxPixels, 0xffffffff));
+  const dec = w.decoder_new(copyIn(w, data), data.length, limit);
   if (dec === 0) throw new Error("gif: failed to parse gif header");
   const width = w.decoder_width(dec) | 0, height = w.decoder_height(dec) | 0;
+  if (width * height > maxPixels) {
+    throw new Error(`gif: logical screen ${width} x ${height} over ${maxPixels} pixels`);
+  }
   const f = w.decoder_frame(dec);
   if (f === 1) throw new Error("no frames");
   if (f === 0) throw new Error("gif: failed to decode frame");
@@ -119,9 +131,10 @@ export function decodeGifFirstFrame(data: Uint8Array): PngFrame {
   const fw = w.decoder_frame_width(f) | 0, fh = w.decoder_frame_height(f) | 0;
   const src = bytesOf(w.memory, w.decoder_frame_buffer(f), w.wlen());
   w.decoder_frame_free(f);
+  if (src.length < fw * fh * 4) throw new Error("gif: frame buffer shorter than the frame");
   const out = new Uint8Array(width * height * 4);
-  for (let y = 0; y < fh; y++) {
-    for (let x = 0; x < fw; x++) {
+  for (let y = 0; y < Math.min(fh, height - fy); y++) {
+    for (let x = 0; x < Math.min(fw, width - fx); x++) {
       const s = 4 * (y * fw + x);
       if (src[s + 3] === 0) continue;
       const d = 4 * ((fy + y) * width + fx + x);

@@ -4,8 +4,23 @@
  *
  * @module
  */
-import { ImageDecodeError } from "../image/decode.ts";
+import { type DecodeOptions, ImageDecodeError } from "../image/decode.ts";
 import { prepareImageInto, type PrepareOptions } from "../image/normalize.ts";
+import { ImageReadError, readImageFile } from "../image/read_file.ts";
+
+/**
+ * What the pipeline refuses to read or decode: the caps against hostile input and the choice
+ * on JPEGs that end early (the main command's `--max-pixels`, `--max-file-bytes` and
+ * `--allow-truncated`). Every field is optional; the defaults are those of the command.
+ */
+export interface ImageInputOptions extends DecodeOptions {
+  /**
+   * Largest image file read, in bytes; a larger one fails with "file too large (N bytes,
+   * over --max-file-bytes M)". A positive integer; default 256 MiB
+   * (`DEFAULT_MAX_FILE_BYTES`).
+   */
+  maxFileBytes?: number;
+}
 
 /**
  * One path to score: as listed (to read the file) and as printed (after --path-replace), or,
@@ -26,6 +41,8 @@ export interface Prepared {
   count: number;
   /** Per item: its index among the decoded images, or why it failed. */
   slots: (number | string)[];
+  /** Per item: the decoder's warnings (e.g. a truncated JPEG decoded anyway); often empty. */
+  warnings: string[][];
 }
 
 /**
@@ -35,10 +52,10 @@ export interface Prepared {
  */
 function failureReason(e: unknown): string {
   if (e instanceof Deno.errors.IsADirectory) return "is a directory";
-  if (e instanceof ImageDecodeError) return e.problem;
+  if (e instanceof ImageDecodeError || e instanceof ImageReadError) return e.problem;
   const msg = (e as Error).message;
   return e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied
-    ? msg.replace(/: readfile '.*'$/s, "")
+    ? msg.replace(/: (readfile|stat|open) '.*'$/s, "")
     : msg;
 }
 
@@ -47,30 +64,37 @@ function failureReason(e: unknown): string {
  * ones first. An item with an `error`, an image whose printed path `pathProblem` rejects, or
  * one that cannot be read or decoded, takes no slot: its entry in `slots` is the reason. Used
  * by `scoreStream`, which every mode runs on (the folder mode through `scorePaths`), so all
- * report failures alike.
+ * report failures alike. Files are read with `readImageFile` (regular files only, at most
+ * `limits.maxFileBytes`) and decoded with `limits` (pixel cap, truncated JPEGs).
  */
 export async function prepareBatch(
   items: Item[],
   per: number,
   prep: PrepareOptions,
   pathProblem: ((text: string) => string | null) | undefined,
+  limits: ImageInputOptions = {},
 ): Promise<Prepared> {
   const input = new Float32Array(items.length * per);
   const slots: (number | string)[] = [];
+  const warnings: string[][] = [];
+  const decode = { maxPixels: limits.maxPixels, allowTruncated: limits.allowTruncated };
   let count = 0;
   for (const it of items) {
     const problem = it.error ?? pathProblem?.(it.text);
     if (problem) {
       slots.push(problem);
+      warnings.push([]);
       continue;
     }
     try {
-      const bytes = await Deno.readFile(it.listed);
-      await prepareImageInto(bytes, it.listed, prep, input, count * per);
+      const bytes = await readImageFile(it.listed, limits.maxFileBytes);
+      const img = await prepareImageInto(bytes, it.listed, prep, input, count * per, decode);
       slots.push(count++);
+      warnings.push(img.warnings);
     } catch (e) {
       slots.push(failureReason(e));
+      warnings.push([]);
     }
   }
-  return { items, input, count, slots };
+  return { items, input, count, slots, warnings };
 }

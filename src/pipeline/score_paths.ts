@@ -6,6 +6,7 @@
  */
 import type { Executor } from "../graph/executor.ts";
 import { type Failure, scorePathProblem } from "../io/scores.ts";
+import type { ImageInputOptions } from "./batch.ts";
 import { scoreStream } from "./score_stream.ts";
 import { arraySource } from "./source.ts";
 
@@ -27,6 +28,21 @@ export interface ScoreRunResult {
   scored: ScoredImage[];
   /** The images that could not be read, decoded or printed, in the order of `paths`. */
   failures: Failure[];
+}
+
+/** Options of {@link scorePaths}. */
+export interface ScorePathsOptions extends ImageInputOptions {
+  /** Images per GPU pass (capped at the executor's maximum). */
+  batchSize: number;
+  /** Channel order fed to the network. */
+  channelOrder: "bgr" | "rgb";
+  /** The printed text of a listed path (default: the path itself). */
+  pathText?: (p: string) => string;
+  /**
+   * Called for each decoder warning of a scored image (a JPEG that ended early, decoded
+   * with `allowTruncated`), with the printed path; the score files have no place for them.
+   */
+  onWarning?: (path: string, warning: string) => void;
 }
 
 /**
@@ -55,7 +71,8 @@ export interface ScoreRunResult {
  * @param ex the executor (its groups are scored)
  * @param paths path texts as listed
  * @param opts images per GPU pass (capped at `ex.maxBatch`), the channel order fed to the
- *   network, and the printed text of a path (default: the path itself)
+ *   network, the printed text of a path (default: the path itself), the input caps and
+ *   truncated-JPEG choice, and a warning callback ({@link ScorePathsOptions})
  * @param onFailure called for each image left out, as it happens
  * @param onBatch called after each batch with the number of images done so far
  * @returns the groups, the scored images and the failures, each in the order of `paths`
@@ -64,7 +81,7 @@ export interface ScoreRunResult {
 export async function scorePaths(
   ex: Executor,
   paths: string[],
-  opts: { batchSize: number; channelOrder: "bgr" | "rgb"; pathText?: (p: string) => string },
+  opts: ScorePathsOptions,
   onFailure: (f: Failure) => void,
   onBatch?: (done: number) => void,
 ): Promise<ScoreRunResult> {
@@ -78,13 +95,19 @@ export async function scorePaths(
     pathText: opts.pathText,
     pathProblem: scorePathProblem,
     keepEmbeddings: true,
+    maxPixels: opts.maxPixels,
+    maxFileBytes: opts.maxFileBytes,
+    allowTruncated: opts.allowTruncated,
   }, (records) => {
     for (const r of records) {
       if (r.scores === null) {
         const f = { path: r.path, reason: r.error! };
         failures.push(f);
         onFailure(f);
-      } else scored.push({ path: r.path, scores: Array.from(r.scores), embedding: r.embedding! });
+      } else {
+        for (const w of r.warnings ?? []) opts.onWarning?.(r.path, w);
+        scored.push({ path: r.path, scores: Array.from(r.scores), embedding: r.embedding! });
+      }
     }
     done += records.length;
     onBatch?.(done);

@@ -20,7 +20,7 @@
 import type { Executor } from "../graph/executor.ts";
 import type { PrepareOptions } from "../image/normalize.ts";
 import type { ImageRecord } from "../io/records.ts";
-import { type Item, prepareBatch, type Prepared } from "./batch.ts";
+import { type ImageInputOptions, type Item, prepareBatch, type Prepared } from "./batch.ts";
 import { Channel } from "./channel.ts";
 import { type PathSource, STALL } from "./source.ts";
 import { StopSignal } from "./stop.ts";
@@ -35,10 +35,20 @@ export const MAX_WAIT_MS = 1000;
 export interface StreamRecord extends ImageRecord {
   /** The path as listed (opened to read the image); `path` is its printed text. */
   listed: string;
+  /**
+   * The decoder's warnings on a scored image (a JPEG that ended early, decoded with
+   * `allowTruncated`); absent when none. Not part of the TSV/JSONL record formats: the
+   * command writes them on stderr.
+   */
+  warnings?: string[];
 }
 
-/** Options of {@link scoreStream}. */
-export interface StreamOptions {
+/**
+ * Options of {@link scoreStream}. The fields of {@link ImageInputOptions} (`maxPixels`,
+ * `maxFileBytes`, `allowTruncated`) bound what is read and decoded; their defaults are the
+ * command's.
+ */
+export interface StreamOptions extends ImageInputOptions {
   /** Images per GPU pass (capped at the executor's maximum). */
   batchSize: number;
   /** Channel order fed to the network. */
@@ -116,6 +126,7 @@ export interface StreamStats {
  * @returns counts, and why the run stopped early (null when the input ran out)
  * @throws whatever the source, the decoder setup, the GPU or the sink throws (the other loops
  *   are stopped first)
+ * @throws RangeError when `maxPixels` or `maxFileBytes` is given but not a positive integer
  */
 export async function scoreStream(
   ex: Executor,
@@ -133,6 +144,17 @@ export async function scoreStream(
   const stallMs = opts.stallMs ?? STALL_MS;
   const maxWaitMs = opts.maxWaitMs ?? MAX_WAIT_MS;
   const stop = opts.stop ?? new StopSignal();
+  for (const k of ["maxPixels", "maxFileBytes"] as const) {
+    const v = opts[k];
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < 1)) {
+      throw new RangeError(`${k} must be a positive integer, got ${v}`);
+    }
+  }
+  const limits: ImageInputOptions = {
+    maxPixels: opts.maxPixels,
+    maxFileBytes: opts.maxFileBytes,
+    allowTruncated: opts.allowTruncated,
+  };
   const stats: StreamStats = { read: 0, skipped: 0, scored: 0, failed: 0, stopped: null };
   const batches = new Channel<Item[]>(1);
   const prepared = new Channel<Prepared>(1);
@@ -183,7 +205,8 @@ export async function scoreStream(
     try {
       for (let b = await batches.recv(); b; b = await batches.recv()) {
         if (stop.stopped) continue; // drop queued work
-        if (!(await prepared.send(await prepareBatch(b, per, prep, opts.pathProblem)))) break;
+        const p = await prepareBatch(b, per, prep, opts.pathProblem, limits);
+        if (!(await prepared.send(p))) break;
       }
     } finally {
       prepared.close();
@@ -202,13 +225,15 @@ export async function scoreStream(
           return { path: it.text, listed: it.listed, scores: null, error: s };
         }
         stats.scored++;
-        return {
+        const rec: StreamRecord = {
           path: it.text,
           listed: it.listed,
           scores: r!.scores.subarray(s * G, (s + 1) * G),
           error: null,
           embedding: opts.keepEmbeddings ? r!.embeddings.slice(s * E, (s + 1) * E) : null,
         };
+        if (p.warnings[i].length) rec.warnings = p.warnings[i];
+        return rec;
       });
       await sink(records);
     }
