@@ -14,7 +14,7 @@
 import { zlibSync } from "fflate";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { gpuTestOptions } from "./gpu_util.ts";
-import { MOD, TINY_FIX } from "./cli_util.ts";
+import { type GuardedResult, runGuarded, TINY_FIX } from "./cli_util.ts";
 import { declaredSizes, decodeImage, ImageDecodeError } from "../src/image/mod.ts";
 import { ImageReadError, readImageFile } from "../src/image/read_file.ts";
 import { parseScoreFile, readFailedList } from "../src/io/scores.ts";
@@ -321,63 +321,9 @@ const RUN_LIMIT_MS = 60_000;
 /** Resident-memory limit of one run (the tiny model needs a few hundred MiB). */
 const RSS_LIMIT_MIB = 2048;
 
-interface GuardedResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-  /** Why the run was killed, or "" when it ended by itself. */
-  killed: string;
-  peakMiB: number;
-  ms: number;
-}
-
-/**
- * Run the tool (`deno run -A mod.ts args`) in `cwd`, killing it when it runs past
- * {@link RUN_LIMIT_MS} or (on Linux) its resident memory passes {@link RSS_LIMIT_MIB}.
- */
-async function guardedRun(args: string[], cwd: string, input?: string): Promise<GuardedResult> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MOD, ...args],
-    cwd,
-    stdin: input === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (input !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(input));
-    await w.close();
-  }
-  const t0 = performance.now();
-  let killed = "", peakMiB = 0;
-  const kill = (why: string) => {
-    if (killed) return;
-    killed = why;
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-  };
-  const poll = setInterval(() => {
-    if (isLinux) {
-      try {
-        const st = Deno.readTextFileSync(`/proc/${child.pid}/status`);
-        const rss = Number(/VmRSS:\s+(\d+)/.exec(st)?.[1] ?? 0) / 1024;
-        peakMiB = Math.max(peakMiB, rss);
-        if (rss > RSS_LIMIT_MIB) kill(`resident memory ${rss.toFixed(0)} MiB`);
-      } catch { /* exited */ }
-    }
-    if (performance.now() - t0 > RUN_LIMIT_MS) kill(`still running after ${RUN_LIMIT_MS} ms`);
-  }, 50);
-  const out = await child.output();
-  clearInterval(poll);
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-    killed,
-    peakMiB,
-    ms: performance.now() - t0,
-  };
+/** Run the tool in `cwd` under {@link RUN_LIMIT_MS} and {@link RSS_LIMIT_MIB}. */
+function guardedRun(args: string[], cwd: string, input?: string): Promise<GuardedResult> {
+  return runGuarded(args, cwd, { input, limitMs: RUN_LIMIT_MS, rssLimitMiB: RSS_LIMIT_MIB });
 }
 
 /** A work dir with model.pth and d/good.png; `bad` adds the hostile file(s) to d/. */

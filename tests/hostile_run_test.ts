@@ -8,7 +8,7 @@
  */
 import { assert, assertEquals } from "./assert.ts";
 import { gpuTestOptions } from "./gpu_util.ts";
-import { MOD, type ProcessResult, tinyWorkDir } from "./cli_util.ts";
+import { type GuardedResult, runGuarded, tinyWorkDir } from "./cli_util.ts";
 import { type BadPath, DelimitedPathReader, STALL } from "../src/pipeline/source.ts";
 import { readFileSet } from "../src/io/file_set.ts";
 import { removeStaleTemps, TEMP_NAME_PATTERN } from "../src/io/files.ts";
@@ -28,55 +28,18 @@ const GPU = gpuTestOptions("hostile_run_test");
 const RUN_LIMIT_MS = 180_000;
 
 /**
- * Run `deno run -A mod.ts args` in `cwd` with `input` on stdin (several pieces are written
- * 30 ms apart, so that the tool reads them separately), killed after `limitMs`; the result has
- * the wall time too.
+ * Run the tool in `cwd` with `input` on stdin (see {@link runGuarded}: several pieces are
+ * written 30 ms apart), killed after `limitMs`; asserts it ended within the limit.
  */
 async function run(
   args: string[],
   cwd: string,
   input?: string | string[],
   limitMs = RUN_LIMIT_MS,
-): Promise<ProcessResult & { ms: number }> {
-  const t0 = performance.now();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MOD, ...args],
-    cwd,
-    stdin: input === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-  }, limitMs);
-  try {
-    if (input !== undefined) {
-      const w = child.stdin.getWriter();
-      try {
-        for (const [i, piece] of (typeof input === "string" ? [input] : input).entries()) {
-          if (i) await new Promise((r) => setTimeout(r, 30));
-          await w.write(new TextEncoder().encode(piece));
-        }
-        await w.close();
-      } catch (e) {
-        // The tool stopped reading (it exited): its status and stderr tell why.
-        if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
-      }
-    }
-    const out = await child.output();
-    const ms = performance.now() - t0;
-    assert(ms < limitMs, `mod.ts ${args.join(" ")}: killed after ${limitMs} ms`);
-    return {
-      code: out.code,
-      stdout: new TextDecoder().decode(out.stdout),
-      stderr: new TextDecoder().decode(out.stderr),
-      ms,
-    };
-  } finally {
-    clearTimeout(timer);
-  }
+): Promise<GuardedResult> {
+  const r = await runGuarded(args, cwd, { input, limitMs });
+  assert(r.ms < limitMs, `mod.ts ${args.join(" ")}: killed after ${limitMs} ms`);
+  return r;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,14 +10,14 @@
  * - a converted file's preprocessing with a near-zero std, and the size caps of the reader.
  *
  * Every hostile file is generated in a temp folder. The CLI cases run the tool in a subprocess
- * watched by {@link runWatched}: it is killed when it passes a time or a peak-memory limit, so
+ * watched by `runGuarded` (tests/cli_util.ts): it is killed when it passes a time or a peak-memory limit, so
  * a regression fails the test instead of hanging it or exhausting the machine.
  *
  * @module
  */
 import { inflateSync, unzipSync, zipSync } from "fflate";
 import { assert, assertEquals, assertRejects, assertThrows } from "./assert.ts";
-import { MOD, TINY_FIX } from "./cli_util.ts";
+import { runGuarded, TINY_FIX } from "./cli_util.ts";
 import { readTorchCheckpoint, readWeightsFile } from "../src/weights/pth.ts";
 import { readZipDirectory, zipEntryData } from "../src/weights/zip.ts";
 import { applyMeta, loadModel } from "../src/graph/model.ts";
@@ -25,78 +25,12 @@ import { InvalidWeightsError } from "../src/graph/weights.ts";
 
 const TINY_PTH = `${TINY_FIX}model.pth`;
 
-/** What {@link runWatched} saw of a subprocess. */
-interface WatchedResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-  /** Wall-clock milliseconds from spawn to exit. */
-  ms: number;
-  /** Highest VmHWM (peak resident memory, KiB) read from /proc while it ran; 0 if never read. */
-  peakKiB: number;
-  /** Why it was killed, if it was. */
-  killed?: "time" | "memory";
-}
-
-/**
- * Run `deno run -A mod.ts args` in `cwd`, polling /proc/<pid>/status every 20 ms; SIGKILL it
- * after `timeoutMs` or once its peak resident memory passes `maxKiB`.
- */
-async function runWatched(
-  args: string[],
-  cwd: string,
-  timeoutMs: number,
-  maxKiB: number,
-): Promise<WatchedResult> {
-  const t0 = performance.now();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MOD, ...args],
-    cwd,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let peakKiB = 0;
-  let killed: WatchedResult["killed"];
-  let done = false;
-  const watch = (async () => {
-    while (!done) {
-      try {
-        const status = await Deno.readTextFile(`/proc/${child.pid}/status`);
-        const m = /VmHWM:\s+(\d+) kB/.exec(status);
-        if (m) peakKiB = Math.max(peakKiB, Number(m[1]));
-      } catch { /* exited, or no /proc */ }
-      const over = peakKiB > maxKiB ? "memory" : performance.now() - t0 > timeoutMs ? "time" : "";
-      if (over && !done) {
-        killed = over;
-        try {
-          child.kill("SIGKILL");
-        } catch { /* already gone */ }
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  })();
-  const out = await child.output();
-  done = true;
-  await watch;
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-    ms: performance.now() - t0,
-    peakKiB,
-    killed,
-  };
-}
-
 /**
  * The CLI limits: far above a fixed run (under a second, about 80 MB peak on Linux), far below
  * the bugs (a hang; 1 GiB and more).
  */
 const CLI_TIMEOUT_MS = 30_000;
-const CLI_MAX_KIB = 300 * 1024;
+const CLI_MAX_MIB = 300;
 
 /**
  * Run the tool on `weights` with an empty image folder and check it refused the weights:
@@ -104,18 +38,17 @@ const CLI_MAX_KIB = 300 * 1024;
  */
 async function expectRefused(dir: string, weights: string, message: RegExp): Promise<void> {
   await Deno.mkdir(`${dir}/images`, { recursive: true });
-  const r = await runWatched(
+  const r = await runGuarded(
     ["--image-path", `${dir}/images`, "--weights", weights, "--output-dir", `${dir}/out`],
     dir,
-    CLI_TIMEOUT_MS,
-    CLI_MAX_KIB,
+    { limitMs: CLI_TIMEOUT_MS, rssLimitMiB: CLI_MAX_MIB },
   );
-  const seen = `status ${r.code}, ${Math.round(r.ms)} ms, peak ${r.peakKiB} KiB, killed ` +
-    `${r.killed ?? "no"}; stderr:\n${r.stderr}`;
-  assert.ok(!r.killed, `killed for ${r.killed}: ${seen}`);
+  const seen = `status ${r.code}, ${Math.round(r.ms)} ms, peak ${r.peakMiB * 1024} KiB, ` +
+    `killed: ${r.killed || "no"}; stderr:\n${r.stderr}`;
+  assert.ok(!r.killed, `killed: ${seen}`);
   assertEquals(r.code, 1, seen);
   assert.match(r.stderr, message, seen);
-  assert.ok(r.peakKiB < CLI_MAX_KIB, seen);
+  assert.ok(r.peakMiB < CLI_MAX_MIB, seen);
   assertThrows(() => Deno.statSync(`${dir}/out`), /No such file|NotFound|not found/i);
 }
 
