@@ -63,7 +63,7 @@ import {
   type PngFrame,
 } from "./wasm_codecs.ts";
 import { applyExifOrientation, readExifOrientation } from "./orientation.ts";
-import { declaredSizes } from "./header.ts";
+import { declaredSizes, jpegFrames } from "./header.ts";
 
 /**
  * Default largest image, in pixels (width x height as declared), that {@link decodeImage}
@@ -254,7 +254,31 @@ function rgbaToRgb(rgba: Uint8Array | Uint8ClampedArray, n: number): Uint8Array 
   return rgb;
 }
 
-const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+/**
+ * The first frame coding of a JPEG that the decoder cannot read, in words ("arithmetic (SOF9)",
+ * "hierarchical (SOF5)"), or null: arithmetic entropy coding (SOF9..SOF11, SOF13..SOF15) and
+ * hierarchical frames (SOF5..SOF7). OpenCV's libjpeg reads some of them; this decoder does not,
+ * so such a file is reported as unsupported rather than corrupt.
+ */
+function unsupportedJpegCoding(bytes: Uint8Array): string | null {
+  for (const { marker } of jpegFrames(bytes)) {
+    const n = marker - 0xc0;
+    if (n >= 9) return `arithmetic${n >= 13 ? ", hierarchical" : ""} (SOF${n})`;
+    if (n >= 5 && n <= 7) return `hierarchical (SOF${n})`;
+  }
+  return null;
+}
+
+/**
+ * A decoder error in words. A WASM decoder that panics on malformed data traps with the bare
+ * message "unreachable" (a `WebAssembly.RuntimeError`), which says nothing to a user.
+ */
+const errText = (e: unknown) =>
+  e instanceof WebAssembly.RuntimeError
+    ? "the decoder stopped on malformed data (WebAssembly trap)"
+    : e instanceof Error
+    ? e.message
+    : String(e);
 
 /**
  * Decode an image file to 8-bit RGB with the semantics of OpenCV's `imread(path)`
@@ -296,6 +320,8 @@ export async function decodeImage(
   const warnings: string[] = [];
   let width: number, height: number, rgb: Uint8Array;
   if (kind === "jpeg") {
+    const coding = unsupportedJpegCoding(bytes);
+    if (coding) throw new ImageDecodeError(fileName, `unsupported JPEG coding: ${coding}`);
     let fb: JpegFrame;
     try {
       fb = await jpegDecoder.decode(bytes, pixelCount);

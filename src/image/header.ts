@@ -39,7 +39,18 @@ const isSof = (m: number) => m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 
 
 /** The frame sizes of every SOF segment of a JPEG (see the module comment). */
 function jpegSizes(b: Uint8Array): DeclaredSize[] {
-  const out: DeclaredSize[] = [];
+  return jpegFrames(b).map((f) => ({ what: "image", width: f.width, height: f.height }));
+}
+
+/**
+ * The start-of-frame segments of a JPEG, found by the marker walk of the module comment.
+ *
+ * @param b the whole file (starting with the SOI marker FF D8)
+ * @returns per SOF segment in file order: its marker code (0xC0..0xCF, e.g. 0xC9 for SOF9) and
+ *   the declared width and height in pixels
+ */
+export function jpegFrames(b: Uint8Array): { marker: number; width: number; height: number }[] {
+  const out: { marker: number; width: number; height: number }[] = [];
   const n = b.length;
   let i = 2; // after SOI
   while (i < n) {
@@ -59,7 +70,7 @@ function jpegSizes(b: Uint8Array): DeclaredSize[] {
     const len = be16(b, i);
     if (len < 2) break;
     if (isSof(m) && i + 7 <= n) {
-      out.push({ what: "image", width: be16(b, i + 5), height: be16(b, i + 3) });
+      out.push({ marker: m, width: be16(b, i + 5), height: be16(b, i + 3) });
     }
     i += len;
     if (m === 0xda) {
