@@ -54,6 +54,7 @@ function failureReason(e: unknown): string {
   if (e instanceof Deno.errors.IsADirectory) return "is a directory";
   if (e instanceof ImageDecodeError || e instanceof ImageReadError) return e.problem;
   const msg = (e as Error).message;
+  if (e instanceof Deno.errors.FilesystemLoop) return "symbolic link loop";
   return e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied
     ? msg.replace(/: (readfile|stat|open) '.*'$/s, "")
     : msg;
