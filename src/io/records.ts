@@ -6,8 +6,9 @@
  * - TSV: UTF-8, `\n` line ends, a header line `path<TAB>GROUP...<TAB>status<TAB>error`, then one
  *   line per image. Scores are printed as in the official score files (the float32 value in
  *   Python's repr, e.g. `7190.53515625`); a failed image has empty score fields. In the path
- *   and error fields a backslash, tab, line feed and carriage return are written `\\`, `\t`,
- *   `\n`, `\r` (the escaping of GraFIQs_failed.txt), so every record is exactly one line.
+ *   and error fields a backslash, tab, line feed, carriage return and NUL are written `\\`,
+ *   `\t`, `\n`, `\r`, `\0` (the escaping of GraFIQs_failed.txt), so every record is exactly
+ *   one line.
  * - JSONL: one JSON object per line, keys in the order `path`, each group, `status`, `error`.
  *   A score is a JSON number (the shortest text that reads back as the same double, so the
  *   float32 value is exact), or the string `"inf"`, `"-inf"` or `"nan"` for a non-finite one

@@ -192,13 +192,15 @@ export const FAILED_FILE_NAME = "GraFIQs_failed.txt";
 export const FAILED_HEADER = "path\treason";
 
 /**
- * Escape a TSV field: backslash, tab, line feed and carriage return become `\\`, `\t`, `\n`,
- * `\r`. The convention of GraFIQs_failed.txt, the record output and the resume journal.
+ * Escape a TSV field: backslash, tab, line feed, carriage return and NUL become `\\`, `\t`,
+ * `\n`, `\r`, `\0`. The convention of GraFIQs_failed.txt, the record output and the resume
+ * journal.
  */
 export function escapeTsv(s: string): string {
   return s.replace(
-    /[\\\t\n\r]/g,
-    (c) => (c === "\\" ? "\\\\" : c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\r"),
+    /[\\\t\n\r\0]/g,
+    (c) =>
+      c === "\\" ? "\\\\" : c === "\t" ? "\\t" : c === "\n" ? "\\n" : c === "\r" ? "\\r" : "\\0",
   );
 }
 
@@ -206,7 +208,8 @@ export function escapeTsv(s: string): string {
 export function unescapeTsv(s: string): string {
   return s.replace(
     /\\(.)/gs,
-    (_m, c: string) => (c === "t" ? "\t" : c === "n" ? "\n" : c === "r" ? "\r" : c),
+    (_m, c: string) =>
+      c === "t" ? "\t" : c === "n" ? "\n" : c === "r" ? "\r" : c === "0" ? "\0" : c,
   );
 }
 
@@ -215,8 +218,9 @@ export function unescapeTsv(s: string): string {
  * addition; the official code crashes on the first undecodable image instead).
  *
  * Format: UTF-8 TSV with `\n` line endings; the header line `path<TAB>reason`, then one line
- * `PATH<TAB>REASON` per failure in the given order. In both fields a backslash, tab, line feed
- * and carriage return are written as `\\`, `\t`, `\n`, `\r`, so every record is one line.
+ * `PATH<TAB>REASON` per failure in the given order. In both fields a backslash, tab, line feed,
+ * carriage return and NUL are written as `\\`, `\t`, `\n`, `\r`, `\0`, so every record is
+ * one line.
  * With no failures the file holds just the header, which marks a clean run (and replaces any
  * list from an earlier run). OUT is created when missing; the write is atomic.
  *
