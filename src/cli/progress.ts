@@ -8,6 +8,34 @@ import cliProgress from "cli-progress";
 import process from "node:process";
 
 /**
+ * A path as printed on stderr: each control character (U+0000..U+001F, U+007F) is written as
+ * `\n`, `\t`, `\r` or `\xHH`, so that a path holding a line feed cannot split a message line
+ * or move the terminal's cursor. Every other character, the backslash included, is kept, so an
+ * ordinary path prints as it is.
+ *
+ * @param path a path (or path text) to print
+ * @returns the path with its control characters escaped
+ * @example
+ * ```ts
+ * printablePath("a\nb.jpg"); // "a\\nb.jpg"
+ * ```
+ */
+export function printablePath(path: string): string {
+  return path.replace(
+    // deno-lint-ignore no-control-regex -- matching control characters is the point
+    /[\x00-\x1f\x7f]/g,
+    (c) =>
+      c === "\n"
+        ? "\\n"
+        : c === "\t"
+        ? "\\t"
+        : c === "\r"
+        ? "\\r"
+        : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+}
+
+/**
  * A count / images per second / ETA bar (a count, rate and elapsed time when the total is
  * unknown), or plain log lines when stderr is not a terminal.
  */

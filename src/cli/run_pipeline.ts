@@ -19,7 +19,7 @@ import { inShard } from "../pipeline/shard.ts";
 import { arraySource, DelimitedPathReader } from "../pipeline/source.ts";
 import { StopSignal } from "../pipeline/stop.ts";
 import { EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED } from "./args.ts";
-import { Progress } from "./progress.ts";
+import { printablePath, Progress } from "./progress.ts";
 import type { ScoreOptions } from "./score_args.ts";
 import { setUp } from "./setup.ts";
 
@@ -175,7 +175,9 @@ async function runRecords(
         let text = "";
         for (const r of records) {
           text += formatRecord(opts.format, groups, r);
-          for (const w of r.warnings ?? []) progress.log(`grafiqs: warning: ${r.path}: ${w}`);
+          for (const w of r.warnings ?? []) {
+            progress.log(`grafiqs: warning: ${printablePath(r.path)}: ${w}`);
+          }
         }
         await emit(text);
         written += records.length;
@@ -222,7 +224,7 @@ async function runFolderResume(
   const todo = listing.filter((p) => !done.has(p));
   console.error(
     `grafiqs: ${model.description}, ${channelOrder.toUpperCase()} input, ${listing.length} ` +
-      `images (${listing.length - todo.length} done in ${journal.path}), batch ` +
+      `images (${listing.length - todo.length} done in ${printablePath(journal.path)}), batch ` +
       `${opts.batchSize}, adapter ${gpu.adapterName}`,
   );
   const pr = opts.pathReplace;
@@ -251,9 +253,11 @@ async function runFolderResume(
         await journal.append(rows);
         for (const r of rows) {
           done.set(r.path, r);
-          if (r.error !== null) progress.log(`grafiqs: skipped ${pathText(r.path)}: ${r.error}`);
+          if (r.error !== null) {
+            progress.log(`grafiqs: skipped ${printablePath(pathText(r.path))}: ${r.error}`);
+          }
           for (const w of r.warnings ?? []) {
-            progress.log(`grafiqs: warning: ${pathText(r.path)}: ${w}`);
+            progress.log(`grafiqs: warning: ${printablePath(pathText(r.path))}: ${w}`);
           }
         }
         finished += records.length;
@@ -268,7 +272,7 @@ async function runFolderResume(
     journal.close();
     console.error(
       `grafiqs: interrupted after ${finished} of ${todo.length} images; rerun with --resume ` +
-        `to finish (${journal.path} keeps what is done)`,
+        `to finish (${printablePath(journal.path)} keeps what is done)`,
     );
     return EXIT_INTERRUPTED;
   }
@@ -300,7 +304,7 @@ async function runFolderResume(
     `grafiqs: scored ${stats.scored} images in ${secs.toFixed(1)} s ` +
       `(${(stats.scored / Math.max(secs, 1e-9)).toFixed(2)} images/s) and ${
         listing.length - todo.length
-      } from the journal; ${failures.length} failed; wrote ${outDir}`,
+      } from the journal; ${failures.length} failed; wrote ${printablePath(outDir)}`,
   );
   return failures.length ? EXIT_SOME_FAILED : EXIT_OK;
 }

@@ -13,7 +13,7 @@ import { writeResultSet } from "../io/result_set.ts";
 import { applyPathReplace } from "../io/select.ts";
 import { scorePaths } from "../pipeline/score_paths.ts";
 import { selectImages } from "../pipeline/select_images.ts";
-import { Progress } from "./progress.ts";
+import { printablePath, Progress } from "./progress.ts";
 import { runPipeline } from "./run_pipeline.ts";
 import { parseScoreArgs, SCORE_HELP, usesPipeline } from "./score_args.ts";
 import { setUp } from "./setup.ts";
@@ -81,9 +81,9 @@ export async function runScore(args: string[]): Promise<number> {
         maxPixels: opts.maxPixels,
         maxFileBytes: opts.maxFileBytes,
         allowTruncated: opts.allowTruncated,
-        onWarning: (path, w) => progress.log(`grafiqs: warning: ${path}: ${w}`),
+        onWarning: (path, w) => progress.log(`grafiqs: warning: ${printablePath(path)}: ${w}`),
       },
-      (f) => progress.log(`grafiqs: skipped ${f.path}: ${f.reason}`),
+      (f) => progress.log(`grafiqs: skipped ${printablePath(f.path)}: ${f.reason}`),
       (done) => progress.update(done),
     );
     progress.stop();
@@ -98,7 +98,7 @@ export async function runScore(args: string[]): Promise<number> {
     console.error(
       `grafiqs: scored ${result.scored.length} images in ${secs.toFixed(1)} s ` +
         `(${(result.scored.length / secs).toFixed(2)} images/s); ` +
-        `${result.failures.length} failed; wrote ${opts.outputDir}`,
+        `${result.failures.length} failed; wrote ${printablePath(opts.outputDir)}`,
     );
     return result.failures.length ? EXIT_SOME_FAILED : EXIT_OK;
   } catch (e) {
