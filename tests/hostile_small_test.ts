@@ -9,7 +9,7 @@
  */
 import { assert, assertEquals } from "./assert.ts";
 import { gpuTestOptions } from "./gpu_util.ts";
-import { runGuarded, TINY_FIX } from "./cli_util.ts";
+import { MOD, runGuarded, TINY_FIX } from "./cli_util.ts";
 import { decodeImage, ImageDecodeError } from "../src/image/mod.ts";
 import { escapeTsv, readFailedList, unescapeTsv } from "../src/io/scores.ts";
 import { formatRecord, parseRecordLine } from "../src/io/records.ts";
@@ -135,6 +135,92 @@ Deno.test({
     assert(r.stderr.includes("grafiqs: skipped d/two\\nlines.png: path contains"), r.stderr);
     assert(!r.stderr.split("\n").some((l) => l.startsWith("lines.png")), r.stderr);
     assert(r.stderr.includes("grafiqs: skipped d/loop.png: symbolic link loop\n"), r.stderr);
+    await Deno.remove(dir, { recursive: true });
+  },
+});
+
+/**
+ * Spawn the tool in `cwd`, wait until stderr holds `ready`, send SIGINT, and return the exit
+ * status (130 also for a death by SIGINT) and the whole stderr. Killed after 60 s.
+ */
+async function interrupt(
+  args: string[],
+  cwd: string,
+  ready: string,
+  stdinText?: string,
+): Promise<{ code: number; stderr: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MOD, ...args],
+    cwd,
+    stdin: stdinText === undefined ? "null" : "piped",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const guard = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  const writer = stdinText === undefined ? undefined : child.stdin.getWriter();
+  await writer?.write(new TextEncoder().encode(stdinText)); // stdin stays open
+  let stderr = "";
+  let sent = false;
+  const dec = new TextDecoder();
+  for await (const chunk of child.stderr) {
+    stderr += dec.decode(chunk, { stream: true });
+    if (!sent && stderr.includes(ready)) {
+      sent = true;
+      child.kill("SIGINT");
+    }
+  }
+  const st = await child.status;
+  clearTimeout(guard);
+  await writer?.close().catch(() => {});
+  return { code: st.signal === "SIGINT" ? 130 : st.code, stderr };
+}
+
+Deno.test({
+  name: "CLI: Ctrl-C: record mode says what a second Ctrl-C does; the folder mode writes nothing",
+  ...GPU,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "grafiqs_small_" });
+    await Deno.mkdir(`${dir}/d`);
+    await Deno.copyFile(`${TINY_FIX}/model.pth`, `${dir}/model.pth`);
+    for (let i = 0; i < 400; i++) await Deno.copyFile(GOOD_PNG, `${dir}/d/i${i}.png`);
+    // Record mode, paths on a stdin that stays open: one SIGINT stops it with status 130.
+    const rec = await interrupt(
+      ["--weights", "model.pth", "--batch-size", "2"],
+      dir,
+      "paths from stdin",
+      "d/i0.png\nd/i1.png\n",
+    );
+    assertEquals(rec.code, 130, rec.stderr);
+    assert(
+      rec.stderr.includes(
+        "grafiqs: interrupted; finishing the batch in flight (Ctrl-C again quits when the " +
+          "batch in flight returns, without writing it)",
+      ),
+      rec.stderr,
+    );
+    // The folder mode without --resume: SIGINT ends it and no score file is written.
+    const fol = await interrupt(
+      [
+        "--image-path",
+        "d",
+        "--image-extension",
+        "png",
+        "--weights",
+        "model.pth",
+        "--output-dir",
+        "out",
+        "--batch-size",
+        "2",
+      ],
+      dir,
+      "400 images",
+    );
+    assertEquals(fol.code, 130, fol.stderr);
+    const left = [];
+    for await (const e of Deno.readDir(`${dir}/out`)) left.push(e.name);
+    assert(!left.some((n) => n.startsWith("GraFIQs_")), left.join(", "));
+    const help = (await runGuarded(["--help"], dir, { limitMs: 60_000 })).stdout;
+    assert(help.includes("the folder mode without --resume\nwrites nothing"), help);
     await Deno.remove(dir, { recursive: true });
   },
 });

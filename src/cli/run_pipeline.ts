@@ -23,7 +23,11 @@ import { printablePath, Progress } from "./progress.ts";
 import type { ScoreOptions } from "./score_args.ts";
 import { setUp } from "./setup.ts";
 
-/** Install a SIGINT handler that requests a stop (a second SIGINT exits at once). */
+/**
+ * Install a SIGINT handler that requests a stop. A second SIGINT exits without writing the
+ * batch in flight, but only once the event loop runs again: decoding and the GPU batch block
+ * it, so the exit waits for the batch in flight to return.
+ */
 function onInterrupt(stop: StopSignal, message: string): () => void {
   const handler = () => {
     if (stop.reason === "interrupt") Deno.exit(EXIT_INTERRUPTED);
@@ -62,7 +66,8 @@ export async function runPipeline(opts: ScoreOptions): Promise<number> {
   const stop = new StopSignal();
   const removeHandler = onInterrupt(
     stop,
-    "grafiqs: interrupted; finishing the batch in flight (Ctrl-C again to quit at once)",
+    "grafiqs: interrupted; finishing the batch in flight (Ctrl-C again quits when the batch " +
+      "in flight returns, without writing it)",
   );
   const created: string[] = [];
   try {

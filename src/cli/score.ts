@@ -42,7 +42,8 @@ import { setUp } from "./setup.ts";
  * @returns the exit status: {@link EXIT_OK} (every image scored), {@link EXIT_SOME_FAILED}
  *   (some images failed; listed in OUT/GraFIQs_failed.txt), {@link EXIT_USAGE} (bad command
  *   line), {@link EXIT_ERROR} (fatal: weights, GPU, output directory; nothing written), or
- *   130 (record mode or --resume stopped by SIGINT). Errors are reported on stderr, not
+ *   130 (record mode or --resume stopped by SIGINT; the folder mode without --resume is ended
+ *   by SIGINT at once and writes nothing). Errors are reported on stderr, not
  *   thrown.
  */
 export async function runScore(args: string[]): Promise<number> {

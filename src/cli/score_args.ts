@@ -160,8 +160,9 @@ Pipelines and large runs (docs/PIPELINE.md):
 
 Lower scores mean higher quality. Exit status: 0 all images scored, 3 some images failed
 (listed in OUT/GraFIQs_failed.txt and on stderr, or as failed records; the others are scored),
-2 bad command line, 1 fatal error (nothing written), 130 interrupted by SIGINT (what was done
-is kept; rerun with --resume). A reader of stdout that goes away ends the run early with 0 or 3.`;
+2 bad command line, 1 fatal error (nothing written), 130 interrupted by SIGINT (record mode
+and --resume: what was done is kept, rerun with --resume; the folder mode without --resume
+writes nothing). A reader of stdout that goes away ends the run early with 0 or 3.`;
 
 /** Parsed options of the main command ({@link SCORE_HELP} describes each flag). */
 export interface ScoreOptions extends PipelineOptions {
