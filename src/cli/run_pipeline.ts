@@ -12,7 +12,12 @@ import { writeResultSet } from "../io/result_set.ts";
 import { type Failure, scorePathProblem, type ScoreRow } from "../io/scores.ts";
 import { applyPathReplace } from "../io/select.ts";
 import type { ScoredImage } from "../pipeline/score_paths.ts";
-import { Journal, recoverRecordFile } from "../pipeline/resume.ts";
+import {
+  checkRecordSettings,
+  Journal,
+  lockRecordFile,
+  recoverRecordFile,
+} from "../pipeline/resume.ts";
 import { scoreStream, type StreamStats } from "../pipeline/score_stream.ts";
 import { selectImages } from "../pipeline/select_images.ts";
 import { inShard } from "../pipeline/shard.ts";
@@ -83,19 +88,49 @@ async function runRecords(
   stop: StopSignal,
   created: string[],
 ): Promise<number> {
-  const { model, channelOrder } = await setUp(opts, false, created);
+  const toFile = opts.output !== null && opts.output !== "-";
+  const { model, channelOrder } = await setUp(opts, toFile, created);
+  // One writer per record file: a second run on the same --output is refused.
+  const unlock = toFile ? await lockRecordFile(opts.output!) : undefined;
+  try {
+    return await writeRecords(opts, stop, model, channelOrder, toFile);
+  } finally {
+    await unlock?.();
+  }
+}
+
+async function writeRecords(
+  opts: ScoreOptions,
+  stop: StopSignal,
+  model: Awaited<ReturnType<typeof setUp>>["model"],
+  channelOrder: "bgr" | "rgb",
+  toFile: boolean,
+): Promise<number> {
   const fromStdin = opts.imagePath === "-";
   const listing = fromStdin ? undefined : await selectImages(opts);
   const gpu = await Gpu.create({ adapter: opts.adapter });
   const ex = await Executor.create(gpu, model.graph, model.weights);
   const groups = ex.groups;
-  const toFile = opts.output !== null && opts.output !== "-";
   let done = new Map<string, number>();
   let failedBefore = 0;
   let file: Deno.FsFile | undefined;
   let header = recordHeader(opts.format, groups);
+  const recordSettings = () => ({
+    model: model.graph.name,
+    weights: model.fingerprint!,
+    groups,
+    channelOrder,
+    format: opts.format,
+  });
   if (toFile && opts.resume) {
     const rec = await recoverRecordFile(opts.output!, opts.format, groups);
+    await checkRecordSettings(
+      opts.output!,
+      recordSettings(),
+      true,
+      !rec.needsHeader || rec.records > 0,
+      (m) => console.error(`grafiqs: warning: ${m}`),
+    );
     done = rec.done;
     failedBefore = rec.failed;
     if (!rec.needsHeader) header = "";
@@ -103,6 +138,9 @@ async function runRecords(
       `grafiqs: resuming ${opts.output}: ${rec.records} records kept (${rec.failed} failed)` +
         (rec.tornBytes ? `, a torn last line of ${rec.tornBytes} bytes cut` : ""),
     );
+  }
+  if (toFile && !opts.resume) {
+    await checkRecordSettings(opts.output!, recordSettings(), false, false, () => {});
   }
   if (toFile) {
     try {
