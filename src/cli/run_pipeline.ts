@@ -51,7 +51,9 @@ function onInterrupt(stop: StopSignal, message: string): () => void {
  * from DIR; one record per image goes to stdout or `--output FILE` after each batch, in input
  * order (TSV with a header, or JSONL). With `--resume` the records already in FILE are kept
  * (a torn last line is cut) and their paths skipped, then new records are appended and flushed
- * to disk after every batch.
+ * to disk after every batch. With `--output FILE` the run holds the lock `FILE.lock` and writes
+ * its settings to `FILE.settings`; `--resume` refuses a file written with other settings
+ * (`checkRecordSettings`, `lockRecordFile`).
  *
  * Folder mode with `--resume`: each batch's results are appended to OUT/.grafiqs_journal.tsv
  * (see {@link Journal}); images already in the journal are skipped; at the end the five score
