@@ -51,9 +51,9 @@ function onInterrupt(stop: StopSignal, message: string): () => void {
  * from DIR; one record per image goes to stdout or `--output FILE` after each batch, in input
  * order (TSV with a header, or JSONL). With `--resume` the records already in FILE are kept
  * (a torn last line is cut) and their paths skipped, then new records are appended and flushed
- * to disk after every batch. With `--output FILE` the run holds the lock `FILE.lock` and writes
- * its settings to `FILE.settings`; `--resume` refuses a file written with other settings
- * (`checkRecordSettings`, `lockRecordFile`).
+ * to disk after every batch. With `--output FILE` (a regular file) the run holds the lock
+ * `FILE.lock` and writes its settings to `FILE.settings`; `--resume` refuses a file written with
+ * other settings (`checkRecordSettings`, `lockRecordFile`).
  *
  * Folder mode with `--resume`: each batch's results are appended to OUT/.grafiqs_journal.tsv
  * (see {@link Journal}); images already in the journal are skipped; at the end the five score
@@ -91,13 +91,24 @@ async function runRecords(
   created: string[],
 ): Promise<number> {
   const toFile = opts.output !== null && opts.output !== "-";
-  const { model, channelOrder } = await setUp(opts, toFile, created);
+  // A device or pipe as --output (/dev/null, a FIFO) gets neither lock nor settings file.
+  const regular = toFile && await isRegularOrMissing(opts.output!);
+  const { model, channelOrder } = await setUp(opts, regular, created);
   // One writer per record file: a second run on the same --output is refused.
-  const unlock = toFile ? await lockRecordFile(opts.output!) : undefined;
+  const unlock = regular ? await lockRecordFile(opts.output!) : undefined;
   try {
-    return await writeRecords(opts, stop, model, channelOrder, toFile);
+    return await writeRecords(opts, stop, model, channelOrder, toFile, regular);
   } finally {
     await unlock?.();
+  }
+}
+
+/** Whether `path` is a regular file (links followed) or does not exist yet. */
+async function isRegularOrMissing(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch (e) {
+    return e instanceof Deno.errors.NotFound;
   }
 }
 
@@ -107,6 +118,7 @@ async function writeRecords(
   model: Awaited<ReturnType<typeof setUp>>["model"],
   channelOrder: "bgr" | "rgb",
   toFile: boolean,
+  regular: boolean,
 ): Promise<number> {
   const fromStdin = opts.imagePath === "-";
   const listing = fromStdin ? undefined : await selectImages(opts);
@@ -126,13 +138,15 @@ async function writeRecords(
   });
   if (toFile && opts.resume) {
     const rec = await recoverRecordFile(opts.output!, opts.format, groups);
-    await checkRecordSettings(
-      opts.output!,
-      recordSettings(),
-      true,
-      !rec.needsHeader || rec.records > 0,
-      (m) => console.error(`grafiqs: warning: ${m}`),
-    );
+    if (regular) {
+      await checkRecordSettings(
+        opts.output!,
+        recordSettings(),
+        true,
+        !rec.needsHeader || rec.records > 0,
+        (m) => console.error(`grafiqs: warning: ${m}`),
+      );
+    }
     done = rec.done;
     failedBefore = rec.failed;
     if (!rec.needsHeader) header = "";
@@ -141,7 +155,7 @@ async function writeRecords(
         (rec.tornBytes ? `, a torn last line of ${rec.tornBytes} bytes cut` : ""),
     );
   }
-  if (toFile && !opts.resume) {
+  if (regular && !opts.resume) {
     await checkRecordSettings(opts.output!, recordSettings(), false, false, () => {});
   }
   if (toFile) {
