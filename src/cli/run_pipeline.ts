@@ -12,7 +12,12 @@ import { writeResultSet } from "../io/result_set.ts";
 import { type Failure, scorePathProblem, type ScoreRow } from "../io/scores.ts";
 import { applyPathReplace } from "../io/select.ts";
 import type { ScoredImage } from "../pipeline/score_paths.ts";
-import { Journal, recoverRecordFile } from "../pipeline/resume.ts";
+import {
+  checkRecordSettings,
+  Journal,
+  lockRecordFile,
+  recoverRecordFile,
+} from "../pipeline/resume.ts";
 import { scoreStream, type StreamStats } from "../pipeline/score_stream.ts";
 import { selectImages } from "../pipeline/select_images.ts";
 import { inShard } from "../pipeline/shard.ts";
@@ -50,7 +55,9 @@ function onInterrupt(stop: StopSignal, message: string): () => void {
  * from DIR; one record per image goes to stdout or `--output FILE` after each batch, in input
  * order (TSV with a header, or JSONL). With `--resume` the records already in FILE are kept
  * (a torn last line is cut) and their paths skipped, then new records are appended and flushed
- * to disk after every batch.
+ * to disk after every batch. With `--output FILE` (a regular file) the run holds the lock
+ * `FILE.lock` and writes its settings to `FILE.settings`; `--resume` refuses a file written with
+ * other settings (`checkRecordSettings`, `lockRecordFile`).
  *
  * Folder mode with `--resume`: each batch's results are appended to OUT/.grafiqs_journal.tsv
  * (see {@link Journal}); images already in the journal are skipped; at the end the five score
@@ -88,19 +95,63 @@ async function runRecords(
   stop: StopSignal,
   created: string[],
 ): Promise<number> {
-  const { model, channelOrder } = await setUp(opts, false, created);
+  const toFile = opts.output !== null && opts.output !== "-";
+  // A device or pipe as --output (/dev/null, a FIFO) gets neither lock nor settings file.
+  const regular = toFile && await isRegularOrMissing(opts.output!);
+  const { model, channelOrder } = await setUp(opts, regular, created);
+  // One writer per record file: a second run on the same --output is refused.
+  const unlock = regular ? await lockRecordFile(opts.output!) : undefined;
+  try {
+    return await writeRecords(opts, stop, model, channelOrder, toFile, regular);
+  } finally {
+    await unlock?.();
+  }
+}
+
+/** Whether `path` is a regular file (links followed) or does not exist yet. */
+async function isRegularOrMissing(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch (e) {
+    return e instanceof Deno.errors.NotFound;
+  }
+}
+
+async function writeRecords(
+  opts: ScoreOptions,
+  stop: StopSignal,
+  model: Awaited<ReturnType<typeof setUp>>["model"],
+  channelOrder: "bgr" | "rgb",
+  toFile: boolean,
+  regular: boolean,
+): Promise<number> {
   const fromStdin = opts.imagePath === "-";
   const listing = fromStdin ? undefined : await selectImages(opts);
   const gpu = await Gpu.create({ adapter: opts.adapter });
   const ex = await Executor.create(gpu, model.graph, model.weights);
   const groups = ex.groups;
-  const toFile = opts.output !== null && opts.output !== "-";
   let done = new Map<string, number>();
   let failedBefore = 0;
   let file: Deno.FsFile | undefined;
   let header = recordHeader(opts.format, groups);
+  const recordSettings = () => ({
+    model: model.graph.name,
+    weights: model.fingerprint!,
+    groups,
+    channelOrder,
+    format: opts.format,
+  });
   if (toFile && opts.resume) {
     const rec = await recoverRecordFile(opts.output!, opts.format, groups);
+    if (regular) {
+      await checkRecordSettings(
+        opts.output!,
+        recordSettings(),
+        true,
+        !rec.needsHeader || rec.records > 0,
+        (m) => console.error(`grafiqs: warning: ${m}`),
+      );
+    }
     done = rec.done;
     failedBefore = rec.failed;
     if (!rec.needsHeader) header = "";
@@ -108,6 +159,9 @@ async function runRecords(
       `grafiqs: resuming ${opts.output}: ${rec.records} records kept (${rec.failed} failed)` +
         (rec.tornBytes ? `, a torn last line of ${rec.tornBytes} bytes cut` : ""),
     );
+  }
+  if (regular && !opts.resume) {
+    await checkRecordSettings(opts.output!, recordSettings(), false, false, () => {});
   }
   if (toFile) {
     try {

@@ -155,8 +155,10 @@ Pipelines and large runs (docs/PIPELINE.md):
   --recursive                 also the folders below DIR; extensions case-insensitive
   --shard K/N                 only the paths whose FNV-1a 64 of the UTF-8 path text, mod N, is K
   --resume                    continue an interrupted run: with --output FILE, keep its records
-                              and skip their paths; in the folder mode, continue from
-                              OUT/.grafiqs_journal.tsv and write the five files at the end
+                              and skip their paths (refused when FILE.settings, the weights
+                              and options it was written with, differs); in the folder mode,
+                              continue from OUT/.grafiqs_journal.tsv and write the five files
+                              at the end. One run writes FILE at a time (lock FILE.lock)
 
 Lower scores mean higher quality. Exit status: 0 all images scored, 3 some images failed
 (listed in OUT/GraFIQs_failed.txt and on stderr, or as failed records; the others are scored),

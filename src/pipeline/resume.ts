@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { readCompleteLines, writeAll } from "../io/files.ts";
+import { atomicWriteFile, readCompleteLines, writeAll } from "../io/files.ts";
 import {
   formatRecord,
   type ImageRecord,
@@ -79,6 +79,164 @@ export async function recoverRecordFile(
     tornBytes: r.tornBytes,
     needsHeader: format === "tsv" && r.lines === 0,
   };
+}
+
+/** What a record file's scores depend on, kept beside it in `FILE.settings` (record mode). */
+export interface RecordSettings {
+  /** The network (e.g. `iresnet50`). */
+  model: string;
+  /** FNV-1a 64 of the weights file's bytes, 16 hex digits (`weightsFingerprint`, io/hash.ts). */
+  weights: string;
+  /** Groups scored, in output order. */
+  groups: string[];
+  /** Channel order fed to the network. */
+  channelOrder: "bgr" | "rgb";
+  /** The record format (`tsv` or `jsonl`). */
+  format: RecordFormat;
+}
+
+/** The settings file's first line starts with this tag, followed by a tab and the settings. */
+export const RECORD_SETTINGS_TAG = "#grafiqs-records-v1";
+
+/** The settings file of the record file `path`: `path` + `.settings`. */
+export function recordSettingsPath(path: string): string {
+  return `${path}.settings`;
+}
+
+/**
+ * Check that the record file `path` was written with `settings` before `--resume` appends to it,
+ * then (re)write its settings file `path.settings` (one line: {@link RECORD_SETTINGS_TAG}, a tab,
+ * the settings as JSON). The record file itself is left as it is, so its bytes stay those of an
+ * uninterrupted run and every reader of records still reads it.
+ *
+ * A record file that has no settings file (written by an older version, or by redirecting stdout) is accepted: its TSV header was already checked, but the weights and channel order
+ * cannot be; `warn` is called with a message saying so.
+ *
+ * @param path the `--output` file
+ * @param settings this run's settings
+ * @param resume whether records are being appended (else the file is started afresh and only the
+ *   settings file is written)
+ * @param hasRecords whether the record file already holds something (a header or records)
+ * @param warn where the warning for a record file without settings goes
+ * @throws Error naming both settings files' fingerprints when they differ, or naming the file
+ *   when the settings file is malformed or cannot be read or written
+ */
+export async function checkRecordSettings(
+  path: string,
+  settings: RecordSettings,
+  resume: boolean,
+  hasRecords: boolean,
+  warn: (message: string) => void,
+): Promise<void> {
+  const sp = recordSettingsPath(path);
+  const line = `${RECORD_SETTINGS_TAG}\t${JSON.stringify(settings)}`;
+  if (resume && hasRecords) {
+    let text: string | undefined;
+    try {
+      text = await Deno.readTextFile(sp);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) {
+        throw new Error(`cannot read ${sp}: ${(e as Error).message}`, { cause: e });
+      }
+    }
+    if (text === undefined) {
+      warn(
+        `${path} has no settings file ${sp} (written by an older version or by redirecting ` +
+          `stdout): the weights and channel order of its records cannot be checked; resuming ` +
+          `with this run's settings ${JSON.stringify(settings)}`,
+      );
+    } else {
+      const found = text.replace(/\n$/, "");
+      if (found !== line) {
+        const old = found.startsWith(RECORD_SETTINGS_TAG + "\t")
+          ? found.slice(RECORD_SETTINGS_TAG.length + 1)
+          : JSON.stringify(found.slice(0, 80));
+        throw new Error(
+          `${path} was written with other settings (${sp}: ${old}; this run: ` +
+            `${JSON.stringify(settings)}); resume with the same weights and options, or ` +
+            `choose another --output`,
+        );
+      }
+      return;
+    }
+  }
+  await atomicWriteFile(sp, line + "\n");
+}
+
+/** The lock file of the record file `path`: `path` + `.lock`. */
+export function recordLockPath(path: string): string {
+  return `${path}.lock`;
+}
+
+/** Whether process `pid` is alive (Linux: `/proc/PID` exists); `undefined` without /proc. */
+async function processAlive(pid: number): Promise<boolean | undefined> {
+  try {
+    await Deno.lstat(`/proc/${pid}`);
+    return true;
+  } catch {
+    try {
+      await Deno.lstat("/proc/self");
+      return false;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/**
+ * Take the exclusive lock `path.lock` of a record file, so that a second writer of the same
+ * `--output` is refused instead of mixing its records in. The lock file is created exclusively
+ * and holds this process's pid; a lock left by a dead process (a killed run; Linux `/proc`) is
+ * taken over.
+ *
+ * @param path the `--output` file
+ * @returns a function that removes the lock (call it when the run ends)
+ * @throws Error naming the lock file and the pid holding it when another live process (or, where
+ *   there is no /proc, any process) holds it, or when it cannot be created
+ */
+export async function lockRecordFile(path: string): Promise<() => Promise<void>> {
+  const lock = recordLockPath(path);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const f = await Deno.open(lock, { write: true, createNew: true });
+      try {
+        await writeAll(f, new TextEncoder().encode(`${Deno.pid}\n`));
+      } finally {
+        f.close();
+      }
+      return async () => {
+        try {
+          await Deno.remove(lock);
+        } catch { /* already gone */ }
+      };
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) {
+        throw new Error(`cannot create the lock ${lock}: ${(e as Error).message}`, { cause: e });
+      }
+    }
+    // A lock just created by another run may not hold its pid yet: look again shortly; a lock
+    // still empty (its writer killed in between) is taken over like a dead process's.
+    let text = "";
+    for (let look = 0; look < 5 && text === ""; look++) {
+      if (look) await new Promise((r) => setTimeout(r, 50));
+      try {
+        text = await Deno.readTextFile(lock);
+      } catch { /* removed meanwhile: try again */ }
+    }
+    const pid = Number(text.trim());
+    const valid = /^\d+\n?$/.test(text) && pid > 0;
+    const alive = valid ? await processAlive(pid) : false;
+    if (alive === true || (alive === undefined && valid)) {
+      throw new Error(
+        `${path} is being written by another grafiqs (process ${pid}, lock ${lock}); wait ` +
+          `for it to end, or delete ${lock} if that process is not a grafiqs writing ${path}`,
+      );
+    }
+    try {
+      await Deno.remove(lock);
+    } catch { /* another run took it over first: createNew decides */ }
+  }
+  throw new Error(`${path} is being written by another grafiqs (lock ${lock})`);
 }
 
 /** The journal's file name inside the output folder. */
