@@ -489,3 +489,75 @@ Deno.test({
     await Deno.remove(dir, { recursive: true });
   },
 });
+
+// ---------------------------------------------------------------------------------------------
+// The whole corpus at once: one folder and one stream
+
+Deno.test({
+  name: "CLI corpus: every hostile image in one folder and one stream, the good image as if alone",
+  ignore: GPU.ignore || !isLinux,
+  fn: async () => {
+    // A clean run of the good image alone: what its scores and record must be, byte for byte.
+    const clean = await workDir(() => Promise.resolve());
+    const c = await guardedRun(FOLDER_ARGS, clean);
+    assertEquals([c.killed, c.code], ["", 0], c.stderr);
+    const cs = await guardedRun(["--weights", "model.pth"], clean, "d/good.png\n");
+    assertEquals([cs.killed, cs.code], ["", 0], cs.stderr);
+    const goodRecord = cs.stdout.trim().split("\n")[1];
+
+    const bad: Record<string, RegExp> = {
+      "d/bomb.gif": /^image too large \(65535 x 65535/,
+      "d/big.png": /^image too large \(20000 x 20000/,
+      "d/cut.jpg": /^truncated JPEG: /,
+      "d/dir.jpg": /directory/,
+      "d/text.png": /^not an image: /,
+      "d/z.jpg": /^not a regular file \(character device\)$/,
+    };
+    const dir = await workDir(async (d) => {
+      await Deno.writeFile(`${d}/bomb.gif`, gifBomb());
+      await Deno.writeFile(`${d}/big.png`, bigPng());
+      await Deno.writeFile(`${d}/cut.jpg`, truncatedJpeg());
+      await Deno.mkdir(`${d}/dir.jpg`);
+      await Deno.writeTextFile(`${d}/text.png`, "hello\n");
+      await Deno.symlink("/dev/zero", `${d}/z.jpg`);
+      if (await mkfifo(`${d}/fifo.jpg`)) bad["d/fifo.jpg"] = /^not a regular file \(fifo\)$/;
+    });
+    const badPaths = Object.keys(bad).sort();
+
+    // One folder: ends by itself under the time and memory limits, status 3, every bad file
+    // listed with its reason, and the five score files byte-identical to the clean run's.
+    const r = await guardedRun(FOLDER_ARGS, dir);
+    assertEquals([r.killed, r.code], ["", 3], r.stderr.slice(-2000));
+    const failed = readFailedList(`${dir}/out/GraFIQs_failed.txt`);
+    assertEquals(failed.map((f) => f.path).sort(), badPaths);
+    for (const f of failed) assert(bad[f.path].test(f.reason), `${f.path}: ${f.reason}`);
+    for (const g of ["image", "block1", "block2", "block3", "block4"]) {
+      const name = `out/GraFIQs_${g}.txt`;
+      assertEquals(
+        await Deno.readTextFile(`${dir}/${name}`),
+        await Deno.readTextFile(`${clean}/${name}`),
+        name,
+      );
+    }
+
+    // One stream: a record per path in input order, the good one byte-identical to the clean run.
+    const paths = [...badPaths, "d/good.png"];
+    const s = await guardedRun(["--weights", "model.pth"], dir, paths.join("\n") + "\n");
+    assertEquals([s.killed, s.code], ["", 3], s.stderr.slice(-2000));
+    const lines = s.stdout.trim().split("\n").slice(1);
+    assertEquals(lines.map((l) => l.split("\t")[0]), paths);
+    for (const [i, p] of badPaths.entries()) {
+      const f = lines[i].split("\t");
+      assertEquals(f[6], "failed", lines[i]);
+      assert(bad[p].test(f[7]), `${p}: ${f[7]}`);
+    }
+    assertEquals(lines[paths.length - 1], goodRecord);
+    console.log(
+      `  corpus of ${badPaths.length} + 1: folder ${r.ms.toFixed(0)} ms, peak ${
+        r.peakMiB.toFixed(0)
+      } MiB; stream ${s.ms.toFixed(0)} ms, peak ${s.peakMiB.toFixed(0)} MiB`,
+    );
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(clean, { recursive: true });
+  },
+});
