@@ -28,7 +28,6 @@ import {
   tex3x3ConfigFor,
   tex3x3Direct,
   tex3x3ShaderText,
-  tex3x3Texels,
   tex3x3Weights,
 } from "../src/kernels/conv3x3_tex.ts";
 import {
@@ -63,6 +62,30 @@ const CASES: { name: string; g: ConvGeometry; config: Tex3x3Config["name"]; auto
   { name: "v4 56x5", g: geo(2, 3, 5, 56, 16), config: "v4", auto: true },
   { name: "v4 112x3", g: geo(1, 2, 3, 112, 9), config: "v4", auto: true },
 ];
+
+/**
+ * Reference re-tiling, written independently of the kernel module's one-pass builder: a
+ * channels-last layout [rows][9][colsPad] (conv2d.ts's forward layout, rows = Cin, or its
+ * backward-data layout, rows = Cout) to texels [rows][colsPad / 8][9][8].
+ */
+function tex3x3Texels(layout: Float32Array, rows: number, colsPad: number) {
+  if (colsPad % 8 !== 0 || layout.length !== rows * 9 * colsPad) {
+    throw new RangeError(
+      `Weight layout of ${layout.length} values is not ${rows} x 9 x ${colsPad}`,
+    );
+  }
+  const width = 18 * (colsPad / 8);
+  const data = new Float32Array(width * rows * 4);
+  for (let r = 0; r < rows; r++) {
+    for (let cb = 0; cb < colsPad / 8; cb++) {
+      for (let t = 0; t < 9; t++) {
+        const src = (r * 9 + t) * colsPad + cb * 8;
+        data.set(layout.subarray(src, src + 8), (r * width + cb * 18 + t * 2) * 4);
+      }
+    }
+  }
+  return { data, width, height: rows };
+}
 
 Deno.test("conv3x3_tex: the committed shaders are the generator's output", () => {
   for (const c of TEX3X3_CONFIGS) {

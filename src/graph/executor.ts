@@ -628,32 +628,6 @@ export class Executor {
   }
 
   /**
-   * Time every recorded dispatch of the current plan on its own (one submit each, so the
-   * absolute figures include ~0.1-10 ms of submit overhead per dispatch; compare kernels, not
-   * totals). Returns seconds per dispatch label prefix (the text before the first ':' or '['),
-   * grouped by kernel pipeline name, for the plan of the last {@link run}.
-   */
-  async profile(): Promise<Map<string, { seconds: number; count: number }>> {
-    const p = this.#last;
-    if (!p) throw new Error("Executor.profile(): call run() first");
-    const dev = this.#gpu.device;
-    const out = new Map<string, { seconds: number; count: number }>();
-    for (const d of p.dispatches) {
-      const enc = dev.createCommandEncoder();
-      encodeDispatches(enc, [d]);
-      const t0 = performance.now();
-      dev.queue.submit([enc.finish()]);
-      await dev.queue.onSubmittedWorkDone();
-      const key = d.pipeline.label.split("|").slice(0, 2).join("|");
-      const e = out.get(key) ?? { seconds: 0, count: 0 };
-      e.seconds += (performance.now() - t0) / 1000;
-      e.count++;
-      out.set(key, e);
-    }
-    return out;
-  }
-
-  /**
    * The dispatches of the plan the last {@link run} used, in execution order, for profiling
    * tools (tools/profile.ts times each one). Labels are the kernels' record labels, e.g.
    * "layer1.0.conv1", "layer1.0.conv1:bwd[0:64]", "layer1.0.bn2:stats", "block1:score". The

@@ -267,7 +267,7 @@ function record3x3(
  *
  * @throws {Error} for a layer whose stride is not 1 or whose output size differs from its input.
  */
-function gradientAsForward(g: ConvGeometry): ConvGeometry {
+export function gradientAsForward(g: ConvGeometry): ConvGeometry {
   const { hout, wout } = convOutSize(g);
   if (g.stride !== 1 || hout !== g.hin || wout !== g.win) {
     throw new Error(`gradientAsForward: ${g.hin}x${g.win} stride ${g.stride} changes size`);

@@ -24,7 +24,13 @@ import w14Code from "../../shaders/conv3x3_tex_w14.wgsl" with { type: "text" };
 import p14Code from "../../shaders/conv3x3_tex_p14.wgsl" with { type: "text" };
 import v4Code from "../../shaders/conv3x3_tex_v4.wgsl" with { type: "text" };
 import { foldWorkgroups, type Gpu, type KernelSource } from "../gpu/gpu.ts";
-import { CHANNEL_BLOCK, type ConvGeometry, padChannels, zeros } from "./conv2d.ts";
+import {
+  CHANNEL_BLOCK,
+  type ConvGeometry,
+  gradientAsForward,
+  padChannels,
+  zeros,
+} from "./conv2d.ts";
 import type { Recorder } from "./recorder.ts";
 
 /**
@@ -155,39 +161,6 @@ function serves(c: Tex3x3Config, g: Pick<ConvGeometry, "hin" | "win">): boolean 
 }
 
 /**
- * Texture data of a channels-last weight layout: `layout` is [rows][9][colsPad] (the
- * forwardWeights layout of conv2d.ts with rows = Cin and cols = Cout, or its backwardWeights
- * layout with rows = Cout and cols = Cin); the result is
- * [rows][colsPad / 8][9][8] floats, i.e. width 18 * colsPad / 8 texels and height `rows`.
- *
- * @throws {RangeError} when `layout` does not hold rows x 9 x colsPad values.
- */
-export function tex3x3Texels(
-  layout: Float32Array,
-  rows: number,
-  colsPad: number,
-): { data: Float32Array; width: number; height: number } {
-  if (colsPad % CHANNEL_BLOCK !== 0 || layout.length !== rows * 9 * colsPad) {
-    throw new RangeError(
-      `Weight layout of ${layout.length} values is not ${rows} x 9 x ${colsPad} ` +
-        `(channels padded to a multiple of ${CHANNEL_BLOCK})`,
-    );
-  }
-  const blocks = colsPad / CHANNEL_BLOCK;
-  const width = 18 * blocks;
-  const data = new Float32Array(width * rows * 4);
-  for (let r = 0; r < rows; r++) {
-    for (let cb = 0; cb < blocks; cb++) {
-      for (let t = 0; t < 9; t++) {
-        const src = (r * 9 + t) * colsPad + cb * CHANNEL_BLOCK;
-        data.set(layout.subarray(src, src + CHANNEL_BLOCK), (r * width + cb * 18 + t * 2) * 4);
-      }
-    }
-  }
-  return { data, width, height: rows };
-}
-
-/**
  * Upload the weights of a 3x3 layer (PyTorch [Cout][Cin][3][3]) as the texture of one
  * direction: "forward" for {@link recordConv3x3Tex}, "input-gradient" for
  * {@link recordConv3x3TexGradient}.
@@ -209,7 +182,7 @@ export function tex3x3Weights(
 
 /**
  * The texels of {@link tex3x3Weights} built in one pass from PyTorch's [Cout][Cin][3][3]
- * (equal to {@link tex3x3Texels} of the forward or backward-data layout; tested). One pass
+ * (equal to re-tiling conv2d.ts's forward or backward-data layout; tested). One pass
  * instead of two matters at start-up: an iresnet50 uploads 2 x 40 M such values.
  *
  * @throws {RangeError} when `w` does not hold cout x cin x 9 values.
@@ -335,8 +308,7 @@ export function recordConv3x3TexGradient(
   accumulate: boolean,
   config?: Tex3x3Config["name"],
 ): void {
-  // The swapped convolution: sums over the forward output channels, produces the input ones.
-  const swapped = { ...g, cin: g.cout, cout: g.cin };
+  const swapped = gradientAsForward(g);
   const zeroBias = zeros(rec.gpu, padChannels(g.cin));
   record(rec, label, swapped, gy, weights, zeroBias, gx, true, accumulate, config);
 }
