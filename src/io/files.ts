@@ -359,3 +359,89 @@ export async function readCompleteLines(
   }
   return { lines, tornBytes: total - complete };
 }
+
+/**
+ * Thrown by {@link readRegularFile} when a file is not read. The message starts with the path;
+ * `problem` says what is wrong without it (for failure lists that already name the file).
+ */
+export class FileReadError extends Error {
+  /** What is wrong, in words, without the path. */
+  readonly problem: string;
+
+  /**
+   * @param path the file the error is about
+   * @param problem what is wrong, in words
+   */
+  constructor(path: string, problem: string) {
+    super(`${path}: ${problem}`);
+    this.name = "FileReadError";
+    this.problem = problem;
+  }
+}
+
+/** What a non-regular file system object is, in words ("fifo", "character device", ...). */
+function fileKind(info: Deno.FileInfo): string {
+  if (info.isFifo) return "fifo";
+  if (info.isCharDevice) return "character device";
+  if (info.isBlockDevice) return "block device";
+  if (info.isSocket) return "socket";
+  if (info.isSymlink) return "symbolic link";
+  return "not a file";
+}
+
+/**
+ * Read a whole regular file of at most `maxBytes` bytes, never more than its size at open time:
+ * the bounded read of untrusted inputs (images, weights).
+ *
+ * The path is checked with `Deno.stat`, which follows symbolic links and opens nothing, so a
+ * FIFO, a device such as /dev/zero or a socket is refused before it could block or be read
+ * without end; the open file is checked again (`fstat`) and read into a buffer of the size it
+ * had then. A file that grows or shrinks while it is read is refused.
+ *
+ * @param path the file to read
+ * @param maxBytes the largest accepted size in bytes (a positive integer)
+ * @param tooLarge the problem text for a file of `size` bytes over the cap (names the option
+ *   or limit the caller applies)
+ * @returns exactly the file's bytes
+ * @throws {FileReadError} "is a directory", "not a regular file (fifo | character device |
+ *   block device | socket | ...)", `tooLarge(size)`, or "it changed size while being read"
+ * @throws {RangeError} when `maxBytes` is not a positive integer
+ * @throws the errors of `Deno.stat`, `Deno.open` and reading (e.g. `Deno.errors.NotFound`)
+ */
+export async function readRegularFile(
+  path: string,
+  maxBytes: number,
+  tooLarge: (size: number) => string,
+): Promise<Uint8Array> {
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) {
+    throw new RangeError(`maxBytes must be a positive integer, got ${maxBytes}`);
+  }
+  const check = (info: Deno.FileInfo) => {
+    if (info.isDirectory) throw new FileReadError(path, "is a directory");
+    if (!info.isFile) throw new FileReadError(path, `not a regular file (${fileKind(info)})`);
+    if (info.size > maxBytes) throw new FileReadError(path, tooLarge(info.size));
+  };
+  check(await Deno.stat(path));
+  const file = await Deno.open(path, { read: true });
+  try {
+    // Checked again on the open file, in case it was replaced after the stat (a FIFO put there
+    // in between could still block the open itself; Deno has no non-blocking open).
+    const info = await file.stat();
+    check(info);
+    const bytes = new Uint8Array(info.size);
+    let off = 0;
+    while (off < bytes.byteLength) {
+      const n = await file.read(bytes.subarray(off));
+      if (n === null) {
+        throw new FileReadError(path, `it shrank from ${info.size} to ${off} bytes while read`);
+      }
+      off += n;
+    }
+    if (await file.read(new Uint8Array(1)) !== null) {
+      throw new FileReadError(path, `it grew past ${info.size} bytes while read`);
+    }
+    return bytes;
+  } finally {
+    file.close();
+  }
+}

@@ -32,6 +32,7 @@ import type { DType, LoadedWeights, StateDict, WeightsFormat, WeightTensor } fro
 import { bytesPerElement, numElements } from "./tensor.ts";
 import { readZipDirectory, type ZipEntry, zipEntryData } from "./zip.ts";
 import { decodeGfqw, isGfqw } from "./gfqw.ts";
+import { FileReadError, readRegularFile } from "../io/files.ts";
 
 export { tensorToFloat32 } from "./tensor.ts";
 
@@ -632,64 +633,27 @@ function hexPrefix(bytes: Uint8Array): string {
   return "bytes " + [...bytes.subarray(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join(" ");
 }
 
-/** What kind of file system object `info` describes, for messages ("fifo", "directory", ...). */
-function fileKind(info: Deno.FileInfo): string {
-  if (info.isDirectory) return "directory";
-  if (info.isFifo) return "fifo";
-  if (info.isCharDevice) return "character device";
-  if (info.isBlockDevice) return "block device";
-  if (info.isSocket) return "socket";
-  if (info.isSymlink) return "symbolic link";
-  return "not a file";
-}
-
 /**
- * Read a whole regular file of at most `maxBytes` bytes, never more than its size at open time.
- * A FIFO, a device (/dev/zero), a socket or a directory is refused from `Deno.stat` (which
- * follows symbolic links) before it is opened, so nothing blocks or reads without end; the
- * opened file is checked again (`fstat`) and read with a bounded reader into a buffer of the
- * size it had then.
+ * Read the weights file with the shared bounded reader of io/files.ts (regular files only, at
+ * most `maxBytes`, never more than its size at open time).
  * @throws Error `<path>: cannot read weights file: <reason>` for a missing file, a file that is
- * not regular ("not a regular file (fifo)"), one over the cap, or one that changes size while it
- * is read.
+ * not regular ("not a regular file (fifo)"), a directory, one over the cap, or one that changes
+ * size while it is read.
  */
-async function readRegularFile(path: string, maxBytes: number): Promise<Uint8Array> {
-  const fail = (why: string): never => {
+async function readWeightsBytes(path: string, maxBytes: number): Promise<Uint8Array> {
+  try {
+    return await readRegularFile(
+      path,
+      maxBytes,
+      (size) => `it has ${size} bytes, more than the cap of ${maxBytes} bytes for weights`,
+    );
+  } catch (e) {
+    const why = e instanceof FileReadError
+      ? e.problem
+      : e instanceof Deno.errors.NotFound
+      ? "no such file"
+      : (e as Error).message;
     throw new Error(`${path}: cannot read weights file: ${why}`);
-  };
-  const check = (info: Deno.FileInfo) => {
-    if (!info.isFile) fail(`not a regular file (${fileKind(info)})`);
-    if (info.size > maxBytes) {
-      fail(`it has ${info.size} bytes, more than the cap of ${maxBytes} bytes for weights`);
-    }
-  };
-  let file: Deno.FsFile;
-  try {
-    check(await Deno.stat(path));
-    file = await Deno.open(path, { read: true });
-  } catch (e) {
-    if (e instanceof Error && e.message.startsWith(`${path}: cannot read`)) throw e;
-    return fail(e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message);
-  }
-  try {
-    const info = await file.stat();
-    check(info);
-    const bytes = new Uint8Array(info.size);
-    let off = 0;
-    while (off < bytes.byteLength) {
-      const n = await file.read(bytes.subarray(off));
-      if (n === null) fail(`it shrank from ${info.size} to ${off} bytes while being read`);
-      off += n!;
-    }
-    if (await file.read(new Uint8Array(1)) !== null) {
-      fail(`it grew past ${info.size} bytes while being read`);
-    }
-    return bytes;
-  } catch (e) {
-    if (e instanceof Error && e.message.startsWith(`${path}: cannot read`)) throw e;
-    return fail((e as Error).message);
-  } finally {
-    file.close();
   }
 }
 
@@ -714,7 +678,7 @@ export async function readWeightsFile(
   path: string,
   limits: WeightsReadLimits = {},
 ): Promise<LoadedWeights> {
-  const bytes = await readRegularFile(path, limits.maxFileBytes ?? WEIGHTS_MAX_FILE_BYTES);
+  const bytes = await readWeightsBytes(path, limits.maxFileBytes ?? WEIGHTS_MAX_FILE_BYTES);
   const format = sniffWeightsFormat(bytes);
   if (format === "gfqw") {
     const { stateDict, meta } = decodeGfqw(bytes, path);
