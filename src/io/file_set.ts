@@ -27,7 +27,7 @@
  * @module
  */
 import { basename, join } from "node:path";
-import { syncDirectory, tempPath, writeAll } from "./files.ts";
+import { syncDirectory, tempPath, writeTempBeside } from "./files.ts";
 
 /** The `format` field of a manifest written by {@link publishFileSet}. */
 export const MANIFEST_FORMAT = "GraFIQs output set";
@@ -91,26 +91,6 @@ async function sha256Hex(bytes: Uint8Array): Promise<string> {
 export function manifestText(entries: readonly ManifestEntry[]): string {
   const files = entries.map((e) => ({ name: e.name, bytes: e.bytes, sha256: e.sha256 }));
   return JSON.stringify({ format: MANIFEST_FORMAT, version: 1, files }, null, 2) + "\n";
-}
-
-/** Write `bytes` to a fresh temporary file beside `target`, flushed; returns its path. */
-async function stage(target: string, bytes: Uint8Array, sync: boolean): Promise<string> {
-  const tmp = tempPath(target);
-  let file: Deno.FsFile | undefined;
-  try {
-    file = await Deno.open(tmp, { write: true, createNew: true });
-    await writeAll(file, bytes);
-    if (sync) await file.sync();
-    file.close();
-    file = undefined;
-    return tmp;
-  } catch (e) {
-    try {
-      file?.close();
-    } catch { /* already closed */ }
-    if (file) await removeQuietly(tmp);
-    throw new Error(`cannot write ${target}: ${(e as Error).message}`, { cause: e });
-  }
 }
 
 async function removeQuietly(path: string): Promise<void> {
@@ -183,11 +163,15 @@ export async function publishFileSet(
       const target = join(dir, f.name);
       const bytes = bytesOf(typeof f.data === "function" ? f.data() : f.data);
       entries.push({ name: f.name, bytes: bytes.length, sha256: await sha256Hex(bytes) });
-      staged.push({ name: f.name, target, temp: await stage(target, bytes, sync) });
+      staged.push({ name: f.name, target, temp: await writeTempBeside(target, bytes, sync) });
     }
     const target = join(dir, options.manifest);
     const bytes = encoder.encode(manifestText(entries));
-    staged.push({ name: options.manifest, target, temp: await stage(target, bytes, sync) });
+    staged.push({
+      name: options.manifest,
+      target,
+      temp: await writeTempBeside(target, bytes, sync),
+    });
     for (const s of staged) {
       let info: Deno.FileInfo | undefined;
       try {

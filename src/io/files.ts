@@ -141,18 +141,42 @@ export async function atomicWriteFile(
   options: AtomicWriteOptions = {},
 ): Promise<void> {
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  const tmp = tempPath(path);
+  const tmp = await writeTempBeside(path, bytes, options.sync ?? true, options.mode);
+  try {
+    if (options.beforeRename) await options.beforeRename(tmp);
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    try {
+      await Deno.remove(tmp);
+    } catch { /* already gone */ }
+    throw new Error(`cannot write ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/**
+ * Write `bytes` to a fresh temporary file beside `target` ({@link tempPath}), flushed to disk
+ * when `sync`; returns its path. The first half of an atomic write, shared by
+ * {@link atomicWriteFile} and the file sets of file_set.ts. On failure nothing is left behind.
+ *
+ * @throws Error `cannot write <target>: <reason>` (the original error as `cause`)
+ */
+export async function writeTempBeside(
+  target: string,
+  bytes: Uint8Array,
+  sync: boolean,
+  mode = 0o666,
+): Promise<string> {
+  const tmp = tempPath(target);
   let file: Deno.FsFile | undefined;
   let created = false;
   try {
-    file = await Deno.open(tmp, { write: true, createNew: true, mode: options.mode ?? 0o666 });
+    file = await Deno.open(tmp, { write: true, createNew: true, mode });
     created = true;
     await writeAll(file, bytes);
-    if (options.sync ?? true) await file.sync();
+    if (sync) await file.sync();
     file.close();
     file = undefined;
-    if (options.beforeRename) await options.beforeRename(tmp);
-    await Deno.rename(tmp, path);
+    return tmp;
   } catch (e) {
     if (file) {
       try {
@@ -164,7 +188,7 @@ export async function atomicWriteFile(
         await Deno.remove(tmp);
       } catch { /* already gone */ }
     }
-    throw new Error(`cannot write ${path}: ${(e as Error).message}`, { cause: e });
+    throw new Error(`cannot write ${target}: ${(e as Error).message}`, { cause: e });
   }
 }
 
