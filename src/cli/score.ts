@@ -11,12 +11,13 @@ import { Executor } from "../graph/executor.ts";
 import { removeEmptyDirectories } from "../io/files.ts";
 import { writeResultSet } from "../io/result_set.ts";
 import { applyPathReplace } from "../io/select.ts";
-import { scorePaths } from "../pipeline/score_paths.ts";
+import type { LoadedModel } from "../graph/model.ts";
+import { scorePaths, type ScoreRunResult } from "../pipeline/score_paths.ts";
 import { selectImages } from "../pipeline/select_images.ts";
 import { printablePath, Progress } from "./progress.ts";
 import { runPipeline } from "./run_pipeline.ts";
-import { parseScoreArgs, SCORE_HELP, usesPipeline } from "./score_args.ts";
-import { setUp } from "./setup.ts";
+import { parseScoreArgs, SCORE_HELP, type ScoreOptions, usesPipeline } from "./score_args.ts";
+import { loadRunCalibration, setUp } from "./setup.ts";
 
 /**
  * Run the main command. Writes the five official score files, the failure list and optionally
@@ -61,17 +62,59 @@ export async function runScore(args: string[]): Promise<number> {
   if (usesPipeline(opts)) return await runPipeline(opts);
   const created: string[] = [];
   try {
-    const { model, channelOrder } = await setUp(opts, false, created);
+    const { model, channelOrder } = await setUp(opts, opts.calibration !== null, created);
+    const calibration = await loadRunCalibration(opts, model, channelOrder);
     const paths = await selectImages(opts);
-    const gpu = await Gpu.create({ adapter: opts.adapter });
+    const { result, secs } = await scoreSelection(opts, model, channelOrder, paths);
+    await writeResultSet(opts.outputDir, {
+      groups: result.groups,
+      rows: result.scored.map((s) => ({ path: s.path, scores: s.scores })),
+      failures: result.failures,
+      embeddings: opts.saveEmbeddings ? result.scored : null,
+      quality: calibration?.quantiles ?? null,
+    });
     console.error(
-      `grafiqs: ${model.description}, ${channelOrder.toUpperCase()} input, ${paths.length} ` +
-        `images, batch ${opts.batchSize}, adapter ${gpu.adapterName}`,
+      `grafiqs: scored ${result.scored.length} images in ${secs.toFixed(1)} s ` +
+        `(${(result.scored.length / secs).toFixed(2)} images/s); ` +
+        `${result.failures.length} failed; wrote ${printablePath(opts.outputDir)}`,
     );
-    const ex = await Executor.create(gpu, model.graph, model.weights);
-    const progress = new Progress(paths.length);
-    const pr = opts.pathReplace;
-    const t0 = performance.now();
+    return result.failures.length ? EXIT_SOME_FAILED : EXIT_OK;
+  } catch (e) {
+    console.error(`grafiqs: ${(e as Error).message}`);
+    await removeEmptyDirectories(created); // an output folder made for this run, still empty
+    return EXIT_ERROR;
+  }
+}
+
+/**
+ * Score a selection of images in one go (the folder mode without --resume, and
+ * `grafiqs calibrate`): the GPU is opened, the run is announced on stderr, each failure and
+ * warning is reported there with a progress bar, and the results come back in `paths`' order.
+ *
+ * @param opts the parsed command line (batch size, adapter, path replacement and the caps on
+ *   hostile input are read)
+ * @param model the loaded model ({@link setUp})
+ * @param channelOrder the channel order fed to it
+ * @param paths the images ({@link selectImages})
+ * @returns the scores and failures (`scorePaths`) and the seconds the scoring took
+ * @throws Error from the GPU or the executor (fatal; image problems are failures, not errors)
+ */
+export async function scoreSelection(
+  opts: ScoreOptions,
+  model: LoadedModel,
+  channelOrder: "bgr" | "rgb",
+  paths: string[],
+): Promise<{ result: ScoreRunResult; secs: number }> {
+  const gpu = await Gpu.create({ adapter: opts.adapter });
+  console.error(
+    `grafiqs: ${model.description}, ${channelOrder.toUpperCase()} input, ${paths.length} ` +
+      `images, batch ${opts.batchSize}, adapter ${gpu.adapterName}`,
+  );
+  const ex = await Executor.create(gpu, model.graph, model.weights);
+  const progress = new Progress(paths.length);
+  const pr = opts.pathReplace;
+  const t0 = performance.now();
+  try {
     const result = await scorePaths(
       ex,
       paths,
@@ -87,24 +130,9 @@ export async function runScore(args: string[]): Promise<number> {
       (f) => progress.log(`grafiqs: skipped ${printablePath(f.path)}: ${f.reason}`),
       (done) => progress.update(done),
     );
+    return { result, secs: (performance.now() - t0) / 1000 };
+  } finally {
     progress.stop();
     ex.destroy();
-    const secs = (performance.now() - t0) / 1000;
-    await writeResultSet(opts.outputDir, {
-      groups: result.groups,
-      rows: result.scored.map((s) => ({ path: s.path, scores: s.scores })),
-      failures: result.failures,
-      embeddings: opts.saveEmbeddings ? result.scored : null,
-    });
-    console.error(
-      `grafiqs: scored ${result.scored.length} images in ${secs.toFixed(1)} s ` +
-        `(${(result.scored.length / secs).toFixed(2)} images/s); ` +
-        `${result.failures.length} failed; wrote ${printablePath(opts.outputDir)}`,
-    );
-    return result.failures.length ? EXIT_SOME_FAILED : EXIT_OK;
-  } catch (e) {
-    console.error(`grafiqs: ${(e as Error).message}`);
-    await removeEmptyDirectories(created); // an output folder made for this run, still empty
-    return EXIT_ERROR;
   }
 }
