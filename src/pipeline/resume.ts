@@ -63,7 +63,9 @@ export async function recoverRecordFile(
       if (line !== header) {
         throw new Error(
           `${path}:1: the header ${JSON.stringify(line)} does not match this run's columns ` +
-            `${JSON.stringify(header)}; resume with the same model and format, or choose ` +
+            `${
+              JSON.stringify(header)
+            }; resume with the same model, format and --calibration (or none), or choose ` +
             `another --output`,
         );
       }
