@@ -1,7 +1,7 @@
 /**
- * The main job: score a folder of face images with GraFIQs and write the official files
- * OUT/GraFIQs_<group>.txt (SPEC section 5), with the official command line; the record mode
- * and `--resume` are handed to run_pipeline.ts.
+ * The main job: score a folder of face images (or one image file, or an image list) with
+ * GraFIQs and write the official files OUT/GraFIQs_<group>.txt (docs/ALGORITHM.md), with the
+ * official command line; the record mode and `--resume` are handed to run_pipeline.ts.
  *
  * @module
  */
@@ -20,9 +20,11 @@ import { parseScoreArgs, SCORE_HELP, type ScoreOptions, usesPipeline } from "./s
 import { loadRunCalibration, setUp } from "./setup.ts";
 
 /**
- * Run the main command. Writes the five official score files, the failure list and optionally
- * the embeddings as one set under OUT/GraFIQs_manifest.json (`writeResultSet`); the record mode
- * and `--resume` go to {@link runPipeline}.
+ * Run the main command on the images `selectImages` selects (`--image-path DIR|FILE` or
+ * `--image-list FILE`). Writes the five official score files, the failure list, optionally the
+ * embeddings and, with `--calibration`, GraFIQs_quality.tsv as one set under
+ * OUT/GraFIQs_manifest.json (`writeResultSet`); the record mode and `--resume` go to
+ * {@link runPipeline}.
  * Progress and errors go to stderr.
  *
  * @example Score a folder as the official extract_grafiqs.py does
@@ -42,7 +44,8 @@ import { loadRunCalibration, setUp } from "./setup.ts";
  * @param args the command line after the program name (`SCORE_HELP` in score_args.ts)
  * @returns the exit status: {@link EXIT_OK} (every image scored), {@link EXIT_SOME_FAILED}
  *   (some images failed; listed in OUT/GraFIQs_failed.txt), {@link EXIT_USAGE} (bad command
- *   line), {@link EXIT_ERROR} (fatal: weights, GPU, output directory; nothing written), or
+ *   line), {@link EXIT_ERROR} (fatal: weights, GPU, output directory, no image selected, a
+ *   calibration that is malformed or made with other weights; nothing written), or
  *   130 (record mode or --resume stopped by SIGINT; the folder mode without --resume is ended
  *   by SIGINT at once and writes nothing). Errors are reported on stderr, not
  *   thrown.

@@ -148,15 +148,20 @@ export function usesPipeline(o: PipelineOptions): boolean {
 }
 
 /** Help text of the main command. */
-export const SCORE_HELP = `Usage: grafiqs --image-path DIR --weights FILE [options]
+export const SCORE_HELP = `Usage: grafiqs --image-path DIR|FILE --weights FILE [options]
+       grafiqs --image-list FILE --weights FILE [options]
        ... | grafiqs --weights FILE [--format tsv|jsonl] [-0] [options] | ...
+       grafiqs calibrate ...      (a 0-100 quality scale; see 'grafiqs calibrate --help')
        grafiqs edc ...            (EDC evaluation; see 'grafiqs edc --help')
 
 GraFIQs face image quality on WebGPU. Drop-in for the official extract_grafiqs.py.
 
 Official options (same meaning):
-  --image-path DIR            folder of images (not recursive unless --recursive)
-  --image-extension EXT       file extension, case sensitive (default: jpg)
+  --image-path DIR            folder of images (not recursive unless --recursive); a folder
+                              where nothing matches is an error (the official tool writes
+                              five empty files)
+  --image-path FILE           one image file, its path printed exactly as given
+  --image-extension EXT       file extension, case sensitive (default: jpg); ".jpg" is "jpg"
   --output-dir OUT            where GraFIQs_{image,block1..block4}.txt go, and GraFIQs_failed.txt
                               (path<TAB>reason, header only if none failed) (created; default: .);
                               checked writable (a probe file) before the model or any image.
@@ -176,6 +181,15 @@ Added options:
   --batch-size N              images per GPU pass (default: 8); results do not depend on it
   --save-embeddings           also write OUT/GraFIQs_embeddings.npy (N x E float32) and
                               OUT/GraFIQs_embeddings.txt (the paths, one per line, same order)
+  --image-list FILE           score the paths FILE lists, one per line (# comments and blank
+                              lines skipped), in its order, each printed as written; a path
+                              listed again is scored once and reported on stderr. Output as
+                              for a folder (or records with --output)
+  --calibration FILE.json     also give each image a quality from 0 to 100, higher is better:
+                              100 x (1 - F(raw)), F the distribution of a reference set's raw
+                              scores made by 'grafiqs calibrate' with the same weights file.
+                              Writes OUT/GraFIQs_quality.tsv (path, quality_<group>...) beside
+                              the unchanged official files, or quality_<group> record columns
   --version, --help
 
 Hostile or damaged input (such an image fails with its reason; the others are scored):
@@ -208,7 +222,8 @@ Pipelines and large runs (docs/PIPELINE.md):
                               continue from OUT/.grafiqs_journal.tsv and write the five files
                               at the end. One run writes FILE at a time (lock FILE.lock)
 
-Lower scores mean higher quality. Exit status: 0 all images scored, 3 some images failed
+A lower raw score means better quality; a calibrated quality of 73 means the image scored better
+than about 73 % of the reference set. Exit status: 0 all images scored, 3 some images failed
 (listed in OUT/GraFIQs_failed.txt and on stderr, or as failed records; the others are scored),
 2 bad command line, 1 fatal error (nothing written), 130 interrupted by SIGINT (record mode
 and --resume: what was done is kept, rerun with --resume; the folder mode without --resume
