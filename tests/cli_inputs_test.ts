@@ -4,12 +4,13 @@
  * `--image-path FILE`, `--image-list`, `--image-extension .png`, an empty selection,
  * `grafiqs calibrate` and `--calibration`.
  */
-import { assert, assertEquals, assertThrows } from "./assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "./assert.ts";
 import { gpuTestOptions } from "./gpu_util.ts";
 import { runTool as cli, TINY_FIX as FIX, tinyWorkDir } from "./cli_util.ts";
 import { parseScoreFile } from "../src/io/scores.ts";
 import { parseScoreArgs } from "../src/cli/score_args.ts";
 import { inShard } from "../src/pipeline/shard.ts";
+import { selectImages } from "../src/pipeline/select_images.ts";
 
 const GROUPS = ["image", "block1", "block2", "block3", "block4"];
 const GPU = gpuTestOptions("cli_inputs_test");
@@ -93,6 +94,42 @@ Deno.test("input options: --image-list, the leading dot, and combinations that d
   for (const [args, re] of badCal) {
     assertThrows(() => parseScoreArgs([...MODEL, ...args], "calibrate"), re);
   }
+});
+
+Deno.test("selectImages: one file as given, a list in its order, the hint for a list as FILE", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "grafiqs_select_" });
+  await Deno.writeTextFile(`${dir}/a.png`, "");
+  await Deno.writeTextFile(`${dir}/l.txt`, `${dir}/b.png\n${dir}/a.png\n${dir}/./b.png\n`);
+  const base = { imageExtensions: ["jpg"], recursive: false, shard: null };
+  const warnings: string[] = [];
+  const warn = (m: string) => warnings.push(m);
+  assertEquals(await selectImages({ ...base, imagePath: `${dir}//a.png` }, warn), [
+    `${dir}//a.png`,
+  ]);
+  assertEquals(await selectImages({ ...base, imagePath: "", imageList: `${dir}/l.txt` }, warn), [
+    `${dir}/b.png`,
+    `${dir}/a.png`,
+  ]);
+  assertEquals(warnings, [
+    `grafiqs: ${dir}/l.txt: ${
+      JSON.stringify(`${dir}/b.png`)
+    } (line 1) is listed again on line 3; ` +
+    "scored once",
+  ]);
+  warnings.length = 0;
+  assertEquals(await selectImages({ ...base, imagePath: `${dir}/l.txt` }, warn), [`${dir}/l.txt`]);
+  assertEquals(warnings, [
+    `grafiqs: warning: --image-path ${dir}/l.txt is scored as one image; for a list of image ` +
+    `paths use --image-list ${dir}/l.txt`,
+  ]);
+  await assertRejects(
+    () => selectImages({ ...base, imagePath: `${dir}/a.png`, recursive: true }, warn),
+    /--recursive walks a folder; --image-path .*a\.png is a file/,
+  );
+  await assertRejects(
+    () => selectImages({ ...base, imagePath: `${dir}/none` }, warn),
+    /does not exist \(neither folder nor file\)/,
+  );
 });
 
 Deno.test(

@@ -48,7 +48,8 @@ export class NoImagesError extends Error {
  * does hold. A shard that happens to select nothing of a non-empty selection is not.
  *
  * @param o what to select
- * @param warn where the duplicate reports of a list go (default: stderr)
+ * @param warn where the duplicate reports of a list, and the hint for a FILE that looks like a
+ *   list (`.txt`, `.lst`, `.list`, `.csv`, `.tsv`), go (default: stderr)
  * @returns path texts: the list's or the given file's as written; a folder's in Python's
  *   sorted order (by components, code points)
  * @throws {NoImagesError} when the folder or list selects no image
@@ -80,6 +81,12 @@ export async function selectImages(
       throw new Error(`--recursive walks a folder; --image-path ${o.imagePath} is a file`);
     }
     paths = [o.imagePath];
+    if (/\.(txt|lst|list|csv|tsv)$/i.test(o.imagePath)) {
+      warn(
+        `grafiqs: warning: --image-path ${o.imagePath} is scored as one image; for a list of ` +
+          `image paths use --image-list ${o.imagePath}`,
+      );
+    }
   } else paths = await selectFromDirectory(o);
   return o.shard ? paths.filter((p) => inShard(p, o.shard)) : paths;
 }
