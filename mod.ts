@@ -9,7 +9,8 @@
  *
  * Command line (drop-in for the official extract_grafiqs.py):
  * `deno run -A mod.ts --image-path DIR --weights FILE.pth --output-dir OUT [--bgr2rgb]`,
- * and `deno run -A mod.ts edc ...` for EDC evaluation. Paths on stdin give one record per image
+ * `deno run -A mod.ts calibrate ...` for a 0-100 quality scale (`--calibration`), and
+ * `deno run -A mod.ts edc ...` for EDC evaluation. Paths on stdin give one record per image
  * on stdout (`find DIR -print0 | deno run -A mod.ts --weights FILE -0`); `--recursive`,
  * `--shard K/N` and `--resume` serve large runs (docs/PIPELINE.md). As a library, the exports
  * below run the same pipeline.
@@ -124,10 +125,21 @@ export { Journal, type RecoveredRecords, recoverRecordFile } from "./src/pipelin
 export { fnv1a64 } from "./src/io/hash.ts";
 export { inShard, parseShard, type Shard, shardOf } from "./src/pipeline/shard.ts";
 export { runEdc } from "./src/cli/edc.ts";
+export { CALIBRATE_HELP, runCalibrate } from "./src/cli/calibrate.ts";
+export {
+  calibratedQuality,
+  type Calibration,
+  CalibrationError,
+  type CalibrationGroup,
+  type CalibrationPreprocessing,
+  quantileSummary,
+  readCalibration,
+} from "./src/io/calibration.ts";
 export { VERSION } from "./src/version.ts";
 
 import { runScore } from "./src/cli/score.ts";
 import { runEdc } from "./src/cli/edc.ts";
+import { runCalibrate } from "./src/cli/calibrate.ts";
 import { VERSION } from "./src/version.ts";
 
 /** Dispatch a command line to the main job or a subcommand; returns the exit status. */
@@ -137,6 +149,7 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (args[0] === "edc") return await runEdc(args.slice(1));
+  if (args[0] === "calibrate") return await runCalibrate(args.slice(1));
   return await runScore(args);
 }
 

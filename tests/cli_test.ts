@@ -181,30 +181,8 @@ Deno.test("CLI: --help, --version and usage errors need no GPU", async () => {
   assert(none.stderr.includes("option --weights <value> needs a value"), none.stderr);
 });
 
-Deno.test(
-  "CLI: an extension that matches nothing warns, then writes five empty files",
-  GPU,
-  async () => {
-    const dir = await tinyWorkDir("grafiqs_cli_");
-    const r = await cli(
-      [
-        "--image-path",
-        "images",
-        "--image-extension",
-        "PNG",
-        "--weights",
-        "model.pth",
-        "--output-dir",
-        "o",
-      ],
-      dir,
-    );
-    // Official behaviour (five empty files, exit 0) plus a warning naming the folder and pattern.
-    assertEquals(r.code, 0, r.stderr);
-    assert(r.stderr.includes("warning: no file in images matches *.PNG"), r.stderr);
-    for (const g of GROUPS) assertEquals(await Deno.readTextFile(`${dir}/o/GraFIQs_${g}.txt`), "");
-  },
-);
+// An extension that selects nothing is an error now (the official tool writes five empty
+// files): tested in cli_inputs_test.ts.
 
 async function exists(p: string): Promise<boolean> {
   try {

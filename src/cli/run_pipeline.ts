@@ -11,11 +11,13 @@ import { formatRecord, recordHeader } from "../io/records.ts";
 import { writeResultSet } from "../io/result_set.ts";
 import { type Failure, scorePathProblem, type ScoreRow } from "../io/scores.ts";
 import { applyPathReplace } from "../io/select.ts";
+import { qualitiesOf } from "../io/calibration.ts";
 import type { ScoredImage } from "../pipeline/score_paths.ts";
 import {
   checkRecordSettings,
   Journal,
   lockRecordFile,
+  type RecordSettings,
   recoverRecordFile,
 } from "../pipeline/resume.ts";
 import { scoreStream, type StreamStats } from "../pipeline/score_stream.ts";
@@ -26,7 +28,7 @@ import { StopSignal } from "../pipeline/stop.ts";
 import { EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED } from "./args.ts";
 import { printablePath, Progress } from "./progress.ts";
 import type { ScoreOptions } from "./score_args.ts";
-import { setUp } from "./setup.ts";
+import { loadRunCalibration, setUp } from "./setup.ts";
 
 /**
  * Install a SIGINT handler that requests a stop. A second SIGINT exits without writing the
@@ -98,11 +100,12 @@ async function runRecords(
   const toFile = opts.output !== null && opts.output !== "-";
   // A device or pipe as --output (/dev/null, a FIFO) gets neither lock nor settings file.
   const regular = toFile && await isRegularOrMissing(opts.output!);
-  const { model, channelOrder } = await setUp(opts, regular, created);
+  const { model, channelOrder } = await setUp(opts, regular || opts.calibration !== null, created);
+  const calibration = await loadRunCalibration(opts, model, channelOrder);
   // One writer per record file: a second run on the same --output is refused.
   const unlock = regular ? await lockRecordFile(opts.output!) : undefined;
   try {
-    return await writeRecords(opts, stop, model, channelOrder, toFile, regular);
+    return await writeRecords(opts, stop, model, channelOrder, toFile, regular, calibration);
   } finally {
     await unlock?.();
   }
@@ -124,8 +127,9 @@ async function writeRecords(
   channelOrder: "bgr" | "rgb",
   toFile: boolean,
   regular: boolean,
+  calibration: Awaited<ReturnType<typeof loadRunCalibration>>,
 ): Promise<number> {
-  const fromStdin = opts.imagePath === "-";
+  const fromStdin = opts.imageList === null && opts.imagePath === "-";
   const listing = fromStdin ? undefined : await selectImages(opts);
   const gpu = await Gpu.create({ adapter: opts.adapter });
   const ex = await Executor.create(gpu, model.graph, model.weights);
@@ -133,16 +137,18 @@ async function writeRecords(
   let done = new Map<string, number>();
   let failedBefore = 0;
   let file: Deno.FsFile | undefined;
-  let header = recordHeader(opts.format, groups);
-  const recordSettings = () => ({
+  const qualityColumns = calibration ? groups.map((g) => `quality_${g}`) : [];
+  let header = recordHeader(opts.format, groups, qualityColumns);
+  const recordSettings = (): RecordSettings => ({
     model: model.graph.name,
     weights: model.fingerprint!,
     groups,
     channelOrder,
     format: opts.format,
+    ...(calibration ? { calibration: calibration.fingerprint } : {}),
   });
   if (toFile && opts.resume) {
-    const rec = await recoverRecordFile(opts.output!, opts.format, groups);
+    const rec = await recoverRecordFile(opts.output!, opts.format, groups, qualityColumns);
     if (regular) {
       await checkRecordSettings(
         opts.output!,
@@ -233,7 +239,10 @@ async function writeRecords(
       async (records) => {
         let text = "";
         for (const r of records) {
-          text += formatRecord(opts.format, groups, r);
+          const quality = calibration
+            ? { quality: r.scores ? qualitiesOf(r.scores, calibration.quantiles) : null }
+            : {};
+          text += formatRecord(opts.format, groups, { ...r, ...quality });
           for (const w of r.warnings ?? []) {
             progress.log(`grafiqs: warning: ${printablePath(r.path)}: ${w}`);
           }
@@ -268,6 +277,7 @@ async function runFolderResume(
   created: string[],
 ): Promise<number> {
   const { model, channelOrder } = await setUp(opts, true, created);
+  const calibration = await loadRunCalibration(opts, model, channelOrder);
   const listing = await selectImages(opts);
   const outDir = opts.outputDir;
   await ensureDirectory(outDir);
@@ -356,6 +366,7 @@ async function runFolderResume(
     rows,
     failures,
     embeddings: opts.saveEmbeddings ? scored : null,
+    quality: calibration?.quantiles ?? null,
   });
   await journal.remove();
   const secs = (performance.now() - t0) / 1000;

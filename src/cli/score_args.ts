@@ -14,8 +14,13 @@ import { parseShard, type Shard } from "../pipeline/shard.ts";
 
 /** Options added by the pipeline stage (see {@link PIPELINE_ARGS}). */
 export interface PipelineOptions {
-  /** `--image-extension`, each value split at commas (default `["jpg"]`). */
+  /**
+   * `--image-extension`, each value split at commas, one leading dot dropped (`.jpg` is `jpg`)
+   * (default `["jpg"]`).
+   */
   imageExtensions: string[];
+  /** `--image-list FILE`: the images to score are the list's paths (io/image_list.ts); or null. */
+  imageList: string | null;
   /** `--recursive`: walk DIR's subfolders, extensions case-insensitive. */
   recursive: boolean;
   /** `-0`/`--null`: paths on stdin are NUL-separated. */
@@ -35,6 +40,7 @@ export interface PipelineOptions {
 /** The `parseArgs` definitions of the pipeline options (merged into the main command's). */
 export const PIPELINE_ARGS = {
   "image-extension": { type: "string", multiple: true },
+  "image-list": { type: "string" },
   "recursive": { type: "boolean", default: false },
   "null": { type: "boolean", short: "0", default: false },
   "format": { type: "string" },
@@ -52,18 +58,47 @@ export const PIPELINE_ARGS = {
  * @throws Error saying which options do not go together or which value is bad
  */
 export function pipelineOptions(v: Record<string, unknown>): PipelineOptions {
-  const raw = (v["image-extension"] as string[] | undefined) ?? ["jpg"];
+  const given = v["image-extension"] as string[] | undefined;
+  const raw = given ?? ["jpg"];
+  // The dot users type (".jpg") is dropped: the official tool would glob "*..jpg" and find
+  // nothing. A lone "." stays as typed (the empty extension's pattern "*.").
+  const undot = (e: string) => (e.length > 1 && e.startsWith(".") ? e.slice(1) : e);
   const imageExtensions = [
-    ...new Set(raw.flatMap((x) => (x === "" ? [""] : x.split(",").filter((e) => e !== "")))),
+    ...new Set(
+      raw.flatMap((x) => (x === "" ? [""] : x.split(",").filter((e) => e !== "").map(undot))),
+    ),
   ];
   if (imageExtensions.length === 0) throw new Error("--image-extension is empty");
   const imagePath = v["image-path"] as string | undefined;
-  const stdin = imagePath === undefined || imagePath === "-";
+  const imageList = (v["image-list"] as string | undefined) ?? null;
+  if (imageList !== null) {
+    if (imagePath !== undefined) {
+      throw new Error("--image-list and --image-path both name the images; give one of them");
+    }
+    if (imageList === "" || imageList === "-") {
+      throw new Error(
+        imageList === ""
+          ? "--image-list needs a file name"
+          : "--image-list - is not supported: paths on stdin are read without --image-path " +
+            "(the record mode)",
+      );
+    }
+    if (given !== undefined) {
+      throw new Error(
+        "--image-extension selects files in a folder; an --image-list names its files itself",
+      );
+    }
+    if (v.recursive === true) throw new Error("--recursive walks a folder; not with --image-list");
+  }
+  const stdin = imageList === null && (imagePath === undefined || imagePath === "-");
   const output = (v.output as string | undefined) ?? null;
   const records = stdin || output !== null;
   const recursive = v.recursive === true;
   const nullSeparated = v.null === true;
   if (recursive && stdin) throw new Error("--recursive needs --image-path DIR");
+  if (nullSeparated && imageList !== null) {
+    throw new Error("-0 applies to paths read from stdin; an --image-list has one path a line");
+  }
   if (nullSeparated && !stdin) throw new Error("-0 applies to paths read from stdin");
   let format: RecordFormat;
   const f = v.format as string | undefined;
@@ -76,19 +111,32 @@ export function pipelineOptions(v: Record<string, unknown>): PipelineOptions {
   } else format = output && /\.(jsonl|ndjson)$/i.test(output) ? "jsonl" : "tsv";
   if (records && v["output-dir"] !== undefined) {
     throw new Error(
-      "--output-dir is for the five score files of the folder mode; records go to stdout or " +
-        "--output FILE",
+      "--output-dir is for the five score files of the folder mode (--image-path DIR|FILE or " +
+        "--image-list without --output); records go to stdout or --output FILE",
     );
   }
   if (records && v["save-embeddings"] === true) {
-    throw new Error("--save-embeddings is for the folder mode (--image-path DIR --output-dir)");
+    throw new Error(
+      "--save-embeddings is for the folder mode (--image-path DIR|FILE or --image-list, with " +
+        "--output-dir)",
+    );
   }
   const resume = v.resume === true;
   if (resume && records && (output === null || output === "-")) {
     throw new Error("--resume in the record mode needs --output FILE (stdout cannot be resumed)");
   }
   const shard = v.shard === undefined ? null : parseShard(v.shard as string);
-  return { imageExtensions, recursive, nullSeparated, format, output, resume, shard, records };
+  return {
+    imageExtensions,
+    imageList,
+    recursive,
+    nullSeparated,
+    format,
+    output,
+    resume,
+    shard,
+    records,
+  };
 }
 
 /**
@@ -100,15 +148,20 @@ export function usesPipeline(o: PipelineOptions): boolean {
 }
 
 /** Help text of the main command. */
-export const SCORE_HELP = `Usage: grafiqs --image-path DIR --weights FILE [options]
+export const SCORE_HELP = `Usage: grafiqs --image-path DIR|FILE --weights FILE [options]
+       grafiqs --image-list FILE --weights FILE [options]
        ... | grafiqs --weights FILE [--format tsv|jsonl] [-0] [options] | ...
+       grafiqs calibrate ...      (a 0-100 quality scale; see 'grafiqs calibrate --help')
        grafiqs edc ...            (EDC evaluation; see 'grafiqs edc --help')
 
 GraFIQs face image quality on WebGPU. Drop-in for the official extract_grafiqs.py.
 
 Official options (same meaning):
-  --image-path DIR            folder of images (not recursive unless --recursive)
-  --image-extension EXT       file extension, case sensitive (default: jpg)
+  --image-path DIR            folder of images (not recursive unless --recursive); a folder
+                              where nothing matches is an error (the official tool writes
+                              five empty files)
+  --image-path FILE           one image file, its path printed exactly as given
+  --image-extension EXT       file extension, case sensitive (default: jpg); ".jpg" is "jpg"
   --output-dir OUT            where GraFIQs_{image,block1..block4}.txt go, and GraFIQs_failed.txt
                               (path<TAB>reason, header only if none failed) (created; default: .);
                               checked writable (a probe file) before the model or any image.
@@ -128,6 +181,15 @@ Added options:
   --batch-size N              images per GPU pass (default: 8); results do not depend on it
   --save-embeddings           also write OUT/GraFIQs_embeddings.npy (N x E float32) and
                               OUT/GraFIQs_embeddings.txt (the paths, one per line, same order)
+  --image-list FILE           score the paths FILE lists, one per line (# comments and blank
+                              lines skipped), in its order, each printed as written; a path
+                              listed again is scored once and reported on stderr. Output as
+                              for a folder (or records with --output)
+  --calibration FILE.json     also give each image a quality from 0 to 100, higher is better:
+                              100 x (1 - F(raw)), F the distribution of a reference set's raw
+                              scores made by 'grafiqs calibrate' with the same weights file.
+                              Writes OUT/GraFIQs_quality.tsv (path, quality_<group>...) beside
+                              the unchanged official files, or quality_<group> record columns
   --version, --help
 
 Hostile or damaged input (such an image fails with its reason; the others are scored):
@@ -160,7 +222,8 @@ Pipelines and large runs (docs/PIPELINE.md):
                               continue from OUT/.grafiqs_journal.tsv and write the five files
                               at the end. One run writes FILE at a time (lock FILE.lock)
 
-Lower scores mean higher quality. Exit status: 0 all images scored, 3 some images failed
+A lower raw score means better quality; a calibrated quality of 73 means the image scored better
+than about 73 % of the reference set. Exit status: 0 all images scored, 3 some images failed
 (listed in OUT/GraFIQs_failed.txt and on stderr, or as failed records; the others are scored),
 2 bad command line, 1 fatal error (nothing written), 130 interrupted by SIGINT (record mode
 and --resume: what was done is kept, rerun with --resume; the folder mode without --resume
@@ -192,6 +255,8 @@ export interface ScoreOptions extends PipelineOptions {
   maxFileBytes: number;
   /** `--allow-truncated`: score JPEGs that end early (padded), with a warning. */
   allowTruncated: boolean;
+  /** `--calibration FILE.json`: add the calibrated 0-100 quality (io/calibration.ts); or null. */
+  calibration: string | null;
 }
 
 /** The main command's options, for `parseArgs`. */
@@ -210,16 +275,41 @@ const SCORE_ARGS = {
   "max-pixels": { type: "string", default: String(DEFAULT_MAX_PIXELS) },
   "max-file-bytes": { type: "string", default: String(DEFAULT_MAX_FILE_BYTES) },
   "allow-truncated": { type: "boolean", default: false },
+  "calibration": { type: "string" },
   "help": { type: "boolean", short: "h", default: false },
 } as const;
 
 /**
- * Parse the main command's arguments.
+ * The main command's options that `grafiqs calibrate` does not take: it scores a whole reference
+ * set in one go and writes one JSON file (`--output FILE.json`).
+ */
+const NOT_FOR_CALIBRATE = [
+  "output-dir",
+  "save-embeddings",
+  "format",
+  "resume",
+  "shard",
+  "null",
+  "calibration",
+  "path-replace",
+  "path-replace-with",
+] as const;
+
+/**
+ * Parse the main command's arguments, or those of `grafiqs calibrate` (the same options and
+ * checks, less {@link NOT_FOR_CALIBRATE}; `--output FILE.json` and `--image-path DIR|FILE` or
+ * `--image-list FILE` required; see CALIBRATE_HELP in calibrate.ts).
  *
- * @returns the options, or "help" when --help was given
+ * @param args the command line after the program name (and after `calibrate`)
+ * @param command which command's rules apply (default: the main command)
+ * @returns the options, or "help" when --help was given. For `calibrate`, `records` is true:
+ *   its output is the one file `--output`, checked writable as the record mode's file is.
  * @throws {UsageError} for unknown options, missing --image-path/--weights or bad values.
  */
-export function parseScoreArgs(args: string[]): ScoreOptions | "help" {
+export function parseScoreArgs(
+  args: string[],
+  command: "score" | "calibrate" = "score",
+): ScoreOptions | "help" {
   let v;
   try {
     v = parseArgs({
@@ -233,6 +323,24 @@ export function parseScoreArgs(args: string[]): ScoreOptions | "help" {
   }
   if (v.help) return "help";
   if (!v.weights) throw new UsageError("--weights FILE is required");
+  if (command === "calibrate") {
+    for (const name of NOT_FOR_CALIBRATE) {
+      if (v[name] !== undefined && v[name] !== false) {
+        throw new UsageError(
+          `--${name === "null" ? "null (-0)" : name} does not apply to calibrate, which ` +
+            `scores one reference set and writes --output FILE.json`,
+        );
+      }
+    }
+    if (v.output === undefined || v.output === "-" || v.output === "") {
+      throw new UsageError("calibrate needs --output FILE.json (where the calibration goes)");
+    }
+    if (v["image-list"] === undefined && (v["image-path"] ?? "-") === "-") {
+      throw new UsageError(
+        "calibrate needs the reference images: --image-path DIR|FILE or --image-list FILE",
+      );
+    }
+  }
   if (!BACKBONES.includes(v.backbone!)) {
     throw new UsageError(`--backbone must be one of ${BACKBONES.join(", ")}, got "${v.backbone}"`);
   }
@@ -292,5 +400,6 @@ export function parseScoreArgs(args: string[]): ScoreOptions | "help" {
     maxPixels,
     maxFileBytes,
     allowTruncated: v["allow-truncated"]!,
+    calibration: v.calibration ?? null,
   };
 }

@@ -6,6 +6,13 @@
  */
 import { dirname } from "node:path";
 import { type LoadedModel, loadModel } from "../graph/model.ts";
+import {
+  calibrationFor,
+  type CalibrationPreprocessing,
+  calibrationText,
+  readCalibration,
+} from "../io/calibration.ts";
+import { fnv1a64 } from "../io/hash.ts";
 import { checkWritableDirectory, removeEmptyDirectories, removeStaleTemps } from "../io/files.ts";
 import { RESULT_FILE_PREFIX } from "../io/result_set.ts";
 import type { ScoreOptions } from "./score_args.ts";
@@ -78,4 +85,46 @@ export async function setUp(
   const model = await loadModel(opts.backbone, opts.weights, { fingerprint });
   const channelOrder = opts.bgr2rgb ? "rgb" : model.graph.preprocess.channelOrder;
   return { model, channelOrder };
+}
+
+/**
+ * The preprocessing a run feeds the network: the model's size, mean and std, and the channel
+ * order chosen by {@link setUp}. What a calibration records and is checked against.
+ */
+export function fedPreprocessing(
+  model: LoadedModel,
+  channelOrder: "bgr" | "rgb",
+): CalibrationPreprocessing {
+  const p = model.graph.preprocess;
+  return { channelOrder, size: p.size, mean: [...p.mean], std: [...p.std] };
+}
+
+/**
+ * Read `--calibration FILE.json` and check it against this run (io/calibration.ts
+ * `calibrationFor`): same weights file (fingerprint), groups and preprocessing.
+ *
+ * @param opts the parsed command line (`calibration` is read)
+ * @param model the loaded model, with its fingerprint (`setUp` with `fingerprint` true)
+ * @param channelOrder the channel order fed to it
+ * @returns each group's quantiles and the calibration's own fingerprint (FNV-1a 64 of its
+ *   canonical text, for the record settings), or null without `--calibration`
+ * @throws CalibrationError naming the file: unreadable, malformed, or made with other weights
+ *   (both fingerprints named), groups or preprocessing
+ */
+export async function loadRunCalibration(
+  opts: ScoreOptions,
+  model: LoadedModel,
+  channelOrder: "bgr" | "rgb",
+): Promise<{ quantiles: number[][]; fingerprint: string } | null> {
+  if (opts.calibration === null) return null;
+  const c = await readCalibration(opts.calibration);
+  const quantiles = calibrationFor(c, opts.calibration, {
+    weightsFingerprint: model.fingerprint!,
+    groups: model.graph.groups.map((g) => g.name),
+    preprocessing: fedPreprocessing(model, channelOrder),
+  });
+  const fingerprint = fnv1a64(new TextEncoder().encode(calibrationText(c)))
+    .toString(16)
+    .padStart(16, "0");
+  return { quantiles, fingerprint };
 }

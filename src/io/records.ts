@@ -14,9 +14,13 @@
  *   float32 value is exact), or the string `"inf"`, `"-inf"` or `"nan"` for a non-finite one
  *   (JSON has no such numbers); `null` for a failed image. `error` is null when scored.
  * - `status` is `ok` or `failed`; `error` says why a failed image could not be scored.
+ * - With `--calibration`, the columns `quality_<group>` follow `error` (TSV: after it, two
+ *   decimals, empty for a failed image; JSONL: keys after `error`, a number or null): the
+ *   calibrated 0-100 quality (io/calibration.ts).
  *
  * @module
  */
+import { formatQuality } from "./calibration.ts";
 import { formatPythonFloat, parsePythonFloat } from "./pyfloat.ts";
 import { escapeTsv, formatScore, unescapeTsv } from "./scores.ts";
 
@@ -33,6 +37,11 @@ export interface ImageRecord {
   error: string | null;
   /** The embedding (E float32 values), kept only where the run saves embeddings. */
   embedding?: Float32Array | null;
+  /**
+   * The calibrated quality per group (0..100), written as the `quality_<group>` columns; null
+   * for a failed image of a calibrated run (empty columns); absent: no such columns.
+   */
+  quality?: ArrayLike<number> | null;
 }
 
 /** Status column value of a scored image. */
@@ -67,6 +76,8 @@ function jsonScore(x: number): number | string {
  * @param withEmbedding append the `embedding` column (TSV only: the little-endian float32
  *   bytes in base64, empty for a failed image); used by the folder-mode journal
  * @throws RangeError when the score count differs from the group count
+ *
+ * When `r.quality` is present (an array or null), the `quality_<group>` columns follow.
  */
 export function formatRecord(
   format: RecordFormat,
@@ -86,12 +97,23 @@ export function formatRecord(
     groups.forEach((g, i) => (o[g] = ok ? jsonScore(r.scores![i]) : null));
     o.status = ok ? STATUS_OK : STATUS_FAILED;
     o.error = ok ? null : (r.error ?? "");
+    if (r.quality !== undefined) {
+      groups.forEach((g, i) => {
+        const q = r.quality ? formatQuality(r.quality[i]) : "";
+        o[`quality_${g}`] = q === "" ? null : Number(q);
+      });
+    }
     return JSON.stringify(o) + "\n";
   }
   const fields = [escapeTsv(r.path)];
   for (let i = 0; i < groups.length; i++) fields.push(ok ? formatScore(r.scores![i]) : "");
   fields.push(ok ? STATUS_OK : STATUS_FAILED, ok ? "" : escapeTsv(r.error ?? ""));
   if (withEmbedding) fields.push(ok && r.embedding ? encodeEmbedding(r.embedding) : "");
+  if (r.quality !== undefined) {
+    for (let i = 0; i < groups.length; i++) {
+      fields.push(r.quality ? formatQuality(r.quality[i]) : "");
+    }
+  }
   return fields.join("\t") + "\n";
 }
 
@@ -127,6 +149,8 @@ function decodeEmbedding(text: string, where: string): Float32Array {
  * @param line the line text
  * @param where `FILE:LINE` for messages
  * @param withEmbedding whether the line has the journal's `embedding` column
+ * @param extraFields TSV columns after `error` that are not read (the `quality_<group>`
+ *   columns of a calibrated run)
  * @returns the record (scores as doubles holding the float32 values)
  * @throws Error naming `where` when the line does not have the expected fields
  */
@@ -136,6 +160,7 @@ export function parseRecordLine(
   line: string,
   where: string,
   withEmbedding = false,
+  extraFields = 0,
 ): ImageRecord {
   if (format === "jsonl") {
     let o: Record<string, unknown>;
@@ -162,7 +187,7 @@ export function parseRecordLine(
     return { path: o.path, scores, error: null };
   }
   const f = line.split("\t");
-  const want = groups.length + 3 + (withEmbedding ? 1 : 0);
+  const want = groups.length + 3 + (withEmbedding ? 1 : 0) + extraFields;
   if (f.length !== want) {
     throw new Error(`${where}: ${f.length} tab-separated fields, expected ${want}`);
   }
@@ -179,6 +204,6 @@ export function parseRecordLine(
       throw new Error(`${where}: score "${g}": ${(e as Error).message}`);
     }
   });
-  const embedding = withEmbedding ? decodeEmbedding(f[want - 1], where) : null;
+  const embedding = withEmbedding ? decodeEmbedding(f[groups.length + 3], where) : null;
   return { path, scores, error: null, embedding };
 }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { QUALITY_FILE_NAME, qualityFileText } from "./calibration.ts";
 import { embeddingFiles } from "./embeddings.ts";
 import {
   type FileSetEntry,
@@ -43,12 +44,18 @@ export interface ResultSet {
   failures: Failure[];
   /** The scored images' embeddings, in the order of `rows`, or null when not saved. */
   embeddings: readonly { path: string; embedding: Float32Array }[] | null;
+  /**
+   * With `--calibration`: each group's calibration quantiles (`calibrationFor`,
+   * io/calibration.ts), from which GraFIQs_quality.tsv is written; null or absent: no such file.
+   */
+  quality?: readonly number[][] | null;
 }
 
 /**
  * Write a run's folder output as one set: `GraFIQs_<group>.txt` for each group (the official
  * files, byte for byte as `writeScoreFiles` writes them), `GraFIQs_failed.txt`, with embeddings
- * `GraFIQs_embeddings.npy` and `.txt`, then the manifest `GraFIQs_manifest.json` naming them
+ * `GraFIQs_embeddings.npy` and `.txt`, with a calibration `GraFIQs_quality.tsv`
+ * (`qualityFileText`), then the manifest `GraFIQs_manifest.json` naming them
  * with their sizes and SHA-256 ({@link publishFileSet}). Until the manifest is in place the
  * new files are not a result; on any error the previous set is left as it was. OUT is created
  * when missing, and the temporary files that killed runs left there are removed first.
@@ -68,6 +75,12 @@ export async function writeResultSet(
   const files: FileSetEntry[] = scoreFileTexts(set.groups, set.rows);
   files.push({ name: FAILED_FILE_NAME, data: failedListText(set.failures) });
   if (set.embeddings) files.push(...embeddingFiles(set.embeddings));
+  if (set.quality) {
+    files.push({
+      name: QUALITY_FILE_NAME,
+      data: qualityFileText(set.groups, set.rows, set.quality),
+    });
+  }
   await ensureDirectory(outDir);
   await removeStaleTemps(outDir, RESULT_FILE_PREFIX, false);
   return await publishFileSet(outDir, files, { ...options, manifest: RESULT_MANIFEST_NAME });

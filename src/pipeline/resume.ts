@@ -34,6 +34,7 @@ export interface RecoveredRecords {
  * @param path the `--output` file
  * @param format its format
  * @param groups the run's groups (the TSV header must match them)
+ * @param extra the run's columns after `error` (`quality_<group>` with --calibration)
  * @returns the recovered state; the file then ends with a complete line (or is empty)
  * @throws Error naming the file and line when the header differs from this run's columns or a
  *   record is malformed (another file, or a different format or model), or when the file
@@ -43,6 +44,7 @@ export async function recoverRecordFile(
   path: string,
   format: RecordFormat,
   groups: string[],
+  extra: string[] = [],
 ): Promise<RecoveredRecords> {
   const done = new Map<string, number>();
   let records = 0;
@@ -55,19 +57,21 @@ export async function recoverRecordFile(
     }
     throw new Error(`cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }
-  const header = recordHeader(format, groups).replace(/\n$/, "");
+  const header = recordHeader(format, groups, extra).replace(/\n$/, "");
   const r = await readCompleteLines(path, (line, no) => {
     if (format === "tsv" && no === 1) {
       if (line !== header) {
         throw new Error(
           `${path}:1: the header ${JSON.stringify(line)} does not match this run's columns ` +
-            `${JSON.stringify(header)}; resume with the same model and format, or choose ` +
+            `${
+              JSON.stringify(header)
+            }; resume with the same model, format and --calibration (or none), or choose ` +
             `another --output`,
         );
       }
       return;
     }
-    const rec = parseRecordLine(format, groups, line, `${path}:${no}`);
+    const rec = parseRecordLine(format, groups, line, `${path}:${no}`, false, extra.length);
     done.set(rec.path, (done.get(rec.path) ?? 0) + 1);
     records++;
     if (rec.scores === null) failed++;
@@ -93,6 +97,11 @@ export interface RecordSettings {
   channelOrder: "bgr" | "rgb";
   /** The record format (`tsv` or `jsonl`). */
   format: RecordFormat;
+  /**
+   * With `--calibration`: FNV-1a 64 of the calibration file's bytes (its `quality_<group>`
+   * columns depend on it); absent without.
+   */
+  calibration?: string;
 }
 
 /** The settings file's first line starts with this tag, followed by a tab and the settings. */
