@@ -126,8 +126,7 @@ export const jpegCodec = {
     const unsupported = () => {
       throw new Error("jpeg: unexpected WASI call");
     };
-    let w: Exports;
-    const instance = new WebAssembly.Instance(jpegModule, {
+    const w: Exports = new WebAssembly.Instance(jpegModule, {
       env: {
         setjmp: () => 0,
         longjmp: () => {
@@ -148,8 +147,7 @@ export const jpegCodec = {
         fd_seek: unsupported,
         fd_write: unsupported,
       },
-    });
-    w = instance.exports;
+    }).exports;
     if (jpegErrStr < 0) jpegErrStr = findErrStr(new Uint8Array(w.memory.buffer));
     const errAt = jpegErrStr;
     /** TurboJPEG's last message ("" when none), and clear it for the next call. */
