@@ -289,7 +289,8 @@ def as_rgb_colourspace(jpg):
 
 def jpeg_variant_cases():
     """JPEGs for the bit-exactness of the JPEG decoder with cv2.imread: every chroma
-    subsampling libjpeg upsamples differently (4:4:4, 4:2:2, 4:2:0, 4:4:0, 4:1:1), odd and tiny
+    subsampling libjpeg upsamples differently (4:4:4, 4:2:2, 4:2:0, 4:4:0, 4:1:1, and luma 1 x 4,
+    which has no name), odd and tiny
     sizes (partial MCUs), progressive, restart markers, optimised Huffman tables, low quality,
     grayscale, CMYK, YCCK and RGB colour spaces, and EXIF orientations on an odd-sized 4:2:0
     image. Yields (file name, bytes, note)."""
@@ -347,6 +348,9 @@ def jpeg_variant_cases():
     for o in (2, 5, 6, 8):
         yield f"exif_odd_o{o}.jpg", pil(small, quality=90, subsampling=2, exif=exif_bytes(o)), \
             f"odd-sized 4:2:0 JPEG with EXIF orientation {o}"
+    yield "sampling_1x4_64x64.jpg", \
+        with_sampling(pil(photo(64, 64), quality=90, subsampling=2), [(1, 4), (1, 1), (1, 1)]), \
+        "luma sampled 1 x 4: a subsampling TurboJPEG has no name for (libjpeg decodes it)"
 
 
 def damaged_jpeg_cases():

@@ -183,7 +183,14 @@ export const jpegCodec = {
         );
         const [width, height, , colorspace] = new Int32Array(w.memory.buffer, meta, 4);
         const headerMessage = takeMessage();
-        if (header !== 0) throw new JpegLibError(headerMessage || "cannot read the JPEG header");
+        // TurboJPEG 2.0 refuses sampling factors outside its named subsamplings (4:4:4, 4:2:2,
+        // 4:2:0, gray, 4:4:0, 4:1:1) after reading the header completely and storing the size
+        // and colour space; libjpeg (and OpenCV) decode such files, and the subsampling is not
+        // needed to decode, so only that refusal is passed over.
+        const oddSampling = headerMessage.includes("Could not determine subsampling type");
+        if (header !== 0 && !oddSampling) {
+          throw new JpegLibError(headerMessage || "cannot read the JPEG header");
+        }
         if (!(width > 0 && height > 0)) throw new JpegLibError(`bad size ${width} x ${height}`);
         if (width * height > maxPixels) {
           throw new Error(`jpeg: ${width} x ${height} over ${maxPixels} pixels`);
