@@ -25,8 +25,9 @@
  * - JPEG is decoded by libjpeg-turbo, the library inside OpenCV, with OpenCV's settings
  *   (libjpeg's defaults: accurate integer inverse DCT, fancy chroma upsampling), so the pixels
  *   are OpenCV's bit for bit: all 18 reference JPEGs of ../shared and every synthetic case
- *   (4:2:0, 4:2:2, 4:4:0, 4:4:4, odd sizes, progressive, grayscale, CMYK, EXIF-rotated, and
- *   truncated files with their padding), difference 0.
+ *   (4:4:4, 4:2:2, 4:2:0, 4:4:0, 4:1:1, luma 1 x 4, odd sizes, progressive, grayscale, CMYK,
+ *   YCCK, RGB, EXIF-rotated, corrupt, and truncated files with their padding), difference 0.
+ *   The reference is `cv2.imread` of the file: `cv2.imdecode` pads truncated data differently.
  * - CMYK and YCCK JPEGs: OpenCV asks libjpeg for CMYK (libjpeg converts YCCK) and converts the
  *   values as libjpeg returns them (Adobe-inverted as stored) with the integer formula
  *   R = K - ((255 - C) * K >> 8) (G from M, B from Y); this module does the same.
