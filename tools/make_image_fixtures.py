@@ -377,6 +377,9 @@ def corrupt_jpeg_cases():
     full = encode_pil(grad, "JPEG", quality=90, subsampling=2)
     yield "extraneous_bytes.jpg", full[:-2] + b"\x00\x01\x02" + full[-2:], \
         "three garbage bytes before the end-of-image marker (common in the wild)"
+    sof = next(o for o, m, _ in jpeg_segments(full) if m == 0xC0)
+    yield "garbage_before_sof.jpg", full[:sof] + b"\x00\x11\x22" + full[sof:], \
+        "three garbage bytes before the frame header (libjpeg warns while reading the header)"
     sos = sos_offset(full)
     yield "cut_then_eoi.jpg", full[:sos + (len(full) - sos) // 2] + b"\xff\xd9", \
         "scan data cut in half, then an end-of-image marker"

@@ -86,7 +86,8 @@ let jpegErrStr = -1;
  * Find TurboJPEG's static message buffer (`static char errStr[JMSG_LENGTH_MAX] = "No
  * error"`, which the module does not export) in a fresh instance's data: the only place where
  * "No error" is followed by zeros up to JMSG_LENGTH_MAX bytes. -1 when there is not exactly
- * one such place (messages are then left out; tests/image_test.ts checks that they are not).
+ * one such place (messages are then left out; tests/hostile_small_test.ts and
+ * tests/image_test.ts check libjpeg's messages, so a package update that moves it fails them).
  */
 function findErrStr(mem: Uint8Array): number {
   const text = [..."No error"].map((c) => c.charCodeAt(0));
@@ -107,8 +108,9 @@ function findErrStr(mem: Uint8Array): number {
  * The package's JavaScript reads the module from its folder at run time, so the module bytes
  * are embedded here instead and called through the TurboJPEG C API that it exports
  * (`tjInitDecompress`, `tjDecompressHeader3`, `tjDecompress2`, `tjDestroy`, `malloc`,
- * `free`). `decompress` is libjpeg's default, as in OpenCV: accurate integer inverse DCT
- * (JDCT_ISLOW) and fancy (smooth) chroma upsampling, so the pixels equal `cv2.imread`'s.
+ * `free`). Decompression uses libjpeg's defaults (TurboJPEG flags 0), as OpenCV does:
+ * accurate integer inverse DCT (JDCT_ISLOW) and fancy (smooth) chroma upsampling, so the pixels
+ * equal `cv2.imread`'s.
  *
  * The module's imports: `env.setjmp` returns 0 and `env.longjmp` throws, so a fatal libjpeg
  * error leaves the call as an exception (with libjpeg's message) and the instance, whose
@@ -183,12 +185,17 @@ export const jpegCodec = {
         );
         const [width, height, , colorspace] = new Int32Array(w.memory.buffer, meta, 4);
         const headerMessage = takeMessage();
-        // TurboJPEG 2.0 refuses sampling factors outside its named subsamplings (4:4:4, 4:2:2,
-        // 4:2:0, gray, 4:4:0, 4:1:1) after reading the header completely and storing the size
-        // and colour space; libjpeg (and OpenCV) decode such files, and the subsampling is not
-        // needed to decode, so only that refusal is passed over.
-        const oddSampling = headerMessage.includes("Could not determine subsampling type");
-        if (header !== 0 && !oddSampling) {
+        // -1 without a longjmp: a libjpeg warning (e.g. "Corrupt JPEG data: 3 extraneous bytes
+        // before marker 0xc0"; tjDecompress2 meets it again and reports it), or TurboJPEG's own
+        // refusal ("tjDecompressHeader3(): ..."). TurboJPEG 2.0 refuses sampling factors
+        // outside its named subsamplings (4:4:4, 4:2:2, 4:2:0, gray, 4:4:0, 4:1:1) after
+        // reading the header completely and storing the size and colour space; libjpeg (and
+        // OpenCV) decode such files, and the subsampling is not needed to decode, so that
+        // refusal is passed over too.
+        const refused = headerMessage === "" ||
+          (headerMessage.startsWith("tjDecompressHeader3()") &&
+            !headerMessage.includes("Could not determine subsampling type"));
+        if (header !== 0 && refused) {
           throw new JpegLibError(headerMessage || "cannot read the JPEG header");
         }
         if (!(width > 0 && height > 0)) throw new JpegLibError(`bad size ${width} x ${height}`);
