@@ -342,7 +342,7 @@ export async function decodeImage(
           );
         }
         warnings.push(
-          "JPEG data ends early (no end-of-image marker); decoded anyway, as OpenCV does " +
+          "JPEG data ends early; decoded anyway, padded as OpenCV pads it " +
             `(libjpeg: "${fb.warning}")`,
         );
       } else {
