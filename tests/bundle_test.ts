@@ -18,6 +18,7 @@ const ROOT = new URL("../", import.meta.url).pathname;
 const MOD = `${ROOT}mod.ts`;
 const COMPILE = `${ROOT}tools/compile.ts`;
 const FIX = new URL("./fixtures/golden/iresnet112_tiny/", import.meta.url).pathname;
+const JPEG = new URL("./fixtures/image/synthetic/baseline420.jpg", import.meta.url).pathname;
 const REF = new URL("../../shared/reference/", import.meta.url).pathname;
 const GROUPS = ["image", "block1", "block2", "block3", "block4"];
 /** The builds are checked by scoring images: a WebGPU adapter is needed (tests/gpu_util.ts). */
@@ -114,6 +115,21 @@ Deno.test({
       const f = line.split("\t");
       assertEquals(f.slice(1, 6), texts.get(f[0]), f[0]);
     }
+    // A JPEG: the bundle embeds libjpeg-turbo's WASM module too, and scores it like the source
+    // tree's record mode.
+    await Deno.copyFile(JPEG, `${dir}/face.jpg`);
+    const jb = await deno(["--weights", "model.pth"], "face.jpg\n");
+    const js = await sh(
+      Deno.execPath(),
+      ["run", "-A", MOD, "--weights", "model.pth"],
+      dir,
+      "face.jpg\n",
+    );
+    assertEquals([jb.code, js.code], [0, 0], jb.stderr + js.stderr);
+    const jpegRecord = (out: string) => out.trimEnd().split("\n")[1].split("\t");
+    assertEquals(jpegRecord(jb.stdout), jpegRecord(js.stdout));
+    const rec = jpegRecord(jb.stdout);
+    assertEquals([rec[0], rec[GROUPS.length + 1]], ["face.jpg", "ok"], jb.stdout);
     console.log(
       `  bundle built in ${buildSecs.toFixed(1)} s (${
         (Deno.statSync(bundleFile).size / 2 ** 20).toFixed(1)

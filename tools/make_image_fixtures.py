@@ -10,13 +10,17 @@ official GraFIQs code decodes with), PyTorch's `interpolate(..., antialias=True)
 (what resized the reference inputs) and PyTorch's float32 tensor ops for the normalisation.
 
 What it writes (all small; nothing is copied from ../shared):
-- synthetic/: tiny generated images covering the decode rules of SPEC section 2 item 1 (gray,
-  alpha, 16-bit, palette, interlaced, EXIF orientation, CMYK, truncation, unsupported formats).
+- synthetic/: tiny generated images covering the decode rules of docs/ALGORITHM.md, "Input"
+  item 1 (gray, alpha, 16-bit, palette, interlaced, EXIF orientation, CMYK, truncation,
+  unsupported formats), and JPEG variants for the JPEG decoder's bit-exactness
+  (`jpeg_variant_cases`: every chroma subsampling, odd and tiny sizes, progressive, restart
+  markers, optimised tables, grayscale, CMYK, YCCK, RGB, EXIF-rotated).
 - expected/: OpenCV's decode of each synthetic image, raw H x W x 3 BGR bytes.
 - resize/: PyTorch's rounded uint8 resize output per case (zlib-compressed raw H x W x 3).
   The inputs are not stored: both sides generate them with the same 32-bit LCG (see `lcg`).
 - shared_jpeg/: for a few JPEGs of ../shared/reference/images, OpenCV's decode as lossless PNG
-  (BGR as OpenCV holds it, written by cv2.imwrite) and, for every one of them, 8x8 block sums.
+  (BGR as OpenCV holds it, written by cv2.imwrite), the input of a resize check on real content;
+  every shared JPEG's decode is in the manifest as a SHA-256 digest.
 - manifest.json: the cases, sizes, SHA-256 digests and value tables the test reads.
 """
 import hashlib
@@ -140,6 +144,14 @@ def encode_cv(ext, arr, params=()):
     return buf.tobytes()
 
 
+def cv_read(path):
+    """OpenCV's decode of a file as the official code gets it: cv2.imread(path), BGR, or None.
+    Not cv2.imdecode: for a JPEG whose data ends early the two differ (imread's stdio source
+    inserts an end-of-image marker, imdecode's memory source suspends), and the official code
+    uses imread."""
+    return cv2.imread(path, cv2.IMREAD_COLOR)
+
+
 def encode_pil(img, fmt, **kw):
     import io
     bio = io.BytesIO()
@@ -166,7 +178,7 @@ def blocks_image(w, h):
 
 
 def synthetic_cases():
-    """Yield (file name, bytes, note). Expected values come from cv2.imdecode of the bytes."""
+    """Yield (file name, bytes, note). Expected values come from cv2.imread of the file."""
     rng = np.random.default_rng(20240417)
     rgb = rng.integers(0, 256, (23, 37, 3), dtype=np.uint8)
     yield "rgb8.png", encode_cv(".png", rgb), "8-bit RGB PNG"
@@ -221,11 +233,131 @@ def synthetic_cases():
         "Adobe CMYK JPEG (PIL writes inverted CMYK with an APP14 marker)"
 
 
+def jpeg_segments(jpg):
+    """The marker segments of a JPEG up to its first scan: [(offset, marker, length)], where
+    offset is that of the FF byte and length counts the two length bytes (not the marker)."""
+    out, i = [], 2
+    while i + 4 <= len(jpg):
+        assert jpg[i] == 0xFF, "bad marker"
+        marker, length = jpg[i + 1], struct.unpack(">H", jpg[i + 2:i + 4])[0]
+        out.append((i, marker, length))
+        if marker == 0xDA:
+            break
+        i += 2 + length
+    return out
+
+
+def with_sampling(jpg, factors):
+    """The JPEG with its frame header's sampling factors replaced: factors is one (h, v) per
+    component. The entropy-coded data is kept, so the MCU count and the blocks per MCU must be
+    unchanged (e.g. 4:2:2 -> 4:4:0 for sizes that are multiples of 16): the result is then a
+    valid JPEG of another subsampling whose pixels are a scramble of the original's."""
+    b = bytearray(jpg)
+    off = next(o for o, m, _ in jpeg_segments(jpg) if m in (0xC0, 0xC1, 0xC2))
+    assert b[off + 9] == len(factors)
+    for k, (h, v) in enumerate(factors):
+        b[off + 11 + 3 * k] = (h << 4) | v
+    return bytes(b)
+
+
+def with_adobe_transform(jpg, transform):
+    """The JPEG with the colour transform byte of its Adobe APP14 segment replaced (0 none:
+    RGB or CMYK; 1 YCbCr; 2 YCCK)."""
+    b = bytearray(jpg)
+    off = next(o for o, m, _ in jpeg_segments(jpg) if m == 0xEE and jpg[o + 4:o + 9] == b"Adobe")
+    b[off + 15] = transform
+    return bytes(b)
+
+
+def as_rgb_colourspace(jpg):
+    """The JPEG without its JFIF APP0 segment and with component identifiers 'R', 'G', 'B':
+    libjpeg then reads the three components as RGB, not YCbCr (no colour conversion)."""
+    b = bytearray(jpg)
+    segs = jpeg_segments(jpg)
+    for off, marker, _ in segs:
+        if marker in (0xC0, 0xC1, 0xC2):
+            for k, cid in enumerate(b"RGB"):
+                b[off + 10 + 3 * k] = cid
+        if marker == 0xDA:
+            for k, cid in enumerate(b"RGB"):
+                b[off + 5 + 2 * k] = cid
+    app0 = [(o, n) for o, m, n in segs if m == 0xE0]
+    for off, length in reversed(app0):
+        del b[off:off + 2 + length]
+    return bytes(b)
+
+
+def jpeg_variant_cases():
+    """JPEGs for the bit-exactness of the JPEG decoder with cv2.imread: every chroma
+    subsampling libjpeg upsamples differently (4:4:4, 4:2:2, 4:2:0, 4:4:0, 4:1:1, and luma 1 x 4,
+    which has no name), odd and tiny
+    sizes (partial MCUs), progressive, restart markers, optimised Huffman tables, low quality,
+    grayscale, CMYK, YCCK and RGB colour spaces, and EXIF orientations on an odd-sized 4:2:0
+    image. Yields (file name, bytes, note)."""
+    rng = np.random.default_rng(20261205)
+
+    def photo(w, h):
+        """Ramps plus noise: flat and detailed regions, saturated colours at the corners."""
+        yy, xx = np.mgrid[0:h, 0:w]
+        base = np.stack([xx * 255 // max(w - 1, 1), yy * 255 // max(h - 1, 1),
+                         (xx + yy) * 255 // max(w + h - 2, 1)], -1)
+        return np.clip(base + rng.integers(-40, 41, (h, w, 3)), 0, 255).astype(np.uint8)
+
+    def pil(arr, **kw):
+        return encode_pil(Image.fromarray(arr), "JPEG", **kw)
+
+    odd = photo(37, 23)
+    for sub, name in ((0, "444"), (1, "422"), (2, "420")):
+        yield f"sub{name}_37x23.jpg", pil(odd, quality=90, subsampling=sub), \
+            f"4:{name[1]}:{name[2]} chroma subsampling, odd size (partial MCUs)"
+    even = photo(48, 32)
+    yield "sub440_48x32.jpg", \
+        with_sampling(pil(even, quality=90, subsampling=1), [(1, 2), (1, 1), (1, 1)]), \
+        "4:4:0 (luma 1x2): a 4:2:2 file's sampling factors swapped"
+    yield "sub411_64x32.jpg", \
+        with_sampling(pil(photo(64, 32), quality=90, subsampling=2), [(4, 1), (1, 1), (1, 1)]), \
+        "4:1:1 (luma 4x1): a 4:2:0 file's sampling factors changed"
+    yield "tiny_1x1.jpg", pil(photo(1, 1), quality=90, subsampling=2), "1 x 1, 4:2:0"
+    yield "tiny_2x3.jpg", pil(photo(2, 3), quality=90, subsampling=2), "2 x 3, 4:2:0"
+    yield "tall_9x41.jpg", pil(photo(9, 41), quality=75, subsampling=1), "9 x 41, 4:2:2"
+    yield "progressive444_29x19.jpg", pil(photo(29, 19), quality=85, subsampling=0,
+                                         progressive=True), "progressive, 4:4:4, odd size"
+    yield "progressive420_odd.jpg", pil(photo(41, 27), quality=85, subsampling=2,
+                                        progressive=True), "progressive, 4:2:0, odd size"
+    yield "restart_37x23.jpg", encode_cv(".jpg", odd[:, :, ::-1],
+                                         [cv2.IMWRITE_JPEG_RST_INTERVAL, 1]), \
+        "restart marker after every MCU (written by OpenCV)"
+    yield "optimized_q30.jpg", encode_cv(".jpg", odd[:, :, ::-1],
+                                         [cv2.IMWRITE_JPEG_OPTIMIZE, 1,
+                                          cv2.IMWRITE_JPEG_QUALITY, 30]), \
+        "optimised Huffman tables, quality 30 (written by OpenCV)"
+    yield "gray_23x9.jpg", encode_pil(Image.fromarray(photo(23, 9)).convert("L"), "JPEG",
+                                      quality=90), "grayscale, odd size"
+    yield "gray_progressive.jpg", encode_pil(Image.fromarray(photo(17, 13)).convert("L"),
+                                             "JPEG", quality=90, progressive=True), \
+        "grayscale, progressive"
+    cmyk = Image.fromarray(odd).convert("CMYK")
+    yield "cmyk_37x23.jpg", encode_pil(cmyk, "JPEG", quality=90), \
+        "Adobe CMYK, odd size (PIL writes inverted CMYK, APP14 transform 0)"
+    yield "ycck_37x23.jpg", with_adobe_transform(encode_pil(cmyk, "JPEG", quality=90), 2), \
+        "Adobe YCCK: a CMYK file's APP14 transform set to 2 (libjpeg converts YCC to RGB, " \
+        "then OpenCV's CMYK formula)"
+    yield "rgb_colourspace.jpg", as_rgb_colourspace(pil(odd, quality=90, subsampling=0)), \
+        "RGB colour space (no JFIF, component ids R, G, B: no YCbCr conversion)"
+    small = photo(13, 7)
+    for o in (2, 5, 6, 8):
+        yield f"exif_odd_o{o}.jpg", pil(small, quality=90, subsampling=2, exif=exif_bytes(o)), \
+            f"odd-sized 4:2:0 JPEG with EXIF orientation {o}"
+    yield "sampling_1x4_64x64.jpg", \
+        with_sampling(pil(photo(64, 64), quality=90, subsampling=2), [(1, 4), (1, 1), (1, 1)]), \
+        "luma sampled 1 x 4: a subsampling TurboJPEG has no name for (libjpeg decodes it)"
+
+
 def damaged_jpeg_cases():
     """JPEGs whose data ends early, which libjpeg (inside OpenCV) still decodes with the warning
     "Premature end of JPEG file": (name, bytes, complete file, note). libjpeg pads the missing
-    entropy-coded data, and even with only the EOI marker missing it garbles the last MCU rows,
-    so only the rows above the damage are comparable."""
+    entropy-coded data (even with only the EOI marker missing it garbles the last MCU rows);
+    the expectation is OpenCV's decode of the damaged file, padding included."""
     yy, xx = np.mgrid[0:40, 0:48]
     grad = Image.fromarray(np.stack([xx * 5, yy * 6, (xx + yy) * 2], -1).astype(np.uint8))
     full = encode_pil(grad, "JPEG", quality=90, subsampling=2)
@@ -235,6 +367,22 @@ def damaged_jpeg_cases():
     rng = np.random.default_rng(3)
     noisy = encode_cv(".jpg", rng.integers(0, 256, (20, 24, 3), dtype=np.uint8))
     yield "truncated_half.jpg", noisy[:len(noisy) // 2], noisy, "JPEG cut in half"
+
+
+def corrupt_jpeg_cases():
+    """JPEGs with corrupt data that libjpeg decodes anyway with a warning (OpenCV prints it and
+    returns the image): (name, bytes, note)."""
+    yy, xx = np.mgrid[0:40, 0:48]
+    grad = Image.fromarray(np.stack([xx * 5, yy * 6, (xx + yy) * 2], -1).astype(np.uint8))
+    full = encode_pil(grad, "JPEG", quality=90, subsampling=2)
+    yield "extraneous_bytes.jpg", full[:-2] + b"\x00\x01\x02" + full[-2:], \
+        "three garbage bytes before the end-of-image marker (common in the wild)"
+    sof = next(o for o, m, _ in jpeg_segments(full) if m == 0xC0)
+    yield "garbage_before_sof.jpg", full[:sof] + b"\x00\x11\x22" + full[sof:], \
+        "three garbage bytes before the frame header (libjpeg warns while reading the header)"
+    sos = sos_offset(full)
+    yield "cut_then_eoi.jpg", full[:sos + (len(full) - sos) // 2] + b"\xff\xd9", \
+        "scan data cut in half, then an end-of-image marker"
 
 
 def sos_offset(jpg):
@@ -300,16 +448,6 @@ RESIZE_CASES = [
 ]
 
 
-def block_sums(bgr):
-    """Per 8x8 block (partial blocks at the right and bottom edges included) and channel, the
-    sum of the values: uint16, shape ceil(H/8) x ceil(W/8) x 3, little-endian."""
-    h, w = bgr.shape[:2]
-    bh, bw = -(-h // 8), -(-w // 8)
-    pad = np.zeros((bh * 8, bw * 8, 3), np.uint32)
-    pad[:h, :w] = bgr
-    return pad.reshape(bh, 8, bw, 8, 3).sum(axis=(1, 3)).astype("<u2")
-
-
 def main():
     manifest = {
         "generator": "tools/make_image_fixtures.py",
@@ -323,9 +461,9 @@ def main():
 
     # Synthetic decode fixtures.
     decode = []
-    for name, data, note in synthetic_cases():
+    for name, data, note in list(synthetic_cases()) + list(jpeg_variant_cases()):
         write_atomic(os.path.join(OUT, "synthetic", name), data)
-        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        bgr = cv_read(os.path.join(OUT, "synthetic", name))
         assert bgr is not None, name
         write_atomic(os.path.join(OUT, "expected", name + ".bgr"), bgr.tobytes())
         decode.append({"file": name, "note": note, "width": bgr.shape[1], "height": bgr.shape[0],
@@ -333,17 +471,25 @@ def main():
     damaged = []
     for name, data, full, note in damaged_jpeg_cases():
         write_atomic(os.path.join(OUT, "synthetic", name), data)
-        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        bgr = cv_read(os.path.join(OUT, "synthetic", name))
         assert bgr is not None, name
         whole = cv2.imdecode(np.frombuffer(full, np.uint8), cv2.IMREAD_COLOR)
         differs = np.nonzero((bgr != whole).any(axis=(1, 2)))[0]
         intact = int(differs[0]) if len(differs) else bgr.shape[0]
         write_atomic(os.path.join(OUT, "expected", name + ".bgr"), bgr.tobytes())
-        write_atomic(os.path.join(OUT, "expected", name + ".complete.bgr"), whole.tobytes())
         damaged.append({"file": name, "note": note, "width": bgr.shape[1],
                         "height": bgr.shape[0], "expected": name + ".bgr",
-                        "expected_complete": name + ".complete.bgr", "intact_rows": intact})
+                        "intact_rows": intact})
     manifest["damaged_jpeg"] = damaged
+    corrupt = []
+    for name, data, note in corrupt_jpeg_cases():
+        write_atomic(os.path.join(OUT, "synthetic", name), data)
+        bgr = cv_read(os.path.join(OUT, "synthetic", name))
+        assert bgr is not None, name
+        write_atomic(os.path.join(OUT, "expected", name + ".bgr"), bgr.tobytes())
+        corrupt.append({"file": name, "note": note, "width": bgr.shape[1], "height": bgr.shape[0],
+                        "expected": name + ".bgr"})
+    manifest["corrupt_jpeg"] = corrupt
 
     name, data, bgr = gif_case()
     write_atomic(os.path.join(OUT, "synthetic", name), data)
@@ -357,7 +503,7 @@ def main():
     errors = []
     for name, data, kind in error_cases():
         write_atomic(os.path.join(OUT, "synthetic", name), data)
-        cv_ok = len(data) > 0 and cv2.imdecode(np.frombuffer(data, np.uint8), 1) is not None
+        cv_ok = cv_read(os.path.join(OUT, "synthetic", name)) is not None
         errors.append({"file": name, "kind": kind, "opencv_decodes": cv_ok})
     manifest["errors"] = errors
 
@@ -406,11 +552,8 @@ def main():
             for fn in sorted(os.listdir(os.path.join(base, sub))):
                 bgr = cv2.imread(os.path.join(base, sub, fn))
                 key = f"{sub}_{os.path.splitext(fn)[0]}"
-                write_atomic(os.path.join(OUT, "shared_jpeg", key + ".blocks.u16"),
-                             block_sums(bgr).tobytes())
                 entry = {"set": sub, "file": fn, "width": bgr.shape[1], "height": bgr.shape[0],
-                         "bgr_sha256": sha256(bgr.tobytes()), "blocks": key + ".blocks.u16",
-                         "full_png": None}
+                         "bgr_sha256": sha256(bgr.tobytes()), "full_png": None}
                 if (sub, fn) in FULL_JPEGS:
                     write_atomic(os.path.join(OUT, "shared_jpeg", key + ".opencv.png"),
                                  encode_cv(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 9]))

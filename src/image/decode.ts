@@ -1,7 +1,8 @@
 /**
  * Image decoding with the semantics of OpenCV's `cv2.imread(path)` (IMREAD_COLOR), which the
- * official GraFIQs code uses (docs/ALGORITHM.md, "Input" item 1), on top of the pure-WASM decoders
- * of the npm package `imagescript` and the EXIF reader `exifr`.
+ * official GraFIQs code uses (docs/ALGORITHM.md, "Input" item 1), on top of WASM decoders:
+ * libjpeg-turbo (npm package `@cwasm/jpeg-turbo`, MIT) for JPEG, the npm package `imagescript`
+ * for PNG and GIF, and the EXIF reader `exifr`.
  *
  * What OpenCV does, and how this module matches it (each point checked against OpenCV 4.6 by
  * tools/make_image_fixtures.py and tests/image_test.ts):
@@ -21,37 +22,42 @@
  * - 16-bit PNG samples keep their high byte (v >> 8, libpng's strip_16, as OpenCV). imagescript's
  *   PNG decoder does the same.
  * - Palette PNGs (with or without tRNS) are expanded to their palette colours.
- * - CMYK JPEGs: the decoder returns C, M, Y, K with 0 = no ink (the Adobe inversion undone).
- *   OpenCV converts libjpeg's stored (inverted) values c' = 255 - C, k' = 255 - K with
- *   R = k' - ((255 - c') * k' >> 8), so this module applies that integer formula to
- *   255 - C, 255 - K (imagescript's own conversion uses a floating-point formula instead).
+ * - JPEG is decoded by libjpeg-turbo, the library inside OpenCV, with OpenCV's settings
+ *   (libjpeg's defaults: accurate integer inverse DCT, fancy chroma upsampling), so the pixels
+ *   are OpenCV's bit for bit: all 18 reference JPEGs of ../shared and every synthetic case
+ *   (4:4:4, 4:2:2, 4:2:0, 4:4:0, 4:1:1, luma 1 x 4, odd sizes, progressive, grayscale, CMYK,
+ *   YCCK, RGB, EXIF-rotated, corrupt, and truncated files with their padding), difference 0.
+ *   The reference is `cv2.imread` of the file: `cv2.imdecode` pads truncated data differently.
+ * - CMYK and YCCK JPEGs: OpenCV asks libjpeg for CMYK (libjpeg converts YCCK) and converts the
+ *   values as libjpeg returns them (Adobe-inverted as stored) with the integer formula
+ *   R = K - ((255 - C) * K >> 8) (G from M, B from Y); this module does the same.
  * - The EXIF orientation (JPEG APP1, PNG eXIf) is applied; OpenCV 4.6 does so for both.
  * - A JPEG whose data ends early: libjpeg (inside OpenCV) warns "Premature end of JPEG file",
- *   pads the missing data and returns an image; imagescript's decoder refuses it. Such an
- *   image is mostly padding (a JPEG cut to a tenth of its bytes scored best of its set), so
- *   by default it is refused here: when the decode fails and the file does not end with the
- *   EOI marker, the error says "truncated JPEG". Only with
- *   {@link DecodeOptions.allowTruncated} (the command's `--allow-truncated`) is the decode
- *   retried with EOI appended; if that succeeds, the image is returned, as OpenCV returns
- *   one, with a warning in {@link DecodedImage.warnings} so a caller can report it. The
- *   padded region differs from OpenCV's (libjpeg even garbles the last MCU row of a file that
- *   lacks only the EOI marker; imagescript decodes that one completely). A JPEG cut before
- *   its scan data fails in both. Not detected: a JPEG cut inside its scan data and then
- *   given an EOI marker again (the decoder pads such a scan without an error).
+ *   pads the missing data and returns an image. Such an image is mostly padding (a JPEG cut to
+ *   a tenth of its bytes scored best of its set), so by default it is refused here: when
+ *   libjpeg warns that way, or warns at all on a file that does not end with the EOI marker,
+ *   the error says "truncated JPEG". Only with {@link DecodeOptions.allowTruncated} (the
+ *   command's `--allow-truncated`) is the image returned, as OpenCV returns it (same padding,
+ *   bit for bit), with a warning in {@link DecodedImage.warnings} so a caller can report it.
+ *   A JPEG cut before its scan data fails in both ("truncated or corrupt JPEG data").
+ * - Other libjpeg warnings (corrupt data that libjpeg decodes anyway, e.g. "Corrupt JPEG
+ *   data: 3 extraneous bytes before marker 0xd9", or a scan cut and then given an EOI marker
+ *   again): the image is returned, as OpenCV returns it, with the warning in
+ *   {@link DecodedImage.warnings}. Fatal libjpeg errors are "corrupt JPEG data (libjpeg's
+ *   message)".
+ * - Arithmetic-coded JPEGs: the WASM build of libjpeg-turbo has no arithmetic decoder (OpenCV's
+ *   usually has), so they are refused as unsupported, as are hierarchical ones (libjpeg reads
+ *   none).
  * - Decompression bombs: before any decoder runs, the sizes the headers declare (PNG IHDR,
  *   JPEG SOFn, GIF logical screen and first frame: header.ts) are checked against
  *   {@link DecodeOptions.maxPixels} (the command's `--max-pixels`, default
  *   {@link DEFAULT_MAX_PIXELS}), and the GIF decoder gets a matching memory limit, so a
  *   small file declaring a huge image is refused without allocating it; the memory of one
- *   decode stays in proportion to the allowed pixel count. The decoded size is checked again.
- * - Decoders: imagescript's JPEG and PNG WASM modules are called directly (the JPEG one to see
- *   the raw gray / RGB / CMYK samples, both to reuse one WASM instance across images); GIF goes
- *   through imagescript's `GIF.decode`.
- * - JPEG pixel values differ slightly between decoders (inverse DCT and chroma upsampling).
- *   Measured on the 18 reference JPEGs of ../shared (raw and magface): at most 3 levels, mean
- *   0.068 levels (0.045 to 0.085 per image), 3 to 6 % of the values off by one or more.
- *   Grayscale and CMYK JPEGs and flat colours matched exactly in the synthetic tests. PNG
- *   decodes bit-exactly (all 24 reference PNGs and every synthetic variant).
+ *   decode stays in proportion to the allowed pixel count (the JPEG decoder checks the size it
+ *   reads once more before allocating the pixels). The decoded size is checked again.
+ * - Decoders: the WASM modules are called directly (wasm_codecs.ts), one instance reused
+ *   across images; GIF's first frame is composed as imagescript's `GIF.decode` does. PNG
+ *   decodes bit-exactly too (all 24 reference PNGs and every synthetic variant).
  *
  * @module
  */
@@ -130,19 +136,19 @@ export class ImageDecodeError extends Error {
 
 /** A per-format WASM decoder of wasm_codecs.ts: `init()` makes one reusable instance. */
 interface WasmCodec<T> {
-  init(): Promise<{ decode(data: Uint8Array): T }>;
+  init(): Promise<{ decode(data: Uint8Array, maxPixels: number): T }>;
 }
 
 /**
- * One reusable instance of an imagescript WASM decoder. imagescript itself instantiates the
- * module afresh for every image, which costs about as much as decoding a 250x250 JPEG; one
- * instance decodes any number of images (the decoders free what they allocate: memory stayed
- * flat over 4000 decodes). After a failed decode the instance is dropped, so no state left by
- * an error reaches the next file.
+ * One reusable instance of a WASM decoder (libjpeg-turbo, imagescript's PNG). Instantiating a
+ * module costs about as much as decoding a 250x250 JPEG; one instance decodes any number of
+ * images (the decoders free what they allocate: memory stays flat over thousands of decodes).
+ * After a failed decode the instance is dropped, so no state left by an error (for
+ * libjpeg-turbo: a stack and heap abandoned by its `longjmp`) reaches the next file.
  */
 class ReusedDecoder<T> {
   #codec: WasmCodec<T>;
-  #instance: Promise<{ decode(data: Uint8Array): T }> | undefined;
+  #instance: Promise<{ decode(data: Uint8Array, maxPixels: number): T }> | undefined;
 
   constructor(codec: WasmCodec<T>) {
     this.#codec = codec;
@@ -150,14 +156,15 @@ class ReusedDecoder<T> {
 
   /**
    * @param bytes the encoded file
+   * @param maxPixels the largest image the decoder may allocate (the JPEG decoder checks it)
    * @param pixels the decoded image's pixel count, to drop an instance whose WASM memory grew
    *   for a very large image (WASM memory never shrinks)
    */
-  async decode(bytes: Uint8Array, pixels: (r: T) => number): Promise<T> {
+  async decode(bytes: Uint8Array, maxPixels: number, pixels: (r: T) => number): Promise<T> {
     this.#instance ??= this.#codec.init();
     const inst = await this.#instance;
     try {
-      const r = inst.decode(bytes);
+      const r = inst.decode(bytes, maxPixels);
       if (pixels(r) > LARGE_IMAGE_PIXELS) this.#instance = undefined;
       return r;
     } catch (e) {
@@ -166,6 +173,9 @@ class ReusedDecoder<T> {
     }
   }
 }
+
+/** libjpeg's warning JWRN_JPEG_EOF: the data ended before the end-of-image marker. */
+const PREMATURE_END = "Premature end of JPEG file";
 
 /** Images above this many pixels (16 MP) get their decoder instance discarded afterwards. */
 const LARGE_IMAGE_PIXELS = 16_000_000;
@@ -213,32 +223,20 @@ function sniff(b: Uint8Array): { kind: Signature; name: string } {
   return { kind: "unknown", name: "" };
 }
 
-/** Convert the JPEG decoder's framebuffer to interleaved RGB with OpenCV's conversions. */
-function jpegToRgb(fb: JpegFrame, fileName: string): Uint8Array {
-  const n = fb.width * fb.height;
-  const channels = fb.format === 0 ? 1 : fb.format === 1 ? 3 : fb.format === 2 ? 4 : 0;
-  if (channels === 0) {
-    throw new ImageDecodeError(fileName, `unsupported JPEG pixel format code ${fb.format}`);
-  }
-  if (fb.buffer.length < n * channels) {
-    throw new ImageDecodeError(
-      fileName,
-      `JPEG decoder returned ${fb.buffer.length} bytes for ${fb.width} x ${fb.height} x ${channels}`,
-    );
-  }
-  const src = fb.buffer;
-  if (channels === 3) return src.length === n * 3 ? src : src.slice(0, n * 3);
+/**
+ * The RGB pixels of a libjpeg-turbo decode, with OpenCV's conversion for 4-component JPEGs.
+ * OpenCV asks libjpeg for CMYK output (YCCK converted to CMYK by libjpeg) and converts the
+ * samples as libjpeg returns them (Adobe-inverted as stored) with `icvCvt_CMYK2BGR_8u_C4C3R`:
+ * R = K - ((255 - C) * K >> 8), G and B likewise from M and Y. 3-channel frames are RGB already
+ * (libjpeg's YCbCr conversion; gray replicated to three channels by libjpeg, as OpenCV gets it).
+ */
+function jpegToRgb(fb: JpegFrame): Uint8Array {
+  if (fb.channels === 3) return fb.pixels;
+  const n = fb.width * fb.height, src = fb.pixels;
   const rgb = new Uint8Array(n * 3);
-  if (channels === 1) {
-    for (let i = 0; i < n; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = src[i];
-  } else {
-    for (let i = 0; i < n; i++) {
-      const k = 255 - src[4 * i + 3]; // libjpeg's stored (Adobe-inverted) K
-      for (let c = 0; c < 3; c++) {
-        const v = 255 - src[4 * i + c]; // stored (inverted) C, M or Y
-        rgb[3 * i + c] = k - (((255 - v) * k) >> 8);
-      }
-    }
+  for (let i = 0; i < n; i++) {
+    const k = src[4 * i + 3];
+    for (let c = 0; c < 3; c++) rgb[3 * i + c] = k - (((255 - src[4 * i + c]) * k) >> 8);
   }
   return rgb;
 }
@@ -322,51 +320,44 @@ export async function decodeImage(
   if (kind === "jpeg") {
     const coding = unsupportedJpegCoding(bytes);
     if (coding) throw new ImageDecodeError(fileName, `unsupported JPEG coding: ${coding}`);
+    const endsWithEoi = bytes.length >= 2 && bytes[bytes.length - 2] === 0xff &&
+      bytes[bytes.length - 1] === 0xd9;
     let fb: JpegFrame;
     try {
-      fb = await jpegDecoder.decode(bytes, pixelCount);
-    } catch (first) {
-      const endsWithEoi = bytes.length >= 2 && bytes[bytes.length - 2] === 0xff &&
-        bytes[bytes.length - 1] === 0xd9;
-      if (endsWithEoi) {
-        throw new ImageDecodeError(fileName, `corrupt JPEG data (${errText(first)})`, {
-          cause: first,
-        });
-      }
-      if (!options.allowTruncated) {
-        throw new ImageDecodeError(
-          fileName,
-          `truncated JPEG: no end-of-image marker, the data ends early (${errText(first)}); ` +
-            `--allow-truncated decodes it padded, as OpenCV does`,
-          { cause: first },
+      fb = await jpegDecoder.decode(bytes, maxPixels, pixelCount);
+    } catch (e) {
+      const problem = endsWithEoi
+        ? `corrupt JPEG data (${errText(e)})`
+        : `truncated or corrupt JPEG data: no end-of-image marker, and the data cannot be ` +
+          `decoded (${errText(e)})`;
+      throw new ImageDecodeError(fileName, problem, { cause: e });
+    }
+    if (fb.warning !== null) {
+      if (fb.warning === PREMATURE_END || !endsWithEoi) {
+        if (!options.allowTruncated) {
+          throw new ImageDecodeError(
+            fileName,
+            `truncated JPEG: the data ends early (libjpeg: "${fb.warning}"); ` +
+              `--allow-truncated decodes it padded, as OpenCV does`,
+          );
+        }
+        warnings.push(
+          "JPEG data ends early; decoded anyway, padded as OpenCV pads it " +
+            `(libjpeg: "${fb.warning}")`,
+        );
+      } else {
+        warnings.push(
+          `corrupt JPEG data; decoded anyway, as OpenCV does (libjpeg: "${fb.warning}")`,
         );
       }
-      const padded = new Uint8Array(bytes.length + 2);
-      padded.set(bytes);
-      padded[bytes.length] = 0xff;
-      padded[bytes.length + 1] = 0xd9;
-      try {
-        fb = await jpegDecoder.decode(padded, pixelCount);
-      } catch (second) {
-        throw new ImageDecodeError(
-          fileName,
-          `truncated or corrupt JPEG data: no end-of-image marker, and the data cannot be ` +
-            `decoded (${errText(second)})`,
-          { cause: second },
-        );
-      }
-      warnings.push(
-        "JPEG data ends early (no end-of-image marker); decoded anyway, as OpenCV does " +
-          '("Premature end of JPEG file")',
-      );
     }
     width = fb.width;
     height = fb.height;
-    rgb = jpegToRgb(fb, fileName);
+    rgb = jpegToRgb(fb);
   } else if (kind === "png") {
     let fb: PngFrame;
     try {
-      fb = await pngDecoder.decode(bytes, pixelCount);
+      fb = await pngDecoder.decode(bytes, maxPixels, pixelCount);
     } catch (e) {
       throw new ImageDecodeError(fileName, `corrupt or truncated PNG data (${errText(e)})`, {
         cause: e,
