@@ -89,6 +89,9 @@ outputs (--out DIR, default ./edc), each written atomically:
                            (the data defaults to the pairs file's name)
 
 exit status: 0 success, 1 bad input (the message names the file and line), 2 bad usage
+
+running time: seconds (1200 pairs, 6 methods, 100 shuffles: 5-15 s on 2 cores, most of it the
+figure); the shuffles grow with pairs x methods x --shuffles.
 `;
 
 /** The edc command's options, for `parseArgs`. */
