@@ -36,7 +36,7 @@ Deno.test("every deno task answers --help with its usage and running time, exit 
     assertEquals(r.code, 0, `deno task ${task} --help: exit ${r.code}\n${err}`);
     assert(/usage/i.test(out), `deno task ${task} --help prints no usage:\n${out}`);
     assert(/running time/i.test(out), `deno task ${task} --help gives no running time:\n${out}`);
-    assert(!/error|uncaught|    at /i.test(err), `deno task ${task} --help wrote:\n${err}`);
+    assert(!/error|uncaught|^\s+at /im.test(err), `deno task ${task} --help wrote:\n${err}`);
   }
 });
 
