@@ -138,6 +138,46 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "bundle: edc writes the figure as SVG and says in one line that the PNG is skipped",
+  ignore: blocked !== null,
+  fn: async () => {
+    assertEquals(build.code, 0, build.stderr);
+    const dir = await Deno.makeTempDir({ prefix: "grafiqs_bundle_edc_" });
+    try {
+      await Deno.copyFile(bundleFile, `${dir}/grafiqs.js`);
+      const EVAL = new URL("./fixtures/eval/", import.meta.url).pathname;
+      const r = await sh(Deno.execPath(), [
+        "run",
+        "-A",
+        "grafiqs.js",
+        "edc",
+        "--quality",
+        `${EVAL}GraFIQs_image.txt`,
+        "--pairs",
+        `${EVAL}lfw_pairs.txt`,
+        "--similarities",
+        `${EVAL}sims.txt`,
+        "--threshold",
+        "0.5",
+        "--shuffles",
+        "5",
+        "--out",
+        "edc",
+      ], dir);
+      assertEquals(r.code, 0, r.stderr);
+      assert(exists(`${dir}/edc/edc.svg`), "no edc.svg");
+      // resvg (a native addon) is left out of the bundle: one line says so, no stack.
+      const notes = r.stderr.split("\n").filter((l) => l.trim() !== "");
+      const png = notes.filter((l) => l.includes("PNG skipped"));
+      assertEquals(png.length, 1, r.stderr);
+      assert(!notes.some((l) => /^\s+at |^\)$/.test(l)), `stack fragment on stderr:\n${r.stderr}`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
 const haveReference = exists(`${REF}iresnet50/weights.pth`) &&
   exists(`${REF}images/aligned/Andrew_Gilligan_0001.png`);
 if (!haveReference) console.log("bundle_test: reference-image test skipped: ../shared is absent");

@@ -23,7 +23,15 @@ import { loadEdcInputs } from "../src/eval/load.ts";
 import { matchImages, pairImages, PathMatcher } from "../src/eval/matching.ts";
 import { parsePairs } from "../src/eval/pairs.ts";
 import { parseQualitySpec, parseQualityText } from "../src/eval/quality.ts";
-import { runEdc } from "../src/cli/edc.ts";
+import { describeSkipped, fewComparisons, MIN_COMPARISONS, runEdc } from "../src/cli/edc.ts";
+import {
+  coincidingCurves,
+  edcPlotSpec,
+  legendColumns,
+  renderSvg,
+  svgToPng,
+} from "../src/eval/report.ts";
+import { textWidth } from "../src/eval/text_width.ts";
 import { NpyFormatError, parseNpy } from "../src/io/npy.ts";
 import { fileURLToPath } from "node:url";
 
@@ -884,4 +892,197 @@ Deno.test("runEdc: writes tables, curves and the plot; bad input exits 1, bad us
     console.error = error;
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Images without a score (--skip-missing), too few comparisons, the figure
+// ---------------------------------------------------------------------------------------------
+
+Deno.test("loadEdcInputs --skip-missing: the pairs naming an unscored image are left out, as if never listed", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "edc_skip_" });
+  try {
+    // Carol_0002 has no score: pairs line 4 (Carol 1-2, mated) and line 7 (Carol 2 - Alice 2,
+    // non-mated) name it.
+    const missing = `${dir}/missing.txt`;
+    Deno.writeTextFileSync(
+      missing,
+      Deno.readTextFileSync(fix("GraFIQs_image.txt")).split("\n")
+        .filter((l) => !l.includes("Carol_0002")).join("\n"),
+    );
+    const src = {
+      qualities: [{ file: missing }],
+      pairs: fix("lfw_pairs.txt"),
+      imagesRoot: "data/lfw imgs",
+      similarities: fix("sims.txt"),
+    };
+    await assertRejects(
+      () => loadEdcInputs(src),
+      /lfw_pairs\.txt:4: image "Carol\/Carol_0002\.jpg" has no entry in .*missing\.txt\. Give --skip-missing to evaluate without the 2 of 6 pairs/,
+    );
+    const skipped = await loadEdcInputs({ ...src, skipMissing: true });
+    assertEquals(skipped.skipped, {
+      pairs: 2,
+      mated: 1,
+      nonMated: 1,
+      listed: 6,
+      images: [{ name: "Carol/Carol_0002.jpg", file: missing }],
+    });
+    assertEquals(
+      describeSkipped(skipped.skipped!),
+      `--skip-missing: left out 2 of 6 pairs (1 mated, 1 non-mated) that name 1 image(s) ` +
+        `without a score or embedding: "Carol/Carol_0002.jpg" (not in ${missing})`,
+    );
+    // The same evaluation from a list that never had those two pairs (with their similarities
+    // from sims.txt in a 4th column): every curve, pAUC and random-order value equal, exactly.
+    const kept = `${dir}/kept.tsv`;
+    Deno.writeTextFileSync(
+      kept,
+      [
+        "Alice/Alice_0001.jpg\tAlice/Alice_0002.jpg\t1\t0.3",
+        "Bob/Bob_0001.jpg\tBob/Bob_0002.jpg\t1\t0.9",
+        "Alice/Alice_0001.jpg\tBob/Bob_0001.jpg\t0\t0.6",
+        "Bob/Bob_0002.jpg\tCarol/Carol_0001.jpg\t0\t0.2",
+      ].join("\n") + "\n",
+    );
+    const direct = await loadEdcInputs({
+      qualities: [{ file: missing }],
+      pairs: kept,
+      imagesRoot: "data/lfw imgs",
+    });
+    assertEquals(skipped.images.images, direct.images.images);
+    assertEquals([...skipped.similarity], [...direct.similarity]);
+    const opts = {
+      threshold: { kind: "value", value: 0.5 } as const,
+      limits: [0.5, 1],
+      shuffles: 10,
+    };
+    const a = evaluateEdc(skipped.comparisons, skipped.methods, opts);
+    const b = evaluateEdc(direct.comparisons, direct.methods, opts);
+    assertEquals(a.methods[0].curves, b.methods[0].curves);
+    assertEquals(a.methods[0].pauc, b.methods[0].pauc);
+    assertEquals(a.methods[0].baseline, b.methods[0].baseline);
+    // Nothing missing: --skip-missing changes nothing and says so.
+    const whole = await loadEdcInputs({ ...src, qualities: [{ file: fix("GraFIQs_image.txt") }] });
+    const wholeSkip = await loadEdcInputs({
+      ...src,
+      qualities: [{ file: fix("GraFIQs_image.txt") }],
+      skipMissing: true,
+    });
+    assertEquals(wholeSkip.skipped?.pairs, 0);
+    assertEquals(wholeSkip.comparisons, whole.comparisons);
+    assertEquals(wholeSkip.methods, whole.methods);
+    // Leaving out every non-mated pair is an error.
+    const onlyAB = `${dir}/ab.txt`;
+    Deno.writeTextFileSync(onlyAB, "a.jpg 0.1\nsub/c.jpg 0.3\n");
+    await assertRejects(
+      () =>
+        loadEdcInputs({
+          qualities: [{ file: onlyAB }],
+          pairs: fix("label_pairs.tsv"),
+          embeddings: fix("emb_f4.npy"),
+          embeddingsIndex: fix("emb_index.txt"),
+          skipMissing: true,
+        }),
+      /label_pairs\.tsv: no non-mated pairs left after leaving out the 3 pairs/,
+    );
+    // Embeddings: the similarities of the kept pairs are those of the whole list.
+    const noD = `${dir}/no_d.txt`;
+    Deno.writeTextFileSync(noD, "a.jpg 0.1\nb.jpg 0.2\nsub/c.jpg 0.3\n");
+    const emb = {
+      pairs: fix("label_pairs.tsv"),
+      embeddings: fix("emb_f4.npy"),
+      embeddingsIndex: fix("emb_index.txt"),
+    };
+    const all = await loadEdcInputs({ ...emb, qualities: [{ file: fix("abcd_quality.txt") }] });
+    const part = await loadEdcInputs({ ...emb, qualities: [{ file: noD }], skipMissing: true });
+    assertEquals(part.skipped?.pairs, 2); // b - sub/d (mated) and sub/c - sub/d (non-mated)
+    assertEquals([...part.similarity], [all.similarity[0], all.similarity[2]]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("edc: a warning under 100 mated or non-mated comparisons", () => {
+  assertEquals(MIN_COMPARISONS, 100);
+  assertEquals(fewComparisons(100, 250), []);
+  const w = fewComparisons(3, 99);
+  assertEquals(w.length, 2);
+  assert(w[0].startsWith("only 3 mated comparisons: each moves the FNMR-EDC by 33 %"), w[0]);
+  assert(w[1].startsWith("only 99 non-mated comparisons: each moves the FMR-EDC by 1.0 %"), w[1]);
+});
+
+Deno.test("EDC figure: title, coinciding curves, fitted error axis, distinct shadings, no empty band", async () => {
+  // Two files of the same scores: their curves coincide.
+  const inputs = await loadEdcInputs({
+    qualities: [
+      parseQualitySpec(fix("GraFIQs_image.txt")),
+      parseQualitySpec(fix("quality.tsv") + ",name=tsv"),
+    ],
+    pairs: fix("lfw_pairs.txt"),
+    imagesRoot: "data/lfw imgs",
+    similarities: fix("sims.txt"),
+  });
+  const ev = evaluateEdc(inputs.comparisons, inputs.methods, {
+    threshold: { kind: "value", value: 0.5 },
+    limits: [0.2],
+    shuffles: 0,
+  });
+  assertEquals(coincidingCurves(ev), [["GraFIQs_image", "tsv"]]);
+  // deno-lint-ignore no-explicit-any
+  const spec = edcPlotSpec(ev, { model: "MobileFaceNet", data: "LFW, 6 pairs" }) as any;
+  assertEquals(
+    spec.title.text,
+    "Error-versus-Discard Characteristic: MobileFaceNet on LFW, 6 pairs",
+  );
+  assertEquals(
+    // deno-lint-ignore no-explicit-any
+    (edcPlotSpec(ev, { title: "T", model: "M" }) as any).title.text,
+    "T",
+  );
+  const fnmr = spec.hconcat[0];
+  const line = fnmr.layer[3].encoding;
+  assertEquals(line.color.scale.domain, ["GraFIQs_image", "tsv (= GraFIQs_image, coincide)"]);
+  // FNMR points shown (x <= 0.4): (0, 2/3), (1/3, 1/2), carried to 0.4 at 1/2. The axis spans
+  // [1/2, 2/3] plus 5 % of that range on each side, not from 0.
+  const pad = 0.05 * (2 / 3 - 1 / 2);
+  assertAllClose(line.y.scale.domain, [1 / 2 - pad, 2 / 3 + pad], HAND, 0);
+  assertEquals(line.y.scale.zero, false);
+  // The pAUC region and the random-order band differ in colour.
+  const withBand = edcPlotSpec(
+    evaluateEdc(inputs.comparisons, inputs.methods, { limits: [0.2], shuffles: 4 }),
+    // deno-lint-ignore no-explicit-any
+  ) as any;
+  const layers = withBand.hconcat[0].layer;
+  assertEquals(layers[0].mark.type, "rect");
+  assertEquals(layers[2].mark.type, "area");
+  assert(layers[0].mark.color !== layers[2].mark.color, "pAUC region and random band look alike");
+  // Legend columns: as many as fit, each as wide as its widest entry.
+  assertEquals(legendColumns([100, 100, 300], 500), 3);
+  assertEquals(legendColumns([100, 100, 300], 400), 2); // columns 300 (100, 300) + 100
+  assertEquals(legendColumns([100, 100, 300], 399), 1);
+  // Text widths from DejaVu Sans's advance widths: "ii" = 2 x 0.278 em, "WW" = 2 x 0.989 em.
+  assertAllClose([textWidth("ii", 10), textWidth("WW", 10)], [5.56, 19.78], 1e-12, 0);
+  // No empty band: the figure ends at the right panel's edge plus the 12 px padding (Vega
+  // rounds the view size up to a whole pixel).
+  // A title about as wide as the two panels: Vega's own guess of text widths (0.8 em a
+  // character) took it for 1150 px and widened the figure past the panels.
+  const long = "a long name for the data set, as wide as the two panels of the figure together";
+  // deno-lint-ignore no-explicit-any
+  const svg = await renderSvg(edcPlotSpec(ev, { model: "MobileFaceNet", data: long }) as any);
+  const width = Number(/^<svg[^>]* width="(\d+)"/.exec(svg)![1]);
+  const root = /<g fill="none" stroke-miterlimit="4" transform="translate\((\d+(?:\.\d+)?),/.exec(
+    svg,
+  )!;
+  const right = /concat_1_group"[^>]*><g transform="translate\((\d+(?:\.\d+)?),/.exec(svg)!;
+  const panelEnd = Number(root[1]) + Number(right[1]) + 430;
+  assert(width - panelEnd <= 12 + 1, `figure ${width} px wide, right panel ends at ${panelEnd}`);
+  assert(svg.includes(`MobileFaceNet on ${long}`), "title missing from the SVG");
+  assert(svg.includes("tsv (= GraFIQs_image, coincide)"), "legend does not say coincide");
+});
+
+Deno.test("svgToPng: a failure is one line, not a stack", async () => {
+  const r = await svgToPng("<svg this is not");
+  assert(typeof r === "string", "an invalid SVG rendered");
+  assert(r.startsWith("PNG skipped (the SVG is written): "), r);
+  assert(!r.includes("\n"), `note spans several lines: ${r}`);
 });

@@ -12,6 +12,7 @@
  */
 import { assert, assertEquals } from "./assert.ts";
 import { encodeDispatches, Gpu } from "../src/gpu/gpu.ts";
+import { ensureRuntimeDir } from "../src/gpu/runtime_dir.ts";
 import { Recorder } from "../src/kernels/recorder.ts";
 import { randomArray } from "../src/reference/cpu.ts";
 
@@ -63,6 +64,7 @@ const noAdapterReason: string | null = allowNoGpu() ? await probeAdapter() : nul
 
 async function probeAdapter(): Promise<string | null> {
   if (!("gpu" in navigator) || !navigator.gpu) return "navigator.gpu is missing";
+  ensureRuntimeDir();
   try {
     return (await navigator.gpu.requestAdapter()) ? null : "requestAdapter() returned null";
   } catch (e) {

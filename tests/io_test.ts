@@ -4,8 +4,9 @@
  *
  * References are independent of the code under test: real CPython output committed as fixtures
  * (tools/make_pyfloat_fixture.py, tools/make_select_fixture.py), the official implementation's
- * score files in ../shared/reference, and value texts quoted in SPEC section 5. All comparisons
- * are exact (text or bit equality): formatting and selection have no rounding tolerance.
+ * score files in ../shared/reference, and value texts quoted in docs/ALGORITHM.md#score-files. All
+ * comparisons are exact (text or bit equality): formatting and selection have no rounding
+ * tolerance.
  */
 import { assert, assertEquals, assertRejects, assertThrows } from "./assert.ts";
 import { formatPythonFloat, parsePythonFloat } from "../src/io/pyfloat.ts";
@@ -95,8 +96,9 @@ Deno.test("parsePythonFloat reads every repr of the fixture back to the same bit
   }
 });
 
-Deno.test("formatPythonFloat: the SPEC section 5 examples and notation rules", () => {
-  // Texts quoted in SPEC section 5 and the official score files (Python's own output).
+Deno.test("formatPythonFloat: the examples and rules of docs/ALGORITHM.md#score-files", () => {
+  // Texts quoted in docs/ALGORITHM.md#score-files and the official score files (Python's own
+  // output).
   assertEquals(formatPythonFloat(7190.53515625), "7190.53515625");
   assertEquals(formatPythonFloat(Math.fround(0.0188)), "0.018799999728798866");
   assertEquals(formatPythonFloat(Math.fround(1e-5)), "9.999999747378752e-06");
@@ -341,7 +343,7 @@ Deno.test({
         path: r.path,
         scores: parsed.map((p) => {
           assertEquals(p[i].path, r.path);
-          // The official scores are float32 sums widened to double (SPEC section 5).
+          // The official scores are float32 sums widened to double (docs/ALGORITHM.md#score-files).
           assertEquals(Math.fround(p[i].score), p[i].score, `${p[i].score} is not a float32`);
           return p[i].score;
         }),
@@ -374,7 +376,8 @@ Deno.test("writeScoreFiles: float32 widening, Float32Array scores, exact line fo
       { path: "x.jpg", scores: f32.subarray(2) },
       { path: "y.jpg", scores: [0.1, -0] }, // 0.1 is rounded to float32 first
     ]);
-    // Expected texts: SPEC section 5 examples and Python's repr(float(numpy.float32(...))).
+    // Expected texts: docs/ALGORITHM.md#score-files examples and Python's
+    // repr(float(numpy.float32(...))).
     assertEquals(
       Deno.readTextFileSync(`${out}/GraFIQs_a.txt`),
       "imgs/sp ace.jpg 0.018799999728798866\nx.jpg 7190.53515625\ny.jpg 0.10000000149011612\n",

@@ -8,10 +8,10 @@
  *   - Sanity: verification accuracy with the best single threshold on the same 1200 pairs
  *     (MODEL.md measured 95.5 % on the first 600 pairs with a plain centre crop; a random
  *     network gets ~55 %). Asserted >= 93 %.
- *   - FIQA: quality = -raw score (SPEC section 1: lower raw = better); pair quality = min; the
- *     FNMR-EDC on the 600 mated pairs with starting error 0.05 (SPEC section 6). Its pAUC at
- *     discard limit 0.20 for the `image` group must be at least 20 % below the mean pAUC of 100
- *     random orderings (seeded, src/eval/edc.ts randomOrderBaseline).
+ *   - FIQA: quality = -raw score (docs/ALGORITHM.md: lower raw = better); pair quality = min; the
+ *     FNMR-EDC on the 600 mated pairs with starting error 0.05 (docs/EDC.md#definitions-exactly).
+ *     Its pAUC at discard limit 0.20 for the `image` group must be at least 20 % below the mean
+ *     pAUC of 100 random orderings (seeded, src/eval/edc.ts randomOrderBaseline).
  * - MagFace toy set (../shared/data/magface_toy: 10 aligned faces of one person with published
  *   MagFace qualities): the Spearman rank correlation between our quality and the MagFace
  *   quality is positive for every group.
@@ -208,6 +208,10 @@ Deno.test({
     assertEquals(list.pairs.length, 1200);
     assertEquals(pi.images.length, 1583);
     const files = pi.images.map((n) => new URL(`images/${n}`, LFW));
+    console.log(
+      `LFW: scoring ${files.length} images with MobileFaceNet, the longest test (minutes on a ` +
+        `CPU adapter; Deno notes that it has been running for over 1m0s, 2m0s, ...)`,
+    );
     const s = await scoreFiles(files, CROP);
     const G = s.groups.length, E = s.embeddings.length / files.length;
     console.log(

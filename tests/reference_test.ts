@@ -204,7 +204,7 @@ Deno.test("bnApply, bnEvalScaleShift, linear, batchNorm1dEval, add: hand values"
   assertThrows(() => add(tensor4(1, 1, 1, 2), tensor4(1, 2, 1, 1)), /add: a is 1x1x1x2/);
 });
 
-Deno.test("ReLU, ReLU6 and PReLU boundary conventions (MODEL.md, SPEC section 4)", () => {
+Deno.test("ReLU, ReLU6 and PReLU boundary conventions (MODEL.md, docs/ALGORITHM.md)", () => {
   const x = tensor4(1, 1, 1, 6, f64([-1, 0, 3, 6, 7, 1e-300]));
   const gy = tensor4(1, 1, 1, 6, f64([10, 20, 30, 40, 50, 60]));
   assertEquals([...relu(x).data], [0, 0, 3, 6, 7, 1e-300]);

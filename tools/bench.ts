@@ -54,7 +54,7 @@
  *
  * @module
  */
-import { parseArgs } from "../src/cli/args.ts";
+import { parseToolArgs } from "./tool_args.ts";
 import { listImageFiles, type ProbeReport } from "./bench_probe.ts";
 
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname);
@@ -230,20 +230,39 @@ function best<T>(xs: T[], key: (x: T) => number): T {
 const fmt = (v: number | null | undefined, d: number) =>
   v === null || v === undefined || !Number.isFinite(v) ? "-" : v.toFixed(d);
 
+/** Help text of `deno task bench`. */
+export const BENCH_USAGE =
+  `bench: our main command next to the official PyTorch program, same machine, same images:
+whole process and steady state, images/s, peak memory, and the ratios
+
+usage: deno task bench [--backbones iresnet50,iresnet100] [--batches 8] [--threads 1,2] [--reps 1]
+                       [--image-dir DIR] [--image-extension png] [--no-torch] [--no-steady]
+                       [--json FILE]
+
+  --backbones A,B   networks to time (iresnet50 uses ../shared/reference/iresnet50/weights.pth,
+                    others seeded random weights)
+  --batches N,M     our batch sizes (default 8)
+  --threads N,M     PyTorch thread counts of the official program (default 1,2)
+  --reps N          repetitions of each measurement; the best counts (default 1)
+  --image-dir DIR   images to score (default: the 24 aligned reference faces)
+  --no-torch        skip the official program; --no-steady: skip the steady-state probes
+  --json FILE       also write the raw figures as JSON lines
+
+Needs /usr/bin/python3 with PyTorch for the official program (tools/README.md).
+Running time on a 2-core machine with Mesa's CPU adapter: about 12 min for the default
+(both backbones, batch 8, one repetition), about 27 min with --batches 1,8,32.`;
+
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      backbones: { type: "string", default: "iresnet50,iresnet100" },
-      batches: { type: "string", default: "8" },
-      threads: { type: "string", default: "1,2" },
-      reps: { type: "string", default: "1" },
-      "image-dir": { type: "string" },
-      "image-extension": { type: "string", default: "png" },
-      "no-torch": { type: "boolean", default: false },
-      "no-steady": { type: "boolean", default: false },
-      json: { type: "string" },
-    },
+  const values = parseToolArgs("bench", BENCH_USAGE, Deno.args, {
+    backbones: { type: "string", default: "iresnet50,iresnet100" },
+    batches: { type: "string", default: "8" },
+    threads: { type: "string", default: "1,2" },
+    reps: { type: "string", default: "1" },
+    "image-dir": { type: "string" },
+    "image-extension": { type: "string", default: "png" },
+    "no-torch": { type: "boolean", default: false },
+    "no-steady": { type: "boolean", default: false },
+    json: { type: "string" },
   });
   const ints = (s: string, what: string) =>
     s.split(",").map((x) => {

@@ -45,7 +45,9 @@ GFQW weight format (weights/README.md). Tensors keep their dtype (float16 stays 
                    preprocessing and group names are stored too (meta.preprocess, meta.groups).
                    Known: ${ARCHITECTURES.join(", ")}
   --list           print each tensor's name, dtype and shape and the totals; write nothing
-  -h, --help       this text`;
+  -h, --help       this text
+
+Running time: a few seconds (iresnet50, 170 MB: 2-5 s on a 2-core machine).`;
 
 /** The command-line options, for `parseArgs`. */
 const OPTIONS = {

@@ -5,10 +5,10 @@ Usage (from the repository root):
     /usr/bin/python3 tools/make_golden_fixtures.py [--out tests/fixtures/golden] [--only NAME]
     /usr/bin/python3 tools/make_golden_fixtures.py --verify   # re-score the committed files
 
-Each fixture is a tiny iResNet (SPEC section 3) with seeded random weights, run through the
-official GraFIQs algorithm (SPEC section 4) by tools/torch_grafiqs.py, one image at a time.
-The folder format is described in tests/fixtures/golden/README.md and tools/README.md.
-CI never runs this script; it only reads the committed output.
+Each fixture is a tiny iResNet (docs/ALGORITHM.md#the-network) with seeded random weights, run
+through the official GraFIQs algorithm (docs/ALGORITHM.md) by tools/torch_grafiqs.py, one image at a
+time. The folder format is described in tests/fixtures/golden/README.md and tools/README.md. CI
+never runs this script; it only reads the committed output.
 """
 
 from __future__ import annotations

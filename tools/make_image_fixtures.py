@@ -10,11 +10,11 @@ official GraFIQs code decodes with), PyTorch's `interpolate(..., antialias=True)
 (what resized the reference inputs) and PyTorch's float32 tensor ops for the normalisation.
 
 What it writes (all small; nothing is copied from ../shared):
-- synthetic/: tiny generated images covering the decode rules of docs/ALGORITHM.md, "Input"
-  item 1 (gray, alpha, 16-bit, palette, interlaced, EXIF orientation, CMYK, truncation,
-  unsupported formats), and JPEG variants for the JPEG decoder's bit-exactness
-  (`jpeg_variant_cases`: every chroma subsampling, odd and tiny sizes, progressive, restart
-  markers, optimised tables, grayscale, CMYK, YCCK, RGB, EXIF-rotated).
+- synthetic/: tiny generated images covering the decode rules of docs/ALGORITHM.md#input step 1
+  (gray, alpha, 16-bit, palette, interlaced, EXIF orientation, CMYK, truncation, unsupported
+  formats), and JPEG variants for the JPEG decoder's bit-exactness (`jpeg_variant_cases`: every
+  chroma subsampling, odd and tiny sizes, progressive, restart markers, optimised tables,
+  grayscale, CMYK, YCCK, RGB, EXIF-rotated).
 - expected/: OpenCV's decode of each synthetic image, raw H x W x 3 BGR bytes.
 - resize/: PyTorch's rounded uint8 resize output per case (zlib-compressed raw H x W x 3).
   The inputs are not stored: both sides generate them with the same 32-bit LCG (see `lcg`).

@@ -7,20 +7,21 @@ It needs Debian's python3-torch, python3-numpy and python3-opencv, run with /usr
 
 Contents
 --------
-- :class:`IResNet`: the iResNet of SPEC section 3 (ArcFace state-dict layout), generalised to
-  tiny widths, depths and input sizes.
-- :func:`grafiqs_single`: the official GraFIQs algorithm of SPEC section 4 for ONE image
+- :class:`IResNet`: the iResNet of docs/ALGORITHM.md#the-network (ArcFace state-dict layout),
+  generalised to tiny widths, depths and input sizes.
+- :func:`grafiqs_single`: the official GraFIQs algorithm of docs/ALGORITHM.md for ONE image
   (batch size 1, as the official implementation runs it): BN-statistics loss, backward,
   gradient sums per group, plus the embedding.
 - :func:`load_image_official` / :func:`preprocess_official`: the official preprocessing of
-  SPEC section 2 (OpenCV decode, optional BGR->RGB, antialiased bilinear resize, [-1, 1]).
-- :func:`format_score` / :func:`write_score_files`: the official score-file format of SPEC
-  section 5.
+  docs/ALGORITHM.md#input (OpenCV decode, optional BGR->RGB, antialiased bilinear resize, [-1, 1]).
+- :func:`format_score` / :func:`write_score_files`: the official score-file format of
+  docs/ALGORITHM.md#score-files.
 - ``python3 tools/torch_grafiqs.py validate``: compares this module against the official
   outputs stored in ../shared/reference/iresnet50 and prints the agreement.
 - ``python3 tools/torch_grafiqs.py extract ...``: an official-equivalent command line.
 
-All code here was written from SPEC.md; nothing is copied from the ArcFace or GraFIQs code.
+All code here was written from docs/ALGORITHM.md; nothing is copied from the ArcFace or GraFIQs
+code.
 """
 
 from __future__ import annotations
@@ -39,10 +40,10 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-#: The five score groups of an iResNet, in the official file order (SPEC section 4).
+#: The five score groups of an iResNet, in the official file order (docs/ALGORITHM.md).
 GROUPS = ("image", "block1", "block2", "block3", "block4")
 
-#: Depths of the named iResNets (SPEC section 3).
+#: Depths of the named iResNets (docs/ALGORITHM.md#the-network).
 DEPTHS = {
     "iresnet18": [2, 2, 2, 2],
     "iresnet34": [3, 4, 6, 3],
@@ -51,25 +52,25 @@ DEPTHS = {
     "iresnet200": [6, 26, 60, 6],
 }
 
-#: BN epsilon used by every BatchNorm of the iResNet (SPEC section 3).
+#: BN epsilon used by every BatchNorm of the iResNet (docs/ALGORITHM.md#the-network).
 BN_EPS = 1e-5
 
-#: Side length the official tool resizes every image to (SPEC section 2).
+#: Side length the official tool resizes every image to (docs/ALGORITHM.md#input).
 OFFICIAL_SIZE = 112
 
 
 # ---------------------------------------------------------------------------------------------
-# Network (SPEC section 3)
+# Network (docs/ALGORITHM.md#the-network)
 # ---------------------------------------------------------------------------------------------
 
 
 def _conv3x3(cin: int, cout: int, stride: int) -> nn.Conv2d:
-    """3x3 convolution, padding 1, no bias (SPEC section 3)."""
+    """3x3 convolution, padding 1, no bias (docs/ALGORITHM.md#the-network)."""
     return nn.Conv2d(cin, cout, kernel_size=3, stride=stride, padding=1, bias=False)
 
 
 class IBasicBlock(nn.Module):
-    """One iResNet residual block (SPEC section 3).
+    """One iResNet residual block (docs/ALGORITHM.md#the-network).
 
     out = BN1(x) -> conv3x3(stride 1) -> BN2 -> PReLU -> conv3x3(stride s) -> BN3;
     identity = x, or downsample(x) = conv1x1(stride s, no bias) -> BN when the shape changes;
@@ -112,7 +113,8 @@ def _stage_size(size: int, stages: int = 4) -> int:
 
 
 class IResNet(nn.Module):
-    """iResNet backbone with the ArcFace state-dict layout (SPEC section 3), generalised.
+    """iResNet backbone with the ArcFace state-dict layout (docs/ALGORITHM.md#the-network),
+    generalised.
 
     Args:
       layers: number of IBasicBlocks per stage, 4 entries (iresnet50 = [3, 4, 14, 3]).
@@ -124,7 +126,7 @@ class IResNet(nn.Module):
       embedding_size: length of the embedding (official 512).
       dropout: dropout probability before fc (identity in eval; iresnet50 used 0.4).
 
-    Input: N x 3 x input_size x input_size float, values in [-1, 1] (SPEC section 2).
+    Input: N x 3 x input_size x input_size float, values in [-1, 1] (docs/ALGORITHM.md#input).
     Output: N x embedding_size embedding (output of `features`, BatchNorm1d), not normalised.
     Raises ValueError on bad configuration (wrong list lengths, non-positive sizes).
     """
@@ -204,7 +206,7 @@ def load_model(path: str | os.PathLike, layers: Sequence[int], dtype=torch.float
 
 
 # ---------------------------------------------------------------------------------------------
-# GraFIQs (SPEC section 4)
+# GraFIQs (docs/ALGORITHM.md)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -232,7 +234,7 @@ class GrafiqsResult:
       computed in the model dtype and widened to a Python float;
     grads: {group: tensor} the gradients themselves, image 3xHxW, blockk C_k x H_k x W_k;
     embedding: 1-D tensor (embedding_size), output of `features`;
-    loss: float, L of SPEC section 4;
+    loss: float, L of docs/ALGORITHM.md;
     bn: list of BNRecord in forward execution order.
     """
 
@@ -246,7 +248,7 @@ class GrafiqsResult:
 
 def grafiqs_single(model: IResNet, x: torch.Tensor, keep_grads: bool = False,
                    weight_grads: bool = False, autograd: bool = False) -> GrafiqsResult:
-    """Official GraFIQs for one image (SPEC section 4).
+    """Official GraFIQs for one image (docs/ALGORITHM.md).
 
     Args:
       model: IResNet in eval mode (any float dtype; the input is cast to it).
@@ -333,12 +335,12 @@ def grafiqs_single(model: IResNet, x: torch.Tensor, keep_grads: bool = False,
 
 
 # ---------------------------------------------------------------------------------------------
-# Preprocessing (SPEC section 2)
+# Preprocessing (docs/ALGORITHM.md#input)
 # ---------------------------------------------------------------------------------------------
 
 
 def preprocess_official(img: np.ndarray, bgr2rgb: bool = False, size: int = OFFICIAL_SIZE) -> torch.Tensor:
-    """Official preprocessing of a decoded 8-bit image (SPEC section 2, steps 2-4).
+    """Official preprocessing of a decoded 8-bit image (docs/ALGORITHM.md#input, steps 2-4).
 
     Args:
       img: H x W x 3 uint8 array in BGR order, as cv2.imread returns it.
@@ -376,7 +378,7 @@ def load_image_official(path: str | os.PathLike, bgr2rgb: bool = False) -> torch
 
 
 # ---------------------------------------------------------------------------------------------
-# Official output format (SPEC section 5)
+# Official output format (docs/ALGORITHM.md#score-files)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -423,7 +425,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
 
 def write_score_files(out_dir: Path, paths: Sequence[str], scores: Sequence[Dict[str, float]]) -> None:
-    """Write OUT/GraFIQs_{group}.txt, one `PATH SCORE` line per image (SPEC section 5)."""
+    """Write OUT/GraFIQs_{group}.txt, one `PATH SCORE` line per image
+    (docs/ALGORITHM.md#score-files)."""
     for group in GROUPS:
         lines = "".join(f"{p} {format_score(s[group])}\n" for p, s in zip(paths, scores))
         write_text_atomic(out_dir / f"GraFIQs_{group}.txt", lines)
@@ -443,7 +446,8 @@ def read_score_file(path: Path) -> Dict[str, float]:
 
 
 def official_image_list(image_dir: str, ext: str) -> List[Path]:
-    """sorted(Path(DIR).glob('*.' + ext)), as the official tool lists its images (SPEC 5)."""
+    """sorted(Path(DIR).glob('*.' + ext)), as the official tool lists its images
+    (docs/ALGORITHM.md#score-files)."""
     return sorted(Path(image_dir).glob("*." + ext))
 
 

@@ -10,7 +10,7 @@ Contents
 - :class:`MobileFaceNet`: the network of ../shared/models/mobilefacenet/MODEL.md, written from
   that description (state-dict keys as listed there), generalised to other widths, stage
   settings and input sizes so that a tiny variant can serve as a golden fixture.
-- :func:`grafiqs_mfn`: the GraFIQs algorithm of SPEC section 4 for ONE image on it: the loss over
+- :func:`grafiqs_mfn`: the GraFIQs algorithm of docs/ALGORITHM.md for ONE image on it: the loss over
   every BatchNorm2d (the head ``bn`` included), one backward pass, sum of |gradient| for the
   groups image and stage1..stage5.
 - :func:`load_image_mfn`: OpenCV decode, RGB, ImageNet mean/std (MODEL.md "Preprocessing").
@@ -18,7 +18,7 @@ Contents
 - ``fixtures``: writes tests/fixtures/golden/mfn_tiny/ (model.pth in the legacy format,
   expected.json); see tests/fixtures/golden/README.md for the common layout.
 
-All code here was written from MODEL.md and SPEC.md.
+All code here was written from MODEL.md and docs/ALGORITHM.md.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def load_mfn(path: str | Path, **kwargs) -> MobileFaceNet:
 
 
 def grafiqs_mfn(model: MobileFaceNet, x: torch.Tensor, keep_grads: bool = False) -> dict:
-    """GraFIQs (SPEC section 4) for ONE normalised image 3 x S x S on a MobileFaceNet.
+    """GraFIQs (docs/ALGORITHM.md) for ONE normalised image 3 x S x S on a MobileFaceNet.
 
     L = mean over every BatchNorm2d l (51 in the real network, ``bn`` included) of
     mean_c (mu_c - rm_c)^2 + mean_c (var_c - rv_c)^2, with mu, var (biased) of the BN input over

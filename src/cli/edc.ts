@@ -14,9 +14,15 @@ import {
 import type { ThresholdSpec } from "../eval/edc.ts";
 import { evaluateEdc } from "../eval/evaluate.ts";
 import { EdcInputError } from "../eval/input_text.ts";
-import { loadEdcInputs } from "../eval/load.ts";
+import { loadEdcInputs, type SkippedPairs } from "../eval/load.ts";
 import { parseQualitySpec } from "../eval/quality.ts";
 import { paucMarkdown, writeEdcReport } from "../eval/report.ts";
+
+/**
+ * Fewer mated (or non-mated) comparisons than this give a warning: a curve of n comparisons moves
+ * in steps of 1/n, so under 100 a single comparison shifts the error by more than 1 %.
+ */
+export const MIN_COMPARISONS = 100;
 
 /** Help text of the `edc` command. */
 export const EDC_HELP =
@@ -26,8 +32,9 @@ usage:
   edc --quality FILE[,name=NAME][,order=lower|higher][,column=COL][,path=COL][,format=text|tsv|jsonl] ...
       --pairs PAIRS [--images-root DIR]
       (--similarities FILE | --embeddings FILE.npy --embeddings-index PATHS.txt)
-      [--out DIR] [--starting-error E | --quantile Q | --threshold T]
-      [--limit L ...] [--shuffles N] [--seed S] [--plot-max-discard X] [--title TEXT] [--no-png]
+      [--skip-missing] [--out DIR] [--starting-error E | --quantile Q | --threshold T]
+      [--limit L ...] [--shuffles N] [--seed S] [--plot-max-discard X]
+      [--title TEXT | --model NAME --data NAME] [--no-png]
 
 quality score files (one --quality per file; each file holds one or more FIQA methods):
   text    the official "PATH SCORE" lines (split at the last space; paths may hold spaces)
@@ -47,6 +54,9 @@ pairs (--pairs):
     tab, else whitespace; an optional header row; an optional 4th column gives the similarity
   A pair's image matches a score path when it equals that path relative to --images-root (the
   path as written without it), else when its file name is that of exactly one path.
+  A pair image without an entry in a quality file or the embeddings index is an error naming
+  the first such images; --skip-missing leaves out the pairs that name them instead and says
+  how many it left out (e.g. images that failed to decode, or a subset that was scored).
 
 comparison scores (exactly one source):
   --similarities FILE       one similarity per line in pairs order (optional header row)
@@ -63,6 +73,8 @@ evaluation (ISO/IEC 29794-1 EDC, Schlett et al.):
   --limit L            pAUC discard limit, repeatable or comma-separated (default 0.2)
   --shuffles N         random-order baseline shuffles (default 100; 0 disables it)
   --seed S             seed of the baseline's mulberry32 generator (default 0)
+  Fewer than ${MIN_COMPARISONS} mated or non-mated comparisons give a warning: each one then moves
+  the curve by more than 1 %, and the pAUC of a few pairs says little.
 
 outputs (--out DIR, default ./edc), each written atomically:
   pauc.tsv, pauc.md        pAUC, pAUC minus theoretical best, random-order mean and sd
@@ -72,8 +84,14 @@ outputs (--out DIR, default ./edc), each written atomically:
   edc.vl.json              its Vega-Lite specification
   --plot-max-discard X     right end of the plot's discard axis (default: twice the
                            largest limit, at most 1)
+  --title TEXT             the figure's title; without it the title is built from
+  --model NAME, --data NAME  the model and the data set, e.g. --model MobileFaceNet --data LFW
+                           (the data defaults to the pairs file's name)
 
 exit status: 0 success, 1 bad input (the message names the file and line), 2 bad usage
+
+running time: seconds (1200 pairs, 6 methods, 100 shuffles: 5-15 s on 2 cores, most of it the
+figure); the shuffles grow with pairs x methods x --shuffles.
 `;
 
 /** The edc command's options, for `parseArgs`. */
@@ -92,7 +110,10 @@ const EDC_OPTIONS = {
   shuffles: { type: "string" },
   seed: { type: "string" },
   "plot-max-discard": { type: "string" },
+  "skip-missing": { type: "boolean" },
   title: { type: "string" },
+  model: { type: "string" },
+  data: { type: "string" },
   "no-png": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -193,21 +214,32 @@ export async function runEdc(args: string[]): Promise<number> {
       similarities: v.similarities,
       embeddings: v.embeddings,
       embeddingsIndex: v["embeddings-index"],
+      skipMissing: v["skip-missing"] ?? false,
     });
+    if (inputs.skipped) console.error(`edc: ${describeSkipped(inputs.skipped)}`);
     const ev = evaluateEdc(
       inputs.comparisons,
       inputs.methods,
       { threshold, limits, shuffles, seed },
     );
+    for (const w of fewComparisons(ev.mated, ev.nonMated)) console.error(`edc: warning: ${w}`);
     const out = v.out ?? "edc";
     const res = await writeEdcReport(ev, out, {
       maxDiscard,
       title: v.title,
+      model: v.model,
+      data: v.data ?? defaultDataName(inputs.pairs.file, inputs.pairs.pairs.length),
       png: !v["no-png"],
       extra: {
         pairs: inputs.pairs.file,
         similarities: inputs.similaritySource,
         images: inputs.images.images.length,
+        ...(inputs.skipped
+          ? {
+            skipped_pairs: inputs.skipped.pairs,
+            missing_images: inputs.skipped.images.map((m) => m.name),
+          }
+          : {}),
       },
     });
     console.log(paucMarkdown(ev));
@@ -225,4 +257,41 @@ export async function runEdc(args: string[]): Promise<number> {
     }
     throw e;
   }
+}
+
+/**
+ * The line `--skip-missing` prints: how many pairs it left out (mated, non-mated) and the first
+ * images without a score or embedding, with the file that lacks each.
+ */
+export function describeSkipped(s: SkippedPairs): string {
+  if (s.pairs === 0) return `--skip-missing: every image of the ${s.listed} pairs has an entry`;
+  const first = s.images.slice(0, 3).map((m) => `"${m.name}" (not in ${m.file})`).join(", ");
+  return `--skip-missing: left out ${s.pairs} of ${s.listed} pairs (${s.mated} mated, ` +
+    `${s.nonMated} non-mated) that name ${s.images.length} image(s) without a score or ` +
+    `embedding: ${first}${s.images.length > 3 ? ", ..." : ""}`;
+}
+
+/**
+ * Warnings for too few comparisons to read an EDC curve (fewer than {@link MIN_COMPARISONS}
+ * mated or non-mated ones); empty when there are enough.
+ */
+export function fewComparisons(mated: number, nonMated: number): string[] {
+  const out: string[] = [];
+  for (const [n, what, et] of [[mated, "mated", "FNMR"], [nonMated, "non-mated", "FMR"]] as const) {
+    if (n < MIN_COMPARISONS) {
+      out.push(
+        `only ${n} ${what} comparisons: each moves the ${et}-EDC by ${
+          (100 / n).toPrecision(2)
+        } %, too coarse to read the curve or compare pAUC values; use at least ` +
+          `${MIN_COMPARISONS}`,
+      );
+    }
+  }
+  return out;
+}
+
+/** The data set's name for the figure's title when `--data` is not given: the pairs file's name. */
+function defaultDataName(file: string, pairs: number): string {
+  const base = file.split(/[\\/]/).pop() ?? file;
+  return `${pairs} pairs of ${base}`;
 }

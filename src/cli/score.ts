@@ -1,7 +1,7 @@
 /**
  * The main job: score a folder of face images (or one image file, or an image list) with
- * GraFIQs and write the official files OUT/GraFIQs_<group>.txt (SPEC section 5), with the
- * official command line; the record mode and `--resume` are handed to run_pipeline.ts.
+ * GraFIQs and write the official files OUT/GraFIQs_<group>.txt (docs/ALGORITHM.md#score-files),
+ * with the official command line; the record mode and `--resume` are handed to run_pipeline.ts.
  *
  * @module
  */

@@ -64,7 +64,7 @@ export function parseIndex(text: string, file: string): { paths: string[]; lines
 }
 
 /**
- * Cosine similarity of the L2-normalised embeddings of each pair (SPEC section 6).
+ * Cosine similarity of the L2-normalised embeddings of each pair (docs/EDC.md#definitions-exactly).
  *
  * @param emb N × D embeddings.
  * @param rows for each pair image, its row in `emb`.

@@ -2,10 +2,10 @@
  * Error-versus-Discard Characteristic (EDC) arithmetic: thresholds, FNMR-EDC and FMR-EDC curves,
  * stepwise pAUC, the theoretical-best area and a seeded random-order baseline.
  *
- * Definitions follow SPEC section 6 (ISO/IEC 29794-1:2024 as formulated by Schlett et al., IEEE
- * TBIOM 2023). The arithmetic is ordered so that results equal those of the public reference
- * implementation (dasec/quality-assessment-evaluation, `edc.py`) to the last bit where the
- * operations are the same; the cross-check test holds them to 1e-9.
+ * Definitions follow docs/EDC.md#definitions-exactly (ISO/IEC 29794-1:2024 as formulated by Schlett
+ * et al., IEEE TBIOM 2023). The arithmetic is ordered so that results equal those of the public
+ * reference implementation (dasec/quality-assessment-evaluation, `edc.py`) to the last bit where
+ * the operations are the same; the cross-check test holds them to 1e-9.
  *
  * Everything here is pure: no I/O, no global state. All numbers are IEEE-754 doubles.
  *
@@ -16,7 +16,7 @@
 export type ErrorType = "FNMR" | "FMR";
 
 /**
- * How the comparison-score threshold t is fixed, once per curve (SPEC section 6):
+ * How the comparison-score threshold t is fixed, once per curve (docs/EDC.md#definitions-exactly):
  * - `starting-error` E0 in [0, 1]: t = type-7 quantile of the similarities at E0 (FNMR) or at
  *   1 - E0 (FMR), so that the error at zero discard is close to E0;
  * - `quantile` q in [0, 1]: t = type-7 quantile at q, for both error types;
@@ -61,7 +61,7 @@ export function quantileType7(values: ArrayLike<number>, q: number): number {
 }
 
 /**
- * The comparison-score threshold of one EDC (SPEC section 6).
+ * The comparison-score threshold of one EDC (docs/EDC.md#definitions-exactly).
  *
  * @param errorType FNMR (similarities of mated comparisons) or FMR (non-mated).
  * @param similarities comparison scores (higher = more similar) of that comparison set, n >= 1.
@@ -115,7 +115,7 @@ export interface EdcCurve {
 
 /**
  * Pair qualities: the quality of comparison (a, b) is min(q_a, q_b), with higher = better
- * (SPEC section 6).
+ * (docs/EDC.md#definitions-exactly).
  *
  * @param qualities per-image quality, higher is better, finite.
  * @param a index into `qualities` of each comparison's first image.
@@ -133,9 +133,9 @@ export function pairQualities(
 }
 
 /**
- * Compute an EDC curve (SPEC section 6): sort comparisons by pair quality ascending, discard whole
- * blocks of tied qualities at once, and at each block start k report D = k / N and
- * E = (errors among the kept) / (N - k); close with (1, 0).
+ * Compute an EDC curve (docs/EDC.md#definitions-exactly): sort comparisons by pair quality
+ * ascending, discard whole blocks of tied qualities at once, and at each block start k report
+ * D = k / N and E = (errors among the kept) / (N - k); close with (1, 0).
  *
  * An error is similarity < t for FNMR and similarity >= t for FMR. The result does not depend on
  * the order of comparisons inside a tie block, so no particular sort stability is needed.
@@ -204,9 +204,9 @@ export function computeEdc(
 }
 
 /**
- * Area under the theoretical best EDC up to a discard limit L (SPEC section 6): the best
- * possible order discards exactly the erroneous comparisons first, so E falls linearly from the
- * observed error e at zero discard to 0 at D = e; its area is e²/2 - max(0, e - L)²/2.
+ * Area under the theoretical best EDC up to a discard limit L (docs/EDC.md#definitions-exactly):
+ * the best possible order discards exactly the erroneous comparisons first, so E falls linearly
+ * from the observed error e at zero discard to 0 at D = e; its area is e²/2 - max(0, e - L)²/2.
  *
  * @param curve an EDC; e is `curve.errorFractions[0]` (observed, not the requested E0).
  * @param limit discard limit L in [0, 1].
@@ -222,7 +222,7 @@ export function theoreticalBestArea(curve: EdcCurve, limit: number): number {
 }
 
 /**
- * Stepwise partial area under an EDC up to a discard limit L (SPEC section 6):
+ * Stepwise partial area under an EDC up to a discard limit L (docs/EDC.md#definitions-exactly):
  * Σ_j E_j (min(D_{j+1}, L) - D_j) over the points with D_j < L. Each E_j holds from D_j up to the
  * next point, so a limit inside a step counts that step's error up to L only. Lower is better.
  *

@@ -112,7 +112,7 @@ export interface EdcEvaluation {
 }
 
 /**
- * Evaluate FIQA methods with EDC curves (SPEC section 6).
+ * Evaluate FIQA methods with EDC curves (docs/EDC.md#definitions-exactly).
  *
  * @param comparisons the comparisons (at least one mated and one non-mated).
  * @param methods per-image qualities of each method (same image indexing as `comparisons`).

@@ -59,6 +59,27 @@ export class PathMatcher {
   }
 
   /**
+   * The entry index for an image name, or -1 when no path matches it.
+   *
+   * @param name the image as named by the pairs list.
+   * @param where `PAIRSFILE:LINE` of the pair naming it.
+   * @throws EdcInputError (naming `where`, the image and this file) when several paths match.
+   */
+  find(name: string, where: string): number {
+    const hit = this.byKey.get(normalizeName(name));
+    if (hit !== undefined) return hit;
+    const cands = this.byBase.get(path.basename(name)) ?? [];
+    if (cands.length === 1) return cands[0];
+    if (cands.length === 0) return -1;
+    throw new EdcInputError(
+      `${where}: image "${name}" is ambiguous in ${this.file}: its file name matches lines ` +
+        `${
+          cands.map((c) => this.lines[c]).join(", ")
+        }; give --images-root so paths match by relative path`,
+    );
+  }
+
+  /**
    * The entry index for an image name.
    *
    * @param name the image as named by the pairs list.
@@ -67,19 +88,9 @@ export class PathMatcher {
    *   paths match.
    */
   match(name: string, where: string): number {
-    const hit = this.byKey.get(normalizeName(name));
-    if (hit !== undefined) return hit;
-    const cands = this.byBase.get(path.basename(name)) ?? [];
-    if (cands.length === 1) return cands[0];
-    if (cands.length === 0) {
-      throw new EdcInputError(`${where}: image "${name}" has no entry in ${this.file}`);
-    }
-    throw new EdcInputError(
-      `${where}: image "${name}" is ambiguous in ${this.file}: its file name matches lines ` +
-        `${
-          cands.map((c) => this.lines[c]).join(", ")
-        }; give --images-root so paths match by relative path`,
-    );
+    const hit = this.find(name, where);
+    if (hit < 0) throw new EdcInputError(`${where}: image "${name}" has no entry in ${this.file}`);
+    return hit;
   }
 }
 
@@ -127,5 +138,17 @@ export function pairImages(list: PairList): PairImages {
 export function matchImages(pi: PairImages, matcher: PathMatcher): Uint32Array {
   const rows = new Uint32Array(pi.images.length);
   pi.images.forEach((name, i) => rows[i] = matcher.match(name, pi.firstSeen[i]));
+  return rows;
+}
+
+/**
+ * Map each pair image to its entry in a file of paths, or -1 where the file has none.
+ *
+ * @returns for each of `pi.images`, the index of its entry in `matcher.paths`, or -1.
+ * @throws EdcInputError naming the pair's file and line when an image is ambiguous.
+ */
+export function findImages(pi: PairImages, matcher: PathMatcher): Int32Array {
+  const rows = new Int32Array(pi.images.length);
+  pi.images.forEach((name, i) => rows[i] = matcher.find(name, pi.firstSeen[i]));
   return rows;
 }

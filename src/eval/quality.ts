@@ -92,7 +92,7 @@ export interface QualityMethod {
 
 /**
  * Per-image quality with higher = better: the raw scores, negated when lower is better
- * (SPEC section 6: q = -raw for GraFIQs).
+ * (docs/EDC.md: q = -raw for GraFIQs).
  */
 export function qualityOf(method: QualityMethod): Float64Array {
   return method.higherIsBetter ? Float64Array.from(method.raw) : method.raw.map((v) => -v);

@@ -11,6 +11,7 @@ import { atomicWriteFile } from "../io/files.ts";
 import * as vegaLite from "vega-lite";
 import type { EdcEvaluation, MethodEdc } from "./evaluate.ts";
 import type { ErrorType, MeanStd } from "./edc.ts";
+import { textWidth, vegaTextWidth } from "./text_width.ts";
 
 const ERROR_TYPES: ErrorType[] = ["FNMR", "FMR"];
 
@@ -239,8 +240,15 @@ function pooledBaseline(methods: MethodEdc[], ei: number): { grid: number[]; cur
 export interface PlotOptions {
   /** Right end of the discard axis, in (0, 1] (default min(1, 2 × the largest limit)). */
   maxDiscard?: number;
-  /** Figure title (default "Error-versus-Discard Characteristic"). */
+  /**
+   * Figure title. Default: "Error-versus-Discard Characteristic", then ": MODEL" and " on DATA"
+   * when {@link PlotOptions.model} and {@link PlotOptions.data} are given.
+   */
   title?: string;
+  /** The FR model whose embeddings (and, for GraFIQs, whose gradients) made the scores. */
+  model?: string;
+  /** The data set the pairs come from, e.g. "LFW, 200 pairs". */
+  data?: string;
   /** Width of each of the two panels in px (default 430). */
   width?: number;
   /** Height of the panels in px (default 310). */
@@ -262,23 +270,105 @@ const PALETTE = [
 const FONT = "DejaVu Sans, Helvetica, Arial, sans-serif";
 
 /**
+ * Groups of methods whose curves coincide where the figure shows them: both the FNMR-EDC and the
+ * FMR-EDC have the same points (discard and error fractions, exactly) up to the plot's right
+ * end, so the later ones are drawn over the first and hide it.
+ *
+ * @param ev the evaluation.
+ * @param maxX the right end of the plotted discard range.
+ * @returns each group as method names in evaluation order (groups of two or more only).
+ */
+export function coincidingCurves(ev: EdcEvaluation, maxX = 1): string[][] {
+  const key = (m: MethodEdc) =>
+    m.curves.map((c) => {
+      const pts: string[] = [];
+      for (let j = 0; j < c.discardFractions.length; j++) {
+        pts.push(`${c.discardFractions[j]}:${c.errorFractions[j]}`);
+        if (c.discardFractions[j] > maxX) break;
+      }
+      return pts.join(",");
+    }).join("|");
+  const groups = new Map<string, string[]>();
+  for (const m of ev.methods) {
+    const k = key(m);
+    const g = groups.get(k);
+    if (g) g.push(m.name);
+    else groups.set(k, [m.name]);
+  }
+  return [...groups.values()].filter((g) => g.length > 1);
+}
+
+/**
+ * The right end of the figure's discard axis: `options.maxDiscard`, else twice the largest
+ * limit, at most 1.
+ *
+ * @throws {RangeError} when it is outside (0, 1].
+ */
+function plotMaxDiscard(ev: EdcEvaluation, options: PlotOptions): number {
+  const maxX = options.maxDiscard ?? Math.min(1, 2 * Math.max(...ev.limits));
+  if (!(maxX > 0 && maxX <= 1)) {
+    throw new RangeError(`plot discard range ${maxX} is outside (0, 1]`);
+  }
+  return maxX;
+}
+
+/** The figure's title from {@link PlotOptions}. */
+function plotTitle(options: PlotOptions): string {
+  if (options.title !== undefined) return options.title;
+  let t = "Error-versus-Discard Characteristic";
+  if (options.model) t += `: ${options.model}`;
+  if (options.data) t += ` on ${options.data}`;
+  return t;
+}
+
+const LEGEND_FONT_SIZE = 11;
+/** Legend symbol, its gap to the label and the gap between columns, in px (Vega's defaults). */
+const LEGEND_ENTRY_EXTRA = 16 + 4 + 10;
+
+/**
+ * The most legend columns whose rows fit in `rowWidth`: entries fill the grid row by row and
+ * each column is as wide as its widest entry (Vega's legend grid, `gridAlign: "each"`).
+ *
+ * @param entries width of each entry in px (symbol, label and gaps).
+ * @param rowWidth the width available in px.
+ * @returns a column count from 1 to `entries.length`.
+ */
+export function legendColumns(entries: number[], rowWidth: number): number {
+  for (let c = entries.length; c > 1; c--) {
+    const cols = new Array<number>(c).fill(0);
+    entries.forEach((w, i) => cols[i % c] = Math.max(cols[i % c], w));
+    if (cols.reduce((a, b) => a + b, 0) <= rowWidth) return c;
+  }
+  return 1;
+}
+
+/**
  * The Vega-Lite specification of the EDC figure: two panels (FNMR-EDC on mated, FMR-EDC on
  * non-mated comparisons) side by side; per panel the step curves of all methods, the pAUC region
- * shaded up to the largest limit with a dashed rule at every limit, and the random-order baseline
- * (mean of all methods' shuffles as a dashed grey step line, ± 1 sd as a grey band). Axis titles:
- * "Comparisons discarded (fraction)" and "FNMR" / "FMR".
+ * up to the largest limit as a pale yellow background with a dashed rule at every limit, and the
+ * random-order baseline (mean of all methods' shuffles as a dashed grey step line, ± 1 sd as a
+ * grey band). Axis titles: "Comparisons discarded (fraction)" and "FNMR" / "FMR".
+ *
+ * Layout: the discard axis ends at `maxDiscard`; the error axis spans what is drawn (curves and
+ * band) with a little margin, not from 0, so that the curves use the panel's height (each panel
+ * has its own range). The legend wraps into as many rows as needed to stay within the panels'
+ * width. Methods whose curves coincide ({@link coincidingCurves}) are labelled so in the legend
+ * ("B (= A, coincide)"), since only the last one drawn is visible.
  *
  * @param ev the evaluation.
  * @param options see {@link PlotOptions}.
  * @returns a Vega-Lite v6 top-level specification (plain JSON).
+ * @throws {RangeError} when `maxDiscard` is outside (0, 1].
  */
 export function edcPlotSpec(ev: EdcEvaluation, options: PlotOptions = {}): Record<string, unknown> {
   const maxLimit = Math.max(...ev.limits);
-  const maxX = options.maxDiscard ?? Math.min(1, 2 * maxLimit);
-  if (!(maxX > 0 && maxX <= 1)) {
-    throw new RangeError(`plot discard range ${maxX} is outside (0, 1]`);
+  const maxX = plotMaxDiscard(ev, options);
+  const same = new Map<string, string>();
+  for (const g of coincidingCurves(ev, maxX)) {
+    for (const n of g.slice(1)) same.set(n, g[0]);
   }
-  const names = ev.methods.map((m) => m.name);
+  const label = (name: string) => same.has(name) ? `${name} (= ${same.get(name)}, coincide)` : name;
+  const names = ev.methods.map((m) => label(m.name));
   const withBaseline = ev.shuffles > 0 && ev.methods.length > 0;
   const RANDOM_LABEL = `random order, ${ev.shuffles} shuffles (mean ± 1 sd)`;
   const colorDomain = withBaseline ? [...names, RANDOM_LABEL] : names;
@@ -287,18 +377,30 @@ export function edcPlotSpec(ev: EdcEvaluation, options: PlotOptions = {}): Recor
     ...(withBaseline ? ["#6e6e6e"] : []),
   ];
   const dashRange = [...names.map(() => [1, 0]), ...(withBaseline ? [[5, 3]] : [])];
+  const width = options.width ?? 430;
+  // Both panels, the second one's axis and the spacing: what the legend may span.
+  const rowWidth = 2 * width + 36 + 60;
+  const columns = legendColumns(
+    colorDomain.map((d) => textWidth(d, LEGEND_FONT_SIZE) + LEGEND_ENTRY_EXTRA),
+    rowWidth,
+  );
   const panel = (et: ErrorType, ei: number) => {
     const lines: Record<string, unknown>[] = [];
+    let lo = Infinity, hi = -Infinity;
     for (const m of ev.methods) {
       const c = m.curves[ei];
+      const series = label(m.name);
       for (let j = 0; j < c.discardFractions.length; j++) {
         const x = c.discardFractions[j];
         if (x > maxX) {
           // carry the step that crosses the right edge up to it
-          lines.push({ series: m.name, x: maxX, y: c.errorFractions[j - 1] });
+          lines.push({ series, x: maxX, y: c.errorFractions[j - 1] });
           break;
         }
-        lines.push({ series: m.name, x, y: c.errorFractions[j] });
+        const y = c.errorFractions[j];
+        lines.push({ series, x, y });
+        lo = Math.min(lo, y);
+        hi = Math.max(hi, y);
       }
     }
     const pooled = withBaseline ? pooledBaseline(ev.methods, ei) : { grid: [], curve: [] };
@@ -311,18 +413,26 @@ export function edcPlotSpec(ev: EdcEvaluation, options: PlotOptions = {}): Recor
         hi: pooled.curve[g].mean + pooled.curve[g].std,
       }]
     );
+    for (const b of base) {
+      lo = Math.min(lo, b.lo);
+      hi = Math.max(hi, b.hi);
+    }
+    // 5 % of the drawn range as margin (at least 0.001), never below 0.
+    const pad = Math.max(0.05 * (hi - lo), 1e-3);
+    const yDomain = [Math.max(0, lo - pad), hi + pad];
     const n = et === "FNMR" ? ev.mated : ev.nonMated;
     const xEnc = {
       field: "x",
       type: "quantitative",
       title: "Comparisons discarded (fraction)",
       scale: { domain: [0, maxX], nice: false },
+      axis: { tickCount: Math.max(2, Math.round(width / 70)) },
     };
     const yEnc = {
       field: "y",
       type: "quantitative",
       title: et,
-      scale: { domainMin: 0, zero: true },
+      scale: { domain: yDomain, zero: false, nice: false },
     };
     const series = {
       field: "series",
@@ -331,8 +441,9 @@ export function edcPlotSpec(ev: EdcEvaluation, options: PlotOptions = {}): Recor
       scale: { domain: colorDomain, range: colorRange },
       legend: {
         orient: "bottom",
-        columns: colorDomain.length <= 7 ? colorDomain.length : 4,
-        labelLimit: 600,
+        columns,
+        labelFontSize: LEGEND_FONT_SIZE,
+        labelLimit: rowWidth,
         symbolStrokeWidth: 2.5,
       },
     };
@@ -347,12 +458,12 @@ export function edcPlotSpec(ev: EdcEvaluation, options: PlotOptions = {}): Recor
         text: `${et}-EDC, ${n} ${et === "FNMR" ? "mated" : "non-mated"} comparisons`,
         subtitle: `threshold ${sig(ev.thresholds[et], 5)} (${describeThreshold(ev)})`,
       },
-      width: options.width ?? 430,
+      width,
       height: options.height ?? 310,
       layer: [
         {
           data: { values: [{ x: 0, x2: Math.min(maxLimit, maxX) }] },
-          mark: { type: "rect", color: "#000000", opacity: 0.06 },
+          mark: { type: "rect", color: PAUC_FILL, opacity: 1 },
           encoding: {
             x: { ...xEnc, field: "x" },
             x2: { field: "x2" },
@@ -364,7 +475,7 @@ export function edcPlotSpec(ev: EdcEvaluation, options: PlotOptions = {}): Recor
           },
           layer: [
             {
-              mark: { type: "rule", color: "#888888", strokeDash: [2, 2] },
+              mark: { type: "rule", color: "#b08d00", strokeDash: [2, 2] },
               encoding: { x: xEnc },
             },
             {
@@ -375,7 +486,7 @@ export function edcPlotSpec(ev: EdcEvaluation, options: PlotOptions = {}): Recor
                 dx: 3,
                 y: { expr: "height - 3" },
                 fontSize: 10,
-                color: "#555555",
+                color: "#7a6200",
               },
               encoding: { x: xEnc, text: { field: "label" } },
             },
@@ -386,8 +497,8 @@ export function edcPlotSpec(ev: EdcEvaluation, options: PlotOptions = {}): Recor
           mark: {
             type: "area",
             interpolate: "step-after",
-            color: "#9e9e9e",
-            opacity: 0.3,
+            color: "#8c8c8c",
+            opacity: 0.35,
             clip: true,
           },
           encoding: { x: xEnc, y: { ...yEnc, field: "lo" }, y2: { field: "hi" } },
@@ -403,8 +514,9 @@ export function edcPlotSpec(ev: EdcEvaluation, options: PlotOptions = {}): Recor
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     title: {
-      text: options.title ?? "Error-versus-Discard Characteristic",
-      subtitle: `Lower is better. Shaded: pAUC region up to ${maxLimit}.`,
+      text: plotTitle(options),
+      subtitle: `Lower is better. Yellow: the pAUC region up to ${maxLimit}` +
+        (withBaseline ? "; grey band: random order ± 1 sd." : "."),
       anchor: "start",
     },
     background: "white",
@@ -412,9 +524,15 @@ export function edcPlotSpec(ev: EdcEvaluation, options: PlotOptions = {}): Recor
     config: { font: FONT, view: { stroke: "#cccccc" }, axis: { grid: true, gridColor: "#ececec" } },
     hconcat: [panel("FNMR", 0), panel("FMR", 1)],
     spacing: 36,
-    resolve: { scale: { color: "shared", strokeDash: "shared" }, legend: { color: "shared" } },
+    resolve: {
+      scale: { color: "shared", strokeDash: "shared", y: "independent" },
+      legend: { color: "shared" },
+    },
   };
 }
+
+/** Fill of the pAUC region: a pale yellow, unlike the grey random-order band. */
+const PAUC_FILL = "#fbf3cf";
 
 /**
  * Render a Vega-Lite specification to SVG text, headless (Vega's scenegraph SVG renderer; no
@@ -426,9 +544,15 @@ export async function renderSvg(spec: Record<string, unknown>): Promise<string> 
   // deno-lint-ignore no-explicit-any
   const compiled = vegaLite.compile(spec as any).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: "none" });
+  // Vega's headless guess of text widths (0.8 em a character) made the figure too wide.
+  // textMetrics is exported by vega (from vega-scenegraph) but missing from its typings.
+  const metrics = (vega as unknown as { textMetrics: { width: unknown } }).textMetrics;
+  const guess = metrics.width;
+  metrics.width = vegaTextWidth;
   try {
     return await view.toSVG();
   } finally {
+    metrics.width = guess;
     view.finalize();
   }
 }
@@ -450,7 +574,9 @@ export async function svgToPng(svg: string, scale = 2): Promise<Uint8Array | str
     });
     return new Uint8Array(r.render().asPng());
   } catch (e) {
-    return `PNG skipped: resvg could not render (${(e as Error).message})`;
+    // One line: a failed import's message carries a stack fragment on its next lines.
+    const why = String((e as Error)?.message ?? e).split("\n")[0].trim();
+    return `PNG skipped (the SVG is written): resvg could not be loaded or run: ${why}`;
   }
 }
 
@@ -490,6 +616,9 @@ export async function writeEdcReport(
   await put("random_order.csv", baselineCsv(ev));
   await put("edc.json", curvesJson(ev, options.extra));
   const spec = edcPlotSpec(ev, options);
+  for (const g of coincidingCurves(ev, plotMaxDiscard(ev, options))) {
+    notes.push(`the curves of ${g.join(" and ")} coincide (drawn on top of each other)`);
+  }
   await put("edc.vl.json", JSON.stringify(spec) + "\n");
   const svg = await renderSvg(spec);
   await put("edc.svg", svg);

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { ensureRuntimeDir } from "./runtime_dir.ts";
 import { paramsMismatch, type UniformStruct } from "./uniforms.ts";
 
 /** Options for {@link Gpu.create}. */
@@ -127,7 +128,8 @@ export class Gpu {
 
   /**
    * Request an adapter and a device with the largest storage-binding and buffer limits the
-   * adapter offers.
+   * adapter offers. First points `XDG_RUNTIME_DIR` at a private folder when it is unset or
+   * invalid, which keeps Mesa's drivers from printing an error line (`ensureRuntimeDir`).
    *
    * @throws {GpuError} when WebGPU is unavailable or no adapter matches.
    */
@@ -135,6 +137,7 @@ export class Gpu {
     if (!("gpu" in navigator) || !navigator.gpu) {
       throw new GpuError("WebGPU is not available in this Deno (navigator.gpu is missing)");
     }
+    ensureRuntimeDir(); // before Mesa looks for XDG_RUNTIME_DIR (see runtime_dir.ts)
     const choice = opts.adapter ?? "default";
     const req: GPURequestAdapterOptions = {};
     if (choice === "high-performance" || choice === "low-power") req.powerPreference = choice;

@@ -12,7 +12,10 @@ import { readWeightsFile } from "../weights/pth.ts";
 import { weightsFingerprint } from "../io/hash.ts";
 import type { Preprocess, StateDict } from "../weights/types.ts";
 
-/** Named architectures (without "auto"): the iResNets of SPEC section 3 and MobileFaceNet. */
+/**
+ * Named architectures (without "auto"): the iResNets of docs/ALGORITHM.md#the-network and
+ * MobileFaceNet.
+ */
 export const ARCHITECTURES = [...Object.keys(IRESNET_DEPTHS), "mobilefacenet"];
 
 /** Backbone names accepted by `--backbone`. */

@@ -4,8 +4,8 @@
  * The official GraFIQs implementation writes every score with `f"{path} {score}\n"`, where
  * `score` is a Python `float` (the float32 gradient sum widened to double). An f-string with an
  * empty format spec prints `repr(float)`, so the score files carry Python's repr text
- * (SPEC section 5). This module reproduces that text exactly for every IEEE-754 double, so the
- * project's score files are byte-identical to the official ones.
+ * (docs/ALGORITHM.md#score-files). This module reproduces that text exactly for every IEEE-754
+ * double, so the project's score files are byte-identical to the official ones.
  *
  * Digits: Python's repr uses the shortest decimal string that reads back as the same double
  * (David Gay's dtoa, mode 0), and among the shortest candidates the one nearest the value.
@@ -64,7 +64,7 @@ function shortestDigits(abs: number): { digits: string; decpt: number } {
  * - zero is `0.0` or `-0.0`; infinities are `inf` / `-inf`; every NaN (any sign or payload) is
  *   `nan`.
  *
- * Source: SPEC section 5 (score text), CPython `Python/pystrtod.c`.
+ * Source: docs/ALGORITHM.md#score-files (score text), CPython `Python/pystrtod.c`.
  *
  * @param x any JavaScript number (a double). To print a float32 score as the official code does,
  *   pass the float32 value itself (widening to double is exact).

@@ -4,8 +4,8 @@
  * The official `extract_grafiqs.py` creates OUT with `mkdir(parents=True, exist_ok=True)` and
  * writes, per group φ, `OUT/GraFIQs_<φ>.txt` with `f.write(f"{image_path} {score}\n")` for each
  * image in the sorted order, where `score` is `float(torch.abs(grad).sum())`: the float32 sum
- * widened to double, printed as Python's repr (SPEC section 5). Text mode on POSIX writes `\n`,
- * UTF-8.
+ * widened to double, printed as Python's repr (docs/ALGORITHM.md#score-files). Text mode on POSIX
+ * writes `\n`, UTF-8.
  *
  * @module
  */
@@ -50,9 +50,9 @@ export function formatScore(score: number): string {
 }
 
 /**
- * The official score files' names and texts, one per group (SPEC section 5): each text has one
- * line `PATH SCORE\n` per row, in the given order (the caller passes the sorted image order),
- * PATH and SCORE separated by one space, `\n` line endings, SCORE as {@link formatScore}.
+ * The official score files' names and texts, one per group (docs/ALGORITHM.md#score-files): each
+ * text has one line `PATH SCORE\n` per row, in the given order (the caller passes the sorted image
+ * order), PATH and SCORE separated by one space, `\n` line endings, SCORE as {@link formatScore}.
  *
  * @param groups group names, e.g. `["image", "block1", "block2", "block3", "block4"]` (or
  *   `stage1..5` for MobileFaceNet); non-empty, unique, without `/`, `\` or NUL
@@ -89,12 +89,12 @@ export function scoreFileTexts(
 }
 
 /**
- * Write the official score files `OUT/GraFIQs_<group>.txt`, one per group (SPEC section 5), in
- * the format of {@link scoreFileTexts}, UTF-8. OUT is created with its parents when missing
- * (like the official `mkdir(parents=True, exist_ok=True)`). Each file is written atomically
- * ({@link atomicWriteFile}); the files are written one after another, so a crash can leave
- * some groups new and others old. The main command writes its files as one set instead
- * (`writeResultSet`, result_set.ts).
+ * Write the official score files `OUT/GraFIQs_<group>.txt`, one per group
+ * (docs/ALGORITHM.md#score-files), in the format of {@link scoreFileTexts}, UTF-8. OUT is created
+ * with its parents when missing (like the official `mkdir(parents=True, exist_ok=True)`). Each file
+ * is written atomically ({@link atomicWriteFile}); the files are written one after another, so a
+ * crash can leave some groups new and others old. The main command writes its files as one set
+ * instead (`writeResultSet`, result_set.ts).
  *
  * @param outDir output directory OUT
  * @param groups group names (see {@link scoreFileTexts})

@@ -3,8 +3,8 @@
  * prints.
  *
  * The official `extract_grafiqs.py` selects `sorted(Path(DIR).glob("*." + ext))` and writes
- * `str(path)` (after an optional `str.replace`) into the score files (SPEC section 5). This
- * module reproduces, for POSIX paths:
+ * `str(path)` (after an optional `str.replace`) into the score files
+ * (docs/ALGORITHM.md#score-files). This module reproduces, for POSIX paths:
  * - pathlib's normalisation of DIR: empty and `.` components are dropped (so a leading `./`, a
  *   trailing `/`, `/./` and doubled `//` vanish), `..` is kept, exactly two leading slashes are
  *   kept as the root `//` (three or more become `/`), and an empty result is `.`;
@@ -167,7 +167,7 @@ async function readNames(fsPath: string, shown: string): Promise<Deno.DirEntry[]
 
 /**
  * The official image selection, `sorted(Path(dir).glob("*." + ext))`, as the path texts the
- * official code prints (SPEC section 5).
+ * official code prints (docs/ALGORITHM.md#score-files).
  *
  * Non-recursive; every entry directly in `dir` whose name ends in "." + `ext` (case-sensitive),
  * including dot-files, directories (e.g. a directory `d.jpg`, on which the official code
@@ -269,7 +269,7 @@ export async function listImagesRecursive(
  * Python's `str.replace(a, b)` (every occurrence, left to right, non-overlapping), which the
  * official code applies to each path text when both `--path-replace A` and
  * `--path-replace-with B` are given (its help text promises a prefix replacement, but the code
- * replaces everywhere; SPEC section 5).
+ * replaces everywhere; docs/ALGORITHM.md#score-files).
  *
  * Replicated exactly, including the empty-`a` case, where Python inserts `b` before every code
  * point and at the end (`"ab".replace("", "-")` is `"-a-b-"`, `"".replace("", "-")` is `"-"`).

@@ -274,6 +274,14 @@ function unpickle(reader: BufferReader, bytes: Uint8Array, ctx: ParseContext): u
     unpicklingTypeOfDictionary: "Map",
     unpicklingTypeOfSet: "array",
   });
+  // pickleparser prints "N exceeds MAX_SAFE_INTEGER. Precision may be lost" (console.warn) for
+  // a huge LONG1 integer, as a hostile file holds; natural() refuses such a value with a message
+  // naming the field, so the library's line is only noise. The parse is synchronous: the filter
+  // is in place for exactly its duration.
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (!(args.length === 2 && args[1] === UNSAFE_INTEGER_WARNING)) warn(...args);
+  };
   try {
     return parser.read(reader);
   } catch (e) {
@@ -282,8 +290,13 @@ function unpickle(reader: BufferReader, bytes: Uint8Array, ctx: ParseContext): u
       throw new Error(`pickle at byte ${start} is truncated (${msg})`);
     }
     throw new Error(`pickle at byte ${start}: ${msg}`);
+  } finally {
+    console.warn = warn;
   }
 }
+
+/** The second argument of pickleparser's console.warn for an integer above 2^53 - 1. */
+const UNSAFE_INTEGER_WARNING = "exceeds MAX_SAFE_INTEGER. Precision may be lost";
 
 /** True when the map has at least one tensor value. */
 function hasTensor(m: unknown): m is Map<unknown, unknown> {
