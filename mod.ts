@@ -11,7 +11,8 @@
  * `deno run -A mod.ts --image-path DIR --weights FILE.pth --output-dir OUT [--bgr2rgb]`,
  * and `deno run -A mod.ts edc ...` for EDC evaluation. Paths on stdin give one record per image
  * on stdout (`find DIR -print0 | deno run -A mod.ts --weights FILE -0`); `--recursive`,
- * `--shard K/N` and `--resume` serve large runs (docs/PIPELINE.md). As a library, the exports
+ * `--shard K/N` and `--resume` serve large runs, and `deno run -A mod.ts merge ...` joins the
+ * shards' record files into the official files (docs/PIPELINE.md). As a library, the exports
  * below run the same pipeline.
  *
  * @example Score image files with an iResNet checkpoint
@@ -124,10 +125,12 @@ export { Journal, type RecoveredRecords, recoverRecordFile } from "./src/pipelin
 export { fnv1a64 } from "./src/io/hash.ts";
 export { inShard, parseShard, type Shard, shardOf } from "./src/pipeline/shard.ts";
 export { runEdc } from "./src/cli/edc.ts";
+export { EXIT_INCOMPLETE, runMerge } from "./src/cli/merge.ts";
 export { VERSION } from "./src/version.ts";
 
 import { runScore } from "./src/cli/score.ts";
 import { runEdc } from "./src/cli/edc.ts";
+import { runMerge } from "./src/cli/merge.ts";
 import { VERSION } from "./src/version.ts";
 
 /** Dispatch a command line to the main job or a subcommand; returns the exit status. */
@@ -137,6 +140,7 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (args[0] === "edc") return await runEdc(args.slice(1));
+  if (args[0] === "merge") return await runMerge(args.slice(1));
   return await runScore(args);
 }
 

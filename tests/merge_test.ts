@@ -1,0 +1,183 @@
+/**
+ * `grafiqs merge` end to end (subprocesses, as a user runs it) on the tiny 112x112 iResNet
+ * fixture: three shard jobs in the record mode (TSV and JSONL, one of them killed mid-record
+ * and resumed), then merge, compared byte for byte with one folder-mode run over the whole
+ * folder; and the refusals: a missing shard, a path scored twice, mixed settings, a torn last
+ * line, a lock left behind, a part without settings.
+ */
+import { assert, assertEquals } from "./assert.ts";
+import { gpuTestOptions } from "./gpu_util.ts";
+import { runTool, tinyWorkDir } from "./cli_util.ts";
+import { EXIT_INCOMPLETE } from "../src/cli/merge.ts";
+
+const GPU = gpuTestOptions("merge_test");
+
+/** Every file of a folder by name, with its bytes. */
+async function folderBytes(dir: string): Promise<Map<string, Uint8Array>> {
+  const m = new Map<string, Uint8Array>();
+  for await (const e of Deno.readDir(dir)) m.set(e.name, await Deno.readFile(`${dir}/${e.name}`));
+  return new Map([...m].sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+async function assertSameFolder(actual: string, expected: string): Promise<void> {
+  const a = await folderBytes(actual);
+  const e = await folderBytes(expected);
+  assertEquals([...a.keys()], [...e.keys()]);
+  for (const [name, bytes] of e) assertEquals(a.get(name), bytes, `${actual}/${name}`);
+}
+
+Deno.test(
+  "merge: shards in TSV and JSONL, one resumed, equal one folder run byte for byte",
+  GPU,
+  async (t) => {
+    // images/: smooth_a.png, smooth_b.png (scored), broken.png, folder.png (failed).
+    const dir = await tinyWorkDir("grafiqs_merge_");
+    const base = ["--image-path", "images", "--image-extension", "png", "--weights", "model.pth"];
+    const full = await runTool([...base, "--output-dir", "full"], dir);
+    assertEquals(full.code, 3, full.stderr);
+    // Shards of 3 (FNV-1a 64 mod 3): 0 holds smooth_a and smooth_b, 1 broken.png, 2 folder.png.
+    const parts = ["part_0.tsv", "part_1.jsonl", "part_2.tsv"];
+    for (const [k, part] of parts.entries()) {
+      const r = await runTool([...base, "--shard", `${k}/3`, "--output", part], dir);
+      assertEquals(r.code, k === 0 ? 0 : 3, r.stderr);
+    }
+    assertEquals((await Deno.readTextFile(`${dir}/part_0.tsv`)).split("\n").length, 4);
+    const merge = (args: string[]) => runTool(["merge", ...args], dir);
+
+    await t.step("merged files equal the folder run's, with and without the listing", async () => {
+      const r = await merge([
+        "--output-dir",
+        "m1",
+        "--image-path",
+        "images",
+        "--image-extension",
+        "png",
+        ...parts,
+      ]);
+      assertEquals(r.code, 3, r.stderr);
+      await assertSameFolder(`${dir}/m1`, `${dir}/full`);
+      // Without a listing: Python's path order of the records, the same here; parts in any order.
+      const r2 = await merge(["--output-dir", "m2", ...[...parts].reverse()]);
+      assertEquals(r2.code, 3, r2.stderr);
+      await assertSameFolder(`${dir}/m2`, `${dir}/full`);
+    });
+
+    await t.step(
+      "a missing shard: the paths no shard scored, status 4, nothing written",
+      async () => {
+        const r = await merge([
+          "--output-dir",
+          "m3",
+          "--image-path",
+          "images",
+          "--image-extension",
+          "png",
+          parts[0],
+          parts[2],
+        ]);
+        assertEquals(r.code, EXIT_INCOMPLETE, r.stderr);
+        assert(
+          r.stderr.includes("1 listed paths that no shard scored:\n  images/broken.png\n"),
+          r.stderr,
+        );
+        assert(r.stderr.includes("nothing written to m3"), r.stderr);
+        await assertNoFolder(`${dir}/m3`);
+      },
+    );
+
+    await t.step("a path scored twice: both places named, status 4", async () => {
+      await Deno.copyFile(`${dir}/part_1.jsonl`, `${dir}/again.jsonl`);
+      await Deno.copyFile(`${dir}/part_1.jsonl.settings`, `${dir}/again.jsonl.settings`);
+      const r = await merge(["--output-dir", "m4", ...parts, "again.jsonl"]);
+      assertEquals(r.code, EXIT_INCOMPLETE, r.stderr);
+      assert(
+        r.stderr.includes(
+          "1 paths scored more than once:\n  images/broken.png (part_1.jsonl:1, again.jsonl:1)\n",
+        ),
+        r.stderr,
+      );
+      await assertNoFolder(`${dir}/m4`);
+    });
+
+    await t.step("mixed settings (--bgr2rgb in one shard): refused, naming the files", async () => {
+      const r0 = await runTool(
+        [...base, "--bgr2rgb", "--shard", "1/3", "--output", "rgb_1.tsv"],
+        dir,
+      );
+      assertEquals(r0.code, 3, r0.stderr);
+      const r = await merge(["--output-dir", "m5", parts[0], "rgb_1.tsv", parts[2]]);
+      assertEquals(r.code, 1, r.stderr);
+      assert(r.stderr.includes("different settings"), r.stderr);
+      assert(/\n {2}part_0\.tsv: .*"channelOrder":"bgr"/.test(r.stderr), r.stderr);
+      assert(/\n {2}rgb_1\.tsv: .*"channelOrder":"rgb"/.test(r.stderr), r.stderr);
+      assert(!r.stderr.includes("  part_2.tsv:"), r.stderr);
+      await assertNoFolder(`${dir}/m5`);
+    });
+
+    await t.step("a part without its settings file is refused", async () => {
+      await Deno.copyFile(`${dir}/part_2.tsv`, `${dir}/bare.tsv`);
+      const r = await merge(["--output-dir", "m6", parts[0], parts[1], "bare.tsv"]);
+      assertEquals(r.code, 1, r.stderr);
+      assert(r.stderr.includes("bare.tsv has no settings file bare.tsv.settings"), r.stderr);
+    });
+
+    await t.step(
+      "a torn last line (killed job) and a stale lock: status 4; resumed: identical",
+      async () => {
+        // A job killed while writing its second record: the file ends in part of a line.
+        const text = await Deno.readTextFile(`${dir}/part_0.tsv`);
+        const cut = text.lastIndexOf("\n", text.length - 2) + 25;
+        await Deno.writeTextFile(`${dir}/part_0.tsv`, text.slice(0, cut));
+        await Deno.writeTextFile(`${dir}/part_0.tsv.lock`, "2147483646\n");
+        const r = await merge([
+          "--output-dir",
+          "m7",
+          "--image-path",
+          "images",
+          "--image-extension",
+          "png",
+          ...parts,
+        ]);
+        assertEquals(r.code, EXIT_INCOMPLETE, r.stderr);
+        assert(r.stderr.includes("  images/smooth_b.png\n"), r.stderr); // missing
+        assert(
+          r.stderr.includes(
+            "torn line (a job was killed: rerun it with --resume):\n  part_0.tsv: 24 bytes\n",
+          ),
+          r.stderr,
+        );
+        assert(r.stderr.includes("  part_0.tsv.lock (pid 2147483646)\n"), r.stderr);
+        await assertNoFolder(`${dir}/m7`);
+        // The job rerun with --resume (a dead pid's lock is taken over) completes the part.
+        const rr = await runTool(
+          [...base, "--shard", "0/3", "--output", parts[0], "--resume"],
+          dir,
+        );
+        assertEquals(rr.code, 0, rr.stderr);
+        assertEquals(await Deno.readTextFile(`${dir}/part_0.tsv`), text);
+        const r2 = await merge([
+          "--output-dir",
+          "m7",
+          "--image-path",
+          "images",
+          "--image-extension",
+          "png",
+          ...parts,
+        ]);
+        assertEquals(r2.code, 3, r2.stderr);
+        await assertSameFolder(`${dir}/m7`, `${dir}/full`);
+      },
+    );
+    await Deno.remove(dir, { recursive: true });
+  },
+);
+
+async function assertNoFolder(path: string): Promise<void> {
+  try {
+    await Deno.lstat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    throw e;
+  }
+  throw new Error(`${path} was created`);
+}
