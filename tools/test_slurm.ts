@@ -152,7 +152,9 @@ async function main(): Promise<void> {
       `SlurmdPort=${slurmdPort}`,
       `AuthType=auth/munge`,
       `CredType=cred/munge`,
-      `AuthInfo=socket=${socket}`,
+      // A requeued task may start only once its old credential expired (cred_expire + 1 s;
+      // Slurm's default is 120 s); 10 s keeps the test short.
+      `AuthInfo=socket=${socket},cred_expire=10`,
       `StateSaveLocation=${join(cfg, "state")}`,
       `SlurmdSpoolDir=${join(cfg, "spool")}`,
       `SlurmctldPidFile=${join(cfg, "slurmctld.pid")}`,
