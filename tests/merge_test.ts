@@ -8,7 +8,8 @@
 import { assert, assertEquals } from "./assert.ts";
 import { gpuTestOptions } from "./gpu_util.ts";
 import { runTool, tinyWorkDir } from "./cli_util.ts";
-import { EXIT_INCOMPLETE } from "../src/cli/merge.ts";
+import { EXIT_INCOMPLETE, MERGE_HELP, runMerge } from "../src/cli/merge.ts";
+import { docBlock } from "../tools/cluster_util.ts";
 
 const GPU = gpuTestOptions("merge_test");
 
@@ -181,3 +182,43 @@ async function assertNoFolder(path: string): Promise<void> {
   }
   throw new Error(`${path} was created`);
 }
+
+Deno.test("merge: usage errors (status 2) and the documented commands the cluster tasks run", async () => {
+  const cases: [string[], string][] = [
+    [["a.tsv"], "--output-dir OUT is required"],
+    [["--output-dir", "o"], "give the record files to merge"],
+    [["--output-dir", "o", "--image-path", "x", "--image-list", "l", "a.tsv"], "not both"],
+    [["--output-dir", "o", "--recursive", "a.tsv"], "need --image-path DIR"],
+    [["--output-dir", "o", "a.tsv", "a.tsv"], "named twice"],
+    [
+      ["--output-dir", "o", "--path-replace", "x", "a.tsv"],
+      "--path-replace needs --path-replace-with",
+    ],
+    [["--output", "o", "a.tsv"], "unknown option --output (did you mean --output-dir?)"],
+  ];
+  // In-process (runMerge returns before touching any file on a usage error); stderr captured.
+  const original = console.error;
+  try {
+    for (const [args, msg] of cases) {
+      let stderr = "";
+      console.error = (...a: unknown[]) => void (stderr += a.join(" ") + "\n");
+      const code = await runMerge(args);
+      console.error = original;
+      assertEquals(code, 2, `${args.join(" ")}: ${stderr}`);
+      assert(stderr.includes(msg), `${args.join(" ")}: ${stderr}`);
+    }
+  } finally {
+    console.error = original;
+  }
+  assert(MERGE_HELP.includes("4  the parts do not cover the input exactly once"));
+  // test:slurm and test:parallel run these blocks of docs/PIPELINE.md as they stand.
+  const script = docBlock("slurm-script");
+  assert(
+    script.startsWith("#!/bin/bash\n#SBATCH --job-name=grafiqs\n#SBATCH --array=0-3\n"),
+    script,
+  );
+  assert(script.includes('--shard "${SLURM_ARRAY_TASK_ID}/${SLURM_ARRAY_TASK_COUNT}"'), script);
+  assert(script.includes("--resume"), script);
+  assert(docBlock("slurm-merge").startsWith("grafiqs merge --output-dir out "));
+  assert(docBlock("parallel-command").includes("\ngrafiqs merge --output-dir out "));
+});

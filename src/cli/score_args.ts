@@ -103,6 +103,7 @@ export function usesPipeline(o: PipelineOptions): boolean {
 export const SCORE_HELP = `Usage: grafiqs --image-path DIR --weights FILE [options]
        ... | grafiqs --weights FILE [--format tsv|jsonl] [-0] [options] | ...
        grafiqs edc ...            (EDC evaluation; see 'grafiqs edc --help')
+       grafiqs merge ...          (join --shard record files; see 'grafiqs merge --help')
 
 GraFIQs face image quality on WebGPU. Drop-in for the official extract_grafiqs.py.
 
