@@ -2,8 +2,9 @@
  * `grafiqs merge` end to end (subprocesses, as a user runs it) on the tiny 112x112 iResNet
  * fixture: three shard jobs in the record mode (TSV and JSONL, one of them killed mid-record
  * and resumed), then merge, compared byte for byte with one folder-mode run over the whole
- * folder; and the refusals: a missing shard, a path scored twice, mixed settings, a torn last
- * line, a lock left behind, a part without settings.
+ * folder; the same for folder-mode shards with embeddings; and the refusals: a missing shard,
+ * a path scored twice, mixed settings, a torn last line, a lock left behind, a part without
+ * settings, an unfinished output folder.
  */
 import { assert, assertEquals } from "./assert.ts";
 import { gpuTestOptions } from "./gpu_util.ts";
@@ -143,11 +144,12 @@ Deno.test(
         assert(r.stderr.includes("  images/smooth_b.png\n"), r.stderr); // missing
         assert(
           r.stderr.includes(
-            "torn line (a job was killed: rerun it with --resume):\n  part_0.tsv: 24 bytes\n",
+            "2 unfinished parts (a job still running, or killed: rerun it with --resume):\n" +
+              "  part_0.tsv: ends in a torn line of 24 bytes\n" +
+              "  part_0.tsv: its lock part_0.tsv.lock is present (pid 2147483646)\n",
           ),
           r.stderr,
         );
-        assert(r.stderr.includes("  part_0.tsv.lock (pid 2147483646)\n"), r.stderr);
         await assertNoFolder(`${dir}/m7`);
         // The job rerun with --resume (a dead pid's lock is taken over) completes the part.
         const rr = await runTool(
@@ -173,6 +175,74 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "merge: folder-mode shards with embeddings equal one folder run byte for byte",
+  GPU,
+  async () => {
+    const dir = await tinyWorkDir("grafiqs_merge_dirs_");
+    const base = [
+      "--image-path",
+      "images",
+      "--image-extension",
+      "png",
+      "--weights",
+      "model.pth",
+      "--save-embeddings",
+    ];
+    const full = await runTool([...base, "--output-dir", "full"], dir);
+    assertEquals(full.code, 3, full.stderr);
+    for (const k of [0, 1, 2]) {
+      const r = await runTool([...base, "--shard", `${k}/3`, "--output-dir", `out_${k}`], dir);
+      assertEquals(r.code, k === 0 ? 0 : 3, r.stderr);
+    }
+    const listing = ["--image-path", "images", "--image-extension", "png"];
+    const r = await runTool(
+      ["merge", "--output-dir", "m", ...listing, "out_2", "out_0", "out_1"],
+      dir,
+    );
+    assertEquals(r.code, 3, r.stderr);
+    assert((await Deno.readFile(`${dir}/m/GraFIQs_embeddings.npy`)).length > 128);
+    await assertSameFolder(`${dir}/m`, `${dir}/full`);
+    // A folder whose --resume run has not finished: its journal is there.
+    await Deno.writeTextFile(`${dir}/out_1/.grafiqs_journal.tsv`, "");
+    const r2 = await runTool(
+      ["merge", "--output-dir", "m2", ...listing, "out_0", "out_1", "out_2"],
+      dir,
+    );
+    assertEquals(r2.code, EXIT_INCOMPLETE, r2.stderr);
+    assert(
+      r2.stderr.includes("  out_1: a --resume run left its journal out_1/.grafiqs_journal.tsv"),
+      r2.stderr,
+    );
+    // A record part among folders: merged, without embeddings (records hold none).
+    await Deno.remove(`${dir}/out_1/.grafiqs_journal.tsv`);
+    const rec = await runTool(
+      [...base.slice(0, -1), "--shard", "1/3", "--output", "part_1.tsv"],
+      dir,
+    );
+    assertEquals(rec.code, 3, rec.stderr);
+    const r3 = await runTool([
+      "merge",
+      "--output-dir",
+      "m3",
+      ...listing,
+      "out_0",
+      "part_1.tsv",
+      "out_2",
+    ], dir);
+    assertEquals(r3.code, 3, r3.stderr);
+    for (const name of ["image", "block1", "block2", "block3", "block4", "failed"]) {
+      assertEquals(
+        await Deno.readFile(`${dir}/m3/GraFIQs_${name}.txt`),
+        await Deno.readFile(`${dir}/full/GraFIQs_${name}.txt`),
+        name,
+      );
+    }
+    await assertNoFolder(`${dir}/m3/GraFIQs_embeddings.npy`);
+    await Deno.remove(dir, { recursive: true });
+  },
+);
+
 async function assertNoFolder(path: string): Promise<void> {
   try {
     await Deno.lstat(path);
@@ -186,7 +256,7 @@ async function assertNoFolder(path: string): Promise<void> {
 Deno.test("merge: usage errors (status 2) and the documented commands the cluster tasks run", async () => {
   const cases: [string[], string][] = [
     [["a.tsv"], "--output-dir OUT is required"],
-    [["--output-dir", "o"], "give the record files to merge"],
+    [["--output-dir", "o"], "give the parts to merge"],
     [["--output-dir", "o", "--image-path", "x", "--image-list", "l", "a.tsv"], "not both"],
     [["--output-dir", "o", "--recursive", "a.tsv"], "need --image-path DIR"],
     [["--output-dir", "o", "a.tsv", "a.tsv"], "named twice"],

@@ -35,20 +35,22 @@ import { printablePath } from "./progress.ts";
 export const EXIT_INCOMPLETE = 4;
 
 /** Help text of the `merge` command. */
-export const MERGE_HELP =
-  `merge: join the record files of a sharded run into the official output files
+export const MERGE_HELP = `merge: join the parts of a sharded run into the official output files
 
 usage:
   merge --output-dir OUT [--image-path DIR [--image-extension EXT ...] [--recursive]
         | --image-list FILE] [--path-replace A --path-replace-with B] PART...
 
 PART is a record file written by "--shard K/N --output PART" (TSV or JSONL, resumed or not),
-with its settings file PART.settings beside it. Every part must come from the same weights,
-groups and channel order; the format may differ.
+with its settings file PART.settings beside it, or an output folder written by "--shard K/N
+--output-dir PART" (read as the set its manifest names). Every part must come from the same
+weights, groups and channel order (an output folder records only its groups, so only those are
+checked for it); the record formats may differ.
 
 OUT receives what one folder-mode run over the whole input writes, byte for byte: the score
-files GraFIQs_<group>.txt in the global order, GraFIQs_failed.txt, and GraFIQs_manifest.json,
-published as one set. Record files hold no embeddings: for those, run the folder mode.
+files GraFIQs_<group>.txt in the global order, GraFIQs_failed.txt, the embeddings when every
+part is an output folder written with --save-embeddings, and GraFIQs_manifest.json, published as
+one set.
 
   --image-path DIR, --image-extension EXT, --recursive
         the listing the shards were cut from (the main command's options, same meaning); the
@@ -57,16 +59,16 @@ published as one set. Record files hold no embeddings: for those, run the folder
         the same with an image list (the order is the list's)
   --path-replace A --path-replace-with B
         the replacement the shards printed their paths with (to match them to the listing)
-  Without a listing the order is Python's sorted path order of the record paths (the folder
+  Without a listing the order is Python's sorted path order of the parts' paths (the folder
   mode's order when the shards listed a directory without --path-replace), and only paths
-  scored twice, torn last lines and locks are found.
+  scored twice and unfinished parts are found.
 
 exit status:
   0  merged; every image was scored
   3  merged; some images failed (listed in OUT/GraFIQs_failed.txt)
   4  the parts do not cover the input exactly once: paths no shard scored, paths scored twice,
-     paths outside the listing, a torn last line (a killed job: rerun it with --resume) or a
-     lock file still present (a job still running or killed); each is named; nothing written
+     paths outside the listing, or an unfinished part (a torn last line or a lock file left by
+     a killed or running job, an output folder's resume journal); each is named; nothing written
   1  a part cannot be read, is malformed, or the parts have different settings (the files
      are named); or OUT cannot be written
   2  bad command line
@@ -106,14 +108,9 @@ function report(p: MergeProblems): string[] {
     (x) => `${printablePath(x.path)} (${x.place})`,
   );
   list(
-    p.torn,
-    "parts that end in a torn line (a job was killed: rerun it with --resume)",
-    (x) => `${x.file}: ${x.bytes} bytes`,
-  );
-  list(
-    p.locked,
-    "parts still locked (a job is running, or was killed: rerun it with --resume)",
-    (x) => `${x.lock} (pid ${x.pid})`,
+    p.unfinished,
+    "unfinished parts (a job still running, or killed: rerun it with --resume)",
+    (x) => `${x.file}: ${x.why}`,
   );
   return lines;
 }
@@ -156,7 +153,7 @@ export async function runMerge(args: string[]): Promise<number> {
       return EXIT_OK;
     }
     if (v["output-dir"] === undefined) throw new UsageError("--output-dir OUT is required");
-    if (parts.length === 0) throw new UsageError("give the record files to merge (PART...)");
+    if (parts.length === 0) throw new UsageError("give the parts to merge (PART...)");
     if (v["image-path"] !== undefined && v["image-list"] !== undefined) {
       throw new UsageError("give --image-path DIR or --image-list FILE, not both");
     }

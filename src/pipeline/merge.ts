@@ -1,23 +1,42 @@
 /**
- * Merging shard outputs: the record files that N jobs of `--shard K/N --output FILE` wrote
- * (TSV or JSONL, some of them resumed) become the folder mode's output set for the whole input
- * (the official score files in the global order, the failure list), byte for byte what one
- * folder-mode run over the whole input writes.
+ * Merging shard outputs: what N jobs of `--shard K/N` wrote becomes the folder mode's output set
+ * for the whole input (the official score files in the global order, the failure list, the
+ * embeddings when every part kept them), byte for byte what one folder-mode run over the whole
+ * input writes.
  *
- * Each part is a record file with its settings file `FILE.settings` (pipeline/resume.ts); every
- * part must have the same network, weights fingerprint, groups and channel order (the format may
- * differ). The order is the listing's when one is given (the folder mode's sorted listing, or an
- * image list's order), else Python's path order of the record paths, which is the folder mode's
- * order for a directory listed without `--path-replace`.
+ * A part is either
+ * - a record file (`--output FILE`, TSV or JSONL, some of them resumed) with its settings file
+ *   `FILE.settings` (pipeline/resume.ts); every such part must have the same network, weights
+ *   fingerprint, groups and channel order (the format may differ); or
+ * - a folder-mode output folder (`--output-dir OUT_K`, with `--save-embeddings` for embeddings),
+ *   read as the set its manifest names (io/result_set.ts). Such a folder records no settings but
+ *   its groups, so only those (and the embedding width) can be checked against the other parts.
+ *
+ * The order is the listing's when one is given (the folder mode's sorted listing, or an image
+ * list's order), else Python's path order of the paths, which is the folder mode's order for a
+ * directory listed without `--path-replace`.
  *
  * @module
  */
+import { join } from "node:path";
+import { EMBEDDINGS_FILE_NAMES } from "../io/embeddings.ts";
 import { readCompleteLines } from "../io/files.ts";
+import { parseNpy } from "../io/npy.ts";
 import { parseRecordLine, type RecordFormat, recordHeader } from "../io/records.ts";
-import type { ResultSet } from "../io/result_set.ts";
-import { type Failure, scorePathProblem, type ScoreRow } from "../io/scores.ts";
+import { readResultSet, type ResultSet } from "../io/result_set.ts";
+import {
+  FAILED_FILE_NAME,
+  FAILED_HEADER,
+  type Failure,
+  parseScoreFile,
+  scoreFileName,
+  scorePathProblem,
+  type ScoreRow,
+  unescapeTsv,
+} from "../io/scores.ts";
 import { comparePathsPythonOrder } from "../io/select.ts";
 import {
+  JOURNAL_NAME,
   RECORD_SETTINGS_TAG,
   recordLockPath,
   type RecordSettings,
@@ -32,22 +51,30 @@ export interface PartRecord {
   scores: number[] | null;
   /** Why the image failed; null when scored. */
   error: string | null;
-  /** The 1-based line of the record in its file. */
-  line: number;
+  /** Where the part holds it: `FILE:LINE`. */
+  place: string;
+  /** Its embedding (E float32 values), where the part kept embeddings. */
+  embedding?: Float32Array;
 }
 
-/** One shard's record file, read by {@link readMergePart}. */
+/** One shard's output, read by {@link readMergePart}. */
 export interface MergePart {
-  /** The record file's path, as given. */
+  /** The record file's or output folder's path, as given. */
   file: string;
-  /** Its settings (from `FILE.settings`). */
-  settings: RecordSettings;
+  /** The groups, in column order. */
+  groups: string[];
+  /** A record file's settings (from `FILE.settings`); null for an output folder. */
+  settings: RecordSettings | null;
   /** Its complete records, in file order. */
   records: PartRecord[];
-  /** Bytes of a torn last line (a record cut by a killed job), 0 when none. */
-  tornBytes: number;
-  /** The pid in `FILE.lock` when a lock is present (a job writes it, or one was killed). */
-  lockPid: string | null;
+  /** Whether every scored image has its embedding (an output folder with embeddings). */
+  embeddings: boolean;
+  /**
+   * Why the job that wrote it has not finished: a torn last line (a record cut by a killed
+   * job), a lock file still present (a job still writing, or killed), an output folder's resume
+   * journal; empty when none.
+   */
+  unfinished: string[];
 }
 
 /** Settings that every part of a merge must share (the record format may differ). */
@@ -63,20 +90,26 @@ const SHARED_SETTINGS = ["model", "weights", "groups", "channelOrder"] as const;
  *   unreadable or malformed, or when the TSV header does not match the settings' groups
  */
 export async function readMergePart(file: string): Promise<MergePart> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(file);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new Error(`cannot read ${file}: no such file`);
+    throw new Error(`cannot read ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  return info.isDirectory ? await readFolderPart(file) : await readRecordPart(file);
+}
+
+async function readRecordPart(file: string): Promise<MergePart> {
   const sp = recordSettingsPath(file);
   let text: string;
   try {
     text = await Deno.readTextFile(sp);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
-      try {
-        await Deno.lstat(file);
-      } catch {
-        throw new Error(`cannot read ${file}: no such file`);
-      }
       throw new Error(
         `${file} has no settings file ${sp}, so its weights, groups and channel order cannot ` +
-          `be checked; merge only record files written with --output FILE`,
+          `be checked; merge record files written with --output FILE, or output folders`,
       );
     }
     throw new Error(`cannot read ${sp}: ${(e as Error).message}`, { cause: e });
@@ -101,14 +134,119 @@ export async function readMergePart(file: string): Promise<MergePart> {
       path: rec.path,
       scores: rec.scores === null ? null : Array.from(rec.scores),
       error: rec.error,
-      line: no,
+      place: `${file}:${no}`,
     });
   });
-  let lockPid: string | null = null;
+  const unfinished: string[] = [];
+  if (r.tornBytes) unfinished.push(`ends in a torn line of ${r.tornBytes} bytes`);
+  const lock = recordLockPath(file);
   try {
-    lockPid = (await Deno.readTextFile(recordLockPath(file))).trim() || "?";
+    const pid = (await Deno.readTextFile(lock)).trim() || "?";
+    unfinished.push(`its lock ${lock} is present (pid ${pid})`);
   } catch { /* no lock: the job that wrote the file has ended */ }
-  return { file, settings, records, tornBytes: r.tornBytes, lockPid };
+  return { file, groups, settings, records, embeddings: false, unfinished };
+}
+
+/**
+ * Read a folder-mode output folder as a part: the set its manifest names (score files, failure
+ * list, embeddings when saved).
+ */
+async function readFolderPart(dir: string): Promise<MergePart> {
+  const files = await readResultSet(dir).catch((e) => {
+    throw new Error(`${dir}: no complete output set (${(e as Error).message})`, { cause: e });
+  });
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const text = new Map<string, string>();
+  const bytes = new Map<string, Uint8Array>();
+  for (const f of files) {
+    bytes.set(f.name, f.data);
+    if (!f.name.endsWith(".npy")) {
+      try {
+        text.set(f.name, decoder.decode(f.data));
+      } catch {
+        throw new Error(`${join(dir, f.name)}: not valid UTF-8`);
+      }
+    }
+  }
+  // The score files come first in the manifest, in group order.
+  const groups: string[] = [];
+  for (const f of files) {
+    const m = /^GraFIQs_(.+)\.txt$/s.exec(f.name);
+    if (!m || f.name === FAILED_FILE_NAME || f.name === EMBEDDINGS_FILE_NAMES[1]) break;
+    groups.push(m[1]);
+  }
+  if (groups.length === 0) throw new Error(`${dir}: the output set holds no score file`);
+  const records: PartRecord[] = [];
+  groups.forEach((g, gi) => {
+    const name = join(dir, scoreFileName(g));
+    const entries = parseScoreFile(text.get(scoreFileName(g))!, name);
+    if (gi === 0) {
+      entries.forEach((e, i) =>
+        records.push({ path: e.path, scores: [e.score], error: null, place: `${name}:${i + 1}` })
+      );
+      return;
+    }
+    if (entries.length !== records.length) {
+      throw new Error(
+        `${name}: ${entries.length} lines, ${scoreFileName(groups[0])} has ${records.length}`,
+      );
+    }
+    entries.forEach((e, i) => {
+      if (e.path !== records[i].path) {
+        throw new Error(
+          `${name}:${i + 1}: ${JSON.stringify(e.path)}, expected ${
+            JSON.stringify(records[i].path)
+          }`,
+        );
+      }
+      records[i].scores!.push(e.score);
+    });
+  });
+  let embeddings = false;
+  const npy = bytes.get(EMBEDDINGS_FILE_NAMES[0]);
+  const index = text.get(EMBEDDINGS_FILE_NAMES[1]);
+  if (npy && index !== undefined) {
+    const where = join(dir, EMBEDDINGS_FILE_NAMES[0]);
+    const m = parseNpy(npy, where);
+    const paths = index.split("\n");
+    paths.pop();
+    if (m.rows !== records.length || paths.some((p, i) => p !== records[i].path)) {
+      throw new Error(
+        `${where}: its rows and ${EMBEDDINGS_FILE_NAMES[1]} do not match the score files`,
+      );
+    }
+    records.forEach((r, i) => {
+      r.embedding = Float32Array.from(m.data.subarray(i * m.cols, (i + 1) * m.cols));
+    });
+    embeddings = true;
+  }
+  const failedName = join(dir, FAILED_FILE_NAME);
+  const failed = text.get(FAILED_FILE_NAME);
+  if (failed === undefined) throw new Error(`${dir}: the output set has no ${FAILED_FILE_NAME}`);
+  const lines = failed.split("\n");
+  lines.pop();
+  if (lines[0] !== FAILED_HEADER) {
+    throw new Error(`${failedName}:1: expected the header ${JSON.stringify(FAILED_HEADER)}`);
+  }
+  lines.slice(1).forEach((line, i) => {
+    const f = line.split("\t");
+    if (f.length !== 2) throw new Error(`${failedName}:${i + 2}: expected 2 tab-separated fields`);
+    records.push({
+      path: unescapeTsv(f[0]),
+      scores: null,
+      error: unescapeTsv(f[1]),
+      place: `${failedName}:${i + 2}`,
+    });
+  });
+  const unfinished: string[] = [];
+  try {
+    await Deno.lstat(join(dir, JOURNAL_NAME));
+    unfinished.push(
+      `a --resume run left its journal ${join(dir, JOURNAL_NAME)}: the set in the folder is ` +
+        `not that run's (finish it with --resume)`,
+    );
+  } catch { /* no journal */ }
+  return { file: dir, groups, settings: null, records, embeddings, unfinished };
 }
 
 function parseSettings(text: string, where: string): RecordSettings {
@@ -136,22 +274,41 @@ function parseSettings(text: string, where: string): RecordSettings {
 }
 
 /**
- * Check that every part was written with the same network, weights, groups and channel order.
+ * Check that every part was written with the same groups and, among the record files, the same
+ * network, weights and channel order; and that the output folders' embeddings have one width.
  *
  * @param parts the parts, at least one
  * @throws Error naming the first part and each part that differs, with both settings
  */
 export function checkSameSettings(parts: readonly MergePart[]): void {
   const key = (p: MergePart) =>
-    JSON.stringify(Object.fromEntries(SHARED_SETTINGS.map((k) => [k, p.settings[k]])));
-  const first = parts[0];
-  const differ = parts.filter((p) => key(p) !== key(first));
-  if (differ.length === 0) return;
-  throw new Error(
-    `the shards were made with different settings; merge only the parts of one run:\n` +
-      `  ${first.file}: ${key(first)}\n` +
-      differ.map((p) => `  ${p.file}: ${key(p)}`).join("\n"),
-  );
+    JSON.stringify(
+      p.settings
+        ? Object.fromEntries(SHARED_SETTINGS.map((k) => [k, p.settings![k]]))
+        : { groups: p.groups },
+    );
+  const differ = (a: MergePart, b: MergePart) =>
+    a.settings && b.settings ? key(a) !== key(b) : a.groups.join("\t") !== b.groups.join("\t");
+  const first = parts.find((p) => p.settings) ?? parts[0];
+  const bad = parts.filter((p) => differ(p, first));
+  if (bad.length) {
+    throw new Error(
+      `the shards were made with different settings; merge only the parts of one run:\n` +
+        `  ${first.file}: ${key(first)}\n` +
+        bad.map((p) => `  ${p.file}: ${key(p)}`).join("\n"),
+    );
+  }
+  const widths = parts.filter((p) => p.embeddings).map((p) => ({
+    file: p.file,
+    width: p.records.find((r) => r.embedding)?.embedding?.length,
+  })).filter((w) => w.width !== undefined);
+  const other = widths.find((w) => w.width !== widths[0].width);
+  if (other) {
+    throw new Error(
+      `the shards' embeddings differ in width: ${widths[0].file} ${widths[0].width}, ` +
+        `${other.file} ${other.width}`,
+    );
+  }
 }
 
 /** The listing the shards were cut from, to check their union against. */
@@ -170,15 +327,13 @@ export interface MergeProblems {
   duplicates: { path: string; places: string[] }[];
   /** Paths a part holds that the listing does not (`FILE:LINE`), in part and line order. */
   unlisted: { path: string; place: string }[];
-  /** Parts that end in a torn line (a job killed mid-write), with the torn byte count. */
-  torn: { file: string; bytes: number }[];
-  /** Parts whose lock file is still present (a job still writing, or killed). */
-  locked: { file: string; lock: string; pid: string }[];
+  /** Parts whose job has not finished, with why ({@link MergePart.unfinished}). */
+  unfinished: { file: string; why: string }[];
 }
 
 /** The result of {@link mergeParts}. */
 export interface MergeResult {
-  /** The output set, in the folder mode's order (embeddings are not kept in records: null). */
+  /** The output set, in the folder mode's order; embeddings only when every part has them. */
   set: ResultSet;
   /** What is wrong with the parts' union; all empty when the merge is complete. */
   problems: MergeProblems;
@@ -186,15 +341,15 @@ export interface MergeResult {
 
 /** Whether a merge found nothing wrong. */
 export function mergeComplete(p: MergeProblems): boolean {
-  return p.missing.length + p.duplicates.length + p.unlisted.length + p.torn.length +
-      p.locked.length === 0;
+  return p.missing.length + p.duplicates.length + p.unlisted.length + p.unfinished.length === 0;
 }
 
 /**
  * Join the parts into one output set, in the folder mode's order, and find what keeps the union
  * from being the whole input exactly once. An ok record whose path the score files cannot hold
  * (a line break) becomes a failure with the folder mode's reason ({@link scorePathProblem}).
- * A path held twice is kept once (its first place) in the set; the problems name both.
+ * A path held twice is kept once (its first place) in the set; the problems name both. The
+ * embeddings are written when every part kept them (output folders with `--save-embeddings`).
  *
  * @param parts parts with equal settings ({@link checkSameSettings})
  * @param listing the original listing, or null: then the order is Python's path order of the
@@ -202,26 +357,21 @@ export function mergeComplete(p: MergeProblems): boolean {
  * @returns the set and the problems
  */
 export function mergeParts(parts: readonly MergePart[], listing: MergeListing | null): MergeResult {
-  const groups = parts[0].settings.groups;
+  const groups = parts[0].groups;
+  const withEmbeddings = parts.every((p) => p.embeddings);
   const byPath = new Map<string, { rec: PartRecord; places: string[] }>();
   for (const part of parts) {
     for (const rec of part.records) {
-      const place = `${part.file}:${rec.line}`;
       const seen = byPath.get(rec.path);
-      if (seen) seen.places.push(place);
-      else byPath.set(rec.path, { rec, places: [place] });
+      if (seen) seen.places.push(rec.place);
+      else byPath.set(rec.path, { rec, places: [rec.place] });
     }
   }
   const problems: MergeProblems = {
     missing: [],
     duplicates: [],
     unlisted: [],
-    torn: parts.filter((p) => p.tornBytes > 0).map((p) => ({ file: p.file, bytes: p.tornBytes })),
-    locked: parts.filter((p) => p.lockPid !== null).map((p) => ({
-      file: p.file,
-      lock: recordLockPath(p.file),
-      pid: p.lockPid!,
-    })),
+    unfinished: parts.flatMap((p) => p.unfinished.map((why) => ({ file: p.file, why }))),
   };
   let order: string[];
   if (listing) {
@@ -237,7 +387,7 @@ export function mergeParts(parts: readonly MergePart[], listing: MergeListing | 
     for (const part of parts) {
       for (const rec of part.records) {
         if (!listedTexts.has(rec.path)) {
-          problems.unlisted.push({ path: rec.path, place: `${part.file}:${rec.line}` });
+          problems.unlisted.push({ path: rec.path, place: rec.place });
         }
       }
     }
@@ -246,13 +396,20 @@ export function mergeParts(parts: readonly MergePart[], listing: MergeListing | 
   }
   const rows: ScoreRow[] = [];
   const failures: Failure[] = [];
+  const embeddings: { path: string; embedding: Float32Array }[] = [];
   for (const path of order) {
     const { rec, places } = byPath.get(path)!;
     if (places.length > 1) problems.duplicates.push({ path, places });
     const problem = scorePathProblem(path);
     if (problem) failures.push({ path, reason: problem });
     else if (rec.scores === null) failures.push({ path, reason: rec.error ?? "" });
-    else rows.push({ path, scores: rec.scores });
+    else {
+      rows.push({ path, scores: rec.scores });
+      if (withEmbeddings) embeddings.push({ path, embedding: rec.embedding! });
+    }
   }
-  return { set: { groups, rows, failures, embeddings: null }, problems };
+  return {
+    set: { groups, rows, failures, embeddings: withEmbeddings ? embeddings : null },
+    problems,
+  };
 }
