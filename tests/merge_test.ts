@@ -79,7 +79,7 @@ Deno.test(
         ]);
         assertEquals(r.code, EXIT_INCOMPLETE, r.stderr);
         assert(
-          r.stderr.includes("1 listed paths that no shard scored:\n  images/broken.png\n"),
+          r.stderr.includes("listed paths that no shard scored (1):\n  images/broken.png\n"),
           r.stderr,
         );
         assert(r.stderr.includes("nothing written to m3"), r.stderr);
@@ -94,7 +94,7 @@ Deno.test(
       assertEquals(r.code, EXIT_INCOMPLETE, r.stderr);
       assert(
         r.stderr.includes(
-          "1 paths scored more than once:\n  images/broken.png (part_1.jsonl:1, again.jsonl:1)\n",
+          "paths scored more than once (1):\n  images/broken.png (part_1.jsonl:1, again.jsonl:1)\n",
         ),
         r.stderr,
       );
@@ -144,7 +144,7 @@ Deno.test(
         assert(r.stderr.includes("  images/smooth_b.png\n"), r.stderr); // missing
         assert(
           r.stderr.includes(
-            "2 unfinished parts (a job still running, or killed: rerun it with --resume):\n" +
+            "unfinished parts (2): a job is still running, or was killed (rerun it with --resume)\n" +
               "  part_0.tsv: ends in a torn line of 24 bytes\n" +
               "  part_0.tsv: its lock part_0.tsv.lock is present (pid 2147483646)\n",
           ),

@@ -90,9 +90,9 @@ const SHOW = 20;
 
 function report(p: MergeProblems): string[] {
   const lines: string[] = [];
-  const list = <T>(items: T[], title: string, show: (x: T) => string) => {
+  const list = <T>(items: T[], title: string, show: (x: T) => string, hint = "") => {
     if (items.length === 0) return;
-    lines.push(`merge: ${items.length} ${title}:`);
+    lines.push(`merge: ${title} (${items.length}):${hint}`);
     for (const x of items.slice(0, SHOW)) lines.push(`  ${show(x)}`);
     if (items.length > SHOW) lines.push(`  ... and ${items.length - SHOW} more`);
   };
@@ -109,8 +109,9 @@ function report(p: MergeProblems): string[] {
   );
   list(
     p.unfinished,
-    "unfinished parts (a job still running, or killed: rerun it with --resume)",
+    "unfinished parts",
     (x) => `${x.file}: ${x.why}`,
+    " a job is still running, or was killed (rerun it with --resume)",
   );
   return lines;
 }
