@@ -17,11 +17,13 @@
  *    say, with the records kept.
  * 5. Runs the documented merge (the block after `<!-- slurm-merge: ...`), then one folder-mode
  *    run, and compares every output file byte for byte.
- * 6. Cancels the job if it is still there and stops slurmd, slurmctld and munged by their pids
- *    (SIGTERM, SIGKILL after 10 s), whatever happened, also on Ctrl-C.
+ * 6. Whatever happened (also on SIGINT or SIGTERM): cancels the job if it is still queued, kills
+ *    the slurmstepd processes left of it (those whose environment names this configuration),
+ *    and stops slurmd, slurmctld and munged by their pids (SIGTERM, SIGKILL after 10 s).
  *
- * Prints each phase's time and exits 0 on success, 1 with the daemons' and jobs' logs on failure.
- * The temporary folder is removed on success and kept (and named) on failure.
+ * Prints each phase's time and exits 0 on success, 1 with the daemons' and jobs' logs on failure,
+ * 130 on SIGINT or SIGTERM. The temporary folder is removed on success and on a signal, and kept
+ * (and named) on failure.
  *
  * @module
  */
@@ -55,6 +57,54 @@ function start(name: string, cmd: string, args: string[], env: Record<string, st
     .spawn();
   daemons.push({ name, child });
   log(`started ${name} (pid ${child.pid})`);
+}
+
+/** The running Slurm instance: its environment and the submitted job, once there are. */
+const cluster: { dir?: string; env?: Record<string, string>; conf?: string; jobId?: string } = {};
+
+/**
+ * Clean up whatever happened: cancel the job if it is still queued or running, kill what is
+ * left of its steps, then stop the daemons.
+ */
+async function cleanUp(): Promise<void> {
+  const { env, conf, jobId } = cluster;
+  if (env && jobId && daemons.length) {
+    try {
+      const queued = async () => (await output("squeue", ["-h", "-j", jobId], { env })).trim();
+      if (await queued()) {
+        await output("scancel", [jobId], { env });
+        log(`cancelled job ${jobId}`);
+        await waitFor(
+          "the cancelled job to leave the queue",
+          30_000,
+          async () => (await queued()) === "" ? true : undefined,
+        );
+      }
+    } catch (e) {
+      console.error(`scancel ${jobId}: ${(e as Error).message}`);
+    }
+  }
+  if (conf) await killSteps(conf);
+  await stopDaemons();
+}
+
+/**
+ * SIGKILL the slurmstepd processes (a job step's keeper, which slurmd starts and which outlives
+ * it) of this instance: those whose environment holds `SLURM_CONF=conf`, found in /proc.
+ */
+async function killSteps(conf: string): Promise<void> {
+  const mark = `\0SLURM_CONF=${conf}\0`;
+  for await (const e of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const comm = (await Deno.readTextFile(`/proc/${e.name}/comm`)).trim();
+      if (comm !== "slurmstepd") continue;
+      const environ = "\0" + (await Deno.readTextFile(`/proc/${e.name}/environ`));
+      if (!environ.includes(mark)) continue;
+      Deno.kill(Number(e.name), "SIGKILL");
+      log(`killed a left-over slurmstepd (pid ${e.name})`);
+    } catch { /* gone, or not ours to read */ }
+  }
 }
 
 /** Stop every daemon this test started, last first, by its pid. */
@@ -104,6 +154,7 @@ function freePort(): number {
 async function main(): Promise<void> {
   await ensurePrograms(["slurmctld", "slurmd", "sbatch", "munged"], ["slurm-wlm", "munge"]);
   const work = await prepareWorkDir("grafiqs_slurm_");
+  cluster.dir = work.dir;
   const cfg = join(work.dir, "slurm");
   // munged wants its socket's folders searchable by everyone and writable by none but us.
   await Deno.chmod(work.dir, 0o755);
@@ -185,6 +236,8 @@ async function main(): Promise<void> {
     `NodeName=${host} Name=gpu File=${join(cfg, "gpu")}[0-1]\n`,
   );
   const env = { ...work.env, SLURM_CONF: conf };
+  cluster.env = env;
+  cluster.conf = conf;
   start("slurmctld", "slurmctld", ["-D", "-f", conf], env);
   start("slurmd", "slurmd", ["-D", "-f", conf, "-N", host], env);
   await waitFor("the node to be idle", 60_000, async () => {
@@ -205,8 +258,8 @@ async function main(): Promise<void> {
   const tJob = performance.now();
   const submitted = await output("sbatch", ["--parsable", "grafiqs.sh"], { cwd: work.dir, env });
   const jobId = submitted.trim().split(";")[0];
+  cluster.jobId = jobId;
   log(`submitted array job ${jobId} (shard sizes ${sizes.join(", ")}); will kill task ${victim}`);
-  let jobLive = true;
   try {
     const part = join(work.dir, "scores", `part_${victim}.tsv`);
     const kept = await waitFor(`records in ${part}`, 300_000, async () => {
@@ -239,7 +292,6 @@ async function main(): Promise<void> {
       const q = (await output("squeue", ["-h", "-j", jobId, "-o", "%i %T %r"], { env })).trim();
       return q === "" ? true : undefined;
     });
-    jobLive = false;
     const jobSecs = (performance.now() - tJob) / 1000;
     for (let k = 0; k < 4; k++) {
       const s = /JobState=(\S+)/.exec(
@@ -276,33 +328,25 @@ async function main(): Promise<void> {
       }
     }
     throw e;
-  } finally {
-    if (jobLive) {
-      try {
-        await output("scancel", [jobId], { env });
-        await waitFor("the cancelled job to leave the queue", 30_000, async () => {
-          const q = (await output("squeue", ["-h", "-j", jobId], { env })).trim();
-          return q === "" ? true : undefined;
-        });
-      } catch (e) {
-        console.error(`scancel ${jobId}: ${(e as Error).message}`);
-      }
-    }
   }
-  await stopDaemons();
+  await cleanUp();
   await Deno.remove(work.dir, { recursive: true });
   log(`PASSED in ${secs()} s`);
 }
 
-const onSigint = () => {
-  stopDaemons().finally(() => Deno.exit(130));
+const signals = ["SIGINT", "SIGTERM"] as const;
+const onSignal = () => {
+  log("interrupted: cleaning up");
+  cleanUp()
+    .then(() => (cluster.dir ? Deno.remove(cluster.dir, { recursive: true }) : undefined))
+    .finally(() => Deno.exit(130));
 };
-Deno.addSignalListener("SIGINT", onSigint);
+for (const s of signals) Deno.addSignalListener(s, onSignal);
 try {
   await main();
 } catch (e) {
   if (!reported) console.error(`test:slurm FAILED: ${(e as Error).message}`);
-  await stopDaemons();
+  await cleanUp();
   Deno.exit(1);
 }
-Deno.removeSignalListener("SIGINT", onSigint);
+for (const s of signals) Deno.removeSignalListener(s, onSignal);
