@@ -203,6 +203,44 @@ Deno.test(
     assertEquals(r.code, 3, r.stderr);
     assert((await Deno.readFile(`${dir}/m/GraFIQs_embeddings.npy`)).length > 128);
     await assertSameFolder(`${dir}/m`, `${dir}/full`);
+    // An image list as the listing: its order is the output order; a path it lacks is reported.
+    await Deno.writeTextFile(
+      `${dir}/list.txt`,
+      "# the four images\nimages/broken.png\nimages/folder.png\nimages/smooth_a.png\nimages/smooth_b.png\n",
+    );
+    const rl = await runTool([
+      "merge",
+      "--output-dir",
+      "ml",
+      "--image-list",
+      "list.txt",
+      "out_0",
+      "out_1",
+      "out_2",
+    ], dir);
+    assertEquals(rl.code, 3, rl.stderr);
+    await assertSameFolder(`${dir}/ml`, `${dir}/full`);
+    await Deno.writeTextFile(
+      `${dir}/short.txt`,
+      "images/smooth_b.png\nimages/smooth_a.png\nimages/broken.png\n",
+    );
+    const rs = await runTool([
+      "merge",
+      "--output-dir",
+      "ms",
+      "--image-list",
+      "short.txt",
+      "out_0",
+      "out_1",
+      "out_2",
+    ], dir);
+    assertEquals(rs.code, EXIT_INCOMPLETE, rs.stderr);
+    assert(
+      rs.stderr.includes(
+        "scored paths that are not in the listing (1):\n  images/folder.png (out_2/GraFIQs_failed.txt:2)\n",
+      ),
+      rs.stderr,
+    );
     // A folder whose --resume run has not finished: its journal is there.
     await Deno.writeTextFile(`${dir}/out_1/.grafiqs_journal.tsv`, "");
     const r2 = await runTool(

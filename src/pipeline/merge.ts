@@ -81,13 +81,18 @@ export interface MergePart {
 const SHARED_SETTINGS = ["model", "weights", "groups", "channelOrder"] as const;
 
 /**
- * Read one part: its settings file, then every complete record (a torn last line is counted,
- * not read), and whether its lock file is present.
+ * Read one part. A record file: its settings file, then every complete record (a torn last
+ * line is counted, not read), and whether its lock file is present. An output folder: the set
+ * its manifest names (score files, failure list, embeddings when saved), and whether a resume
+ * journal is there.
  *
- * @param file a record file written with `--output FILE`
+ * @param file a record file written with `--output FILE`, or an output folder written with
+ *   `--output-dir`
  * @returns the part
- * @throws Error naming the file (and line) when the file or its settings file is missing,
- *   unreadable or malformed, or when the TSV header does not match the settings' groups
+ * @throws Error naming the file (and line) when the file, its settings file or a file of the
+ *   folder's set is missing, unreadable or malformed, when the TSV header does not match the
+ *   settings' groups, or when a folder holds no complete set (its manifest is missing or a file
+ *   differs from it)
  */
 export async function readMergePart(file: string): Promise<MergePart> {
   let info: Deno.FileInfo;
