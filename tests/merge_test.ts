@@ -11,6 +11,9 @@ import { gpuTestOptions } from "./gpu_util.ts";
 import { runTool, tinyWorkDir } from "./cli_util.ts";
 import { EXIT_INCOMPLETE, MERGE_HELP, runMerge } from "../src/cli/merge.ts";
 import { docBlock } from "../tools/cluster_util.ts";
+import { checkSameSettings, type MergePart, mergeParts } from "../src/pipeline/merge.ts";
+import type { RecordSettings } from "../src/pipeline/resume.ts";
+import { scorePathProblem } from "../src/io/scores.ts";
 
 const GPU = gpuTestOptions("merge_test");
 
@@ -329,4 +332,74 @@ Deno.test("merge: usage errors (status 2) and the documented commands the cluste
   assert(script.includes("--resume"), script);
   assert(docBlock("slurm-merge").startsWith("grafiqs merge --output-dir out "));
   assert(docBlock("parallel-command").includes("\ngrafiqs merge --output-dir out "));
+});
+
+Deno.test("merge: settings checks and the merge itself, in-process", () => {
+  const groups = ["image", "block1"];
+  const settings = (over: Partial<RecordSettings> = {}): RecordSettings => ({
+    model: "iresnet50",
+    weights: "0123456789abcdef",
+    groups,
+    channelOrder: "bgr",
+    format: "tsv",
+    ...over,
+  });
+  const part = (file: string, s: RecordSettings | null, records: MergePart["records"] = []) => ({
+    file,
+    groups: s?.groups ?? groups,
+    settings: s,
+    records,
+    embeddings: false,
+    unfinished: [],
+  });
+  // The format may differ; an output folder (no settings) is checked by its groups only.
+  checkSameSettings([
+    part("a.tsv", settings()),
+    part("b.jsonl", settings({ format: "jsonl" })),
+    part("out_2", null),
+  ]);
+  const refused = (parts: MergePart[]) => {
+    try {
+      checkSameSettings(parts);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    throw new Error("not refused");
+  };
+  const m = refused([
+    part("a.tsv", settings()),
+    part("b.tsv", settings({ weights: "fedcba9876543210" })),
+    part("c.tsv", settings()),
+    part("d.tsv", settings({ groups: ["image"] })),
+  ]);
+  assert(m.includes('\n  a.tsv: {"model":"iresnet50","weights":"0123456789abcdef",'), m);
+  assert(m.includes('\n  b.tsv: {"model":"iresnet50","weights":"fedcba9876543210",'), m);
+  assert(
+    m.includes('\n  d.tsv: {"model":"iresnet50","weights":"0123456789abcdef","groups":["image"],'),
+    m,
+  );
+  assert(!m.includes("c.tsv"), m);
+  const m2 = refused([part("a.tsv", settings()), { ...part("out_1", null), groups: ["image"] }]);
+  assert(m2.includes('\n  out_1: {"groups":["image"]}'), m2);
+
+  // Without a listing: Python's path order (by components: "a/x" before "a-b/x"); a path with a
+  // line break becomes a failure with the folder mode's reason; a path held twice is named.
+  const rec = (path: string, place: string, scores: number[] | null = [1.5, 2.5]) => ({
+    path,
+    scores,
+    error: scores ? null : "is a directory",
+    place,
+  });
+  const { set, problems } = mergeParts([
+    part("p0.tsv", settings(), [rec("a-b/x.png", "p0.tsv:2"), rec("bad\nname.png", "p0.tsv:3")]),
+    part("p1.tsv", settings(), [rec("a/x.png", "p1.tsv:2"), rec("d.png", "p1.tsv:3", null)]),
+    part("p2.tsv", settings(), [rec("a/x.png", "p2.tsv:2")]),
+  ], null);
+  assertEquals(set.rows.map((r) => r.path), ["a/x.png", "a-b/x.png"]);
+  assertEquals(set.failures, [
+    { path: "bad\nname.png", reason: scorePathProblem("bad\nname.png")! },
+    { path: "d.png", reason: "is a directory" },
+  ]);
+  assertEquals(problems.duplicates, [{ path: "a/x.png", places: ["p1.tsv:2", "p2.tsv:2"] }]);
+  assertEquals(set.embeddings, null);
 });
