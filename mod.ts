@@ -12,7 +12,8 @@
  * `deno run -A mod.ts calibrate ...` for a 0-100 quality scale (`--calibration`), and
  * `deno run -A mod.ts edc ...` for EDC evaluation. Paths on stdin give one record per image
  * on stdout (`find DIR -print0 | deno run -A mod.ts --weights FILE -0`); `--recursive`,
- * `--shard K/N` and `--resume` serve large runs (docs/PIPELINE.md). As a library, the exports
+ * `--shard K/N` and `--resume` serve large runs, and `deno run -A mod.ts merge ...` joins the
+ * shards' record files into the official files (docs/PIPELINE.md). As a library, the exports
  * below run the same pipeline.
  *
  * @example Score image files with an iResNet checkpoint
@@ -135,11 +136,13 @@ export {
   quantileSummary,
   readCalibration,
 } from "./src/io/calibration.ts";
+export { EXIT_INCOMPLETE, runMerge } from "./src/cli/merge.ts";
 export { VERSION } from "./src/version.ts";
 
 import { runScore } from "./src/cli/score.ts";
 import { runEdc } from "./src/cli/edc.ts";
 import { runCalibrate } from "./src/cli/calibrate.ts";
+import { runMerge } from "./src/cli/merge.ts";
 import { VERSION } from "./src/version.ts";
 
 /** Dispatch a command line to the main job or a subcommand; returns the exit status. */
@@ -150,6 +153,7 @@ export async function main(args: string[]): Promise<number> {
   }
   if (args[0] === "edc") return await runEdc(args.slice(1));
   if (args[0] === "calibrate") return await runCalibrate(args.slice(1));
+  if (args[0] === "merge") return await runMerge(args.slice(1));
   return await runScore(args);
 }
 

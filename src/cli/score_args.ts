@@ -153,6 +153,7 @@ export const SCORE_HELP = `Usage: grafiqs --image-path DIR|FILE --weights FILE [
        ... | grafiqs --weights FILE [--format tsv|jsonl] [-0] [options] | ...
        grafiqs calibrate ...      (a 0-100 quality scale; see 'grafiqs calibrate --help')
        grafiqs edc ...            (EDC evaluation; see 'grafiqs edc --help')
+       grafiqs merge ...          (join --shard record files; see 'grafiqs merge --help')
 
 GraFIQs face image quality on WebGPU. Drop-in for the official extract_grafiqs.py.
 

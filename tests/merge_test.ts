@@ -1,0 +1,405 @@
+/**
+ * `grafiqs merge` end to end (subprocesses, as a user runs it) on the tiny 112x112 iResNet
+ * fixture: three shard jobs in the record mode (TSV and JSONL, one of them killed mid-record
+ * and resumed), then merge, compared byte for byte with one folder-mode run over the whole
+ * folder; the same for folder-mode shards with embeddings; and the refusals: a missing shard,
+ * a path scored twice, mixed settings, a torn last line, a lock left behind, a part without
+ * settings, an unfinished output folder.
+ */
+import { assert, assertEquals } from "./assert.ts";
+import { gpuTestOptions } from "./gpu_util.ts";
+import { runTool, tinyWorkDir } from "./cli_util.ts";
+import { EXIT_INCOMPLETE, MERGE_HELP, runMerge } from "../src/cli/merge.ts";
+import { docBlock } from "../tools/cluster_util.ts";
+import { checkSameSettings, type MergePart, mergeParts } from "../src/pipeline/merge.ts";
+import type { RecordSettings } from "../src/pipeline/resume.ts";
+import { scorePathProblem } from "../src/io/scores.ts";
+
+const GPU = gpuTestOptions("merge_test");
+
+/** Every file of a folder by name, with its bytes. */
+async function folderBytes(dir: string): Promise<Map<string, Uint8Array>> {
+  const m = new Map<string, Uint8Array>();
+  for await (const e of Deno.readDir(dir)) m.set(e.name, await Deno.readFile(`${dir}/${e.name}`));
+  return new Map([...m].sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+async function assertSameFolder(actual: string, expected: string): Promise<void> {
+  const a = await folderBytes(actual);
+  const e = await folderBytes(expected);
+  assertEquals([...a.keys()], [...e.keys()]);
+  for (const [name, bytes] of e) assertEquals(a.get(name), bytes, `${actual}/${name}`);
+}
+
+Deno.test(
+  "merge: shards in TSV and JSONL, one resumed, equal one folder run byte for byte",
+  GPU,
+  async (t) => {
+    // images/: smooth_a.png, smooth_b.png (scored), broken.png, folder.png (failed).
+    const dir = await tinyWorkDir("grafiqs_merge_");
+    const base = ["--image-path", "images", "--image-extension", "png", "--weights", "model.pth"];
+    const full = await runTool([...base, "--output-dir", "full"], dir);
+    assertEquals(full.code, 3, full.stderr);
+    // Shards of 3 (FNV-1a 64 mod 3): 0 holds smooth_a and smooth_b, 1 broken.png, 2 folder.png.
+    const parts = ["part_0.tsv", "part_1.jsonl", "part_2.tsv"];
+    for (const [k, part] of parts.entries()) {
+      const r = await runTool([...base, "--shard", `${k}/3`, "--output", part], dir);
+      assertEquals(r.code, k === 0 ? 0 : 3, r.stderr);
+    }
+    assertEquals((await Deno.readTextFile(`${dir}/part_0.tsv`)).split("\n").length, 4);
+    const merge = (args: string[]) => runTool(["merge", ...args], dir);
+
+    await t.step("merged files equal the folder run's, with and without the listing", async () => {
+      const r = await merge([
+        "--output-dir",
+        "m1",
+        "--image-path",
+        "images",
+        "--image-extension",
+        "png",
+        ...parts,
+      ]);
+      assertEquals(r.code, 3, r.stderr);
+      await assertSameFolder(`${dir}/m1`, `${dir}/full`);
+      // Without a listing: Python's path order of the records, the same here; parts in any order.
+      const r2 = await merge(["--output-dir", "m2", ...[...parts].reverse()]);
+      assertEquals(r2.code, 3, r2.stderr);
+      await assertSameFolder(`${dir}/m2`, `${dir}/full`);
+    });
+
+    await t.step(
+      "a missing shard: the paths no shard scored, status 4, nothing written",
+      async () => {
+        const r = await merge([
+          "--output-dir",
+          "m3",
+          "--image-path",
+          "images",
+          "--image-extension",
+          "png",
+          parts[0],
+          parts[2],
+        ]);
+        assertEquals(r.code, EXIT_INCOMPLETE, r.stderr);
+        assert(
+          r.stderr.includes("listed paths that no shard scored (1):\n  images/broken.png\n"),
+          r.stderr,
+        );
+        assert(r.stderr.includes("nothing written to m3"), r.stderr);
+        await assertNoFolder(`${dir}/m3`);
+      },
+    );
+
+    await t.step("a path scored twice: both places named, status 4", async () => {
+      await Deno.copyFile(`${dir}/part_1.jsonl`, `${dir}/again.jsonl`);
+      await Deno.copyFile(`${dir}/part_1.jsonl.settings`, `${dir}/again.jsonl.settings`);
+      const r = await merge(["--output-dir", "m4", ...parts, "again.jsonl"]);
+      assertEquals(r.code, EXIT_INCOMPLETE, r.stderr);
+      assert(
+        r.stderr.includes(
+          "paths scored more than once (1):\n  images/broken.png (part_1.jsonl:1, again.jsonl:1)\n",
+        ),
+        r.stderr,
+      );
+      await assertNoFolder(`${dir}/m4`);
+    });
+
+    await t.step("mixed settings (--bgr2rgb in one shard): refused, naming the files", async () => {
+      const r0 = await runTool(
+        [...base, "--bgr2rgb", "--shard", "1/3", "--output", "rgb_1.tsv"],
+        dir,
+      );
+      assertEquals(r0.code, 3, r0.stderr);
+      const r = await merge(["--output-dir", "m5", parts[0], "rgb_1.tsv", parts[2]]);
+      assertEquals(r.code, 1, r.stderr);
+      assert(r.stderr.includes("different settings"), r.stderr);
+      assert(/\n {2}part_0\.tsv: .*"channelOrder":"bgr"/.test(r.stderr), r.stderr);
+      assert(/\n {2}rgb_1\.tsv: .*"channelOrder":"rgb"/.test(r.stderr), r.stderr);
+      assert(!r.stderr.includes("  part_2.tsv:"), r.stderr);
+      await assertNoFolder(`${dir}/m5`);
+    });
+
+    await t.step("a part without its settings file is refused", async () => {
+      await Deno.copyFile(`${dir}/part_2.tsv`, `${dir}/bare.tsv`);
+      const r = await merge(["--output-dir", "m6", parts[0], parts[1], "bare.tsv"]);
+      assertEquals(r.code, 1, r.stderr);
+      assert(r.stderr.includes("bare.tsv has no settings file bare.tsv.settings"), r.stderr);
+    });
+
+    await t.step(
+      "a torn last line (killed job) and a stale lock: status 4; resumed: identical",
+      async () => {
+        // A job killed while writing its second record: the file ends in part of a line.
+        const text = await Deno.readTextFile(`${dir}/part_0.tsv`);
+        const cut = text.lastIndexOf("\n", text.length - 2) + 25;
+        await Deno.writeTextFile(`${dir}/part_0.tsv`, text.slice(0, cut));
+        await Deno.writeTextFile(`${dir}/part_0.tsv.lock`, "2147483646\n");
+        const r = await merge([
+          "--output-dir",
+          "m7",
+          "--image-path",
+          "images",
+          "--image-extension",
+          "png",
+          ...parts,
+        ]);
+        assertEquals(r.code, EXIT_INCOMPLETE, r.stderr);
+        assert(r.stderr.includes("  images/smooth_b.png\n"), r.stderr); // missing
+        assert(
+          r.stderr.includes(
+            "unfinished parts (2): a job is still running, or was killed (rerun it with --resume)\n" +
+              "  part_0.tsv: ends in a torn line of 24 bytes\n" +
+              "  part_0.tsv: its lock part_0.tsv.lock is present (pid 2147483646)\n",
+          ),
+          r.stderr,
+        );
+        await assertNoFolder(`${dir}/m7`);
+        // The job rerun with --resume (a dead pid's lock is taken over) completes the part.
+        const rr = await runTool(
+          [...base, "--shard", "0/3", "--output", parts[0], "--resume"],
+          dir,
+        );
+        assertEquals(rr.code, 0, rr.stderr);
+        assertEquals(await Deno.readTextFile(`${dir}/part_0.tsv`), text);
+        const r2 = await merge([
+          "--output-dir",
+          "m7",
+          "--image-path",
+          "images",
+          "--image-extension",
+          "png",
+          ...parts,
+        ]);
+        assertEquals(r2.code, 3, r2.stderr);
+        await assertSameFolder(`${dir}/m7`, `${dir}/full`);
+      },
+    );
+    await Deno.remove(dir, { recursive: true });
+  },
+);
+
+Deno.test(
+  "merge: folder-mode shards with embeddings equal one folder run byte for byte",
+  GPU,
+  async () => {
+    const dir = await tinyWorkDir("grafiqs_merge_dirs_");
+    const base = [
+      "--image-path",
+      "images",
+      "--image-extension",
+      "png",
+      "--weights",
+      "model.pth",
+      "--save-embeddings",
+    ];
+    const full = await runTool([...base, "--output-dir", "full"], dir);
+    assertEquals(full.code, 3, full.stderr);
+    for (const k of [0, 1, 2]) {
+      const r = await runTool([...base, "--shard", `${k}/3`, "--output-dir", `out_${k}`], dir);
+      assertEquals(r.code, k === 0 ? 0 : 3, r.stderr);
+    }
+    const listing = ["--image-path", "images", "--image-extension", "png"];
+    const r = await runTool(
+      ["merge", "--output-dir", "m", ...listing, "out_2", "out_0", "out_1"],
+      dir,
+    );
+    assertEquals(r.code, 3, r.stderr);
+    assert((await Deno.readFile(`${dir}/m/GraFIQs_embeddings.npy`)).length > 128);
+    await assertSameFolder(`${dir}/m`, `${dir}/full`);
+    // An image list as the listing: its order is the output order; a path it lacks is reported.
+    await Deno.writeTextFile(
+      `${dir}/list.txt`,
+      "# the four images\nimages/broken.png\nimages/folder.png\nimages/smooth_a.png\nimages/smooth_b.png\n",
+    );
+    const rl = await runTool([
+      "merge",
+      "--output-dir",
+      "ml",
+      "--image-list",
+      "list.txt",
+      "out_0",
+      "out_1",
+      "out_2",
+    ], dir);
+    assertEquals(rl.code, 3, rl.stderr);
+    await assertSameFolder(`${dir}/ml`, `${dir}/full`);
+    await Deno.writeTextFile(
+      `${dir}/short.txt`,
+      "images/smooth_b.png\nimages/smooth_a.png\nimages/broken.png\n",
+    );
+    const rs = await runTool([
+      "merge",
+      "--output-dir",
+      "ms",
+      "--image-list",
+      "short.txt",
+      "out_0",
+      "out_1",
+      "out_2",
+    ], dir);
+    assertEquals(rs.code, EXIT_INCOMPLETE, rs.stderr);
+    assert(
+      rs.stderr.includes(
+        "scored paths that are not in the listing (1):\n  images/folder.png (out_2/GraFIQs_failed.txt:2)\n",
+      ),
+      rs.stderr,
+    );
+    // A folder whose --resume run has not finished: its journal is there.
+    await Deno.writeTextFile(`${dir}/out_1/.grafiqs_journal.tsv`, "");
+    const r2 = await runTool(
+      ["merge", "--output-dir", "m2", ...listing, "out_0", "out_1", "out_2"],
+      dir,
+    );
+    assertEquals(r2.code, EXIT_INCOMPLETE, r2.stderr);
+    assert(
+      r2.stderr.includes("  out_1: a --resume run left its journal out_1/.grafiqs_journal.tsv"),
+      r2.stderr,
+    );
+    // A record part among folders: merged, without embeddings (records hold none).
+    await Deno.remove(`${dir}/out_1/.grafiqs_journal.tsv`);
+    const rec = await runTool(
+      [...base.slice(0, -1), "--shard", "1/3", "--output", "part_1.tsv"],
+      dir,
+    );
+    assertEquals(rec.code, 3, rec.stderr);
+    const r3 = await runTool([
+      "merge",
+      "--output-dir",
+      "m3",
+      ...listing,
+      "out_0",
+      "part_1.tsv",
+      "out_2",
+    ], dir);
+    assertEquals(r3.code, 3, r3.stderr);
+    for (const name of ["image", "block1", "block2", "block3", "block4", "failed"]) {
+      assertEquals(
+        await Deno.readFile(`${dir}/m3/GraFIQs_${name}.txt`),
+        await Deno.readFile(`${dir}/full/GraFIQs_${name}.txt`),
+        name,
+      );
+    }
+    await assertNoFolder(`${dir}/m3/GraFIQs_embeddings.npy`);
+    await Deno.remove(dir, { recursive: true });
+  },
+);
+
+async function assertNoFolder(path: string): Promise<void> {
+  try {
+    await Deno.lstat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    throw e;
+  }
+  throw new Error(`${path} was created`);
+}
+
+Deno.test("merge: usage errors (status 2) and the documented commands the cluster tasks run", async () => {
+  const cases: [string[], string][] = [
+    [["a.tsv"], "--output-dir OUT is required"],
+    [["--output-dir", "o"], "give the parts to merge"],
+    [["--output-dir", "o", "--image-path", "x", "--image-list", "l", "a.tsv"], "not both"],
+    [["--output-dir", "o", "--recursive", "a.tsv"], "need --image-path DIR"],
+    [["--output-dir", "o", "a.tsv", "a.tsv"], "named twice"],
+    [
+      ["--output-dir", "o", "--path-replace", "x", "a.tsv"],
+      "--path-replace needs --path-replace-with",
+    ],
+    [["--output", "o", "a.tsv"], "unknown option --output (did you mean --output-dir?)"],
+  ];
+  // In-process (runMerge returns before touching any file on a usage error); stderr captured.
+  const original = console.error;
+  try {
+    for (const [args, msg] of cases) {
+      let stderr = "";
+      console.error = (...a: unknown[]) => void (stderr += a.join(" ") + "\n");
+      const code = await runMerge(args);
+      console.error = original;
+      assertEquals(code, 2, `${args.join(" ")}: ${stderr}`);
+      assert(stderr.includes(msg), `${args.join(" ")}: ${stderr}`);
+    }
+  } finally {
+    console.error = original;
+  }
+  assert(MERGE_HELP.includes("4  the parts do not cover the input exactly once"));
+  // test:slurm and test:parallel run these blocks of docs/PIPELINE.md as they stand.
+  const script = docBlock("slurm-script");
+  assert(
+    script.startsWith("#!/bin/bash\n#SBATCH --job-name=grafiqs\n#SBATCH --array=0-3\n"),
+    script,
+  );
+  assert(script.includes('--shard "${SLURM_ARRAY_TASK_ID}/${SLURM_ARRAY_TASK_COUNT}"'), script);
+  assert(script.includes("--resume"), script);
+  assert(docBlock("slurm-merge").startsWith("grafiqs merge --output-dir out "));
+  assert(docBlock("parallel-command").includes("\ngrafiqs merge --output-dir out "));
+});
+
+Deno.test("merge: settings checks and the merge itself, in-process", () => {
+  const groups = ["image", "block1"];
+  const settings = (over: Partial<RecordSettings> = {}): RecordSettings => ({
+    model: "iresnet50",
+    weights: "0123456789abcdef",
+    groups,
+    channelOrder: "bgr",
+    format: "tsv",
+    ...over,
+  });
+  const part = (file: string, s: RecordSettings | null, records: MergePart["records"] = []) => ({
+    file,
+    groups: s?.groups ?? groups,
+    settings: s,
+    records,
+    embeddings: false,
+    unfinished: [],
+  });
+  // The format may differ; an output folder (no settings) is checked by its groups only.
+  checkSameSettings([
+    part("a.tsv", settings()),
+    part("b.jsonl", settings({ format: "jsonl" })),
+    part("out_2", null),
+  ]);
+  const refused = (parts: MergePart[]) => {
+    try {
+      checkSameSettings(parts);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    throw new Error("not refused");
+  };
+  const m = refused([
+    part("a.tsv", settings()),
+    part("b.tsv", settings({ weights: "fedcba9876543210" })),
+    part("c.tsv", settings()),
+    part("d.tsv", settings({ groups: ["image"] })),
+  ]);
+  assert(m.includes('\n  a.tsv: {"model":"iresnet50","weights":"0123456789abcdef",'), m);
+  assert(m.includes('\n  b.tsv: {"model":"iresnet50","weights":"fedcba9876543210",'), m);
+  assert(
+    m.includes('\n  d.tsv: {"model":"iresnet50","weights":"0123456789abcdef","groups":["image"],'),
+    m,
+  );
+  assert(!m.includes("c.tsv"), m);
+  const m2 = refused([part("a.tsv", settings()), { ...part("out_1", null), groups: ["image"] }]);
+  assert(m2.includes('\n  out_1: {"groups":["image"]}'), m2);
+
+  // Without a listing: Python's path order (by components: "a/x" before "a-b/x"); a path with a
+  // line break becomes a failure with the folder mode's reason; a path held twice is named.
+  const rec = (path: string, place: string, scores: number[] | null = [1.5, 2.5]) => ({
+    path,
+    scores,
+    error: scores ? null : "is a directory",
+    place,
+  });
+  const { set, problems } = mergeParts([
+    part("p0.tsv", settings(), [rec("a-b/x.png", "p0.tsv:2"), rec("bad\nname.png", "p0.tsv:3")]),
+    part("p1.tsv", settings(), [rec("a/x.png", "p1.tsv:2"), rec("d.png", "p1.tsv:3", null)]),
+    part("p2.tsv", settings(), [rec("a/x.png", "p2.tsv:2")]),
+  ], null);
+  assertEquals(set.rows.map((r) => r.path), ["a/x.png", "a-b/x.png"]);
+  assertEquals(set.failures, [
+    { path: "bad\nname.png", reason: scorePathProblem("bad\nname.png")! },
+    { path: "d.png", reason: "is a directory" },
+  ]);
+  assertEquals(problems.duplicates, [{ path: "a/x.png", places: ["p1.tsv:2", "p2.tsv:2"] }]);
+  assertEquals(set.embeddings, null);
+});
