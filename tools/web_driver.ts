@@ -136,20 +136,20 @@ export async function openPage(
         await (input as any).uploadFile(...paths);
       },
       async waitState(states, timeoutMs) {
-        try {
-          await page.waitForFunction(
-            (s: string[]) => s.includes(document.body.dataset.state ?? ""),
-            { timeout: timeoutMs, polling: 100 },
-            states,
-          );
-        } catch {
-          const r = await session.results();
-          throw new Error(
-            `the page did not reach ${states.join(" or ")} within ${timeoutMs} ms (state ` +
-              `${r.state}; messages: ${JSON.stringify(r.messages)}; log: ${log.join(" | ")})`,
-          );
+        // Polled from here: one long waitForFunction would run into the DevTools protocol's
+        // own timeout (3 minutes) on a long run.
+        const deadline = performance.now() + timeoutMs;
+        for (;;) {
+          const state = await page.evaluate(() => document.body.dataset.state ?? "");
+          if (states.includes(state)) return state;
+          if (performance.now() > deadline) break;
+          await new Promise((ok) => setTimeout(ok, 200));
         }
-        return await page.evaluate(() => document.body.dataset.state ?? "");
+        const r = await session.results();
+        throw new Error(
+          `the page did not reach ${states.join(" or ")} within ${timeoutMs} ms (state ` +
+            `${r.state}; messages: ${JSON.stringify(r.messages)}; log: ${log.join(" | ")})`,
+        );
       },
       results: () =>
         page.evaluate(async () => {
