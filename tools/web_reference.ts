@@ -32,7 +32,7 @@ export async function main(args: string[]): Promise<number> {
   const weights = referenceWeights("iresnet50");
   const out = await Deno.makeTempDir({ prefix: "grafiqs_web_ref_" });
   const timeoutMs = Number(values.timeout) * 1000;
-  const session = await openPage(out, { width: 1100, height: 1000 });
+  const session = await openPage(out, { width: 1100, height: 1100 });
   try {
     await session.waitState(["idle"], 120_000);
     let t0 = performance.now();

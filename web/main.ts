@@ -350,8 +350,8 @@ async function renderHistograms(scored: Result[]): Promise<void> {
   if (!scored.length) return;
   for (let g = 0; g < groups.length; g++) {
     const spec = {
-      width: 200,
-      height: 120,
+      width: 150,
+      height: 70,
       title: `${groups[g]} (${scored.length} images)`,
       data: { values: scored.map((r) => ({ score: r.scores![g] })) },
       mark: { type: "bar", color: "#1565c0" },
