@@ -2,8 +2,9 @@
 /**
  * The web page (web/) in real headless Chromium (`deno task test:browser`; tools/web_driver.ts
  * drives it over the DevTools protocol with puppeteer-core and the system's Chromium):
- * - a wrong weights file, then the tiny iResNet fixture, through the page's weights input;
- *   two PNGs, a JPEG and a file that is not an image through its image input;
+ * - a wrong weights file, then the tiny iResNet fixture, through the page's weights input; a
+ *   folder of two PNGs, a JPEG and a file that is not an image through its folder input, then
+ *   one more image through its image input;
  * - the page's table, failures and downloads against the command line on the same files (the
  *   folder mode's five score files and failure list, the record mode's TSV): the same paths in
  *   the same order, the same failures and reasons byte for byte, scores within a relative
@@ -76,15 +77,14 @@ Deno.test({
       await Deno.copyFile(JPEG, `${img}/face.jpg`);
       await Deno.writeTextFile(`${img}/notes.jpg`, "these are notes, not a JPEG\n");
       await Deno.copyFile(`${TINY_FIX}/model.pth`, `${dir}/model.pth`);
-      const names = ["face.jpg", "notes.jpg", "smooth_a.png", "smooth_b.png"];
-
       // The command line on the same files: the folder mode and the record mode (TSV).
-      const common = ["--image-path", ".", "--image-extension", "jpg,png", "--weights"];
-      const folder = await runTool([...common, "../model.pth", "--output-dir", "../out"], img);
+      // `--image-path images` prints `images/NAME`, as the page names a picked folder's files.
+      const common = ["--image-path", "images", "--image-extension", "jpg,png", "--weights"];
+      const folder = await runTool([...common, "model.pth", "--output-dir", "out"], dir);
       assertEquals(folder.code, 3, folder.stderr); // some images failed
       const rec = await runTool(
-        [...common, "../model.pth", "--output", "../records.tsv", "--format", "tsv"],
-        img,
+        [...common, "model.pth", "--output", "records.tsv", "--format", "tsv"],
+        dir,
       );
       assertEquals(rec.code, 3, rec.stderr);
 
@@ -107,7 +107,7 @@ Deno.test({
 
         await session.openWeights(`${dir}/model.pth`);
         await session.waitState(["ready"], 120_000);
-        await session.addImages(names.map((n) => `${img}/${n}`));
+        await session.addFolder(img);
         await session.waitState(["done"], 300_000);
         r = await session.results();
         assertEquals(r.messages.length, 1, JSON.stringify(r.messages)); // the earlier one only
@@ -125,6 +125,19 @@ Deno.test({
         assertEquals(after.rows, r.rows);
         assertEquals(after.downloads, r.downloads);
         assertEquals(after.state, "done");
+
+        // One more image through the image input: scored on its own (by name), added to the
+        // results; a copy of smooth_a.png scores exactly as smooth_a.png did.
+        await Deno.copyFile(`${img}/smooth_a.png`, `${dir}/copy_of_a.png`);
+        await session.addImages([`${dir}/copy_of_a.png`]);
+        await page.waitForFunction(() =>
+          document.querySelectorAll("#scores tbody tr").length === 4
+        );
+        await session.waitState(["done"], 300_000);
+        const more = await session.results();
+        const byPath = new Map(more.rows.map((x) => [x.path, x.scores]));
+        assertEquals(byPath.get("copy_of_a.png"), byPath.get("images/smooth_a.png"));
+        for (const row of r.rows) assertEquals(byPath.get(row.path), row.scores);
 
         // Without WebGPU: a clear message.
         const bare = await page.browser().newPage();
@@ -161,7 +174,7 @@ async function checkAgainstCli(r: PageResults, dir: string): Promise<void> {
   assertEquals(r.downloads[FAILED_FILE_NAME], cliFailed);
   assertEquals(
     r.failures,
-    [{ path: "notes.jpg", reason: cliFailed.split("\n")[1].split("\t")[1] }],
+    [{ path: "images/notes.jpg", reason: cliFailed.split("\n")[1].split("\t")[1] }],
   );
 
   // The table: every scored image, sorted by the first group's score, the same numbers.

@@ -77,6 +77,8 @@ export interface PageSession {
   openWeights(path: string): Promise<void>;
   /** Pick images with the page's image input (their names become the path texts). */
   addImages(paths: string[]): Promise<void>;
+  /** Pick a folder with the page's folder input (paths become `FOLDER/NAME`). */
+  addFolder(path: string): Promise<void>;
   /**
    * Wait until the page's state is one of `states`.
    * @throws Error with the page's messages when `timeoutMs` passes first
@@ -134,6 +136,11 @@ export async function openPage(
         const input = (await page.$("#images"))!;
         // deno-lint-ignore no-explicit-any
         await (input as any).uploadFile(...paths);
+      },
+      async addFolder(path) {
+        const input = (await page.$("#folder"))!;
+        // deno-lint-ignore no-explicit-any
+        await (input as any).uploadFile(path);
       },
       async waitState(states, timeoutMs) {
         // Polled from here: one long waitForFunction would run into the DevTools protocol's
