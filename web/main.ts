@@ -131,7 +131,12 @@ async function openWeights(file: File): Promise<void> {
   setState("loading");
   $("model").textContent = `reading ${file.name}…`;
   try {
-    const bytes = new Uint8Array(await file.arrayBuffer());
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await file.arrayBuffer());
+    } catch (e) {
+      throw new Error(`${file.name}: cannot read the file: ${errorText(e)}`);
+    }
     const m = modelFromWeights("auto", parseWeights(bytes, file.name), file.name);
     const ex = await Executor.create(g, m.graph, m.weights);
     executor?.destroy();
