@@ -68,11 +68,13 @@ export {
   InvalidWeightsError,
   WeightsMismatchError,
 } from "./src/graph/weights.ts";
-export { type LoadedModel, loadModel } from "./src/graph/model.ts";
+export { type LoadedModel, modelFromWeights } from "./src/graph/model.ts";
+export { loadModel } from "./src/graph/load_model.ts";
+export { readWeightsFile } from "./src/weights/read_file.ts";
 export {
+  parseWeights,
   PICKLE_MAX_BYTES,
   readTorchCheckpoint,
-  readWeightsFile,
   WEIGHTS_MAX_FILE_BYTES,
   WEIGHTS_MAX_INFLATED_BYTES,
   type WeightsReadLimits,
@@ -87,8 +89,8 @@ export type {
 } from "./src/weights/types.ts";
 export { prepareImage, type PrepareOptions } from "./src/image/normalize.ts";
 export { type DecodeOptions, DEFAULT_MAX_PIXELS } from "./src/image/decode.ts";
-export { DEFAULT_MAX_FILE_BYTES } from "./src/image/read_file.ts";
-export type { ImageInputOptions } from "./src/pipeline/batch.ts";
+export { DEFAULT_MAX_FILE_BYTES, fileImageReader } from "./src/image/read_file.ts";
+export type { ImageInputOptions, ImageReader, ImageSourceOptions } from "./src/pipeline/batch.ts";
 export { runScore } from "./src/cli/score.ts";
 export type { PipelineOptions, ScoreOptions } from "./src/cli/score_args.ts";
 export {

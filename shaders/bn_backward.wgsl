@@ -45,7 +45,7 @@ fn actGrad(yv: vec4<f32>, alpha: vec4<f32>) -> vec4<f32> {
       return select(zero, one, yv > zero);
     }
     case 3u: {
-      return select(zero, one, yv > zero & yv < vec4<f32>(6.0));
+      return select(zero, one, (yv > zero) & (yv < vec4<f32>(6.0)));
     }
     default: {
       return one;

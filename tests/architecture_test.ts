@@ -3,7 +3,11 @@
  * - no import cycle between files (type-only imports count: a cycle of types is still a knot);
  * - no file in src/ outside src/cli/ imports from src/cli/: the commands sit at the edge, and
  *   the library (gpu, kernels, graph, weights, image, io, pipeline, eval, reference) never
- *   reaches up into them.
+ *   reaches up into them;
+ * - the platform seam: the modules the web page reaches from web/main.ts (bytes only) use no
+ *   Deno API and import no `node:` module; files and paths stay on the other side
+ *   (io/files.ts, io/score_files.ts, weights/read_file.ts, graph/load_model.ts,
+ *   image/read_file.ts, ...).
  *
  * The graph is read from the source text: every static `import ... from "..."`,
  * `export ... from "..."`, side-effect `import "..."` and dynamic `import("...")` with a
@@ -166,5 +170,51 @@ Deno.test("architecture: only src/cli/ imports src/cli/ (commands sit at the edg
     offending.length === 0,
     `library code imports command code (throw a typed error or take a parameter instead):\n` +
       offending.join("\n"),
+  );
+});
+
+/** The source without comments (block comments, and line comments after code or alone). */
+function withoutComments(source: string): string {
+  return source.replace(/\/\*[\s\S]*?\*\//g, "").replace(/(^|[^:"'`])\/\/.*$/gm, "$1");
+}
+
+/** Every .ts module reached from `entry` by relative imports (type-only ones too). */
+function reachable(entry: string): string[] {
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    for (const s of importSpecifiers(Deno.readTextFileSync(file))) {
+      if (s.endsWith(".ts")) visit(join(dirname(file), s));
+    }
+  };
+  visit(entry);
+  return [...seen].sort();
+}
+
+Deno.test("architecture: the web page's modules use no Deno API and no node: module", () => {
+  const files = reachable(join(ROOT, "web", "main.ts"));
+  const rel = files.map((f) => relative(ROOT, f).replaceAll("\\", "/"));
+  // The page runs the real pipeline: these must be among its modules, not copies.
+  for (
+    const m of [
+      "src/graph/executor.ts",
+      "src/kernels/conv3x3_tex.ts",
+      "src/weights/pth.ts",
+      "src/image/decode.ts",
+      "src/pipeline/score_stream.ts",
+      "src/io/scores.ts",
+    ]
+  ) assert(rel.includes(m), `web/main.ts no longer reaches ${m}`);
+  const offending: string[] = [];
+  files.forEach((f, i) => {
+    const code = withoutComments(Deno.readTextFileSync(f));
+    if (/\bDeno\./.test(code)) offending.push(`  ${rel[i]} uses Deno.*`);
+    if (/from\s+["']node:/.test(code)) offending.push(`  ${rel[i]} imports a node: module`);
+  });
+  assert(
+    offending.length === 0,
+    "modules of the web page reach the platform (move the file or path code to its " +
+      "files-side module and pass bytes in):\n" + offending.join("\n"),
   );
 });

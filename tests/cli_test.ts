@@ -7,7 +7,8 @@ import { assert, assertEquals } from "./assert.ts";
 import { gpuTestOptions } from "./gpu_util.ts";
 import { runTool as cli, TINY_FIX as FIX, tinyWorkDir } from "./cli_util.ts";
 import { formatPythonFloat } from "../src/io/pyfloat.ts";
-import { parseScoreFile, readFailedList } from "../src/io/scores.ts";
+import { parseScoreFile } from "../src/io/scores.ts";
+import { readFailedList } from "../src/io/score_files.ts";
 import { parseNpy } from "../src/io/npy.ts";
 import { describeParseError, parseArgs } from "../src/cli/args.ts";
 

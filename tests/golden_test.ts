@@ -9,7 +9,7 @@ import { getGpu, gpuTestOptions } from "./gpu_util.ts";
 import { Executor } from "../src/graph/executor.ts";
 import { buildIResNet, detectIResNet } from "../src/graph/iresnet.ts";
 import { extractWeights } from "../src/graph/weights.ts";
-import { readWeightsFile } from "../src/weights/pth.ts";
+import { readWeightsFile } from "../src/weights/read_file.ts";
 
 interface Golden {
   config: {

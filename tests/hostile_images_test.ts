@@ -17,7 +17,8 @@ import { gpuTestOptions } from "./gpu_util.ts";
 import { type GuardedResult, runGuarded, TINY_FIX } from "./cli_util.ts";
 import { declaredSizes, decodeImage, ImageDecodeError } from "../src/image/mod.ts";
 import { ImageReadError, readImageFile } from "../src/image/read_file.ts";
-import { parseScoreFile, readFailedList } from "../src/io/scores.ts";
+import { parseScoreFile } from "../src/io/scores.ts";
+import { readFailedList } from "../src/io/score_files.ts";
 import { parseScoreArgs } from "../src/cli/score_args.ts";
 import { UsageError } from "../src/cli/args.ts";
 

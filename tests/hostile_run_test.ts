@@ -18,7 +18,7 @@ import {
   type ResultSet,
   writeResultSet,
 } from "../src/io/result_set.ts";
-import { writeFailedList, writeScoreFiles } from "../src/io/scores.ts";
+import { writeFailedList, writeScoreFiles } from "../src/io/score_files.ts";
 import { saveEmbeddings } from "../src/io/embeddings.ts";
 
 /** The runs that score images need a WebGPU adapter (see tests/gpu_util.ts). */

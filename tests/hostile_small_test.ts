@@ -11,7 +11,8 @@ import { assert, assertEquals } from "./assert.ts";
 import { gpuTestOptions } from "./gpu_util.ts";
 import { MOD, runGuarded, TINY_FIX } from "./cli_util.ts";
 import { decodeImage, ImageDecodeError } from "../src/image/mod.ts";
-import { escapeTsv, readFailedList, unescapeTsv } from "../src/io/scores.ts";
+import { escapeTsv, unescapeTsv } from "../src/io/scores.ts";
+import { readFailedList } from "../src/io/score_files.ts";
 import { formatRecord, parseRecordLine } from "../src/io/records.ts";
 import { printablePath } from "../src/cli/progress.ts";
 

@@ -18,9 +18,11 @@
 import { inflateSync, unzipSync, zipSync } from "fflate";
 import { assert, assertEquals, assertRejects, assertThrows } from "./assert.ts";
 import { runGuarded, TINY_FIX } from "./cli_util.ts";
-import { readTorchCheckpoint, readWeightsFile } from "../src/weights/pth.ts";
+import { readTorchCheckpoint } from "../src/weights/pth.ts";
+import { readWeightsFile } from "../src/weights/read_file.ts";
 import { readZipDirectory, zipEntryData } from "../src/weights/zip.ts";
-import { applyMeta, loadModel } from "../src/graph/model.ts";
+import { applyMeta } from "../src/graph/model.ts";
+import { loadModel } from "../src/graph/load_model.ts";
 import { InvalidWeightsError } from "../src/graph/weights.ts";
 
 const TINY_PTH = `${TINY_FIX}model.pth`;

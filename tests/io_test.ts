@@ -26,12 +26,14 @@ import {
   FAILED_HEADER,
   formatScore,
   parseScoreFile,
+  scorePathProblem,
+} from "../src/io/scores.ts";
+import {
   readFailedList,
   readScoreFile,
-  scorePathProblem,
   writeFailedList,
   writeScoreFiles,
-} from "../src/io/scores.ts";
+} from "../src/io/score_files.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

@@ -21,7 +21,7 @@
 import { assert, assertEquals } from "./assert.ts";
 import { getGpu, gpuTestOptions } from "./gpu_util.ts";
 import { Executor } from "../src/graph/executor.ts";
-import { loadModel } from "../src/graph/model.ts";
+import { loadModel } from "../src/graph/load_model.ts";
 import { type DecodedImage, decodeImage } from "../src/image/decode.ts";
 import { imageToTensorInto } from "../src/image/normalize.ts";
 import { pairImages } from "../src/eval/matching.ts";

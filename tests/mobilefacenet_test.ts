@@ -20,9 +20,10 @@ import {
   standardMobileFaceNet,
 } from "../src/graph/mobilefacenet.ts";
 import { extractWeights, WeightsMismatchError } from "../src/graph/weights.ts";
-import { readWeightsFile } from "../src/weights/pth.ts";
+import { readWeightsFile } from "../src/weights/read_file.ts";
 import { encodeGfqw } from "../src/weights/gfqw.ts";
-import { applyMeta, loadModel } from "../src/graph/model.ts";
+import { applyMeta } from "../src/graph/model.ts";
+import { loadModel } from "../src/graph/load_model.ts";
 import { main as convertMain } from "../tools/convert.ts";
 import { haveReference, type ParityReport, parityTable, runParity } from "../tools/parity.ts";
 import { parseScoreFile } from "../src/io/scores.ts";

@@ -12,7 +12,7 @@ import {
   REFERENCE_DIR,
   runParity,
 } from "../tools/parity.ts";
-import { loadModel } from "../src/graph/model.ts";
+import { loadModel } from "../src/graph/load_model.ts";
 import { Executor } from "../src/graph/executor.ts";
 
 const ok = haveReference();

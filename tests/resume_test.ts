@@ -17,7 +17,7 @@ import {
 import { Journal, JOURNAL_NAME, recoverRecordFile } from "../src/pipeline/resume.ts";
 import { fnv1a64 } from "../src/io/hash.ts";
 import { detectBackbone } from "../src/graph/model.ts";
-import { readWeightsFile } from "../src/weights/pth.ts";
+import { readWeightsFile } from "../src/weights/read_file.ts";
 import { convertWeights } from "../src/weights/convert.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).pathname;

@@ -20,7 +20,7 @@
  * @module
  */
 import { describeParseError, parseArgs } from "../src/cli/args.ts";
-import { readWeightsFile } from "../src/weights/pth.ts";
+import { readWeightsFile } from "../src/weights/read_file.ts";
 import {
   convertWeights,
   describeSummary,

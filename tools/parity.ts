@@ -12,7 +12,7 @@
  * @module
  */
 import { parseToolArgs } from "./tool_args.ts";
-import { loadModel } from "../src/graph/model.ts";
+import { loadModel } from "../src/graph/load_model.ts";
 import { scorePaths } from "../src/pipeline/score_paths.ts";
 import { Gpu } from "../src/gpu/gpu.ts";
 import { Executor } from "../src/graph/executor.ts";

@@ -57,7 +57,7 @@ import { Executor } from "../src/graph/executor.ts";
 import type { Graph, Node } from "../src/graph/ir.ts";
 import { extractWeights, type GraphWeights } from "../src/graph/weights.ts";
 import { prepareImage } from "../src/image/normalize.ts";
-import { readWeightsFile } from "../src/weights/pth.ts";
+import { readWeightsFile } from "../src/weights/read_file.ts";
 import { listImageFiles, type ProbeReport } from "./bench_probe.ts";
 import { randomWeights } from "./random_weights.ts";
 

@@ -6,6 +6,7 @@
  */
 import { Gpu } from "../gpu/gpu.ts";
 import { Executor } from "../graph/executor.ts";
+import { fileImageReader } from "../image/read_file.ts";
 import { ensureDirectory, removeEmptyDirectories, writeAll } from "../io/files.ts";
 import { formatRecord, recordHeader } from "../io/records.ts";
 import { writeResultSet } from "../io/result_set.ts";
@@ -232,6 +233,7 @@ async function writeRecords(
           return false;
         },
         stop,
+        reader: fileImageReader,
         maxPixels: opts.maxPixels,
         maxFileBytes: opts.maxFileBytes,
         allowTruncated: opts.allowTruncated,
@@ -313,6 +315,7 @@ async function runFolderResume(
         pathProblem: scorePathProblem,
         keepEmbeddings: opts.saveEmbeddings,
         stop,
+        reader: fileImageReader,
         maxPixels: opts.maxPixels,
         maxFileBytes: opts.maxFileBytes,
         allowTruncated: opts.allowTruncated,

@@ -5,7 +5,8 @@
  * @module
  */
 import { dirname } from "node:path";
-import { type LoadedModel, loadModel } from "../graph/model.ts";
+import { loadModel } from "../graph/load_model.ts";
+import type { LoadedModel } from "../graph/model.ts";
 import {
   calibrationFor,
   type CalibrationPreprocessing,

@@ -108,15 +108,21 @@ export class Gpu {
   readonly device: GPUDevice;
   /** Human-readable adapter description (e.g. "llvmpipe (LLVM 15.0.6, 256 bits)"). */
   readonly adapterName: string;
+  /**
+   * Every non-empty, distinct field of the adapter's info: vendor, architecture, device and
+   * description (e.g. "google swiftshader" in headless Chromium, whose description is empty).
+   */
+  readonly adapterDetails: string;
   /** Largest storage binding in bytes (caps the batch size). */
   readonly maxBinding: number;
   #pipelines = new Map<string, Pipeline>();
   #lost: string | undefined;
   #uncaptured: string[] = [];
 
-  private constructor(device: GPUDevice, adapterName: string) {
+  private constructor(device: GPUDevice, adapterName: string, adapterDetails: string) {
     this.device = device;
     this.adapterName = adapterName;
+    this.adapterDetails = adapterDetails;
     this.maxBinding = device.limits.maxStorageBufferBindingSize;
     device.lost.then((info) => {
       this.#lost = `${info.reason}: ${info.message}`;
@@ -161,7 +167,9 @@ export class Gpu {
     });
     const info = adapter.info;
     const name = info?.description || info?.device || info?.vendor || "unknown adapter";
-    return new Gpu(device, name);
+    const parts = [info?.vendor, info?.architecture, info?.device, info?.description];
+    const details = [...new Set(parts.filter((x) => x))].join(" ") || name;
+    return new Gpu(device, name, details);
   }
 
   /** Fails with a {@link GpuError} when the device was lost or reported an uncaptured error. */

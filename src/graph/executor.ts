@@ -173,6 +173,17 @@ export class Executor {
   readonly groups: string[];
   /** Largest batch whose biggest tensor fits one storage binding. */
   readonly maxBatch: number;
+  /**
+   * The convolution kernel families this network runs on, with how many layers each serves:
+   * "tex3x3" (3x3 stride-1 texture kernels), "dense" (buffer kernels) and "depthwise",
+   * e.g. `{ tex3x3: 4, dense: 3 }`; families that serve no layer are absent. For display (the
+   * web page shows it beside the adapter's name).
+   */
+  get kernelFamilies(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const c of this.#conv.values()) out[c.kind] = (out[c.kind] ?? 0) + 1;
+    return out;
+  }
   #gpu: Gpu;
   /** The method's decisions for the requested groups (grafiqs.ts). */
   #reverse: ReversePlan;

@@ -8,9 +8,8 @@ import { buildIResNet, detectIResNet, IRESNET_DEPTHS, standardIResNet } from "./
 import type { Graph } from "./ir.ts";
 import { buildMobileFaceNet, detectMobileFaceNet, standardMobileFaceNet } from "./mobilefacenet.ts";
 import { extractWeights, type GraphWeights, WeightsMismatchError } from "./weights.ts";
-import { readWeightsFile } from "../weights/pth.ts";
 import { weightsFingerprint } from "../io/hash.ts";
-import type { Preprocess, StateDict } from "../weights/types.ts";
+import type { LoadedWeights, Preprocess, StateDict } from "../weights/types.ts";
 
 /**
  * Named architectures (without "auto"): the iResNets of docs/ALGORITHM.md#the-network and
@@ -136,8 +135,8 @@ export function applyMeta(graph: Graph, meta: Record<string, unknown>, file: str
 }
 
 /**
- * Read `weightsPath` (.pth/.pt in zip or legacy format, or a converted .gfqw) and build the
- * backbone.
+ * Build the backbone for weights already parsed (`parseWeights` in weights/pth.ts, or
+ * `readWeightsFile` in weights/read_file.ts): the bytes side of `loadModel` (load_model.ts).
  * - "auto": a converted file's `meta.backbone` when it names a known architecture, else the
  *   architecture recognised from the checkpoint's keys and shapes ({@link detectBackbone}).
  * - A name: that architecture (widths read from the checkpoint when its layout matches).
@@ -146,39 +145,27 @@ export function applyMeta(graph: Graph, meta: Record<string, unknown>, file: str
  *
  * No GPU is needed: the result is plain data, handed to `Executor.create` (executor.ts).
  *
- * @example Load a checkpoint and see what was recognised
- * ```ts
- * import { loadModel } from "@grafiqs/grafiqs-webgpu";
- *
- * const model = await loadModel("auto", "backbone.pth", { fingerprint: true });
- * console.log(model.description); // e.g. "iresnet50 (recognised from the checkpoint)"
- * console.log(model.graph.groups.map((g) => g.name)); // ["image", "block1", ..., "block4"]
- * console.log(model.graph.preprocess); // { channelOrder: "bgr", mean, std, size: 112 }
- * console.log(model.fingerprint); // 16 hex digits
- * ```
- *
  * @param backbone an architecture name ({@link ARCHITECTURES}) or "auto"
- * @param weightsPath the weights file, named in every error message
- * @param options `fingerprint: true` adds the file's {@link weightsFingerprint} (from the bytes
- *   already read; the resume journal records it)
+ * @param loaded the parsed weights (state_dict, meta and the file's bytes)
+ * @param fileName the weights file's name, named in every error message
+ * @param options `fingerprint: true` adds the file's {@link weightsFingerprint} (of
+ *   `loaded.bytes`; the resume journal records it)
  * @throws {WeightsMismatchError} when the checkpoint does not fit the backbone, naming the
  *   tensor, the expected shape and the found shape; when "auto" recognises nothing; or for
  *   malformed meta.
  * @throws {InvalidWeightsError} when a tensor the backbone uses holds NaN or infinite values or
  *   a BN running variance is negative (naming the tensor, the first bad index and its value).
  * @throws {RangeError} for an unknown backbone name.
- * @throws {Error} when the file cannot be read or parsed (naming it): missing, not a regular
- *   file (a FIFO, a device), over the size caps, a zip bomb, malformed.
  */
-export async function loadModel(
+export function modelFromWeights(
   backbone: string,
-  weightsPath: string,
+  loaded: LoadedWeights,
+  fileName: string,
   options: { fingerprint?: boolean } = {},
-): Promise<LoadedModel> {
+): LoadedModel {
   if (!BACKBONES.includes(backbone)) {
     throw new RangeError(`Unknown backbone "${backbone}"; choose one of ${BACKBONES.join(", ")}`);
   }
-  const loaded = await readWeightsFile(weightsPath);
   const sd = loaded.stateDict;
   const metaBackbone = typeof loaded.meta.backbone === "string" ? loaded.meta.backbone : undefined;
   let graph: Graph;
@@ -193,16 +180,16 @@ export async function loadModel(
     const found = detectBackbone(sd);
     if (!found) {
       throw new WeightsMismatchError(
-        `${weightsPath}: the checkpoint's keys do not match any known backbone ` +
+        `${fileName}: the checkpoint's keys do not match any known backbone ` +
           `(${ARCHITECTURES.join(", ")})`,
       );
     }
     graph = found;
     description = `${graph.name} (recognised from the checkpoint)`;
   }
-  graph = applyMeta(graph, loaded.meta, weightsPath);
+  graph = applyMeta(graph, loaded.meta, fileName);
   try {
-    const weights = extractWeights(graph, sd, weightsPath);
+    const weights = extractWeights(graph, sd, fileName);
     const fingerprint = options.fingerprint ? weightsFingerprint(loaded.bytes) : undefined;
     return { graph, weights, description, fingerprint };
   } catch (e) {

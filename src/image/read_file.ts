@@ -68,3 +68,38 @@ export async function readImageFile(
     throw e;
   }
 }
+
+/**
+ * The command line's side of the pipeline's image seam (`ImageReader`, pipeline/batch.ts):
+ * listed paths are files, read with {@link readImageFile}. Its failure reasons are those of
+ * the failure list: the {@link ImageReadError} problem ("is a directory", "file too large
+ * ..."), "symbolic link loop", or the OS error without Deno's trailing `: readfile 'PATH'`.
+ *
+ * @example Score two files through the stream machinery
+ * ```ts
+ * import { arraySource, fileImageReader, scoreStream } from "@grafiqs/grafiqs-webgpu";
+ * import type { Executor } from "@grafiqs/grafiqs-webgpu";
+ *
+ * declare const ex: Executor;
+ * await scoreStream(ex, arraySource(["a.jpg", "b.jpg"]), {
+ *   batchSize: 8,
+ *   channelOrder: "rgb",
+ *   reader: fileImageReader,
+ * }, (records) => Promise.resolve(console.log(records.length)));
+ * ```
+ */
+export const fileImageReader: {
+  read(listed: string, maxBytes: number | undefined): Promise<Uint8Array>;
+  failureReason(e: unknown): string;
+} = {
+  read: (listed, maxBytes) => readImageFile(listed, maxBytes),
+  failureReason(e: unknown): string {
+    if (e instanceof Deno.errors.IsADirectory) return "is a directory";
+    if (e instanceof ImageReadError) return e.problem;
+    const msg = (e as Error).message;
+    if (e instanceof Deno.errors.FilesystemLoop) return "symbolic link loop";
+    return e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied
+      ? msg.replace(/: (readfile|stat|open) '.*'$/s, "")
+      : msg;
+  },
+};

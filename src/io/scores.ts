@@ -7,13 +7,14 @@
  * widened to double, printed as Python's repr (docs/ALGORITHM.md#score-files). Text mode on POSIX
  * writes `\n`, UTF-8.
  *
+ * This module holds the formats only (texts in, texts out); score_files.ts reads and writes
+ * them as files.
+ *
  * @module
  */
-import { join } from "node:path";
-import { atomicWriteFile, ensureDirectory } from "./files.ts";
 import { formatPythonFloat, parsePythonFloat } from "./pyfloat.ts";
 
-/** One image's row for {@link writeScoreFiles}. */
+/** One image's row for {@link scoreFileTexts} (and `writeScoreFiles`, score_files.ts). */
 export interface ScoreRow {
   /** Path text as printed (after any --path-replace). */
   path: string;
@@ -89,30 +90,6 @@ export function scoreFileTexts(
 }
 
 /**
- * Write the official score files `OUT/GraFIQs_<group>.txt`, one per group
- * (docs/ALGORITHM.md#score-files), in the format of {@link scoreFileTexts}, UTF-8. OUT is created
- * with its parents when missing (like the official `mkdir(parents=True, exist_ok=True)`). Each file
- * is written atomically ({@link atomicWriteFile}); the files are written one after another, so a
- * crash can leave some groups new and others old. The main command writes its files as one set
- * instead (`writeResultSet`, result_set.ts).
- *
- * @param outDir output directory OUT
- * @param groups group names (see {@link scoreFileTexts})
- * @param rows one row per image; `rows[i].scores[g]` is the score of image i for `groups[g]`
- * @throws Error what {@link scoreFileTexts} throws, or when OUT cannot be created or a file
- *   cannot be written (naming it).
- */
-export async function writeScoreFiles(
-  outDir: string,
-  groups: string[],
-  rows: ScoreRow[],
-): Promise<void> {
-  const files = scoreFileTexts(groups, rows);
-  await ensureDirectory(outDir);
-  for (const f of files) await atomicWriteFile(join(outDir, f.name), f.data);
-}
-
-/**
  * The official score file name of a group: `GraFIQs_<group>.txt`.
  *
  * @param group e.g. `image`, `block1`
@@ -159,25 +136,7 @@ export function parseScoreFile(text: string, source: string): ScoreEntry[] {
   });
 }
 
-/**
- * Read an official (or this project's) score file; see {@link parseScoreFile}. Synchronous,
- * for tests and tools.
- *
- * @param path file path
- * @returns the entries in file order
- * @throws Error naming the file when it cannot be read, is not UTF-8, or a line is malformed.
- */
-export function readScoreFile(path: string): ScoreEntry[] {
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(Deno.readFileSync(path));
-  } catch (e) {
-    throw new Error(`cannot read score file ${path}: ${(e as Error).message}`, { cause: e });
-  }
-  return parseScoreFile(text, path);
-}
-
-/** One image that could not be scored, for {@link writeFailedList}. */
+/** One image that could not be scored, for {@link failedListText}. */
 export interface Failure {
   /** Path text as in the score files (after any --path-replace). */
   path: string;
@@ -214,27 +173,13 @@ export function unescapeTsv(s: string): string {
 }
 
 /**
- * Write `OUT/GraFIQs_failed.txt`, the images left out of the score files (this project's
+ * The text of `GraFIQs_failed.txt`, the images left out of the score files (this project's
  * addition; the official code crashes on the first undecodable image instead).
  *
  * Format: UTF-8 TSV with `\n` line endings; the header line `path<TAB>reason`, then one line
  * `PATH<TAB>REASON` per failure in the given order. In both fields a backslash, tab, line feed,
  * carriage return and NUL are written as `\\`, `\t`, `\n`, `\r`, `\0`, so every record is
- * one line.
- * With no failures the file holds just the header, which marks a clean run (and replaces any
- * list from an earlier run). OUT is created when missing; the write is atomic.
- *
- * @param outDir output directory OUT
- * @param failures the images that failed
- * @throws Error naming the file or directory when it cannot be written
- */
-export async function writeFailedList(outDir: string, failures: Failure[]): Promise<void> {
-  await ensureDirectory(outDir);
-  await atomicWriteFile(join(outDir, FAILED_FILE_NAME), failedListText(failures));
-}
-
-/**
- * The text of `GraFIQs_failed.txt` (the format {@link writeFailedList} describes).
+ * one line. With no failures it holds just the header, which marks a clean run.
  *
  * @param failures the images that failed, in order
  */
@@ -245,29 +190,24 @@ export function failedListText(failures: Failure[]): string {
 }
 
 /**
- * Read a failure list written by {@link writeFailedList}.
+ * Parse the text of a failure list ({@link failedListText}).
  *
- * @param path file path
+ * @param text the file's text
+ * @param source the file's name, for messages
  * @returns the failures in file order, fields unescaped
- * @throws Error naming the file when it cannot be read, the header is missing, or a line does
- *   not have exactly two tab-separated fields.
+ * @throws Error naming `source` and the line when the header is missing or a line does not
+ *   have exactly two tab-separated fields.
  */
-export function readFailedList(path: string): Failure[] {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (e) {
-    throw new Error(`cannot read failure list ${path}: ${(e as Error).message}`, { cause: e });
-  }
+export function parseFailedList(text: string, source: string): Failure[] {
   const lines = text.split("\n");
   if (lines[lines.length - 1] === "") lines.pop();
   if (lines[0] !== FAILED_HEADER) {
-    throw new Error(`${path}:1: expected the header ${JSON.stringify(FAILED_HEADER)}`);
+    throw new Error(`${source}:1: expected the header ${JSON.stringify(FAILED_HEADER)}`);
   }
   return lines.slice(1).map((line, i) => {
     const fields = line.split("\t");
     if (fields.length !== 2) {
-      throw new Error(`${path}:${i + 2}: expected 2 tab-separated fields, got ${fields.length}`);
+      throw new Error(`${source}:${i + 2}: expected 2 tab-separated fields, got ${fields.length}`);
     }
     return { path: unescapeTsv(fields[0]), reason: unescapeTsv(fields[1]) };
   });

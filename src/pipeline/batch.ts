@@ -6,7 +6,27 @@
  */
 import { type DecodeOptions, ImageDecodeError } from "../image/decode.ts";
 import { prepareImageInto, type PrepareOptions } from "../image/normalize.ts";
-import { ImageReadError, readImageFile } from "../image/read_file.ts";
+
+/**
+ * Where the pipeline gets an image's bytes: the platform seam between the pipeline (bytes
+ * only) and what lists name. The command line reads files (`fileImageReader` in
+ * image/read_file.ts); the web page reads the `File` objects the user picked (web/main.ts).
+ */
+export interface ImageReader {
+  /**
+   * The whole content of the image listed as `listed`.
+   *
+   * @param listed the path text as listed
+   * @param maxBytes the largest accepted size in bytes, or undefined for the reader's default
+   * @throws whatever the reader refuses with; {@link ImageReader.failureReason} words it
+   */
+  read(listed: string, maxBytes: number | undefined): Promise<Uint8Array>;
+  /**
+   * The reason recorded for an error that {@link ImageReader.read} threw, without the path
+   * (the failure list and stderr already name the file).
+   */
+  failureReason(e: unknown): string;
+}
 
 /**
  * What the pipeline refuses to read or decode: the caps against hostile input and the choice
@@ -20,6 +40,12 @@ export interface ImageInputOptions extends DecodeOptions {
    * (`DEFAULT_MAX_FILE_BYTES`).
    */
   maxFileBytes?: number;
+}
+
+/** {@link ImageInputOptions} plus where the bytes come from. */
+export interface ImageSourceOptions extends ImageInputOptions {
+  /** Reads each listed image's bytes (files, or the page's picked files). */
+  reader: ImageReader;
 }
 
 /**
@@ -46,34 +72,21 @@ export interface Prepared {
 }
 
 /**
- * The reason recorded for an image that could not be read or decoded, without its path (the
- * failure list and stderr already name the file): the decoder's problem text, or the OS error
- * without Deno's trailing `: readfile 'PATH'`.
- */
-function failureReason(e: unknown): string {
-  if (e instanceof Deno.errors.IsADirectory) return "is a directory";
-  if (e instanceof ImageDecodeError || e instanceof ImageReadError) return e.problem;
-  const msg = (e as Error).message;
-  if (e instanceof Deno.errors.FilesystemLoop) return "symbolic link loop";
-  return e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied
-    ? msg.replace(/: (readfile|stat|open) '.*'$/s, "")
-    : msg;
-}
-
-/**
  * Read and decode a batch of images into one N x 3 x S x S input buffer, packing the decoded
  * ones first. An item with an `error`, an image whose printed path `pathProblem` rejects, or
  * one that cannot be read or decoded, takes no slot: its entry in `slots` is the reason. Used
  * by `scoreStream`, which every mode runs on (the folder mode through `scorePaths`), so all
- * report failures alike. Files are read with `readImageFile` (regular files only, at most
- * `limits.maxFileBytes`) and decoded with `limits` (pixel cap, truncated JPEGs).
+ * report failures alike. The bytes come from `limits.reader` (for files: regular files only, at
+ * most `limits.maxFileBytes`) and are decoded with `limits` (pixel cap, truncated JPEGs); a
+ * decoding failure's reason is the decoder's problem text, a reading failure's the reader's
+ * {@link ImageReader.failureReason}.
  */
 export async function prepareBatch(
   items: Item[],
   per: number,
   prep: PrepareOptions,
   pathProblem: ((text: string) => string | null) | undefined,
-  limits: ImageInputOptions = {},
+  limits: ImageSourceOptions,
 ): Promise<Prepared> {
   const input = new Float32Array(items.length * per);
   const slots: (number | string)[] = [];
@@ -87,13 +100,20 @@ export async function prepareBatch(
       warnings.push([]);
       continue;
     }
+    let bytes: Uint8Array;
     try {
-      const bytes = await readImageFile(it.listed, limits.maxFileBytes);
+      bytes = await limits.reader.read(it.listed, limits.maxFileBytes);
+    } catch (e) {
+      slots.push(limits.reader.failureReason(e));
+      warnings.push([]);
+      continue;
+    }
+    try {
       const img = await prepareImageInto(bytes, it.listed, prep, input, count * per, decode);
       slots.push(count++);
       warnings.push(img.warnings);
     } catch (e) {
-      slots.push(failureReason(e));
+      slots.push(e instanceof ImageDecodeError ? e.problem : (e as Error).message);
       warnings.push([]);
     }
   }

@@ -6,6 +6,7 @@
  */
 import type { Executor } from "../graph/executor.ts";
 import { type Failure, scorePathProblem } from "../io/scores.ts";
+import { fileImageReader } from "../image/read_file.ts";
 import type { ImageInputOptions } from "./batch.ts";
 import { scoreStream } from "./score_stream.ts";
 import { arraySource } from "./source.ts";
@@ -95,6 +96,7 @@ export async function scorePaths(
     pathText: opts.pathText,
     pathProblem: scorePathProblem,
     keepEmbeddings: true,
+    reader: fileImageReader,
     maxPixels: opts.maxPixels,
     maxFileBytes: opts.maxFileBytes,
     allowTruncated: opts.allowTruncated,

@@ -20,7 +20,7 @@
 import type { Executor } from "../graph/executor.ts";
 import type { PrepareOptions } from "../image/normalize.ts";
 import type { ImageRecord } from "../io/records.ts";
-import { type ImageInputOptions, type Item, prepareBatch, type Prepared } from "./batch.ts";
+import { type ImageSourceOptions, type Item, prepareBatch, type Prepared } from "./batch.ts";
 import { Channel } from "./channel.ts";
 import { type PathSource, STALL } from "./source.ts";
 import { StopSignal } from "./stop.ts";
@@ -44,11 +44,11 @@ export interface StreamRecord extends ImageRecord {
 }
 
 /**
- * Options of {@link scoreStream}. The fields of {@link ImageInputOptions} (`maxPixels`,
- * `maxFileBytes`, `allowTruncated`) bound what is read and decoded; their defaults are the
- * command's.
+ * Options of {@link scoreStream}. `reader` gets each listed image's bytes (files:
+ * `fileImageReader`); the fields of `ImageInputOptions` (`maxPixels`, `maxFileBytes`,
+ * `allowTruncated`) bound what is read and decoded; their defaults are the command's.
  */
-export interface StreamOptions extends ImageInputOptions {
+export interface StreamOptions extends ImageSourceOptions {
   /** Images per GPU pass (capped at the executor's maximum). */
   batchSize: number;
   /** Channel order fed to the network. */
@@ -97,6 +97,7 @@ export interface StreamStats {
  * import {
  *   DelimitedPathReader,
  *   Executor,
+ *   fileImageReader,
  *   formatRecord,
  *   Gpu,
  *   loadModel,
@@ -109,7 +110,7 @@ export interface StreamStats {
  * const stats = await scoreStream(
  *   ex,
  *   new DelimitedPathReader(Deno.stdin.readable, "\n"),
- *   { batchSize: 8, channelOrder: model.graph.preprocess.channelOrder },
+ *   { batchSize: 8, channelOrder: model.graph.preprocess.channelOrder, reader: fileImageReader },
  *   async (records) => {
  *     const text = records.map((r) => formatRecord("jsonl", ex.groups, r)).join("");
  *     await out.write(new TextEncoder().encode(text));
@@ -150,7 +151,8 @@ export async function scoreStream(
       throw new RangeError(`${k} must be a positive integer, got ${v}`);
     }
   }
-  const limits: ImageInputOptions = {
+  const limits: ImageSourceOptions = {
+    reader: opts.reader,
     maxPixels: opts.maxPixels,
     maxFileBytes: opts.maxFileBytes,
     allowTruncated: opts.allowTruncated,

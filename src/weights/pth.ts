@@ -32,7 +32,6 @@ import type { DType, LoadedWeights, StateDict, WeightsFormat, WeightTensor } fro
 import { bytesPerElement, numElements } from "./tensor.ts";
 import { readZipDirectory, type ZipEntry, zipEntryData } from "./zip.ts";
 import { decodeGfqw, isGfqw } from "./gfqw.ts";
-import { FileReadError, readRegularFile } from "../io/files.ts";
 
 export { tensorToFloat32 } from "./tensor.ts";
 
@@ -42,7 +41,7 @@ const LEGACY_MAGIC = new Uint8Array([0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0
 const LEGACY_PROTOCOL_VERSION = 1001;
 
 /**
- * Default cap on the size of a weights file that {@link readWeightsFile} reads: 4 GiB (the
+ * Default cap on the size of a weights file that `readWeightsFile` (weights/read_file.ts) reads: 4 GiB (the
  * largest official backbone, iResNet-200, is about 0.3 GB).
  */
 export const WEIGHTS_MAX_FILE_BYTES = 4 * 2 ** 30;
@@ -62,7 +61,7 @@ const BYTEORDER_MAX_BYTES = 64;
  */
 export interface WeightsReadLimits {
   /**
-   * Largest file {@link readWeightsFile} reads, in bytes (default
+   * Largest file `readWeightsFile` (weights/read_file.ts) reads, in bytes (default
    * {@link WEIGHTS_MAX_FILE_BYTES}, 4 GiB); a larger file is refused before it is read.
    */
   maxFileBytes?: number;
@@ -647,61 +646,35 @@ function hexPrefix(bytes: Uint8Array): string {
 }
 
 /**
- * Read the weights file with the shared bounded reader of io/files.ts (regular files only, at
- * most `maxBytes`, never more than its size at open time).
- * @throws Error `<path>: cannot read weights file: <reason>` for a missing file, a file that is
- * not regular ("not a regular file (fifo)"), a directory, one over the cap, or one that changes
- * size while it is read.
- */
-async function readWeightsBytes(path: string, maxBytes: number): Promise<Uint8Array> {
-  try {
-    return await readRegularFile(
-      path,
-      maxBytes,
-      (size) => `it has ${size} bytes, more than the cap of ${maxBytes} bytes for weights`,
-    );
-  } catch (e) {
-    const why = e instanceof FileReadError
-      ? e.problem
-      : e instanceof Deno.errors.NotFound
-      ? "no such file"
-      : (e as Error).message;
-    throw new Error(`${path}: cannot read weights file: ${why}`);
-  }
-}
-
-/**
- * Read weights from a file in any supported format, detected from its content (not its name):
- * a PyTorch checkpoint (zip or legacy, see {@link readTorchCheckpoint}) or the project's
- * converted GFQW file (see `decodeGfqw` in gfqw.ts). This is what `--weights` accepts.
+ * Parse weights already in memory, in any supported format, detected from the content (not the
+ * name): a PyTorch checkpoint (zip or legacy, see {@link readTorchCheckpoint}) or the project's
+ * converted GFQW file (see `decodeGfqw` in gfqw.ts). The bytes side of `readWeightsFile`
+ * (weights/read_file.ts), which reads the file first; the web page hands it a picked file's
+ * bytes.
  *
- * Only a regular file (after following symbolic links) of at most `limits.maxFileBytes` bytes
- * (default 4 GiB) is read, and never more than its size at open time: a FIFO or a device such
- * as /dev/zero is refused at once instead of blocking or filling memory.
- *
- * @param path file path.
- * @param limits caps on the file size and on inflated zip data ({@link WeightsReadLimits}).
- * @returns the format, the state_dict and the model description (`meta`: the GFQW header's meta
- * object; `{}` for PyTorch checkpoints, which carry none).
- * @throws Error naming the path when it does not exist, is not a regular file (`not a regular
- * file (fifo)`), is larger than the cap, is empty, has an unknown format, or fails the format's
- * checks.
+ * @param bytes the whole file
+ * @param fileName the file's name, used in every error message
+ * @param limits `maxInflatedBytes` ({@link WeightsReadLimits}; `maxFileBytes` is the reader's)
+ * @returns the format, the state_dict, the model description (`meta`: the GFQW header's meta
+ * object; `{}` for PyTorch checkpoints, which carry none) and `bytes` itself
+ * @throws Error naming `fileName` when the format is unknown (an empty file included) or fails
+ * the format's checks
  */
-export async function readWeightsFile(
-  path: string,
+export function parseWeights(
+  bytes: Uint8Array,
+  fileName: string,
   limits: WeightsReadLimits = {},
-): Promise<LoadedWeights> {
-  const bytes = await readWeightsBytes(path, limits.maxFileBytes ?? WEIGHTS_MAX_FILE_BYTES);
+): LoadedWeights {
   const format = sniffWeightsFormat(bytes);
   if (format === "gfqw") {
-    const { stateDict, meta } = decodeGfqw(bytes, path);
+    const { stateDict, meta } = decodeGfqw(bytes, fileName);
     return { format, stateDict, meta, bytes };
   }
   if (format === undefined) {
     throw new Error(
-      `${path}: not a weights file: neither a PyTorch checkpoint (.pth/.pt, zip or legacy) nor ` +
-        `a converted GFQW file; it starts with ${hexPrefix(bytes)}`,
+      `${fileName}: not a weights file: neither a PyTorch checkpoint (.pth/.pt, zip or legacy) ` +
+        `nor a converted GFQW file; it starts with ${hexPrefix(bytes)}`,
     );
   }
-  return { format, stateDict: readTorchCheckpoint(bytes, path, limits), meta: {}, bytes };
+  return { format, stateDict: readTorchCheckpoint(bytes, fileName, limits), meta: {}, bytes };
 }

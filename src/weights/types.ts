@@ -55,7 +55,10 @@ export interface Preprocess {
  */
 export type WeightsFormat = "torch-zip" | "torch-legacy" | "gfqw";
 
-/** What `readWeightsFile` (src/weights/pth.ts) returns: the tensors and the model description. */
+/**
+ * What `readWeightsFile` (src/weights/read_file.ts) and `parseWeights` (src/weights/pth.ts)
+ * return: the tensors and the model description.
+ */
 export interface LoadedWeights {
   /** The file's format, detected from its content. */
   format: WeightsFormat;
