@@ -44,6 +44,7 @@ export {
   type KernelSource,
   type Pipeline,
 } from "./src/gpu/gpu.ts";
+export { ensureRuntimeDir } from "./src/gpu/runtime_dir.ts";
 export type { UniformField, UniformStruct, UniformType } from "./src/gpu/uniforms.ts";
 export { type BatchResult, Executor, type ExecutorOptions } from "./src/graph/executor.ts";
 export {
@@ -136,8 +137,8 @@ export {
   type CalibrationGroup,
   type CalibrationPreprocessing,
   quantileSummary,
-  readCalibration,
 } from "./src/io/calibration.ts";
+export { readCalibration } from "./src/io/calibration_file.ts";
 export { EXIT_INCOMPLETE, runMerge } from "./src/cli/merge.ts";
 export { VERSION } from "./src/version.ts";
 

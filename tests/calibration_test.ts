@@ -14,8 +14,8 @@ import {
   parseCalibration,
   qualityFileText,
   quantileSummary,
-  readCalibration,
 } from "../src/io/calibration.ts";
+import { readCalibration } from "../src/io/calibration_file.ts";
 import { formatRecord, parseRecordLine, recordHeader } from "../src/io/records.ts";
 import { VERSION } from "../src/version.ts";
 

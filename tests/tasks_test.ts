@@ -47,11 +47,13 @@ Deno.test(
     const tmp = await Deno.makeTempDir({ prefix: "grafiqs_xdg_" });
     try {
       const script = `${tmp}/probe.ts`;
-      const gpuModule = new URL("../src/gpu/gpu.ts", import.meta.url).href;
+      // The command line's way to the device (cli/setup.ts createGpu: ensureRuntimeDir, then
+      // Gpu.create, which itself stays free of Deno APIs for the web page).
+      const setupModule = new URL("../src/cli/setup.ts", import.meta.url).href;
       await Deno.writeTextFile(
         script,
-        `import { Gpu } from ${JSON.stringify(gpuModule)};\n` +
-          `await Gpu.create();\nconsole.log(Deno.env.get("XDG_RUNTIME_DIR") ?? "");\n`,
+        `import { createGpu } from ${JSON.stringify(setupModule)};\n` +
+          `await createGpu(undefined);\nconsole.log(Deno.env.get("XDG_RUNTIME_DIR") ?? "");\n`,
       );
       const env = Deno.env.toObject();
       delete env.XDG_RUNTIME_DIR;

@@ -23,6 +23,7 @@
 import process from "node:process";
 import { parseArgs } from "../src/cli/args.ts";
 import { encodeDispatches, Gpu } from "../src/gpu/gpu.ts";
+import { ensureRuntimeDir } from "../src/gpu/runtime_dir.ts";
 import { Recorder } from "../src/kernels/recorder.ts";
 import {
   backwardWeights,
@@ -64,6 +65,7 @@ function parseShape(s: string): Omit<ConvGeometry, "n"> {
   return { cin: c, hin: h, win: h, cout: c, k: 3, stride: 1, pad: 1 };
 }
 
+ensureRuntimeDir();
 const gpu = await Gpu.create();
 const scratchBuffers: GPUBuffer[] = [];
 /** Scratch memory for the "dilated" input gradient (one buffer per request). */

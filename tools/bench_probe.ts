@@ -121,6 +121,7 @@ async function probe(args: string[]): Promise<ProbeReport> {
     weights = randomWeights(graph);
     lap("weightsRandom");
   }
+  mod.ensureRuntimeDir();
   const gpu = await mod.Gpu.create();
   lap("gpu");
   const ex = await mod.Executor.create(gpu, graph, weights);

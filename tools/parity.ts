@@ -15,6 +15,7 @@ import { parseToolArgs } from "./tool_args.ts";
 import { loadModel } from "../src/graph/load_model.ts";
 import { scorePaths } from "../src/pipeline/score_paths.ts";
 import { Gpu } from "../src/gpu/gpu.ts";
+import { ensureRuntimeDir } from "../src/gpu/runtime_dir.ts";
 import { Executor } from "../src/graph/executor.ts";
 import { parseScoreFile } from "../src/io/scores.ts";
 import { parseNpy } from "../src/io/npy.ts";
@@ -207,6 +208,7 @@ if (import.meta.main) {
   }
   const model = await loadModel("auto", values.weights ?? referenceWeights(values.model!));
   console.error(`parity: ${model.description}, groups ${model.graph.groups.map((g) => g.name)}`);
+  ensureRuntimeDir();
   const gpu = await Gpu.create();
   const ex = await Executor.create(gpu, model.graph, model.weights);
   const wanted = values.sets?.split(",");

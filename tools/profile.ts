@@ -53,6 +53,7 @@
 import { parseToolArgs } from "./tool_args.ts";
 import { buildBackbone } from "../src/graph/model.ts";
 import { type Dispatch, encodeDispatches, Gpu } from "../src/gpu/gpu.ts";
+import { ensureRuntimeDir } from "../src/gpu/runtime_dir.ts";
 import { Executor } from "../src/graph/executor.ts";
 import type { Graph, Node } from "../src/graph/ir.ts";
 import { extractWeights, type GraphWeights } from "../src/graph/weights.ts";
@@ -357,6 +358,7 @@ async function dispatchProfile(
   runs: number,
 ): Promise<void> {
   const { graph, weights } = await loadNetwork(backbone, weightsPath);
+  ensureRuntimeDir();
   const gpu = await Gpu.create();
   const ex = await Executor.create(gpu, graph, weights);
   const inT = graph.tensors[graph.input];

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { Gpu } from "../gpu/gpu.ts";
 import { Executor } from "../graph/executor.ts";
 import { fileImageReader } from "../image/read_file.ts";
 import { ensureDirectory, removeEmptyDirectories, writeAll } from "../io/files.ts";
@@ -29,7 +28,7 @@ import { StopSignal } from "../pipeline/stop.ts";
 import { EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED } from "./args.ts";
 import { printablePath, Progress } from "./progress.ts";
 import type { ScoreOptions } from "./score_args.ts";
-import { loadRunCalibration, setUp } from "./setup.ts";
+import { createGpu, loadRunCalibration, setUp } from "./setup.ts";
 
 /**
  * Install a SIGINT handler that requests a stop. A second SIGINT exits without writing the
@@ -132,7 +131,7 @@ async function writeRecords(
 ): Promise<number> {
   const fromStdin = opts.imageList === null && opts.imagePath === "-";
   const listing = fromStdin ? undefined : await selectImages(opts);
-  const gpu = await Gpu.create({ adapter: opts.adapter });
+  const gpu = await createGpu(opts.adapter);
   const ex = await Executor.create(gpu, model.graph, model.weights);
   const groups = ex.groups;
   let done = new Map<string, number>();
@@ -283,7 +282,7 @@ async function runFolderResume(
   const listing = await selectImages(opts);
   const outDir = opts.outputDir;
   await ensureDirectory(outDir);
-  const gpu = await Gpu.create({ adapter: opts.adapter });
+  const gpu = await createGpu(opts.adapter);
   const ex = await Executor.create(gpu, model.graph, model.weights);
   const { journal, done } = await Journal.open(outDir, {
     model: model.graph.name,

@@ -6,7 +6,6 @@
  * @module
  */
 import { EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE } from "./args.ts";
-import { Gpu } from "../gpu/gpu.ts";
 import { Executor } from "../graph/executor.ts";
 import { removeEmptyDirectories } from "../io/files.ts";
 import { writeResultSet } from "../io/result_set.ts";
@@ -17,7 +16,7 @@ import { selectImages } from "../pipeline/select_images.ts";
 import { printablePath, Progress } from "./progress.ts";
 import { runPipeline } from "./run_pipeline.ts";
 import { parseScoreArgs, SCORE_HELP, type ScoreOptions, usesPipeline } from "./score_args.ts";
-import { loadRunCalibration, setUp } from "./setup.ts";
+import { createGpu, loadRunCalibration, setUp } from "./setup.ts";
 
 /**
  * Run the main command on the images `selectImages` selects (`--image-path DIR|FILE` or
@@ -108,7 +107,7 @@ export async function scoreSelection(
   channelOrder: "bgr" | "rgb",
   paths: string[],
 ): Promise<{ result: ScoreRunResult; secs: number }> {
-  const gpu = await Gpu.create({ adapter: opts.adapter });
+  const gpu = await createGpu(opts.adapter);
   console.error(
     `grafiqs: ${model.description}, ${channelOrder.toUpperCase()} input, ${paths.length} ` +
       `images, batch ${opts.batchSize}, adapter ${gpu.adapterName}`,

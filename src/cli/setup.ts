@@ -5,14 +5,16 @@
  * @module
  */
 import { dirname } from "node:path";
+import { Gpu, type GpuOptions } from "../gpu/gpu.ts";
+import { ensureRuntimeDir } from "../gpu/runtime_dir.ts";
 import { loadModel } from "../graph/load_model.ts";
 import type { LoadedModel } from "../graph/model.ts";
 import {
   calibrationFor,
   type CalibrationPreprocessing,
   calibrationText,
-  readCalibration,
 } from "../io/calibration.ts";
+import { readCalibration } from "../io/calibration_file.ts";
 import { fnv1a64 } from "../io/hash.ts";
 import { checkWritableDirectory, removeEmptyDirectories, removeStaleTemps } from "../io/files.ts";
 import { RESULT_FILE_PREFIX } from "../io/result_set.ts";
@@ -128,4 +130,17 @@ export async function loadRunCalibration(
     .toString(16)
     .padStart(16, "0");
   return { quantiles, fingerprint };
+}
+
+/**
+ * The command line's WebGPU device: points `XDG_RUNTIME_DIR` at a private folder when needed
+ * ({@link ensureRuntimeDir}, which silences Mesa's error line), then {@link Gpu.create}.
+ *
+ * @param adapter the `--adapter` choice
+ * @returns the device wrapper
+ * @throws {GpuError} when WebGPU is unavailable or no adapter matches
+ */
+export function createGpu(adapter: GpuOptions["adapter"]): Promise<Gpu> {
+  ensureRuntimeDir();
+  return Gpu.create({ adapter });
 }

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { ensureRuntimeDir } from "./runtime_dir.ts";
 import { paramsMismatch, type UniformStruct } from "./uniforms.ts";
 
 /** Options for {@link Gpu.create}. */
@@ -134,8 +133,9 @@ export class Gpu {
 
   /**
    * Request an adapter and a device with the largest storage-binding and buffer limits the
-   * adapter offers. First points `XDG_RUNTIME_DIR` at a private folder when it is unset or
-   * invalid, which keeps Mesa's drivers from printing an error line (`ensureRuntimeDir`).
+   * adapter offers. Platform-neutral (the web page uses it too): in Deno, call
+   * `ensureRuntimeDir()` (runtime_dir.ts) first, which keeps Mesa's drivers from printing an
+   * `XDG_RUNTIME_DIR` error line; the command line does (`createGpu`, cli/setup.ts).
    *
    * @throws {GpuError} when WebGPU is unavailable or no adapter matches.
    */
@@ -143,7 +143,6 @@ export class Gpu {
     if (!("gpu" in navigator) || !navigator.gpu) {
       throw new GpuError("WebGPU is not available in this Deno (navigator.gpu is missing)");
     }
-    ensureRuntimeDir(); // before Mesa looks for XDG_RUNTIME_DIR (see runtime_dir.ts)
     const choice = opts.adapter ?? "default";
     const req: GPURequestAdapterOptions = {};
     if (choice === "high-performance" || choice === "low-power") req.powerPreference = choice;

@@ -41,7 +41,9 @@ function tempRoot(): string {
  * folder is used instead and removed when the process exits. A valid value is left as it is.
  * Nothing is done on Windows, or without the permissions to read and write the environment.
  *
- * Called by `Gpu.create`; idempotent and cheap after the first call.
+ * Called before `Gpu.create` by the command line (`createGpu`, cli/setup.ts), the tools and the
+ * tests; `Gpu.create` itself stays free of Deno APIs for the web page. Idempotent and cheap
+ * after the first call.
  *
  * @returns the folder `XDG_RUNTIME_DIR` names afterwards, or null when nothing was done.
  */
