@@ -7,12 +7,11 @@
 import { dirname } from "node:path";
 import { type LoadedModel, loadModel } from "../graph/model.ts";
 import {
+  calibrationFingerprint,
   calibrationFor,
   type CalibrationPreprocessing,
-  calibrationText,
   readCalibration,
 } from "../io/calibration.ts";
-import { fnv1a64 } from "../io/hash.ts";
 import { checkWritableDirectory, removeEmptyDirectories, removeStaleTemps } from "../io/files.ts";
 import { RESULT_FILE_PREFIX } from "../io/result_set.ts";
 import type { ScoreOptions } from "./score_args.ts";
@@ -123,8 +122,5 @@ export async function loadRunCalibration(
     groups: model.graph.groups.map((g) => g.name),
     preprocessing: fedPreprocessing(model, channelOrder),
   });
-  const fingerprint = fnv1a64(new TextEncoder().encode(calibrationText(c)))
-    .toString(16)
-    .padStart(16, "0");
-  return { quantiles, fingerprint };
+  return { quantiles, fingerprint: calibrationFingerprint(c) };
 }
