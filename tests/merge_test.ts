@@ -506,8 +506,8 @@ Deno.test(
         assertEquals(m.code, 3, m.stderr);
         assert(
           m.stderr.startsWith(
-            "merge: note: 2 paths recorded more than once within one part, each time with the " +
-              `same result, kept once:\n  images/smooth_b.png (${at("stdin.tsv")}:2, ` +
+            "merge: note: paths recorded more than once within one part, the same result each " +
+              `time, kept once (2):\n  images/smooth_b.png (${at("stdin.tsv")}:2, ` +
               `${at("stdin.tsv")}:6)\n  images/broken.png (${at("stdin.tsv")}:3, ` +
               `${at("stdin.tsv")}:7)\n`,
           ),

@@ -47,8 +47,8 @@ usage:
 PART is a record file written by "--shard K/N --output PART" (TSV or JSONL, resumed or not),
 with its settings file PART.settings beside it, or an output folder written by "--shard K/N
 --output-dir PART" (read as the set its manifest names). Every part must come from the same
-weights, groups and channel order (an output folder records only its groups, so only those are
-checked for it); the record formats may differ.
+weights, groups, channel order and calibration (an output folder records only its groups and
+whether it was calibrated, so only those are checked for it); the record formats may differ.
 
 OUT receives what one folder-mode run over the whole input writes, byte for byte: the score
 files GraFIQs_<group>.txt in the global order, GraFIQs_failed.txt, the embeddings when every
@@ -68,7 +68,7 @@ made with --calibration, and GraFIQs_manifest.json, published as one set.
         GraFIQs_quality.tsv is written from it as the folder mode writes it
   Without a listing the order is Python's sorted path order of the parts' paths (the folder
   mode's order when the shards listed a directory without --path-replace), and only paths
-  scored twice and unfinished parts are found.
+  held twice and unfinished parts are found.
 
 A path recorded more than once within one record file (paths fed on stdin may repeat, and the
 record mode scores each line) is kept once, with a note, when all its records have the same
@@ -80,8 +80,8 @@ exit status:
   3  merged; some images failed (listed in OUT/GraFIQs_failed.txt)
   4  the parts do not cover the input exactly once: paths no shard scored, paths held by two
      parts, paths recorded with different results within one part, paths outside the listing,
-     or an unfinished part (a torn last line or a lock file left by
-     a killed or running job, an output folder's resume journal); each is named; nothing written
+     or an unfinished part (a torn last line or a lock file left by a killed or running job,
+     an output folder's resume journal); each is named; nothing written
   1  a part cannot be read, is malformed, or the parts have different settings or
      calibrations (the files are named); --calibration is missing, unreadable or not the
      parts'; or OUT cannot be written
@@ -229,8 +229,8 @@ export async function runMerge(args: string[]): Promise<number> {
     const { set, problems, repeated } = mergeParts(read, listing, quality);
     if (repeated.length) {
       console.error(
-        `merge: note: ${repeated.length} paths recorded more than once within one part, ` +
-          `each time with the same result, kept once:`,
+        `merge: note: paths recorded more than once within one part, the same result each ` +
+          `time, kept once (${repeated.length}):`,
       );
       for (const x of repeated.slice(0, SHOW)) {
         console.error(`  ${printablePath(x.path)} (${x.places.join(", ")})`);

@@ -7,10 +7,11 @@
  * A part is either
  * - a record file (`--output FILE`, TSV or JSONL, some of them resumed) with its settings file
  *   `FILE.settings` (pipeline/resume.ts); every such part must have the same network, weights
- *   fingerprint, groups and channel order (the format may differ); or
+ *   fingerprint, groups, channel order and calibration (the format may differ); or
  * - a folder-mode output folder (`--output-dir OUT_K`, with `--save-embeddings` for embeddings),
  *   read as the set its manifest names (io/result_set.ts). Such a folder records no settings but
- *   its groups, so only those (and the embedding width) can be checked against the other parts.
+ *   its groups, so only those (the embedding width, and whether its set holds
+ *   GraFIQs_quality.tsv) can be checked against the other parts.
  *
  * Parts made with `--calibration` must all have been made with it, with one calibration, which the
  * merge is given too ({@link mergeCalibration}); GraFIQs_quality.tsv is then written from it as
