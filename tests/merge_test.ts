@@ -4,16 +4,24 @@
  * and resumed), then merge, compared byte for byte with one folder-mode run over the whole
  * folder; the same for folder-mode shards with embeddings; and the refusals: a missing shard,
  * a path scored twice, mixed settings, a torn last line, a lock left behind, a part without
- * settings, an unfinished output folder.
+ * settings, an unfinished output folder; shards made with `--image-list` and `--calibration`
+ * (GraFIQs_quality.tsv included), a stdin-fed part that repeats paths, and `--image-path FILE`.
  */
-import { assert, assertEquals } from "./assert.ts";
+import { assert, assertEquals, assertThrows } from "./assert.ts";
 import { gpuTestOptions } from "./gpu_util.ts";
 import { runTool, tinyWorkDir } from "./cli_util.ts";
 import { EXIT_INCOMPLETE, MERGE_HELP, runMerge } from "../src/cli/merge.ts";
 import { docBlock } from "../tools/cluster_util.ts";
-import { checkSameSettings, type MergePart, mergeParts } from "../src/pipeline/merge.ts";
+import {
+  checkSameSettings,
+  mergeCalibration,
+  type MergePart,
+  mergeParts,
+} from "../src/pipeline/merge.ts";
 import type { RecordSettings } from "../src/pipeline/resume.ts";
 import { scorePathProblem } from "../src/io/scores.ts";
+import { weightsFingerprint } from "../src/io/hash.ts";
+import { calibrationFingerprint, parseCalibration } from "../src/io/calibration.ts";
 
 const GPU = gpuTestOptions("merge_test");
 
@@ -97,7 +105,8 @@ Deno.test(
       assertEquals(r.code, EXIT_INCOMPLETE, r.stderr);
       assert(
         r.stderr.includes(
-          "paths scored more than once (1):\n  images/broken.png (part_1.jsonl:1, again.jsonl:1)\n",
+          "paths held by more than one part (1): a part given twice, or parts of two runs\n" +
+            "  images/broken.png (part_1.jsonl:1, again.jsonl:1)\n",
         ),
         r.stderr,
       );
@@ -284,6 +293,280 @@ Deno.test(
   },
 );
 
+/** Run `merge` in-process (no tool start-up): its exit status and what it wrote to stderr. */
+async function mergeIn(args: string[]): Promise<{ code: number; stderr: string }> {
+  const original = console.error;
+  let stderr = "";
+  console.error = (...a: unknown[]) => void (stderr += a.join(" ") + "\n");
+  try {
+    const code = await runMerge(args);
+    return { code, stderr };
+  } finally {
+    console.error = original;
+  }
+}
+
+const GROUPS = ["image", "block1", "block2", "block3", "block4"];
+
+Deno.test(
+  "merge: --image-list shards made with --calibration equal one folder run (quality file too)",
+  GPU,
+  async (t) => {
+    const dir = await tinyWorkDir("grafiqs_merge_cal_");
+    const at = (p: string) => `${dir}/${p}`;
+    // Not the sorted order. Shard 0/2 holds smooth_b and broken, 1/2 smooth_a and folder.png.
+    const list = ["smooth_b", "broken", "smooth_a", "folder"].map((n) => `images/${n}.png`);
+    await Deno.writeTextFile(at("list.txt"), list.join("\n") + "\n");
+    // A calibration of these weights whose quantiles span 1e-3..1e6, so that every group's raw
+    // scores fall between two of them and get qualities other than 0 and 100.
+    const cal = {
+      format: "GraFIQs calibration",
+      formatVersion: 1,
+      tool: "grafiqs test",
+      model: {
+        architecture: "iresnet",
+        weightsFingerprint: weightsFingerprint(await Deno.readFile(at("model.pth"))),
+      },
+      preprocessing: {
+        channelOrder: "bgr",
+        size: 112,
+        mean: [0.5, 0.5, 0.5],
+        std: [0.5, 0.5, 0.5],
+      },
+      reference: { scored: 10, failed: 0 },
+      groups: GROUPS.map((name) => ({
+        name,
+        count: 10,
+        quantiles: [-3, -2, -1, 0, 1, 2, 3, 4, 5, 6].map((e) => 10 ** e),
+      })),
+    };
+    await Deno.writeTextFile(at("cal.json"), JSON.stringify(cal));
+    const other = {
+      ...cal,
+      groups: cal.groups.map((g) => ({ ...g, quantiles: g.quantiles.map((q) => 2 * q) })),
+    };
+    await Deno.writeTextFile(at("cal2.json"), JSON.stringify(other, null, 1));
+    const fp = calibrationFingerprint(parseCalibration(JSON.stringify(cal), "cal"));
+    const fp2 = calibrationFingerprint(parseCalibration(JSON.stringify(other), "cal2"));
+    const base = [
+      "--image-list",
+      "list.txt",
+      "--weights",
+      "model.pth",
+      "--calibration",
+      "cal.json",
+    ];
+    const full = await runTool([...base, "--output-dir", "full"], dir);
+    assertEquals(full.code, 3, full.stderr);
+    const quality = (await Deno.readTextFile(at("full/GraFIQs_quality.tsv"))).split("\n");
+    assertEquals(quality.map((l) => l.split("\t")[0]), [
+      "path",
+      "images/smooth_b.png",
+      "images/smooth_a.png",
+      "",
+    ]);
+    for (const line of quality.slice(1, 3)) {
+      for (const q of line.split("\t").slice(1)) assert(/^\d\d\.\d\d$/.test(q), line);
+    }
+    const parts = ["part_0.tsv", "part_1.jsonl"];
+    for (const [k, part] of parts.entries()) {
+      const r = await runTool([...base, "--shard", `${k}/2`, "--output", part], dir);
+      assertEquals(r.code, 3, r.stderr);
+    }
+    const listing = ["--image-list", at("list.txt")];
+    const withCal = [...listing, "--calibration", at("cal.json")];
+
+    await t.step(
+      "merged: the folder run's files byte for byte, GraFIQs_quality.tsv and the manifest included",
+      async () => {
+        const r = await mergeIn(["--output-dir", at("m1"), ...withCal, ...parts.map(at)]);
+        assertEquals(r.code, 3, r.stderr);
+        await assertSameFolder(at("m1"), at("full"));
+      },
+    );
+
+    await t.step("refused, naming the files: no --calibration, or another one", async () => {
+      const r = await mergeIn(["--output-dir", at("m2"), ...listing, ...parts.map(at)]);
+      assertEquals(r.code, 1, r.stderr);
+      assert(
+        r.stderr.includes(
+          `merge: the parts were made with --calibration (${at("part_0.tsv")}: ${fp}, ` +
+            `${at("part_1.jsonl")}: ${fp}); give merge the same --calibration FILE.json`,
+        ),
+        r.stderr,
+      );
+      const r2 = await mergeIn([
+        "--output-dir",
+        at("m2"),
+        ...listing,
+        "--calibration",
+        at("cal2.json"),
+        ...parts.map(at),
+      ]);
+      assertEquals(r2.code, 1, r2.stderr);
+      assert(
+        r2.stderr.includes(
+          `merge: the shards were made with another calibration than ${at("cal2.json")} ` +
+            `(fingerprint ${fp2}):\n  ${at("part_0.tsv")}: calibration ${fp}\n  ` +
+            `${at("part_1.jsonl")}: calibration ${fp}\n`,
+        ),
+        r2.stderr,
+      );
+      await assertNoFolder(at("m2"));
+    });
+
+    await t.step(
+      "shards with and without a calibration, or with two: refused, naming them",
+      async () => {
+        const plain = await runTool([
+          ...base.slice(0, -2),
+          "--shard",
+          "1/2",
+          "--output",
+          "plain_1.tsv",
+        ], dir);
+        assertEquals(plain.code, 3, plain.stderr);
+        // A shard made with cal2.json: its settings name that calibration's fingerprint.
+        await Deno.copyFile(at("part_1.jsonl"), at("other_1.jsonl"));
+        const settings = await Deno.readTextFile(at("part_1.jsonl.settings"));
+        assert(settings.includes(`"calibration":"${fp}"`), settings);
+        await Deno.writeTextFile(at("other_1.jsonl.settings"), settings.replace(fp, fp2));
+        for (const [second, want] of [["plain_1.tsv", "null"], ["other_1.jsonl", `"${fp2}"`]]) {
+          const r = await mergeIn([
+            "--output-dir",
+            at("m3"),
+            ...withCal,
+            at("part_0.tsv"),
+            at(second),
+          ]);
+          assertEquals(r.code, 1, r.stderr);
+          assert(
+            r.stderr.includes("merge: the shards were made with different settings"),
+            r.stderr,
+          );
+          assert(r.stderr.includes(`\n  ${at("part_0.tsv")}: {`), r.stderr);
+          assert(r.stderr.includes(`"calibration":"${fp}"}\n`), r.stderr);
+          assert(r.stderr.includes(`\n  ${at(second)}: {`), r.stderr);
+          assert(r.stderr.endsWith(`"calibration":${want}}\n`), r.stderr);
+        }
+        await assertNoFolder(at("m3"));
+      },
+    );
+
+    await t.step(
+      "a calibrated output folder among record parts; one with another calibration",
+      async () => {
+        const r0 = await runTool([...base, "--shard", "0/2", "--output-dir", "out_0"], dir);
+        assertEquals(r0.code, 3, r0.stderr);
+        const r = await mergeIn([
+          "--output-dir",
+          at("m4"),
+          ...withCal,
+          at("out_0"),
+          at("part_1.jsonl"),
+        ]);
+        assertEquals(r.code, 3, r.stderr);
+        await assertSameFolder(at("m4"), at("full"));
+        const r2 = await mergeIn([
+          "--output-dir",
+          at("m5"),
+          "--calibration",
+          at("cal2.json"),
+          at("out_0"),
+        ]);
+        assertEquals(r2.code, 1, r2.stderr);
+        assert(
+          r2.stderr.includes(
+            `merge: ${at("out_0/GraFIQs_quality.tsv")} does not hold the qualities that ` +
+              `calibration ${at("cal2.json")} gives its scores`,
+          ),
+          r2.stderr,
+        );
+        // And a calibrated folder beside an uncalibrated record part.
+        const r3 = await mergeIn(["--output-dir", at("m5"), at("out_0"), at("plain_1.tsv")]);
+        assertEquals(r3.code, 1, r3.stderr);
+        assert(r3.stderr.includes(`\n  ${at("out_0")}: {"groups":`), r3.stderr);
+        assert(r3.stderr.includes(`"calibrated":true}`), r3.stderr);
+        await assertNoFolder(at("m5"));
+      },
+    );
+
+    await t.step(
+      "a stdin-fed part that repeats paths: kept once with a note; conflicting: status 4",
+      async () => {
+        // The record mode scores every line it is fed: smooth_b and broken twice here.
+        const input = [...list, list[0], list[1]].join("\n") + "\n";
+        const r = await runTool(
+          ["--weights", "model.pth", "--calibration", "cal.json", "--output", "stdin.tsv"],
+          dir,
+          input,
+        );
+        assertEquals(r.code, 3, r.stderr);
+        const m = await mergeIn(["--output-dir", at("m6"), ...withCal, at("stdin.tsv")]);
+        assertEquals(m.code, 3, m.stderr);
+        assert(
+          m.stderr.startsWith(
+            "merge: note: paths recorded more than once within one part, the same result each " +
+              `time, kept once (2):\n  images/smooth_b.png (${at("stdin.tsv")}:2, ` +
+              `${at("stdin.tsv")}:6)\n  images/broken.png (${at("stdin.tsv")}:3, ` +
+              `${at("stdin.tsv")}:7)\n`,
+          ),
+          m.stderr,
+        );
+        await assertSameFolder(at("m6"), at("full"));
+        // The second smooth_b record with another image score: which one is right is unknown.
+        const lines = (await Deno.readTextFile(at("stdin.tsv"))).split("\n");
+        const f = lines[5].split("\t");
+        assertEquals(f[0], "images/smooth_b.png");
+        f[1] = "1.5";
+        lines[5] = f.join("\t");
+        await Deno.writeTextFile(at("conflict.tsv"), lines.join("\n"));
+        await Deno.copyFile(at("stdin.tsv.settings"), at("conflict.tsv.settings"));
+        const c = await mergeIn(["--output-dir", at("m7"), ...withCal, at("conflict.tsv")]);
+        assertEquals(c.code, EXIT_INCOMPLETE, c.stderr);
+        assert(
+          c.stderr.includes(
+            "merge: paths recorded more than once within one part, with different results (1):\n" +
+              `  images/smooth_b.png (${at("conflict.tsv")}:2, ${at("conflict.tsv")}:6)\n`,
+          ),
+          c.stderr,
+        );
+        await assertNoFolder(at("m7"));
+      },
+    );
+
+    await t.step(
+      "--image-path FILE: two shards (one empty) equal the folder run of the file",
+      async () => {
+        const file = ["--image-path", "./images/smooth_b.png", "--weights", "model.pth"];
+        const one = await runTool([...file, "--output-dir", "one"], dir);
+        assertEquals(one.code, 0, one.stderr);
+        for (const k of [0, 1]) {
+          const r = await runTool([...file, "--shard", `${k}/2`, "--output", `one_${k}.tsv`], dir);
+          assertEquals(r.code, 0, r.stderr);
+        }
+        // "./images/smooth_b.png" falls in shard 1/2; shard 0/2 is the header alone.
+        assertEquals((await Deno.readTextFile(at("one_0.tsv"))).split("\n").length, 2);
+        const r = await runTool(
+          [
+            "merge",
+            "--output-dir",
+            "m8",
+            "--image-path",
+            "./images/smooth_b.png",
+            "one_0.tsv",
+            "one_1.tsv",
+          ],
+          dir,
+        );
+        assertEquals(r.code, 0, r.stderr);
+        await assertSameFolder(at("m8"), at("one"));
+      },
+    );
+    await Deno.remove(dir, { recursive: true });
+  },
+);
+
 async function assertNoFolder(path: string): Promise<void> {
   try {
     await Deno.lstat(path);
@@ -350,6 +633,7 @@ Deno.test("merge: settings checks and the merge itself, in-process", () => {
     settings: s,
     records,
     embeddings: false,
+    calibrated: s?.calibration !== undefined,
     unfinished: [],
   });
   // The format may differ; an output folder (no settings) is checked by its groups only.
@@ -380,7 +664,7 @@ Deno.test("merge: settings checks and the merge itself, in-process", () => {
   );
   assert(!m.includes("c.tsv"), m);
   const m2 = refused([part("a.tsv", settings()), { ...part("out_1", null), groups: ["image"] }]);
-  assert(m2.includes('\n  out_1: {"groups":["image"]}'), m2);
+  assert(m2.includes('\n  out_1: {"groups":["image"],"calibrated":false}'), m2);
 
   // Without a listing: Python's path order (by components: "a/x" before "a-b/x"); a path with a
   // line break becomes a failure with the folder mode's reason; a path held twice is named.
@@ -402,4 +686,54 @@ Deno.test("merge: settings checks and the merge itself, in-process", () => {
   ]);
   assertEquals(problems.duplicates, [{ path: "a/x.png", places: ["p1.tsv:2", "p2.tsv:2"] }]);
   assertEquals(set.embeddings, null);
+
+  // Within one part: the same result again (scores bit for bit, NaN included; or the same
+  // failure) is kept once; another result is a problem. Across parts it stays a duplicate.
+  const nan = [NaN, 2.5];
+  const within = mergeParts([
+    part("s.tsv", settings(), [
+      rec("r.png", "s.tsv:2", nan),
+      rec("c.png", "s.tsv:3"),
+      rec("f.png", "s.tsv:4", null),
+      rec("r.png", "s.tsv:5", [NaN, 2.5]),
+      rec("c.png", "s.tsv:6", [1.5, 2.5000002384185791]),
+      rec("f.png", "s.tsv:7", null),
+      rec("g.png", "s.tsv:8", null),
+      rec("g.png", "s.tsv:9"),
+    ]),
+    part("t.tsv", settings(), [rec("f.png", "t.tsv:2", null)]),
+  ], null);
+  assertEquals(within.repeated, [
+    { path: "r.png", places: ["s.tsv:2", "s.tsv:5"] },
+    { path: "f.png", places: ["s.tsv:4", "s.tsv:7"] },
+  ]);
+  assertEquals(within.problems.conflicting, [
+    { path: "c.png", places: ["s.tsv:3", "s.tsv:6"] },
+    { path: "g.png", places: ["s.tsv:8", "s.tsv:9"] },
+  ]);
+  assertEquals(within.problems.duplicates, [
+    { path: "f.png", places: ["s.tsv:4", "s.tsv:7", "t.tsv:2"] },
+  ]);
+  assertEquals(within.set.rows.map((r) => r.path), ["c.png", "r.png"]);
+
+  // A calibration is a setting: record files with two, or with and without; a calibrated
+  // folder (GraFIQs_quality.tsv in its set) beside an uncalibrated one.
+  const m3 = refused([
+    part("a.tsv", settings({ calibration: "00000000000000aa" })),
+    part("b.tsv", settings({ calibration: "00000000000000bb" })),
+    part("c.tsv", settings()),
+  ]);
+  assert(m3.includes('"channelOrder":"bgr","calibration":"00000000000000aa"}'), m3);
+  assert(m3.includes('\n  b.tsv: {"model"'), m3);
+  assert(m3.includes('"calibration":"00000000000000bb"}'), m3);
+  assert(m3.includes('\n  c.tsv: {"model"') && m3.endsWith('"calibration":null}'), m3);
+  const m4 = refused([{ ...part("o1", null), calibrated: true }, part("o2", null)]);
+  assert(m4.endsWith('\n  o2: {"groups":["image","block1"],"calibrated":false}'), m4);
+  // Calibrated parts and no --calibration given, or the reverse.
+  const calibrated = [part("a.tsv", settings({ calibration: "00000000000000aa" }))];
+  assertThrows(
+    () => mergeCalibration(calibrated, null),
+    /\(a\.tsv: 00000000000000aa\); give merge/,
+  );
+  assertEquals(mergeCalibration([part("c.tsv", settings())], null), null);
 });

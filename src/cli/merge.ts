@@ -13,11 +13,13 @@ import {
   parseArgs,
   UsageError,
 } from "./args.ts";
+import { readCalibration } from "../io/calibration_file.ts";
 import { readImageList } from "../io/image_list.ts";
 import { writeResultSet } from "../io/result_set.ts";
 import { applyPathReplace, checkPathReplaceArgs } from "../io/select.ts";
 import {
   checkSameSettings,
+  mergeCalibration,
   mergeComplete,
   type MergeListing,
   type MergePart,
@@ -39,18 +41,19 @@ export const MERGE_HELP = `merge: join the parts of a sharded run into the offic
 
 usage:
   merge --output-dir OUT [--image-path DIR [--image-extension EXT ...] [--recursive]
-        | --image-list FILE] [--path-replace A --path-replace-with B] PART...
+        | --image-list FILE] [--path-replace A --path-replace-with B]
+        [--calibration FILE.json] PART...
 
 PART is a record file written by "--shard K/N --output PART" (TSV or JSONL, resumed or not),
 with its settings file PART.settings beside it, or an output folder written by "--shard K/N
 --output-dir PART" (read as the set its manifest names). Every part must come from the same
-weights, groups and channel order (an output folder records only its groups, so only those are
-checked for it); the record formats may differ.
+weights, groups, channel order and calibration (an output folder records only its groups and
+whether it was calibrated, so only those are checked for it); the record formats may differ.
 
 OUT receives what one folder-mode run over the whole input writes, byte for byte: the score
 files GraFIQs_<group>.txt in the global order, GraFIQs_failed.txt, the embeddings when every
-part is an output folder written with --save-embeddings, and GraFIQs_manifest.json, published as
-one set.
+part is an output folder written with --save-embeddings, GraFIQs_quality.tsv when the parts were
+made with --calibration, and GraFIQs_manifest.json, published as one set.
 
   --image-path DIR, --image-extension EXT, --recursive
         the listing the shards were cut from (the main command's options, same meaning); the
@@ -59,18 +62,29 @@ one set.
         the same with an image list (the order is the list's)
   --path-replace A --path-replace-with B
         the replacement the shards printed their paths with (to match them to the listing)
+  --calibration FILE.json
+        the calibration the shards were made with: required when they were (all of them, with
+        this one calibration; parts with and without one, or with two, are refused), and
+        GraFIQs_quality.tsv is written from it as the folder mode writes it
   Without a listing the order is Python's sorted path order of the parts' paths (the folder
   mode's order when the shards listed a directory without --path-replace), and only paths
-  scored twice and unfinished parts are found.
+  held twice and unfinished parts are found.
+
+A path recorded more than once within one record file (paths fed on stdin may repeat, and the
+record mode scores each line) is kept once, with a note, when all its records have the same
+result (scores, or failure reason); with different results it is an error (status 4). A path held
+by two parts is always an error (status 4): a part given twice, or parts of two runs.
 
 exit status:
   0  merged; every image was scored
   3  merged; some images failed (listed in OUT/GraFIQs_failed.txt)
-  4  the parts do not cover the input exactly once: paths no shard scored, paths scored twice,
-     paths outside the listing, or an unfinished part (a torn last line or a lock file left by
-     a killed or running job, an output folder's resume journal); each is named; nothing written
-  1  a part cannot be read, is malformed, or the parts have different settings (the files
-     are named); or OUT cannot be written
+  4  the parts do not cover the input exactly once: paths no shard scored, paths held by two
+     parts, paths recorded with different results within one part, paths outside the listing,
+     or an unfinished part (a torn last line or a lock file left by a killed or running job,
+     an output folder's resume journal); each is named; nothing written
+  1  a part cannot be read, is malformed, or the parts have different settings or
+     calibrations (the files are named); --calibration is missing, unreadable or not the
+     parts'; or OUT cannot be written
   2  bad command line
 `;
 
@@ -82,6 +96,7 @@ const MERGE_OPTIONS = {
   "image-list": { type: "string" },
   "path-replace": { type: "string" },
   "path-replace-with": { type: "string" },
+  calibration: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -99,7 +114,13 @@ function report(p: MergeProblems): string[] {
   list(p.missing, "listed paths that no shard scored", (x) => printablePath(x));
   list(
     p.duplicates,
-    "paths scored more than once",
+    "paths held by more than one part",
+    (x) => `${printablePath(x.path)} (${x.places.join(", ")})`,
+    " a part given twice, or parts of two runs",
+  );
+  list(
+    p.conflicting,
+    "paths recorded more than once within one part, with different results",
     (x) => `${printablePath(x.path)} (${x.places.join(", ")})`,
   );
   list(
@@ -177,6 +198,11 @@ export async function runMerge(args: string[]): Promise<number> {
     const read: MergePart[] = [];
     for (const f of parts) read.push(await readMergePart(f));
     checkSameSettings(read);
+    const cal = v.calibration;
+    const quality = mergeCalibration(
+      read,
+      cal === undefined ? null : { calibration: await readCalibration(cal), source: cal },
+    );
     let listing: MergeListing | null = null;
     const text = pathReplace
       ? (p: string) => applyPathReplace(p, pathReplace.a, pathReplace.b)
@@ -200,7 +226,17 @@ export async function runMerge(args: string[]): Promise<number> {
     } else if (v["image-list"] !== undefined) {
       listing = { listed: (await readImageList(v["image-list"])).paths, text };
     }
-    const { set, problems } = mergeParts(read, listing);
+    const { set, problems, repeated } = mergeParts(read, listing, quality);
+    if (repeated.length) {
+      console.error(
+        `merge: note: paths recorded more than once within one part, the same result each ` +
+          `time, kept once (${repeated.length}):`,
+      );
+      for (const x of repeated.slice(0, SHOW)) {
+        console.error(`  ${printablePath(x.path)} (${x.places.join(", ")})`);
+      }
+      if (repeated.length > SHOW) console.error(`  ... and ${repeated.length - SHOW} more`);
+    }
     if (!mergeComplete(problems)) {
       for (const line of report(problems)) console.error(line);
       console.error(`merge: nothing written to ${printablePath(v["output-dir"]!)}`);

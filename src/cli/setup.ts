@@ -10,12 +10,11 @@ import { ensureRuntimeDir } from "../gpu/runtime_dir.ts";
 import { loadModel } from "../graph/load_model.ts";
 import type { LoadedModel } from "../graph/model.ts";
 import {
+  calibrationFingerprint,
   calibrationFor,
   type CalibrationPreprocessing,
-  calibrationText,
 } from "../io/calibration.ts";
 import { readCalibration } from "../io/calibration_file.ts";
-import { fnv1a64 } from "../io/hash.ts";
 import { checkWritableDirectory, removeEmptyDirectories, removeStaleTemps } from "../io/files.ts";
 import { RESULT_FILE_PREFIX } from "../io/result_set.ts";
 import type { ScoreOptions } from "./score_args.ts";
@@ -126,10 +125,7 @@ export async function loadRunCalibration(
     groups: model.graph.groups.map((g) => g.name),
     preprocessing: fedPreprocessing(model, channelOrder),
   });
-  const fingerprint = fnv1a64(new TextEncoder().encode(calibrationText(c)))
-    .toString(16)
-    .padStart(16, "0");
-  return { quantiles, fingerprint };
+  return { quantiles, fingerprint: calibrationFingerprint(c) };
 }
 
 /**

@@ -28,6 +28,7 @@
  *
  * @module
  */
+import { fnv1a64 } from "./hash.ts";
 import { escapeTsv } from "./scores.ts";
 import { VERSION } from "../version.ts";
 
@@ -210,6 +211,19 @@ export function calibrationText(c: Calibration): string {
     (_, inner: string) => `[${inner.split(/,\s+/).join(", ")}]`,
   );
   return text + "\n";
+}
+
+/**
+ * The fingerprint of a calibration, kept in the record settings of a calibrated run
+ * (`RecordSettings.calibration`) and compared by `grafiqs merge`: FNV-1a 64 of its canonical
+ * text ({@link calibrationText}), 16 lowercase hex digits. Two files with the same content
+ * (whatever their spacing) have the same fingerprint.
+ *
+ * @param c the calibration (as parsed)
+ * @returns 16 lowercase hex digits
+ */
+export function calibrationFingerprint(c: Calibration): string {
+  return fnv1a64(new TextEncoder().encode(calibrationText(c))).toString(16).padStart(16, "0");
 }
 
 /** Raised for a calibration file that is malformed or does not fit the run; names the file. */

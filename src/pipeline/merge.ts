@@ -7,10 +7,20 @@
  * A part is either
  * - a record file (`--output FILE`, TSV or JSONL, some of them resumed) with its settings file
  *   `FILE.settings` (pipeline/resume.ts); every such part must have the same network, weights
- *   fingerprint, groups and channel order (the format may differ); or
+ *   fingerprint, groups, channel order and calibration (the format may differ); or
  * - a folder-mode output folder (`--output-dir OUT_K`, with `--save-embeddings` for embeddings),
  *   read as the set its manifest names (io/result_set.ts). Such a folder records no settings but
- *   its groups, so only those (and the embedding width) can be checked against the other parts.
+ *   its groups, so only those (the embedding width, and whether its set holds
+ *   GraFIQs_quality.tsv) can be checked against the other parts.
+ *
+ * Parts made with `--calibration` must all have been made with it, with one calibration, which the
+ * merge is given too ({@link mergeCalibration}); GraFIQs_quality.tsv is then written from it as
+ * the folder mode writes it.
+ *
+ * A path recorded more than once within one record file (paths fed on stdin may repeat; the
+ * record mode scores each line) is kept once when every record of it has the same result, and
+ * named as a note; records of one path with different results within one part, and a path held
+ * by two parts, keep the merge from being written.
  *
  * The order is the listing's when one is given (the folder mode's sorted listing, or an image
  * list's order), else Python's path order of the paths, which is the folder mode's order for a
@@ -19,6 +29,12 @@
  * @module
  */
 import { join } from "node:path";
+import {
+  type Calibration,
+  calibrationFingerprint,
+  QUALITY_FILE_NAME,
+  qualityFileText,
+} from "../io/calibration.ts";
 import { EMBEDDINGS_FILE_NAMES } from "../io/embeddings.ts";
 import { readCompleteLines } from "../io/files.ts";
 import { parseNpy } from "../io/npy.ts";
@@ -69,6 +85,13 @@ export interface MergePart {
   records: PartRecord[];
   /** Whether every scored image has its embedding (an output folder with embeddings). */
   embeddings: boolean;
+  /**
+   * Whether it was made with `--calibration`: a record file whose settings name a calibration
+   * (its `quality_<group>` columns), an output folder whose set holds GraFIQs_quality.tsv.
+   */
+  calibrated: boolean;
+  /** An output folder's GraFIQs_quality.tsv text, to check against the merge's calibration. */
+  qualityText?: string;
   /**
    * Why the job that wrote it has not finished: a torn last line (a record cut by a killed
    * job), a lock file still present (a job still writing, or killed), an output folder's resume
@@ -122,7 +145,9 @@ async function readRecordPart(file: string): Promise<MergePart> {
   const settings = parseSettings(text, sp);
   const format: RecordFormat = settings.format;
   const groups = settings.groups;
-  const header = recordHeader(format, groups).replace(/\n$/, "");
+  const calibrated = settings.calibration !== undefined;
+  const qualityColumns = calibrated ? groups.map((g) => `quality_${g}`) : [];
+  const header = recordHeader(format, groups, qualityColumns).replace(/\n$/, "");
   const records: PartRecord[] = [];
   const r = await readCompleteLines(file, (line, no) => {
     if (format === "tsv" && no === 1) {
@@ -134,7 +159,14 @@ async function readRecordPart(file: string): Promise<MergePart> {
       }
       return;
     }
-    const rec = parseRecordLine(format, groups, line, `${file}:${no}`);
+    const rec = parseRecordLine(
+      format,
+      groups,
+      line,
+      `${file}:${no}`,
+      false,
+      qualityColumns.length,
+    );
     records.push({
       path: rec.path,
       scores: rec.scores === null ? null : Array.from(rec.scores),
@@ -149,7 +181,7 @@ async function readRecordPart(file: string): Promise<MergePart> {
     const pid = (await Deno.readTextFile(lock)).trim() || "?";
     unfinished.push(`its lock ${lock} is present (pid ${pid})`);
   } catch { /* no lock: the job that wrote the file has ended */ }
-  return { file, groups, settings, records, embeddings: false, unfinished };
+  return { file, groups, settings, records, embeddings: false, calibrated, unfinished };
 }
 
 /**
@@ -251,7 +283,17 @@ async function readFolderPart(dir: string): Promise<MergePart> {
         `not that run's (finish it with --resume)`,
     );
   } catch { /* no journal */ }
-  return { file: dir, groups, settings: null, records, embeddings, unfinished };
+  const qualityText = text.get(QUALITY_FILE_NAME);
+  return {
+    file: dir,
+    groups,
+    settings: null,
+    records,
+    embeddings,
+    calibrated: qualityText !== undefined,
+    ...(qualityText !== undefined ? { qualityText } : {}),
+    unfinished,
+  };
 }
 
 function parseSettings(text: string, where: string): RecordSettings {
@@ -269,31 +311,40 @@ function parseSettings(text: string, where: string): RecordSettings {
     typeof s.weights === "string" && Array.isArray(s.groups) &&
     s.groups.every((g) => typeof g === "string") && s.groups.length > 0 &&
     (s.channelOrder === "bgr" || s.channelOrder === "rgb") &&
-    (s.format === "tsv" || s.format === "jsonl");
+    (s.format === "tsv" || s.format === "jsonl") &&
+    (s.calibration === undefined || typeof s.calibration === "string");
   if (!ok) {
     throw new Error(
-      `${where}: expected model, weights, groups, channelOrder and format in the settings`,
+      `${where}: expected model, weights, groups, channelOrder, format (and a string ` +
+        `calibration, if any) in the settings`,
     );
   }
   return s;
 }
 
 /**
- * Check that every part was written with the same groups and, among the record files, the same
- * network, weights and channel order; and that the output folders' embeddings have one width.
+ * Check that every part was written with the same groups and with `--calibration` or without
+ * it, and, among the record files, the same network, weights, channel order and calibration;
+ * and that the output folders' embeddings have one width.
  *
  * @param parts the parts, at least one
- * @throws Error naming the first part and each part that differs, with both settings
+ * @throws Error naming the first part and each part that differs, with both settings (a record
+ *   file's calibration as its fingerprint, null without; an output folder's as `calibrated`)
  */
 export function checkSameSettings(parts: readonly MergePart[]): void {
   const key = (p: MergePart) =>
     JSON.stringify(
       p.settings
-        ? Object.fromEntries(SHARED_SETTINGS.map((k) => [k, p.settings![k]]))
-        : { groups: p.groups },
+        ? {
+          ...Object.fromEntries(SHARED_SETTINGS.map((k) => [k, p.settings![k]])),
+          calibration: p.settings.calibration ?? null,
+        }
+        : { groups: p.groups, calibrated: p.calibrated },
     );
   const differ = (a: MergePart, b: MergePart) =>
-    a.settings && b.settings ? key(a) !== key(b) : a.groups.join("\t") !== b.groups.join("\t");
+    a.settings && b.settings
+      ? key(a) !== key(b)
+      : a.groups.join("\t") !== b.groups.join("\t") || a.calibrated !== b.calibrated;
   const first = parts.find((p) => p.settings) ?? parts[0];
   const bad = parts.filter((p) => differ(p, first));
   if (bad.length) {
@@ -316,6 +367,76 @@ export function checkSameSettings(parts: readonly MergePart[]): void {
   }
 }
 
+/**
+ * The calibration a merge writes GraFIQs_quality.tsv with, checked against the parts: they must
+ * all have been made with `--calibration` when it is given (and none when not); a record file's
+ * settings must name this calibration's fingerprint, and an output folder's GraFIQs_quality.tsv
+ * must hold the qualities this calibration gives its scores (two decimals), so that a folder made
+ * with another calibration is found even though the folder records no fingerprint.
+ *
+ * @param parts parts with equal settings ({@link checkSameSettings})
+ * @param calibration the merge's `--calibration` as parsed, with its file name; or null
+ * @returns each group's quantiles, in the parts' group order, for {@link mergeParts}; null
+ *   without a calibration
+ * @throws Error naming the parts: calibrated parts and no calibration given (or the reverse), a
+ *   record file made with another calibration (both fingerprints), an output folder whose
+ *   qualities differ, a group the calibration lacks
+ */
+export function mergeCalibration(
+  parts: readonly MergePart[],
+  calibration: { calibration: Calibration; source: string } | null,
+): number[][] | null {
+  const calibrated = parts.filter((p) => p.calibrated);
+  const fp = (p: MergePart) => p.settings?.calibration ?? QUALITY_FILE_NAME;
+  if (calibration === null) {
+    if (calibrated.length === 0) return null;
+    throw new Error(
+      `the parts were made with --calibration (${
+        calibrated.map((p) => `${p.file}: ${fp(p)}`).join(", ")
+      }); give merge the same --calibration FILE.json, from which GraFIQs_quality.tsv is written`,
+    );
+  }
+  const { calibration: c, source } = calibration;
+  if (calibrated.length !== parts.length) {
+    throw new Error(
+      `--calibration ${source}: the parts were made without --calibration (${
+        parts.filter((p) => !p.calibrated).map((p) => p.file).join(", ")
+      }); merge them without it`,
+    );
+  }
+  const want = calibrationFingerprint(c);
+  const other = parts.filter((p) => p.settings && p.settings.calibration !== want);
+  if (other.length) {
+    throw new Error(
+      `the shards were made with another calibration than ${source} (fingerprint ${want}):\n` +
+        other.map((p) => `  ${p.file}: calibration ${fp(p)}`).join("\n"),
+    );
+  }
+  const groups = parts[0].groups;
+  const quantiles = groups.map((g) => {
+    const found = c.groups.find((x) => x.name === g);
+    if (!found) {
+      throw new Error(
+        `calibration ${source} has no group ${g} (it has ${
+          c.groups.map((x) => x.name).join(", ")
+        })`,
+      );
+    }
+    return found.quantiles;
+  });
+  for (const p of parts) {
+    if (p.qualityText === undefined) continue;
+    const rows = p.records.flatMap((r) => (r.scores ? [{ path: r.path, scores: r.scores }] : []));
+    if (qualityFileText(groups, rows, quantiles) !== p.qualityText) {
+      throw new Error(
+        `${join(p.file, QUALITY_FILE_NAME)} does not hold the qualities that calibration ` +
+          `${source} gives its scores: the folder was made with another calibration`,
+      );
+    }
+  }
+  return quantiles;
+}
+
 /** The listing the shards were cut from, to check their union against. */
 export interface MergeListing {
   /** The paths as listed (the folder mode's order: sorted, or the image list's order). */
@@ -328,8 +449,15 @@ export interface MergeListing {
 export interface MergeProblems {
   /** Listed paths (printed text) that no part holds, in listing order. */
   missing: string[];
-  /** Paths held more than once, with every `FILE:LINE` holding them, in output order. */
+  /**
+   * Paths held by more than one part, with every `FILE:LINE` holding them, in output order.
+   */
   duplicates: { path: string; places: string[] }[];
+  /**
+   * Paths recorded more than once within one part with different results (scores, or failed
+   * and scored, or other reasons), with every `FILE:LINE` of them, in part and line order.
+   */
+  conflicting: { path: string; places: string[] }[];
   /** Paths a part holds that the listing does not (`FILE:LINE`), in part and line order. */
   unlisted: { path: string; place: string }[];
   /** Parts whose job has not finished, with why ({@link MergePart.unfinished}). */
@@ -342,39 +470,70 @@ export interface MergeResult {
   set: ResultSet;
   /** What is wrong with the parts' union; all empty when the merge is complete. */
   problems: MergeProblems;
+  /**
+   * Paths recorded more than once within one part, every time with the same result, kept once
+   * (not a problem: the record mode scores a path each time it is fed), with every `FILE:LINE`,
+   * in part and line order.
+   */
+  repeated: { path: string; places: string[] }[];
 }
 
 /** Whether a merge found nothing wrong. */
 export function mergeComplete(p: MergeProblems): boolean {
-  return p.missing.length + p.duplicates.length + p.unlisted.length + p.unfinished.length === 0;
+  return p.missing.length + p.duplicates.length + p.conflicting.length + p.unlisted.length +
+      p.unfinished.length === 0;
 }
 
 /**
  * Join the parts into one output set, in the folder mode's order, and find what keeps the union
  * from being the whole input exactly once. An ok record whose path the score files cannot hold
  * (a line break) becomes a failure with the folder mode's reason ({@link scorePathProblem}).
- * A path held twice is kept once (its first place) in the set; the problems name both. The
- * embeddings are written when every part kept them (output folders with `--save-embeddings`).
+ * A path recorded more than once within one part is kept once when every record of it has the
+ * same result (`repeated`), else it is a problem (`conflicting`); a path held by two parts is
+ * kept once (its first place) in the set, and the problems name every place. The embeddings are
+ * written when every part kept them (output folders with `--save-embeddings`).
  *
  * @param parts parts with equal settings ({@link checkSameSettings})
  * @param listing the original listing, or null: then the order is Python's path order of the
  *   record paths, and only duplicates, torn lines and locks can be found
- * @returns the set and the problems
+ * @param quality each group's calibration quantiles ({@link mergeCalibration}), from which
+ *   GraFIQs_quality.tsv is written; null: no such file
+ * @returns the set, the problems and the paths kept once
  */
-export function mergeParts(parts: readonly MergePart[], listing: MergeListing | null): MergeResult {
+export function mergeParts(
+  parts: readonly MergePart[],
+  listing: MergeListing | null,
+  quality: readonly number[][] | null = null,
+): MergeResult {
   const groups = parts[0].groups;
   const withEmbeddings = parts.every((p) => p.embeddings);
-  const byPath = new Map<string, { rec: PartRecord; places: string[] }>();
+  const byPath = new Map<string, { rec: PartRecord; places: string[]; parts: number }>();
+  const repeated: MergeResult["repeated"] = [];
+  const conflicting: MergeProblems["conflicting"] = [];
   for (const part of parts) {
+    // Within the part first: one entry per path, with every place of it.
+    const own = new Map<string, { rec: PartRecord; places: string[]; same: boolean }>();
     for (const rec of part.records) {
-      const seen = byPath.get(rec.path);
-      if (seen) seen.places.push(rec.place);
-      else byPath.set(rec.path, { rec, places: [rec.place] });
+      const o = own.get(rec.path);
+      if (!o) own.set(rec.path, { rec, places: [rec.place], same: true });
+      else {
+        o.places.push(rec.place);
+        o.same &&= sameResult(o.rec, rec);
+      }
+    }
+    for (const [path, o] of own) {
+      if (o.places.length > 1) (o.same ? repeated : conflicting).push({ path, places: o.places });
+      const seen = byPath.get(path);
+      if (seen) {
+        seen.places.push(...o.places);
+        seen.parts++;
+      } else byPath.set(path, { rec: o.rec, places: [...o.places], parts: 1 });
     }
   }
   const problems: MergeProblems = {
     missing: [],
     duplicates: [],
+    conflicting,
     unlisted: [],
     unfinished: parts.flatMap((p) => p.unfinished.map((why) => ({ file: p.file, why }))),
   };
@@ -403,8 +562,8 @@ export function mergeParts(parts: readonly MergePart[], listing: MergeListing | 
   const failures: Failure[] = [];
   const embeddings: { path: string; embedding: Float32Array }[] = [];
   for (const path of order) {
-    const { rec, places } = byPath.get(path)!;
-    if (places.length > 1) problems.duplicates.push({ path, places });
+    const { rec, places, parts: held } = byPath.get(path)!;
+    if (held > 1) problems.duplicates.push({ path, places });
     const problem = scorePathProblem(path);
     if (problem) failures.push({ path, reason: problem });
     else if (rec.scores === null) failures.push({ path, reason: rec.error ?? "" });
@@ -414,7 +573,21 @@ export function mergeParts(parts: readonly MergePart[], listing: MergeListing | 
     }
   }
   return {
-    set: { groups, rows, failures, embeddings: withEmbeddings ? embeddings : null },
+    set: { groups, rows, failures, embeddings: withEmbeddings ? embeddings : null, quality },
     problems,
+    repeated,
   };
+}
+
+/** Whether two records of one path have the same result: the same scores (bit for bit, NaN
+ * equal to NaN) and embedding, or both failed for the same reason. */
+function sameResult(a: PartRecord, b: PartRecord): boolean {
+  if (a.scores === null || b.scores === null) {
+    return a.scores === b.scores && a.error === b.error;
+  }
+  const same = (x: ArrayLike<number>, y: ArrayLike<number>) =>
+    x.length === y.length && Array.from(x).every((v, i) => Object.is(v, y[i]));
+  if (!same(a.scores, b.scores)) return false;
+  if (a.embedding && b.embedding) return same(a.embedding, b.embedding);
+  return !a.embedding && !b.embedding;
 }

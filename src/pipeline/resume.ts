@@ -98,8 +98,9 @@ export interface RecordSettings {
   /** The record format (`tsv` or `jsonl`). */
   format: RecordFormat;
   /**
-   * With `--calibration`: FNV-1a 64 of the calibration file's bytes (its `quality_<group>`
-   * columns depend on it); absent without.
+   * With `--calibration`: the calibration's fingerprint (FNV-1a 64 of its canonical text,
+   * `calibrationFingerprint` in io/calibration.ts; its `quality_<group>` columns depend on it);
+   * absent without.
    */
   calibration?: string;
 }
