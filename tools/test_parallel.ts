@@ -23,6 +23,17 @@ import {
   output,
   prepareWorkDir,
 } from "./cluster_util.ts";
+import { parseToolArgs } from "./tool_args.ts";
+
+const USAGE = `Usage: deno task test:parallel
+
+Runs the documented GNU parallel command of docs/PIPELINE.md on this machine, then
+grafiqs merge, and compares the merged files byte for byte with one folder-mode run (see this
+file's header for the steps). Installs parallel with apt-get when missing (needs root).
+Takes no options.
+
+Expected running time: 1 to 3 min on a 2-core machine.`;
+parseToolArgs("test:parallel", USAGE, Deno.args, {});
 
 const t0 = performance.now();
 const secs = () => ((performance.now() - t0) / 1000).toFixed(1);

@@ -37,6 +37,17 @@ import {
   prepareWorkDir,
   shardSizes,
 } from "./cluster_util.ts";
+import { parseToolArgs } from "./tool_args.ts";
+
+const USAGE = `Usage: deno task test:slurm
+
+Runs the documented Slurm array job of docs/PIPELINE.md on this machine, then
+grafiqs merge, and compares the merged files byte for byte with one folder-mode run (see this
+file's header for the steps). Installs slurm-wlm and munge with apt-get when missing (needs root).
+Takes no options.
+
+Expected running time: 1.5 to 2 min on a 2-core machine.`;
+parseToolArgs("test:slurm", USAGE, Deno.args, {});
 
 const t0 = performance.now();
 const secs = () => ((performance.now() - t0) / 1000).toFixed(1);

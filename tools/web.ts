@@ -121,7 +121,16 @@ export function serveWeb(
 }
 
 const USAGE = `Usage: deno task web [--output DIR]
-       deno task web:serve [--output DIR] [--port N] [--no-build]`;
+       deno task web:serve [--output DIR] [--port N] [--no-build]
+
+Bundles the web page (web/) for the browser into one folder (default dist/web) that any static
+file server can serve; web:serve also serves it on 127.0.0.1 (Ctrl-C stops).
+
+  --output DIR   the folder to write (default dist/web)
+  --port N       web:serve's port (default 8000; 0 picks a free one)
+  --no-build     serve what DIR holds, without bundling again
+
+Expected running time: about 10-20 s to bundle; web:serve runs until stopped.`;
 
 /** The command line; returns the exit status. */
 export async function main(args: string[]): Promise<number> {

@@ -15,17 +15,27 @@
  * @module
  */
 import { basename } from "node:path";
-import { parseArgs } from "node:util";
+import { parseToolArgs } from "./tool_args.ts";
 import { openPage } from "./web_driver.ts";
 import { parseScoreFile } from "../src/io/scores.ts";
 import { REFERENCE_DIR, referenceWeights } from "./parity.ts";
 
+const USAGE = `Usage: deno task web:reference [--screenshot FILE.png] [--timeout SECONDS]
+
+Scores the 24 aligned reference faces (../shared/reference) with the shared iResNet-50 in the web
+page, in headless Chromium (WebGPU on its own adapter), and compares the page's score files with
+the official outputs (exit 1 when a score is off by more than 1e-4 relative).
+
+  --screenshot FILE.png   save a screenshot of the page with its results
+  --timeout SECONDS       give up after this long (default 3600)
+
+Expected running time: 5-7 min on a 2-core machine without a GPU (SwiftShader).`;
+
 /** The command line; returns the exit status (1 when a score is off by more than 1e-4). */
 export async function main(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: { screenshot: { type: "string" }, timeout: { type: "string", default: "3600" } },
+  const values = parseToolArgs("web:reference", USAGE, args, {
+    screenshot: { type: "string" },
+    timeout: { type: "string", default: "3600" },
   });
   const images = new URL("images/aligned/", REFERENCE_DIR).pathname;
   const names = [...Deno.readDirSync(images)].filter((e) => e.isFile).map((e) => e.name).sort();
