@@ -18,9 +18,10 @@
  *
  * @example Score image files with an iResNet checkpoint
  * ```ts
- * import { Executor, Gpu, loadModel, scorePaths } from "@grafiqs/grafiqs-webgpu";
+ * import { ensureRuntimeDir, Executor, Gpu, loadModel, scorePaths } from "@grafiqs/grafiqs-webgpu";
  *
  * const model = await loadModel("auto", "backbone.pth"); // or a converted .gfqw file
+ * ensureRuntimeDir(); // keeps Mesa's XDG_RUNTIME_DIR line away (software adapters)
  * const ex = await Executor.create(await Gpu.create(), model.graph, model.weights);
  * const { groups, scored } = await scorePaths(
  *   ex,
