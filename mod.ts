@@ -39,8 +39,13 @@ export {
   Gpu,
   GpuError,
   type GpuOptions,
+  isSoftwareAdapter,
+  KERNEL_CHOICES,
+  type KernelChoice,
+  type KernelFamily,
   type KernelSource,
   type Pipeline,
+  resolveKernels,
 } from "./src/gpu/gpu.ts";
 export type { UniformField, UniformStruct, UniformType } from "./src/gpu/uniforms.ts";
 export { type BatchResult, Executor, type ExecutorOptions } from "./src/graph/executor.ts";

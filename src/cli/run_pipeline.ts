@@ -4,8 +4,6 @@
  *
  * @module
  */
-import { Gpu } from "../gpu/gpu.ts";
-import { Executor } from "../graph/executor.ts";
 import { ensureDirectory, removeEmptyDirectories, writeAll } from "../io/files.ts";
 import { formatRecord, recordHeader } from "../io/records.ts";
 import { writeResultSet } from "../io/result_set.ts";
@@ -26,7 +24,7 @@ import { StopSignal } from "../pipeline/stop.ts";
 import { EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED } from "./args.ts";
 import { printablePath, Progress } from "./progress.ts";
 import type { ScoreOptions } from "./score_args.ts";
-import { setUp } from "./setup.ts";
+import { openExecutor, setUp } from "./setup.ts";
 
 /**
  * Install a SIGINT handler that requests a stop. A second SIGINT exits without writing the
@@ -127,8 +125,7 @@ async function writeRecords(
 ): Promise<number> {
   const fromStdin = opts.imagePath === "-";
   const listing = fromStdin ? undefined : await selectImages(opts);
-  const gpu = await Gpu.create({ adapter: opts.adapter });
-  const ex = await Executor.create(gpu, model.graph, model.weights);
+  const { gpu, ex, batchSize } = await openExecutor(opts, model);
   const groups = ex.groups;
   let done = new Map<string, number>();
   let failedBefore = 0;
@@ -181,8 +178,8 @@ async function writeRecords(
   }
   console.error(
     `grafiqs: ${model.description}, ${channelOrder.toUpperCase()} input, ` +
-      `${listing ? `${listing.length} images` : "paths from stdin"}, batch ${opts.batchSize}, ` +
-      `adapter ${gpu.adapterName}; ${opts.format.toUpperCase()} records to ${where}`,
+      `${listing ? `${listing.length} images` : "paths from stdin"}, batch ${batchSize}, ` +
+      `adapter ${gpu.adapterName}, kernels ${ex.kernels}; ${opts.format.toUpperCase()} records to ${where}`,
   );
   const encoder = new TextEncoder();
   const out = file ?? Deno.stdout;
@@ -214,7 +211,7 @@ async function writeRecords(
       ex,
       reader ?? arraySource(listing!),
       {
-        batchSize: opts.batchSize,
+        batchSize,
         channelOrder,
         pathText: pr ? (p) => applyPathReplace(p, pr.a, pr.b) : undefined,
         accept: (listed, text) => {
@@ -271,8 +268,7 @@ async function runFolderResume(
   const listing = await selectImages(opts);
   const outDir = opts.outputDir;
   await ensureDirectory(outDir);
-  const gpu = await Gpu.create({ adapter: opts.adapter });
-  const ex = await Executor.create(gpu, model.graph, model.weights);
+  const { gpu, ex, batchSize } = await openExecutor(opts, model);
   const { journal, done } = await Journal.open(outDir, {
     model: model.graph.name,
     weights: model.fingerprint!,
@@ -284,7 +280,7 @@ async function runFolderResume(
   console.error(
     `grafiqs: ${model.description}, ${channelOrder.toUpperCase()} input, ${listing.length} ` +
       `images (${listing.length - todo.length} done in ${printablePath(journal.path)}), batch ` +
-      `${opts.batchSize}, adapter ${gpu.adapterName}`,
+      `${batchSize}, adapter ${gpu.adapterName}, kernels ${ex.kernels}`,
   );
   const pr = opts.pathReplace;
   const pathText = (p: string) => (pr ? applyPathReplace(p, pr.a, pr.b) : p);
@@ -297,7 +293,7 @@ async function runFolderResume(
       ex,
       arraySource(todo),
       {
-        batchSize: opts.batchSize,
+        batchSize,
         channelOrder,
         pathText,
         pathProblem: scorePathProblem,

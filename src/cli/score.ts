@@ -6,8 +6,6 @@
  * @module
  */
 import { EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE } from "./args.ts";
-import { Gpu } from "../gpu/gpu.ts";
-import { Executor } from "../graph/executor.ts";
 import { removeEmptyDirectories } from "../io/files.ts";
 import { writeResultSet } from "../io/result_set.ts";
 import { applyPathReplace } from "../io/select.ts";
@@ -16,7 +14,7 @@ import { selectImages } from "../pipeline/select_images.ts";
 import { printablePath, Progress } from "./progress.ts";
 import { runPipeline } from "./run_pipeline.ts";
 import { parseScoreArgs, SCORE_HELP, usesPipeline } from "./score_args.ts";
-import { setUp } from "./setup.ts";
+import { openExecutor, setUp } from "./setup.ts";
 
 /**
  * Run the main command. Writes the five official score files, the failure list and optionally
@@ -63,12 +61,11 @@ export async function runScore(args: string[]): Promise<number> {
   try {
     const { model, channelOrder } = await setUp(opts, false, created);
     const paths = await selectImages(opts);
-    const gpu = await Gpu.create({ adapter: opts.adapter });
+    const { gpu, ex, batchSize } = await openExecutor(opts, model);
     console.error(
       `grafiqs: ${model.description}, ${channelOrder.toUpperCase()} input, ${paths.length} ` +
-        `images, batch ${opts.batchSize}, adapter ${gpu.adapterName}`,
+        `images, batch ${batchSize}, adapter ${gpu.adapterName}, kernels ${ex.kernels}`,
     );
-    const ex = await Executor.create(gpu, model.graph, model.weights);
     const progress = new Progress(paths.length);
     const pr = opts.pathReplace;
     const t0 = performance.now();
@@ -76,7 +73,7 @@ export async function runScore(args: string[]): Promise<number> {
       ex,
       paths,
       {
-        batchSize: opts.batchSize,
+        batchSize,
         channelOrder,
         pathText: pr ? (p) => applyPathReplace(p, pr.a, pr.b) : undefined,
         maxPixels: opts.maxPixels,

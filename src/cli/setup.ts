@@ -9,6 +9,8 @@ import { type LoadedModel, loadModel } from "../graph/model.ts";
 import { checkWritableDirectory, removeEmptyDirectories, removeStaleTemps } from "../io/files.ts";
 import { RESULT_FILE_PREFIX } from "../io/result_set.ts";
 import type { ScoreOptions } from "./score_args.ts";
+import { Gpu } from "../gpu/gpu.ts";
+import { Executor } from "../graph/executor.ts";
 
 /**
  * Check, before any model, image or GPU is touched, that the run's output can be written, so a
@@ -78,4 +80,21 @@ export async function setUp(
   const model = await loadModel(opts.backbone, opts.weights, { fingerprint });
   const channelOrder = opts.bgr2rgb ? "rgb" : model.graph.preprocess.channelOrder;
   return { model, channelOrder };
+}
+
+/**
+ * Open the adapter `--gpu` names and the executor for `model` on the `--kernels` family, and
+ * resolve `--batch-size auto` ({@link Executor.autoBatch}).
+ *
+ * @returns the device, the executor and the batch size to run
+ * @throws {GpuError} when no adapter is found or WebGPU fails
+ */
+export async function openExecutor(
+  opts: ScoreOptions,
+  model: LoadedModel,
+): Promise<{ gpu: Gpu; ex: Executor; batchSize: number }> {
+  const gpu = await Gpu.create({ adapter: opts.adapter });
+  const ex = await Executor.create(gpu, model.graph, model.weights, { kernels: opts.kernels });
+  const batchSize = opts.batchSize === "auto" ? ex.autoBatch() : opts.batchSize;
+  return { gpu, ex, batchSize };
 }
