@@ -84,7 +84,8 @@ export async function setUp(
 
 /**
  * Open the adapter `--gpu` names and the executor for `model` on the `--kernels` family, and
- * resolve `--batch-size auto` ({@link Executor.autoBatch}).
+ * resolve `--batch-size auto` ({@link Executor.autoBatch}); a number above the executor's
+ * {@link Executor.maxBatch} is lowered to it (the stderr line shows the batch that runs).
  *
  * @returns the device, the executor and the batch size to run
  * @throws {GpuError} when no adapter is found or WebGPU fails
@@ -95,6 +96,9 @@ export async function openExecutor(
 ): Promise<{ gpu: Gpu; ex: Executor; batchSize: number }> {
   const gpu = await Gpu.create({ adapter: opts.adapter });
   const ex = await Executor.create(gpu, model.graph, model.weights, { kernels: opts.kernels });
-  const batchSize = opts.batchSize === "auto" ? ex.autoBatch() : opts.batchSize;
+  // The executor runs at most maxBatch images per pass (its largest tensor fits one binding).
+  const batchSize = opts.batchSize === "auto"
+    ? ex.autoBatch()
+    : Math.min(opts.batchSize, ex.maxBatch);
   return { gpu, ex, batchSize };
 }
