@@ -56,8 +56,9 @@ export interface ExecutorOptions {
   /**
    * Kernel family ({@link KernelFamily}); "auto" (the default) takes "register" on a software
    * adapter and "tiled" on every other ({@link resolveKernels}). The tiled family runs every
-   * dense convolution, both directions, on the tiled kernel; depthwise convolutions, BN, the
-   * sums and the head run on the register kernels in both families.
+   * dense convolution, both directions, on the tiled kernel and takes the BN statistics with
+   * 256 lanes per plane; depthwise convolutions, BN apply, the reverse BN pass, the sums and the
+   * head run on the same kernels in both families.
    */
   kernels?: KernelChoice;
 }
@@ -426,7 +427,7 @@ export class Executor {
           const s = this.#gpu.storage(`${node.name}:stats`, n * inT.c * 8);
           st.extra.push(s);
           st.stats.set(i, s);
-          recordBnStats(rec, `${node.name}:stats`, shape, x, s);
+          recordBnStats(rec, `${node.name}:stats`, shape, x, s, this.kernels);
         }
         const y = outputBuffer(node.output);
         const r = node.residual !== undefined ? act[node.residual] : undefined;
