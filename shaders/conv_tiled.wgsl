@@ -18,6 +18,9 @@
 // and neighbouring vec4 of weights: coalesced reads), then each invocation accumulates its own
 // 4 pixels x 4 channels (one vec4 of A, one vec4 of B per step, 16 FMAs).
 //
+// The kernel size, stride and padding are compile-time constants (one pipeline per layer shape
+// class: iResNet has four), so the gather's index arithmetic divides by constants.
+//
 // Summation order: each output is bias-free accumulated over k = 0, 1, ..., ksum - 1 in order
 // (the zero padding of the last tile adds exact zeros), then the bias is added, then (ACC) the
 // value already held. The order depends on the layer shape only, never on the batch size, the
@@ -26,6 +29,10 @@
 const WGX: u32 = 16u; // @specialize invocations along the channels (TN = 4 WGX)
 const WGY: u32 = 16u; // @specialize invocations along the pixels (TM = 4 WGY)
 const TK: u32 = 16u; // @specialize reduction steps staged per tile
+const K: u32 = 3u; // @specialize square kernel size
+const S: i32 = 1; // @specialize stride
+const PAD: i32 = 1; // @specialize padding
+const KK: u32 = K * K;
 const WG: u32 = WGX * WGY;
 const TM: u32 = 4u * WGY;
 
@@ -45,9 +52,6 @@ struct Params {
   ksum: u32, // csum * k * k: reduction length
   co4: u32, // weight row length in vec4 (padded produced channels / 4)
   fold: u32, // workgroups along x (tile index = x + y * fold)
-  k: u32, // square kernel size
-  stride: u32,
-  pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -94,10 +98,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let p = gm - img * P.plane;
   let oy = i32(p / P.wo);
   let ox = i32(p - (p / P.wo) * P.wo);
-  let kk = P.k * P.k;
   let src_img = img * P.csum * P.hs * P.ws;
-  let s = i32(P.stride);
-  let pad = i32(P.pad);
   let hs = i32(P.hs);
   let ws = i32(P.ws);
   // Weight role: one vec4 column of the tile, every WGY-th row of the k slice.
@@ -115,22 +116,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let kg = k0 + r;
       var v = 0.0;
       if (a_ok && kg < P.ksum) {
-        let ci = kg / kk;
-        let tap = kg - ci * kk;
-        let ky = i32(tap / P.k);
-        let kx = i32(tap) - ky * i32(P.k);
+        // Divisions by the compile-time kernel size and stride: multiplies and shifts.
+        let ci = kg / KK;
+        let tap = kg - ci * KK;
+        let ky = i32(tap / K);
+        let kx = i32(tap) - ky * i32(K);
         var iy: i32;
         var ix: i32;
         var ok: bool;
         if (BWD) {
-          let ny = oy + pad - ky;
-          let nx = ox + pad - kx;
-          iy = ny / s;
-          ix = nx / s;
-          ok = ny >= 0 && nx >= 0 && iy * s == ny && ix * s == nx && iy < hs && ix < ws;
+          let ny = oy + PAD - ky;
+          let nx = ox + PAD - kx;
+          iy = ny / S;
+          ix = nx / S;
+          ok = ny >= 0 && nx >= 0 && iy * S == ny && ix * S == nx && iy < hs && ix < ws;
         } else {
-          iy = oy * s - pad + ky;
-          ix = ox * s - pad + kx;
+          iy = oy * S - PAD + ky;
+          ix = ox * S - PAD + kx;
           ok = iy >= 0 && ix >= 0 && iy < hs && ix < ws;
         }
         if (ok) {

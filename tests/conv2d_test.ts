@@ -15,6 +15,12 @@ import { f32Values, gammaBound, getGpu, gpuTestOptions, run } from "./gpu_util.t
 import type { Gpu } from "../src/gpu/gpu.ts";
 import { Recorder } from "../src/kernels/recorder.ts";
 import {
+  recordConvTiled,
+  recordConvTiledBackwardData,
+  TILE_32,
+  TILE_64,
+} from "../src/kernels/conv_tiled.ts";
+import {
   backwardWeights,
   type ConvGeometry,
   convOutSize,
@@ -37,10 +43,50 @@ function abs(a: Float64Array): Float64Array {
   return a.map(Math.abs);
 }
 
+/**
+ * A register-family variant ({@link ConvVariant}) or the tiled family's kernel with its 64x64
+ * or 32x32 tile (kernels/conv_tiled.ts), forced the same way.
+ */
+type Variant = ConvVariant | "tiled64" | "tiled32";
+
 interface Case {
   name: string;
   g: ConvGeometry;
-  variants: ConvVariant[];
+  variants: Variant[];
+}
+
+/** recordConv2d, or the tiled kernel for "tiled64" / "tiled32". */
+function recordForward(
+  rec: Recorder,
+  label: string,
+  g: ConvGeometry,
+  x: GPUBuffer,
+  w: GPUBuffer,
+  b: GPUBuffer,
+  y: GPUBuffer,
+  v: Variant,
+): void {
+  if (v === "tiled64" || v === "tiled32") {
+    recordConvTiled(rec, label, g, x, w, b, y, v === "tiled64" ? TILE_64 : TILE_32);
+  } else recordConv2d(rec, label, g, x, w, b, y, v);
+}
+
+/** recordConv2dBackwardData, or the tiled kernel for "tiled64" / "tiled32". */
+function recordInputGradient(
+  rec: Recorder,
+  label: string,
+  g: ConvGeometry,
+  gy: GPUBuffer,
+  w: GPUBuffer,
+  gx: GPUBuffer,
+  acc: boolean,
+  v: Variant,
+  scratch?: (bytes: number) => GPUBuffer,
+): void {
+  if (v === "tiled64" || v === "tiled32") {
+    const tile = v === "tiled64" ? TILE_64 : TILE_32;
+    recordConvTiledBackwardData(rec, label, g, gy, w, gx, acc, tile);
+  } else recordConv2dBackwardData(rec, label, g, gy, w, gx, acc, v, scratch);
 }
 
 // Shapes: widths that do not fill the pixel block (31, 60 against blocks of 14 and 28), Cin = 3
@@ -114,13 +160,13 @@ const STRIDE2_CASES: Case[] = withTiled([
  * (pixels and channels not multiples of 64 or 32, channels not multiples of 4, 7x7 planes),
  * Cin = 3, stride 2, reductions that are not a multiple of the 16-step slice, batch > 1.
  */
-function withTiled(cases: Case[], tiles: ConvVariant[]): Case[] {
+function withTiled(cases: Case[], tiles: Variant[]): Case[] {
   return cases.map((c) => ({ ...c, variants: [...c.variants, ...tiles] }));
 }
 
 /** Variants of one direction only; the checks of the other direction skip them. */
-const FORWARD_ONLY: ConvVariant[] = ["3x3s2n"];
-const BACKWARD_ONLY: ConvVariant[] = ["dilated"];
+const FORWARD_ONLY: Variant[] = ["3x3s2n"];
+const BACKWARD_ONLY: Variant[] = ["dilated"];
 
 function geo(
   n: number,
@@ -175,7 +221,7 @@ async function checkForward(cases: Case[], seed: number): Promise<void> {
       const by = gpu.storage("y", floats * 4);
       const y = await run(
         gpu,
-        (rec) => recordConv2d(rec, "conv", g, bx, bw, bb, by, v),
+        (rec) => recordForward(rec, "conv", g, bx, bw, bb, by, v),
         by,
         floats,
       );
@@ -234,7 +280,7 @@ async function checkInputGradient(gpu: Gpu, rand: () => number, c: Case): Promis
       const gx = await run(
         gpu,
         (rec) =>
-          recordConv2dBackwardData(rec, "dconv", g, bgy, bw, bgx, acc, v, (bytes) => {
+          recordInputGradient(rec, "dconv", g, bgy, bw, bgx, acc, v, (bytes) => {
             const sc = gpu.storage("scratch", bytes);
             scratch.push(sc);
             return sc;
@@ -274,7 +320,7 @@ const S2_CASES: Case[] = [[64, 64, 112], [128, 128, 56], [256, 256, 28], [512, 5
     [1, 2].map((n) => ({
       name: `3x3 s2 ${cin}@${h} n=${n}`,
       g: geo(n, cin, h, h, cout, 3, 2, 1),
-      variants: ["3x3s2", "tiled64"] as ConvVariant[],
+      variants: ["3x3s2", "tiled64"] as Variant[],
     }))
   )
   .concat(
@@ -282,7 +328,7 @@ const S2_CASES: Case[] = [[64, 64, 112], [128, 128, 56], [256, 256, 28], [512, 5
       [1, 2].map((n) => ({
         name: `1x1 s2 ${cin}->${cout}@${h} n=${n}`,
         g: geo(n, cin, h, h, cout, 1, 2, 0),
-        variants: ["1x1s2", "tiled64"] as ConvVariant[],
+        variants: ["1x1s2", "tiled64"] as Variant[],
       }))
     ),
   );
@@ -314,10 +360,10 @@ Deno.test(
       const alone = gpu.storageFrom("x1", xs.subarray(2 * img));
       const batch = gpu.storageFrom("x3", xs);
       const y1 = gpu.storage("y1", out * 4), y3 = gpu.storage("y3", 3 * out * 4);
-      const a = await run(gpu, (r) => recordConv2d(r, "c1", one, alone, bw, bb, y1, v), y1, out);
+      const a = await run(gpu, (r) => recordForward(r, "c1", one, alone, bw, bb, y1, v), y1, out);
       const b = await run(
         gpu,
-        (r) => recordConv2d(r, "c3", three, batch, bw, bb, y3, v),
+        (r) => recordForward(r, "c3", three, batch, bw, bb, y3, v),
         y3,
         3 * out,
       );
@@ -328,13 +374,13 @@ Deno.test(
       const x1 = gpu.storage("gx1", img * 4), x3 = gpu.storage("gx3", 3 * img * 4);
       const c = await run(
         gpu,
-        (r) => recordConv2dBackwardData(r, "d1", one, g1, bwb, x1, false, v),
+        (r) => recordInputGradient(r, "d1", one, g1, bwb, x1, false, v),
         x1,
         img,
       );
       const d = await run(
         gpu,
-        (r) => recordConv2dBackwardData(r, "d3", three, g3, bwb, x3, false, v),
+        (r) => recordInputGradient(r, "d3", three, g3, bwb, x3, false, v),
         x3,
         3 * img,
       );
@@ -368,10 +414,10 @@ Deno.test(
       const alone = gpu.storageFrom("x1", xs.subarray(2 * img));
       const batch = gpu.storageFrom("x3", xs);
       const y1 = gpu.storage("y1", out * 4), y3 = gpu.storage("y3", 3 * out * 4);
-      const a = await run(gpu, (r) => recordConv2d(r, "c1", one, alone, bw, bb, y1, v), y1, out);
+      const a = await run(gpu, (r) => recordForward(r, "c1", one, alone, bw, bb, y1, v), y1, out);
       const b = await run(
         gpu,
-        (r) => recordConv2d(r, "c3", three, batch, bw, bb, y3, v),
+        (r) => recordForward(r, "c3", three, batch, bw, bb, y3, v),
         y3,
         3 * out,
       );
@@ -403,13 +449,13 @@ Deno.test(
       const x1 = gpu.storage("gx1", img * 4), x3 = gpu.storage("gx3", 3 * img * 4);
       const c = await run(
         gpu,
-        (r) => recordConv2dBackwardData(r, "d1", one, g1, bwb, x1, false, v),
+        (r) => recordInputGradient(r, "d1", one, g1, bwb, x1, false, v),
         x1,
         img,
       );
       const d = await run(
         gpu,
-        (r) => recordConv2dBackwardData(r, "d3", three, g3, bwb, x3, false, v),
+        (r) => recordInputGradient(r, "d3", three, g3, bwb, x3, false, v),
         x3,
         3 * img,
       );

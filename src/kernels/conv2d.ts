@@ -12,13 +12,6 @@ import conv3x3s2BwdCode from "../../shaders/conv3x3s2_backward_data.wgsl" with {
 import conv1x1s2BwdCode from "../../shaders/conv1x1s2_backward_data.wgsl" with { type: "text" };
 import { foldWorkgroups, type Gpu, type KernelSource } from "../gpu/gpu.ts";
 import type { Recorder } from "./recorder.ts";
-import {
-  recordConvTiled,
-  recordConvTiledBackwardData,
-  TILE_32,
-  TILE_64,
-  type TiledConfig,
-} from "./conv_tiled.ts";
 
 const CONV2D_PARAMS = [
   ["n", "u32"], // images in the batch
@@ -362,16 +355,11 @@ export const WG_3X3 = 8;
  * padding 1, 14 pixels x 16 channels per invocation), "3x3s2n" (the same for rows of at most 7
  * outputs, 7 pixels x 16 channels) and "1x1s2" (1x1 unpadded), picked by "auto" as described
  * at pickStride2 ("3x3s2n" serves the forward direction only).
- * "tiled64" and "tiled32" run the tiled family's implicit-GEMM kernel (kernels/conv_tiled.ts)
- * with the 64x64 or 32x32 tile, any shape, both directions; "auto" never picks them (the
- * executor calls the tiled family directly with the device's tile).
  * Forcing a variant on a shape it cannot serve throws.
  * Tests force each variant.
  */
 export type ConvVariant =
   | "auto"
-  | "tiled64"
-  | "tiled32"
   | "generic"
   | "3x3"
   | "dilated"
@@ -379,11 +367,6 @@ export type ConvVariant =
   | "3x3s2"
   | "3x3s2n"
   | "1x1s2";
-
-/** The tile shape a "tiled64" or "tiled32" variant forces, else undefined. */
-function tiledVariant(v: ConvVariant): TiledConfig | undefined {
-  return v === "tiled64" ? TILE_64 : v === "tiled32" ? TILE_32 : undefined;
-}
 
 /** Whether the 1x1 kernel serves this layer; throws when "1x1" is forced on another shape. */
 function use1x1(g: ConvGeometry, v: ConvVariant, what: string): boolean {
@@ -561,11 +544,6 @@ export function recordConv2d(
   y: GPUBuffer,
   variant: ConvVariant = "auto",
 ): void {
-  const tile = tiledVariant(variant);
-  if (tile) {
-    recordConvTiled(rec, label, g, x, weights, bias, y, tile);
-    return;
-  }
   const { hout, wout } = convOutSize(g);
   const s2 = pickStride2(g, variant, `Convolution ${label}`);
   if (s2) {
@@ -650,11 +628,6 @@ export function recordConv2dBackwardData(
   variant: ConvVariant = "auto",
   scratch?: (bytes: number) => GPUBuffer,
 ): void {
-  const tile = tiledVariant(variant);
-  if (tile) {
-    recordConvTiledBackwardData(rec, label, g, gy, weights, gx, accumulate, tile);
-    return;
-  }
   const { hout, wout } = convOutSize(g);
   const cip = padChannels(g.cin);
   const s2 = stride2Variant(g, variant, `Convolution input gradient ${label}`);

@@ -26,9 +26,6 @@ const CONV_TILED_PARAMS = [
   ["ksum", "u32"], // csum * k * k: reduction length
   ["co4", "u32"], // weight row length in vec4
   ["fold", "u32"], // workgroups along x
-  ["k", "u32"],
-  ["stride", "u32"],
-  ["pad", "u32"],
 ] as const;
 
 /** Tiled implicit-GEMM convolution, both directions (shaders/conv_tiled.wgsl). */
@@ -123,7 +120,7 @@ function recordTiled(
   const f = foldWorkgroups(Math.ceil(m / (4 * cfg.wgy)));
   const pipe = rec.gpu.pipeline(
     CONV_TILED,
-    { WGX: cfg.wgx, WGY: cfg.wgy, TK: cfg.tk },
+    { WGX: cfg.wgx, WGY: cfg.wgy, TK: cfg.tk, K: geo.k, S: geo.stride, PAD: geo.pad },
     { BWD: bwd, ACC: acc },
   );
   rec.add(
@@ -140,9 +137,6 @@ function recordTiled(
       ksum: geo.csum * geo.k * geo.k,
       co4: padChannels(geo.cout) / 4,
       fold: f.fold,
-      k: geo.k,
-      stride: geo.stride,
-      pad: geo.pad,
     },
     buffers,
     [f.x, f.y, Math.ceil(geo.cout / (4 * cfg.wgx))],
