@@ -4,7 +4,7 @@
  * and the embeddings (cosine similarity).
  *
  * Run directly: `deno run -A tools/parity.ts [--model iresnet50|mobilefacenet] [--sets a,b]
- * [--weights FILE] [--batch-size N]` scores every reference folder of the model (both channel
+ * [--weights FILE] [--batch-size N] [--kernels auto|register|tiled]` scores every reference folder of the model (both channel
  * orders for iresnet50; the model's own order for mobilefacenet, whose folders have no order
  * suffix) and prints a table. Groups are the graph's. The CI test
  * (tests/parity_test.ts) uses {@link runParity} on a subset.
@@ -14,7 +14,7 @@
 import { parseArgs } from "../src/cli/args.ts";
 import { loadModel } from "../src/graph/model.ts";
 import { scorePaths } from "../src/pipeline/score_paths.ts";
-import { Gpu } from "../src/gpu/gpu.ts";
+import { Gpu, type KernelChoice } from "../src/gpu/gpu.ts";
 import { Executor } from "../src/graph/executor.ts";
 import { parseScoreFile } from "../src/io/scores.ts";
 import { parseNpy } from "../src/io/npy.ts";
@@ -184,6 +184,7 @@ if (import.meta.main) {
       weights: { type: "string" },
       sets: { type: "string" },
       "batch-size": { type: "string", default: "8" },
+      kernels: { type: "string", default: "auto" },
     },
   });
   if (!haveReference()) {
@@ -193,7 +194,10 @@ if (import.meta.main) {
   const model = await loadModel("auto", values.weights ?? referenceWeights(values.model!));
   console.error(`parity: ${model.description}, groups ${model.graph.groups.map((g) => g.name)}`);
   const gpu = await Gpu.create();
-  const ex = await Executor.create(gpu, model.graph, model.weights);
+  const ex = await Executor.create(gpu, model.graph, model.weights, {
+    kernels: values.kernels as KernelChoice,
+  });
+  console.error(`parity: adapter ${gpu.adapterName}, kernels ${ex.kernels}`);
   const wanted = values.sets?.split(",");
   const reports: ParityReport[] = [];
   for (const ref of referenceSets(values.model!, model.graph.preprocess.channelOrder)) {

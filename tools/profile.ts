@@ -6,6 +6,7 @@
  * ```
  * deno task profile [--backbone iresnet50|iresnet100|mobilefacenet|...] [--batch 8]
  *     [--weights FILE] [--random] [--reps auto|N] [--runs 2] [--no-startup] [--startup-only]
+ *     [--kernels auto|register|tiled]
  * ```
  *
  * Weights: iresnet50 uses the reference checkpoint ../shared/reference/iresnet50/weights.pth
@@ -52,7 +53,7 @@
  */
 import { parseArgs } from "../src/cli/args.ts";
 import { buildBackbone } from "../src/graph/model.ts";
-import { type Dispatch, encodeDispatches, Gpu } from "../src/gpu/gpu.ts";
+import { type Dispatch, encodeDispatches, Gpu, type KernelChoice } from "../src/gpu/gpu.ts";
 import { Executor } from "../src/graph/executor.ts";
 import type { Graph, Node } from "../src/graph/ir.ts";
 import { extractWeights, type GraphWeights } from "../src/graph/weights.ts";
@@ -355,10 +356,12 @@ async function dispatchProfile(
   images: string[] | undefined,
   fixedReps: number | undefined,
   runs: number,
+  kernels: KernelChoice = "auto",
 ): Promise<void> {
   const { graph, weights } = await loadNetwork(backbone, weightsPath);
   const gpu = await Gpu.create();
-  const ex = await Executor.create(gpu, graph, weights);
+  const ex = await Executor.create(gpu, graph, weights, { kernels });
+  console.log(`profile: adapter ${gpu.adapterName}, kernels ${ex.kernels}`);
   const inT = graph.tensors[graph.input];
   const per = inT.c * inT.h * inT.w;
   const input = new Float32Array(batch * per);
@@ -542,6 +545,7 @@ if (import.meta.main) {
       runs: { type: "string", default: "2" },
       "no-startup": { type: "boolean", default: false },
       "startup-only": { type: "boolean", default: false },
+      kernels: { type: "string", default: "auto" },
     },
   });
   const backbone = values.backbone!;
@@ -585,7 +589,15 @@ if (import.meta.main) {
       await startup(probeArgs);
     }
     if (!values["startup-only"]) {
-      await dispatchProfile(backbone, batch, weightsPath, images, fixedReps, runs);
+      await dispatchProfile(
+        backbone,
+        batch,
+        weightsPath,
+        images,
+        fixedReps,
+        runs,
+        values.kernels as KernelChoice,
+      );
     }
   } catch (e) {
     console.error((e as Error).message);
