@@ -234,9 +234,12 @@ def cmd_table(argv: List[str]) -> int:
         err = r.get("max_rel_error")
         mem = r.get("peak_mem_mib")
         name = r["impl"] if r["impl"] == "official" else f"ours ({r.get('kernels', '?')})"
-        print(f"| {r['backbone']} | {name} | {r['batch']} | {ips:.1f} | {ratio:.2f} | "
-              f"{r['whole_s']:.1f} | {gflops:.0f} | {share:.1f} | "
-              f"{'-' if err is None else f'{err:.2e}'} | {'-' if mem is None else f'{mem:.0f}'} |")
+        def num(v: float | None, spec: str) -> str:
+            return "-" if v is None or math.isnan(v) else format(v, spec)
+
+        print(f"| {r['backbone']} | {name} | {r['batch']} | {num(ips, '.3g')} | "
+              f"{num(ratio, '.3g')} | {num(r['whole_s'], '.1f')} | {num(gflops, '.3g')} | "
+              f"{num(share, '.1f')} | {num(err, '.2e')} | {num(mem, '.0f')} |")
     return 0
 
 

@@ -160,7 +160,9 @@ for bb in "${BBS[@]}"; do
       ran="$(sed -E 's/.*, batch ([0-9]+), .*/\1/' <<< "$line")"
       fam="$(sed -E 's/.*, kernels ([a-z]+).*/\1/' <<< "$line")"
       adapter="$(sed -E 's/.*, adapter (.*), kernels .*/\1/' <<< "$line")"
-      ips="$(sed -nE 's/.*\(([0-9.]+) images\/s\).*/\1/p' "$out.stderr" | head -n1)"
+      # Images/s from "scored N images in S s": the printed rate has two decimals only.
+      ips="$(sed -nE 's/.*scored ([0-9]+) images in ([0-9.]+) s.*/\1 \2/p' "$out.stderr" |
+        head -n1 | awk '{ printf "%.6g", $1 / $2 }')"
       err="$("$PYTHON" -c 'import sys; sys.path.insert(0, sys.argv[1]); import gpu_bench as g; from pathlib import Path; print(g.max_rel_error(Path(sys.argv[2]), Path(sys.argv[3])))' "$HERE" "$out" "$WORK/official_$bb")"
       printf '{"impl": "ours", "backbone": "%s", "batch": %s, "kernels": "%s", "adapter": "%s", "images": %s, "whole_s": %s, "loop_images_per_s": %s, "max_rel_error": %s, "peak_mem_mib": %s}\n' \
         "$bb" "$ran" "$fam" "${adapter//\"/}" "$IMAGES" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$ips" \
