@@ -18,7 +18,9 @@
 #      (gpu_bench.py official), on the first --official-images images;
 #   4. ours (deno run -A BUNDLE, the main command) on all --images images at each batch size;
 #      "max" tries 256, 128, 64, 32 and keeps the first that runs (the largest that fits);
-#   5. one table (gpu_bench.py table): images/s and the ratio to the official loop, GFLOP/s
+#   5. the tiled convolution kernels alone per iResNet layer shape, GFLOP/s at batch 32 and 256
+#      (tools/bench_kernels.ts, from the project copy);
+#   6. one table (gpu_bench.py table): images/s and the ratio to the official loop, GFLOP/s
 #      and % of fp32 peak, max relative score error against the official CUDA outputs (on the
 #      images both scored), peak GPU memory (ours: nvidia-smi's per-process figure, polled
 #      every 100 ms; official: torch.cuda.max_memory_allocated, which leaves out the CUDA
@@ -43,7 +45,7 @@ PEAK=""
 DRY=0
 DEVICE="cuda"
 
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,/^# Budget/p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -171,6 +173,19 @@ for bb in "${BBS[@]}"; do
     done
   done
 done
+
+# The tiled convolution kernels alone, per iResNet layer shape (tools/bench_kernels.ts runs from
+# the project copy: it needs no npm package), against the fp32 peak in the table's header.
+if [ "$DRY" = 1 ]; then
+  kargs=(--batch 1 --shapes 64x28,3x56,128x28s2,128x28d --reps 2)
+else
+  kargs=(--batch 32,256 --reps 10 --shapes \
+    64x112,64x56,128x28,256x14,512x7,3x112,64:64x56s2,128x28s2,256x14s2,512x7s2,64:64x56d,128x28d)
+fi
+log "tiled convolution kernels alone (tools/bench_kernels.ts)"
+(cd "$HERE/.." && "$DENO" run -A tools/bench_kernels.ts --variants tiled --dirs fwd,bwd \
+  "${kargs[@]}" 2>&1 | grep -v XDG_RUNTIME_DIR) || log "bench_kernels failed"
+echo
 
 log "runs: $RUNS"
 peak_args=()
