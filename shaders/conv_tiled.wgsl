@@ -40,6 +40,11 @@ const TM: u32 = 4u * WGY;
 override BWD: bool = false;
 // Add the result to what dst holds.
 override ACC: bool = false;
+// Input gradient of a stride-2 layer, one output phase per dispatch: the gx pixels
+// (2 yy + py, 2 xx + px) form the rows, and the reduction walks only the taps
+// ky = ky0 + 2 jy, kx = kx0 + 2 jx that reach them (the others would gather zeros). Each output
+// sums the same nonzero terms in the same order as the full walk, bit for bit.
+override PHASE: bool = false;
 
 struct Params {
   csum: u32, // source channels summed over
@@ -52,6 +57,16 @@ struct Params {
   ksum: u32, // csum * k * k: reduction length
   co4: u32, // weight row length in vec4 (padded produced channels / 4)
   fold: u32, // workgroups along x (tile index = x + y * fold)
+  // PHASE only (zero otherwise): the phase, its first taps, log2 of the taps per channel and
+  // of the taps per row, and the whole gx plane (wo and plane above are the phase's).
+  py: u32,
+  px: u32,
+  ky0: u32,
+  kx0: u32,
+  tshift: u32,
+  xshift: u32,
+  wfull: u32,
+  pfull: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -70,10 +85,17 @@ fn store(m: u32, c: u32, v: vec4<f32>) {
   }
   let img = m / P.plane;
   let p = m - img * P.plane;
-  let base = img * P.cout * P.plane + p;
+  var base = img * P.cout * P.plane + p;
+  var chan = P.plane;
+  if (PHASE) {
+    let yy = p / P.wo;
+    let xx = p - yy * P.wo;
+    base = img * P.cout * P.pfull + (2u * yy + P.py) * P.wfull + 2u * xx + P.px;
+    chan = P.pfull;
+  }
   for (var j = 0u; j < 4u; j++) {
     if (c + j < P.cout) {
-      let i = base + (c + j) * P.plane;
+      let i = base + (c + j) * chan;
       var r = v[j] + bias[c + j];
       if (ACC) {
         r = dst[i] + r;
@@ -96,8 +118,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let a_ok = gm < P.m;
   let img = gm / P.plane;
   let p = gm - img * P.plane;
-  let oy = i32(p / P.wo);
-  let ox = i32(p - (p / P.wo) * P.wo);
+  var oy = i32(p / P.wo);
+  var ox = i32(p - (p / P.wo) * P.wo);
+  if (PHASE) {
+    oy = 2 * oy + i32(P.py);
+    ox = 2 * ox + i32(P.px);
+  }
   let src_img = img * P.csum * P.hs * P.ws;
   let hs = i32(P.hs);
   let ws = i32(P.ws);
@@ -117,10 +143,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       var v = 0.0;
       if (a_ok && kg < P.ksum) {
         // Divisions by the compile-time kernel size and stride: multiplies and shifts.
-        let ci = kg / KK;
+        var ci = kg / KK;
         let tap = kg - ci * KK;
-        let ky = i32(tap / K);
-        let kx = i32(tap) - ky * i32(K);
+        var ky = i32(tap / K);
+        var kx = i32(tap) - ky * i32(K);
+        if (PHASE) {
+          ci = kg >> P.tshift;
+          let t = kg - (ci << P.tshift);
+          let jy = t >> P.xshift;
+          ky = i32(P.ky0 + 2u * jy);
+          kx = i32(P.kx0 + 2u * (t - (jy << P.xshift)));
+        }
         var iy: i32;
         var ix: i32;
         var ok: bool;
@@ -145,7 +178,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let kg = k0 + r;
       var b = vec4<f32>(0.0);
       if (kg < P.ksum && c4 < P.co4) {
-        b = wt[kg * P.co4 + c4];
+        var row = kg;
+        if (PHASE) {
+          let ci = kg >> P.tshift;
+          let t = kg - (ci << P.tshift);
+          let jy = t >> P.xshift;
+          row = ci * KK + (P.ky0 + 2u * jy) * K + P.kx0 + 2u * (t - (jy << P.xshift));
+        }
+        b = wt[row * P.co4 + c4];
       }
       Bs[r * WGX + bn] = b;
     }

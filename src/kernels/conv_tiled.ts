@@ -26,6 +26,14 @@ const CONV_TILED_PARAMS = [
   ["ksum", "u32"], // csum * k * k: reduction length
   ["co4", "u32"], // weight row length in vec4
   ["fold", "u32"], // workgroups along x
+  ["py", "u32"], // PHASE only: the output phase (gx pixels 2 yy + py, 2 xx + px)
+  ["px", "u32"],
+  ["ky0", "u32"], // PHASE only: first tap of the phase
+  ["kx0", "u32"],
+  ["tshift", "u32"], // PHASE only: log2 of the taps per channel
+  ["xshift", "u32"], // PHASE only: log2 of the taps per row
+  ["wfull", "u32"], // PHASE only: gx width
+  ["pfull", "u32"], // PHASE only: gx plane size
 ] as const;
 
 /** Tiled implicit-GEMM convolution, both directions (shaders/conv_tiled.wgsl). */
@@ -95,6 +103,17 @@ export function tiledConfig(gpu: Gpu): TiledConfig {
 }
 
 /** Record one tiled product: `dst` (cout channels of an ho x wo plane) from `src`. */
+/** One output phase of a stride-2 input gradient: its pixel offset and the taps that reach it. */
+interface Phase {
+  py: number;
+  px: number;
+  /** First tap and tap count along y and x (taps ky0, ky0 + 2, ...). */
+  ky0: number;
+  nky: number;
+  kx0: number;
+  nkx: number;
+}
+
 function recordTiled(
   rec: Recorder,
   label: string,
@@ -114,14 +133,19 @@ function recordTiled(
     pad: number;
   },
   buffers: [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer],
+  phase?: Phase,
 ): void {
-  const plane = geo.ho * geo.wo;
+  // With a phase, the rows are that phase's gx pixels and the reduction its taps only.
+  const ho = phase ? Math.ceil((geo.ho - phase.py) / 2) : geo.ho;
+  const wo = phase ? Math.ceil((geo.wo - phase.px) / 2) : geo.wo;
+  const plane = ho * wo;
   const m = geo.n * plane;
+  const taps = phase ? phase.nky * phase.nkx : geo.k * geo.k;
   const f = foldWorkgroups(Math.ceil(m / (4 * cfg.wgy)));
   const pipe = rec.gpu.pipeline(
     CONV_TILED,
     { WGX: cfg.wgx, WGY: cfg.wgy, TK: cfg.tk, K: geo.k, S: geo.stride, PAD: geo.pad },
-    { BWD: bwd, ACC: acc },
+    phase ? { BWD: bwd, ACC: acc, PHASE: true } : { BWD: bwd, ACC: acc },
   );
   rec.add(
     label,
@@ -131,16 +155,48 @@ function recordTiled(
       hs: geo.hs,
       ws: geo.ws,
       cout: geo.cout,
-      wo: geo.wo,
+      wo,
       plane,
       m,
-      ksum: geo.csum * geo.k * geo.k,
+      ksum: geo.csum * taps,
       co4: padChannels(geo.cout) / 4,
       fold: f.fold,
+      py: phase?.py ?? 0,
+      px: phase?.px ?? 0,
+      ky0: phase?.ky0 ?? 0,
+      kx0: phase?.kx0 ?? 0,
+      tshift: phase ? Math.log2(Math.max(1, taps)) : 0,
+      xshift: phase ? Math.log2(Math.max(1, phase.nkx)) : 0,
+      wfull: phase ? geo.wo : 0,
+      pfull: phase ? geo.ho * geo.wo : 0,
     },
     buffers,
     [f.x, f.y, Math.ceil(geo.cout / (4 * cfg.wgx))],
   );
+}
+
+/**
+ * The output phases of a stride-2 input gradient with kernel 1 or 3 (every tap count a power
+ * of two), or undefined for other layers (their gradient walks every tap). A gx pixel
+ * (2 yy + py, 2 xx + px) is reached by the taps ky = py + pad (mod 2) and kx = px + pad
+ * (mod 2) only; a phase with no gx pixel is left out, one with no tap still runs (it writes
+ * the zero gradient, or leaves an accumulated one as it is).
+ */
+export function stride2Phases(g: ConvGeometry): Phase[] | undefined {
+  if (g.stride !== 2 || (g.k !== 1 && g.k !== 3)) return undefined;
+  const taps = (q: number) => {
+    const t = [...Array(g.k).keys()].filter((k) => k % 2 === q);
+    return { first: t[0] ?? 0, count: t.length };
+  };
+  const out: Phase[] = [];
+  for (const py of [0, 1]) {
+    for (const px of [0, 1]) {
+      if (py >= g.hin || px >= g.win) continue;
+      const y = taps((py + g.pad) % 2), x = taps((px + g.pad) % 2);
+      out.push({ py, px, ky0: y.first, nky: y.count, kx0: x.first, nkx: x.count });
+    }
+  }
+  return out;
 }
 
 /**
@@ -182,9 +238,10 @@ export function recordConvTiled(
 
 /**
  * Record the input gradient of a convolution on the tiled kernel: gx = conv_transpose(gy),
- * any kernel size, stride and padding (stride 2 gathers only the gy pixels a gx pixel
- * touches, but its reduction still walks every tap). With `accumulate`, the result is added to
- * what gx holds.
+ * any kernel size, stride and padding. Stride-2 layers with kernel 1 or 3 run as four
+ * dispatches, one per output phase ({@link stride2Phases}), each walking only the taps that
+ * reach its pixels (a quarter to a half of the work of walking them all, same sums bit for
+ * bit). With `accumulate`, the result is added to what gx holds.
  *
  * @param g geometry of the forward convolution
  * @param gy gradient at the convolution output, n * cout * hout * wout
@@ -204,7 +261,7 @@ export function recordConvTiledBackwardData(
   cfg: TiledConfig = tiledConfig(rec.gpu),
 ): void {
   const { hout, wout } = convOutSize(g);
-  recordTiled(rec, label, cfg, true, accumulate, {
+  const geo = {
     n: g.n,
     csum: g.cout,
     hs: hout,
@@ -215,5 +272,19 @@ export function recordConvTiledBackwardData(
     k: g.k,
     stride: g.stride,
     pad: g.pad,
-  }, [gy, weights, zeros(rec.gpu, padChannels(g.cin)), gx]);
+  };
+  const buffers: [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer] = [
+    gy,
+    weights,
+    zeros(rec.gpu, padChannels(g.cin)),
+    gx,
+  ];
+  const phases = stride2Phases(g);
+  if (!phases) {
+    recordTiled(rec, label, cfg, true, accumulate, geo, buffers);
+    return;
+  }
+  for (const ph of phases) {
+    recordTiled(rec, `${label}:phase${ph.py}${ph.px}`, cfg, true, accumulate, geo, buffers, ph);
+  }
 }
