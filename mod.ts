@@ -42,8 +42,13 @@ export {
   Gpu,
   GpuError,
   type GpuOptions,
+  isSoftwareAdapter,
+  KERNEL_CHOICES,
+  type KernelChoice,
+  type KernelFamily,
   type KernelSource,
   type Pipeline,
+  resolveKernels,
 } from "./src/gpu/gpu.ts";
 export { ensureRuntimeDir } from "./src/gpu/runtime_dir.ts";
 export type { UniformField, UniformStruct, UniformType } from "./src/gpu/uniforms.ts";

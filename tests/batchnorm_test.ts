@@ -222,7 +222,7 @@ function statsBounds(L: number, mu: number, v: number, sumErr: number, delta: nu
 }
 
 Deno.test(
-  "bn_stats: per-image mean and biased two-pass variance, VEC4 on and off",
+  "bn_stats: per-image mean and biased two-pass variance, VEC4 on and off, both families",
   GPU,
   async () => {
     const gpu = await getGpu();
@@ -250,40 +250,44 @@ Deno.test(
         : f32Values(rand, planes * hw, 999, 1001);
       const ref = bnStats(t4(s, x));
       const bx = upload(gpu, "x", x);
-      const bs = sentinelBuffer(gpu, "stats", 2 * planes);
-      const out = await run(gpu, (r) => recordBnStats(r, "stats", s, bx, bs), bs);
-      const means = new Float64Array(planes), vars = new Float64Array(planes);
-      const meanBound = new Float64Array(planes), varBound = new Float64Array(planes);
-      let onePassCaught = false;
-      for (let p = 0; p < planes; p++) {
-        let absSum = 0, sq = 0;
-        for (let i = p * hw; i < (p + 1) * hw; i++) {
-          absSum += Math.abs(x[i]);
-          sq += (x[i] * x[i]) / hw;
+      for (const family of ["register", "tiled"] as const) {
+        const bs = sentinelBuffer(gpu, "stats", 2 * planes);
+        const out = await run(gpu, (r) => recordBnStats(r, "stats", s, bx, bs, family), bs);
+        const means = new Float64Array(planes), vars = new Float64Array(planes);
+        const meanBound = new Float64Array(planes), varBound = new Float64Array(planes);
+        let onePassCaught = false;
+        for (let p = 0; p < planes; p++) {
+          let absSum = 0, sq = 0;
+          for (let i = p * hw; i < (p + 1) * hw; i++) {
+            absSum += Math.abs(x[i]);
+            sq += (x[i] * x[i]) / hw;
+          }
+          const mu = ref.mean[p], v = ref.var[p];
+          means[p] = out[2 * p];
+          vars[p] = out[2 * p + 1];
+          const b = statsBounds(
+            hw,
+            mu,
+            v,
+            kind === "exact" ? 0 : gam(hw - 1) * absSum,
+            means[p] - mu,
+          );
+          meanBound[p] = b.mean;
+          varBound[p] = b.var;
+          // The best a float32 one-pass formula could do: correctly rounded E[x^2] and mu^2.
+          const onePass = Math.fround(Math.fround(sq) - Math.fround(mu * mu));
+          if (Math.abs(onePass - v) > varBound[p]) onePassCaught = true;
         }
-        const mu = ref.mean[p], v = ref.var[p];
-        means[p] = out[2 * p];
-        vars[p] = out[2 * p + 1];
-        const b = statsBounds(
-          hw,
-          mu,
-          v,
-          kind === "exact" ? 0 : gam(hw - 1) * absSum,
-          means[p] - mu,
-        );
-        meanBound[p] = b.mean;
-        varBound[p] = b.var;
-        // The best a float32 one-pass formula could do: correctly rounded E[x^2] and mu^2.
-        const onePass = Math.fround(Math.fround(sq) - Math.fround(mu * mu));
-        if (Math.abs(onePass - v) > varBound[p]) onePassCaught = true;
+        const what = `bn_stats ${name} ${kind} (${family})`;
+        assertWithin(Float32Array.from(means), ref.mean, meanBound, `${what}: mean`);
+        assertWithin(Float32Array.from(vars), ref.var, varBound, `${what}: variance`);
+        for (let i = 2 * planes; i < out.length; i++) {
+          assertEquals(out[i], SENTINEL, "stats padding");
+        }
+        if (kind === "at 1000") assert(onePassCaught, `${what}: bound would not catch one-pass`);
+        bs.destroy();
       }
-      const what = `bn_stats ${name} ${kind}`;
-      assertWithin(Float32Array.from(means), ref.mean, meanBound, `${what}: mean`);
-      assertWithin(Float32Array.from(vars), ref.var, varBound, `${what}: variance`);
-      for (let i = 2 * planes; i < out.length; i++) assertEquals(out[i], SENTINEL, "stats padding");
-      if (kind === "at 1000") assert(onePassCaught, `${what}: bound would not catch one-pass`);
       bx.destroy();
-      bs.destroy();
     }
   },
 );

@@ -15,6 +15,12 @@ import { f32Values, gammaBound, getGpu, gpuTestOptions, run } from "./gpu_util.t
 import type { Gpu } from "../src/gpu/gpu.ts";
 import { Recorder } from "../src/kernels/recorder.ts";
 import {
+  recordConvTiled,
+  recordConvTiledBackwardData,
+  TILE_32,
+  TILE_64,
+} from "../src/kernels/conv_tiled.ts";
+import {
   backwardWeights,
   type ConvGeometry,
   convOutSize,
@@ -37,15 +43,55 @@ function abs(a: Float64Array): Float64Array {
   return a.map(Math.abs);
 }
 
+/**
+ * A register-family variant ({@link ConvVariant}) or the tiled family's kernel with its 64x64
+ * or 32x32 tile (kernels/conv_tiled.ts), forced the same way.
+ */
+type Variant = ConvVariant | "tiled64" | "tiled32";
+
 interface Case {
   name: string;
   g: ConvGeometry;
-  variants: ConvVariant[];
+  variants: Variant[];
+}
+
+/** recordConv2d, or the tiled kernel for "tiled64" / "tiled32". */
+function recordForward(
+  rec: Recorder,
+  label: string,
+  g: ConvGeometry,
+  x: GPUBuffer,
+  w: GPUBuffer,
+  b: GPUBuffer,
+  y: GPUBuffer,
+  v: Variant,
+): void {
+  if (v === "tiled64" || v === "tiled32") {
+    recordConvTiled(rec, label, g, x, w, b, y, v === "tiled64" ? TILE_64 : TILE_32);
+  } else recordConv2d(rec, label, g, x, w, b, y, v);
+}
+
+/** recordConv2dBackwardData, or the tiled kernel for "tiled64" / "tiled32". */
+function recordInputGradient(
+  rec: Recorder,
+  label: string,
+  g: ConvGeometry,
+  gy: GPUBuffer,
+  w: GPUBuffer,
+  gx: GPUBuffer,
+  acc: boolean,
+  v: Variant,
+  scratch?: (bytes: number) => GPUBuffer,
+): void {
+  if (v === "tiled64" || v === "tiled32") {
+    const tile = v === "tiled64" ? TILE_64 : TILE_32;
+    recordConvTiledBackwardData(rec, label, g, gy, w, gx, acc, tile);
+  } else recordConv2dBackwardData(rec, label, g, gy, w, gx, acc, v, scratch);
 }
 
 // Shapes: widths that do not fill the pixel block (31, 60 against blocks of 14 and 28), Cin = 3
 // (stem), channel counts that are not multiples of 4 or 8, stride 2, 1x1 stride 2, batch > 1.
-const CASES: Case[] = [
+const CASES: Case[] = withTiled([
   { name: "3x3 s1 Cin=3", g: geo(2, 3, 9, 31, 5, 3, 1, 1), variants: ["auto", "generic"] },
   { name: "3x3 s1 13->20", g: geo(1, 13, 12, 12, 20, 3, 1, 1), variants: ["3x3", "generic"] },
   { name: "3x3 s1 wide", g: geo(1, 4, 5, 60, 8, 3, 1, 1), variants: ["3x3", "generic"] },
@@ -74,21 +120,24 @@ const CASES: Case[] = [
   { name: "1x1 s1", g: geo(2, 13, 6, 10, 20, 1, 1, 0), variants: ["1x1", "generic"] },
   // 7x7 planes are not a multiple of 4: "auto" falls back to the generic kernel.
   { name: "1x1 s1 7x7", g: geo(1, 9, 7, 7, 12, 1, 1, 0), variants: ["auto"] },
-];
+  // iResNet's longest reduction (512 x 3 x 3 = 4608 terms, both directions) on its 7x7 plane:
+  // the tiled kernel walks it in one dispatch, within llvmpipe's loop budget.
+  { name: "3x3 s1 512@7", g: geo(1, 512, 7, 7, 512, 3, 1, 1), variants: [] },
+], ["tiled64", "tiled32"]);
 
 // Forward-only cases: odd input size with an output row of 8 (not a multiple of either pixel
 // block), Cout = 20; the 1x1 stride-2 forward kernel on an odd width (its input gradient needs
 // an even one) and on rows whose window starts at every vec4 offset, Cout = 21.
-const FORWARD_CASES: Case[] = [
+const FORWARD_CASES: Case[] = withTiled([
   { name: "3x3 s2 9x15", g: geo(2, 5, 9, 15, 20, 3, 2, 1), variants: ["3x3s2", "3x3s2n"] },
   { name: "1x1 s2 odd width fwd", g: geo(1, 7, 12, 13, 9, 1, 2, 0), variants: ["1x1s2"] },
   { name: "1x1 s2 11x30", g: geo(2, 3, 11, 30, 21, 1, 2, 0), variants: ["1x1s2"] },
-];
+], ["tiled64", "tiled32"]);
 
 // iResNet's stride-2 layers (first unit of each stage: 3x3 stride 2 with Cin = Cout, and the
 // 1x1 stride-2 downsample), batch 1 and 2, on the variant "auto" picks; also MobileFaceNet's
 // stem (3 -> 64, 3x3 stride 2). Forward only (S2_CASES below test the input gradients).
-const STRIDE2_CASES: Case[] = [
+const STRIDE2_CASES: Case[] = withTiled([
   { name: "iResNet 3x3 s2 64@112", g: geo(1, 64, 112, 112, 64, 3, 2, 1), variants: ["3x3s2"] },
   { name: "iResNet 3x3 s2 128@56", g: geo(2, 128, 56, 56, 128, 3, 2, 1), variants: ["3x3s2"] },
   { name: "iResNet 3x3 s2 256@28", g: geo(1, 256, 28, 28, 256, 3, 2, 1), variants: ["auto"] },
@@ -102,11 +151,22 @@ const STRIDE2_CASES: Case[] = [
   { name: "iResNet 1x1 s2 128@28", g: geo(2, 128, 28, 28, 256, 1, 2, 0), variants: ["auto"] },
   { name: "iResNet 1x1 s2 256@14", g: geo(1, 256, 14, 14, 512, 1, 2, 0), variants: ["1x1s2"] },
   { name: "MobileFaceNet stem", g: geo(2, 3, 112, 112, 64, 3, 2, 1), variants: ["auto"] },
-];
+], ["tiled64"]);
+
+/**
+ * The tiled family's kernel (kernels/conv_tiled.ts) serves every shape in both directions: the
+ * small cases run it with both tiles (64x64, the tile of every WebGPU adapter, and 32x32), the
+ * iResNet-sized ones with the 64x64 tile. Shapes above cover its edges: tiles that do not fit
+ * (pixels and channels not multiples of 64 or 32, channels not multiples of 4, 7x7 planes),
+ * Cin = 3, stride 2, reductions that are not a multiple of the 16-step slice, batch > 1.
+ */
+function withTiled(cases: Case[], tiles: Variant[]): Case[] {
+  return cases.map((c) => ({ ...c, variants: [...c.variants, ...tiles] }));
+}
 
 /** Variants of one direction only; the checks of the other direction skip them. */
-const FORWARD_ONLY: ConvVariant[] = ["3x3s2n"];
-const BACKWARD_ONLY: ConvVariant[] = ["dilated"];
+const FORWARD_ONLY: Variant[] = ["3x3s2n"];
+const BACKWARD_ONLY: Variant[] = ["dilated"];
 
 function geo(
   n: number,
@@ -161,7 +221,7 @@ async function checkForward(cases: Case[], seed: number): Promise<void> {
       const by = gpu.storage("y", floats * 4);
       const y = await run(
         gpu,
-        (rec) => recordConv2d(rec, "conv", g, bx, bw, bb, by, v),
+        (rec) => recordForward(rec, "conv", g, bx, bw, bb, by, v),
         by,
         floats,
       );
@@ -220,7 +280,7 @@ async function checkInputGradient(gpu: Gpu, rand: () => number, c: Case): Promis
       const gx = await run(
         gpu,
         (rec) =>
-          recordConv2dBackwardData(rec, "dconv", g, bgy, bw, bgx, acc, v, (bytes) => {
+          recordInputGradient(rec, "dconv", g, bgy, bw, bgx, acc, v, (bytes) => {
             const sc = gpu.storage("scratch", bytes);
             scratch.push(sc);
             return sc;
@@ -260,7 +320,7 @@ const S2_CASES: Case[] = [[64, 64, 112], [128, 128, 56], [256, 256, 28], [512, 5
     [1, 2].map((n) => ({
       name: `3x3 s2 ${cin}@${h} n=${n}`,
       g: geo(n, cin, h, h, cout, 3, 2, 1),
-      variants: ["3x3s2"] as ConvVariant[],
+      variants: ["3x3s2", "tiled64"] as Variant[],
     }))
   )
   .concat(
@@ -268,7 +328,7 @@ const S2_CASES: Case[] = [[64, 64, 112], [128, 128, 56], [256, 256, 28], [512, 5
       [1, 2].map((n) => ({
         name: `1x1 s2 ${cin}->${cout}@${h} n=${n}`,
         g: geo(n, cin, h, h, cout, 1, 2, 0),
-        variants: ["1x1s2"] as ConvVariant[],
+        variants: ["1x1s2", "tiled64"] as Variant[],
       }))
     ),
   );
@@ -289,7 +349,7 @@ Deno.test(
   async () => {
     const gpu = await getGpu();
     const rand = rng(303);
-    for (const v of ["generic", "3x3"] as const) {
+    for (const v of ["generic", "3x3", "tiled64", "tiled32"] as const) {
       const one = geo(1, 9, 7, 30, 11, 3, 1, 1), three = { ...one, n: 3 };
       const img = one.cin * one.hin * one.win, out = one.cout * one.hin * one.win;
       const xs = Float32Array.from(f32Values(rand, 3 * img));
@@ -300,10 +360,10 @@ Deno.test(
       const alone = gpu.storageFrom("x1", xs.subarray(2 * img));
       const batch = gpu.storageFrom("x3", xs);
       const y1 = gpu.storage("y1", out * 4), y3 = gpu.storage("y3", 3 * out * 4);
-      const a = await run(gpu, (r) => recordConv2d(r, "c1", one, alone, bw, bb, y1, v), y1, out);
+      const a = await run(gpu, (r) => recordForward(r, "c1", one, alone, bw, bb, y1, v), y1, out);
       const b = await run(
         gpu,
-        (r) => recordConv2d(r, "c3", three, batch, bw, bb, y3, v),
+        (r) => recordForward(r, "c3", three, batch, bw, bb, y3, v),
         y3,
         3 * out,
       );
@@ -314,13 +374,13 @@ Deno.test(
       const x1 = gpu.storage("gx1", img * 4), x3 = gpu.storage("gx3", 3 * img * 4);
       const c = await run(
         gpu,
-        (r) => recordConv2dBackwardData(r, "d1", one, g1, bwb, x1, false, v),
+        (r) => recordInputGradient(r, "d1", one, g1, bwb, x1, false, v),
         x1,
         img,
       );
       const d = await run(
         gpu,
-        (r) => recordConv2dBackwardData(r, "d3", three, g3, bwb, x3, false, v),
+        (r) => recordInputGradient(r, "d3", three, g3, bwb, x3, false, v),
         x3,
         3 * img,
       );
@@ -340,6 +400,8 @@ Deno.test(
         ["3x3s2", geo(1, 9, 14, 30, 11, 3, 2, 1)],
         ["3x3s2n", geo(1, 9, 14, 14, 11, 3, 2, 1)],
         ["1x1s2", geo(1, 9, 14, 30, 11, 1, 2, 0)],
+        ["tiled64", geo(1, 9, 14, 30, 11, 3, 2, 1)],
+        ["tiled32", geo(1, 9, 14, 30, 11, 1, 2, 0)],
       ] as const
     ) {
       const three = { ...one, n: 3 };
@@ -352,10 +414,10 @@ Deno.test(
       const alone = gpu.storageFrom("x1", xs.subarray(2 * img));
       const batch = gpu.storageFrom("x3", xs);
       const y1 = gpu.storage("y1", out * 4), y3 = gpu.storage("y3", 3 * out * 4);
-      const a = await run(gpu, (r) => recordConv2d(r, "c1", one, alone, bw, bb, y1, v), y1, out);
+      const a = await run(gpu, (r) => recordForward(r, "c1", one, alone, bw, bb, y1, v), y1, out);
       const b = await run(
         gpu,
-        (r) => recordConv2d(r, "c3", three, batch, bw, bb, y3, v),
+        (r) => recordForward(r, "c3", three, batch, bw, bb, y3, v),
         y3,
         3 * out,
       );
@@ -373,6 +435,8 @@ Deno.test(
     const shapes = [
       ["3x3s2", geo(1, 10, 13, 30, 12, 3, 2, 1)],
       ["1x1s2", geo(1, 10, 14, 14, 12, 1, 2, 0)],
+      ["tiled64", geo(1, 10, 13, 30, 12, 3, 2, 1)],
+      ["tiled32", geo(1, 10, 14, 14, 12, 1, 2, 0)],
     ] as const;
     for (const [v, one] of shapes) {
       const three = { ...one, n: 3 };
@@ -385,13 +449,13 @@ Deno.test(
       const x1 = gpu.storage("gx1", img * 4), x3 = gpu.storage("gx3", 3 * img * 4);
       const c = await run(
         gpu,
-        (r) => recordConv2dBackwardData(r, "d1", one, g1, bwb, x1, false, v),
+        (r) => recordInputGradient(r, "d1", one, g1, bwb, x1, false, v),
         x1,
         img,
       );
       const d = await run(
         gpu,
-        (r) => recordConv2dBackwardData(r, "d3", three, g3, bwb, x3, false, v),
+        (r) => recordInputGradient(r, "d3", three, g3, bwb, x3, false, v),
         x3,
         3 * img,
       );

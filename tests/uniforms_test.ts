@@ -16,11 +16,15 @@ import {
 import * as batchnorm from "../src/kernels/batchnorm.ts";
 import * as conv2d from "../src/kernels/conv2d.ts";
 import * as conv3x3Tex from "../src/kernels/conv3x3_tex.ts";
+import * as convTiled from "../src/kernels/conv_tiled.ts";
 import * as depthwise from "../src/kernels/depthwise.ts";
 import * as reduce from "../src/kernels/reduce.ts";
 
+/** The kernel modules. */
+const MODULES = [batchnorm, conv2d, conv3x3Tex, convTiled, depthwise, reduce];
+
 /** Every exported KernelSource of the kernel modules (found by shape, so new ones count). */
-const KERNELS: KernelSource[] = [batchnorm, conv2d, conv3x3Tex, depthwise, reduce].flatMap((m) =>
+const KERNELS: KernelSource[] = MODULES.flatMap((m) =>
   Object.values(m).filter((v): v is KernelSource =>
     typeof v === "object" && v !== null && "code" in v && "params" in v && "bindings" in v
   )

@@ -12,7 +12,9 @@
  * shape (iResNet's stride-2 3x3 convolutions are C:CxHs2, its downsamples C/2:CxHd, and
  * 64:64x56d for the first stage; e.g. --dirs bwd --variants 3x3s2,1x1s2,dilated,generic).
  * "3x" gives the stem (Cin = 3, 64 out). Variant "tex" is the texture-fed 3x3 kernel family
- * (src/kernels/conv3x3_tex.ts); the others are conv2d.ts's ConvVariant names. Variants that
+ * (src/kernels/conv3x3_tex.ts); "tiled" is the tiled family's implicit-GEMM kernel
+ * (src/kernels/conv_tiled.ts) with the device's tile; the others are conv2d.ts's ConvVariant
+ * names. Variants that
  * cannot serve a shape (or a direction) are skipped; "dilated" gets scratch memory. Each
  * timing submits `reps`-fold repeated dispatches once and waits; the best of three submits is reported, as wall-clock GFLOP/s
  * (2 x MACs / s) and as GFLOP per CPU second of this process (robust when other work shares
@@ -41,6 +43,11 @@ import {
   tex3x3ConfigFor,
   tex3x3Weights,
 } from "../src/kernels/conv3x3_tex.ts";
+import {
+  recordConvTiled,
+  recordConvTiledBackwardData,
+  tiledConfig,
+} from "../src/kernels/conv_tiled.ts";
 
 const { values } = parseArgs({
   options: {
@@ -75,7 +82,11 @@ function scratch(bytes: number): GPUBuffer {
   return b;
 }
 const reps = Number(values.reps);
-console.log(`adapter: ${gpu.adapterName}; best of 3 submits of ${reps} dispatches`);
+const tile = tiledConfig(gpu);
+console.log(
+  `adapter: ${gpu.adapterName}${gpu.software ? " (software)" : ""}; tiled tile ` +
+    `${4 * tile.wgy}x${4 * tile.wgx}x${tile.tk}; best of 3 submits of ${reps} dispatches`,
+);
 console.log("shape        batch dir  variant   GFLOP/s  GFLOP/CPU-s");
 for (const shape of values.shapes!.split(",")) {
   for (const n of values.batch!.split(",").map(Number)) {
@@ -99,12 +110,15 @@ for (const shape of values.shapes!.split(",")) {
       }
       : undefined;
     for (const dir of values.dirs!.split(",") as ("fwd" | "bwd")[]) {
-      for (const v of values.variants!.split(",") as (ConvVariant | "tex")[]) {
+      for (const v of values.variants!.split(",") as (ConvVariant | "tex" | "tiled")[]) {
         if (v === "tex" && !tex) continue;
         const rec = new Recorder(gpu);
         try {
           for (let r = 0; r < reps; r++) {
-            if (v === "tex") {
+            if (v === "tiled") {
+              if (dir === "fwd") recordConvTiled(rec, "bench", g, x, bw, bb, y, tile);
+              else recordConvTiledBackwardData(rec, "bench", g, y, bwb, x, false, tile);
+            } else if (v === "tex") {
               if (dir === "fwd") recordConv3x3Tex(rec, "bench", g, x, tex!.fwd, bb, y);
               else recordConv3x3TexGradient(rec, "bench", g, y, tex!.bwd, x, false);
             } else if (dir === "fwd") recordConv2d(rec, "bench", g, x, bw, bb, y, v);

@@ -4,7 +4,7 @@
  * and the embeddings (cosine similarity).
  *
  * Run directly: `deno run -A tools/parity.ts [--model iresnet50|mobilefacenet] [--sets a,b]
- * [--weights FILE] [--batch-size N]` scores every reference folder of the model (both channel
+ * [--weights FILE] [--batch-size N] [--kernels auto|register|tiled]` scores every reference folder of the model (both channel
  * orders for iresnet50; the model's own order for mobilefacenet, whose folders have no order
  * suffix) and prints a table. Groups are the graph's. The CI test
  * (tests/parity_test.ts) uses {@link runParity} on a subset.
@@ -14,7 +14,7 @@
 import { parseToolArgs } from "./tool_args.ts";
 import { loadModel } from "../src/graph/load_model.ts";
 import { scorePaths } from "../src/pipeline/score_paths.ts";
-import { Gpu } from "../src/gpu/gpu.ts";
+import { Gpu, type KernelChoice } from "../src/gpu/gpu.ts";
 import { ensureRuntimeDir } from "../src/gpu/runtime_dir.ts";
 import { Executor } from "../src/graph/executor.ts";
 import { parseScoreFile } from "../src/io/scores.ts";
@@ -183,12 +183,13 @@ export const PARITY_USAGE =
 in ../shared/reference, every image set in every channel order the model has
 
 usage: deno task parity:full [--model iresnet50|mobilefacenet] [--sets aligned,raw,magface]
-                             [--weights FILE] [--batch-size N]
+                             [--weights FILE] [--batch-size N] [--kernels auto|register|tiled]
 
   --model NAME     reference outputs to compare with (default iresnet50); the weights are
                    the ones they were made with unless --weights
   --sets A,B       only these image sets (default: all)
   --batch-size N   images per GPU pass (default 8; the scores do not depend on it)
+  --kernels F      kernel family (default auto: register on a software adapter, else tiled)
 
 Prints one Markdown row per set and order: the largest relative error of each group's score
 and the smallest embedding cosine. Needs ../shared/reference and a WebGPU adapter.
@@ -201,6 +202,7 @@ if (import.meta.main) {
     weights: { type: "string" },
     sets: { type: "string" },
     "batch-size": { type: "string", default: "8" },
+    kernels: { type: "string", default: "auto" },
   });
   if (!haveReference()) {
     console.error("parity: ../shared/reference is absent; nothing to compare against");
@@ -210,7 +212,10 @@ if (import.meta.main) {
   console.error(`parity: ${model.description}, groups ${model.graph.groups.map((g) => g.name)}`);
   ensureRuntimeDir();
   const gpu = await Gpu.create();
-  const ex = await Executor.create(gpu, model.graph, model.weights);
+  const ex = await Executor.create(gpu, model.graph, model.weights, {
+    kernels: values.kernels as KernelChoice,
+  });
+  console.error(`parity: adapter ${gpu.adapterName}, kernels ${ex.kernels}`);
   const wanted = values.sets?.split(",");
   const reports: ParityReport[] = [];
   for (const ref of referenceSets(values.model!, model.graph.preprocess.channelOrder)) {

@@ -6,6 +6,7 @@
  * ```
  * deno task profile [--backbone iresnet50|iresnet100|mobilefacenet|...] [--batch 8]
  *     [--weights FILE] [--random] [--reps auto|N] [--runs 2] [--no-startup] [--startup-only]
+ *     [--kernels auto|register|tiled]
  * ```
  *
  * Weights: iresnet50 uses the reference checkpoint ../shared/reference/iresnet50/weights.pth
@@ -52,7 +53,7 @@
  */
 import { parseToolArgs } from "./tool_args.ts";
 import { buildBackbone } from "../src/graph/model.ts";
-import { type Dispatch, encodeDispatches, Gpu } from "../src/gpu/gpu.ts";
+import { type Dispatch, encodeDispatches, Gpu, type KernelChoice } from "../src/gpu/gpu.ts";
 import { ensureRuntimeDir } from "../src/gpu/runtime_dir.ts";
 import { Executor } from "../src/graph/executor.ts";
 import type { Graph, Node } from "../src/graph/ir.ts";
@@ -356,11 +357,13 @@ async function dispatchProfile(
   images: string[] | undefined,
   fixedReps: number | undefined,
   runs: number,
+  kernels: KernelChoice = "auto",
 ): Promise<void> {
   const { graph, weights } = await loadNetwork(backbone, weightsPath);
   ensureRuntimeDir();
   const gpu = await Gpu.create();
-  const ex = await Executor.create(gpu, graph, weights);
+  const ex = await Executor.create(gpu, graph, weights, { kernels });
+  console.log(`profile: adapter ${gpu.adapterName}, kernels ${ex.kernels}`);
   const inT = graph.tensors[graph.input];
   const per = inT.c * inT.h * inT.w;
   const input = new Float32Array(batch * per);
@@ -539,7 +542,7 @@ kernel kind and layer shape) and the start-up from launch to first score
 
 usage: deno task profile [--backbone iresnet50|iresnet100|mobilefacenet|...] [--batch 8]
                          [--weights FILE] [--random] [--reps auto|N] [--runs 2]
-                         [--no-startup] [--startup-only]
+                         [--no-startup] [--startup-only] [--kernels auto|register|tiled]
 
   --backbone NAME   network (default iresnet50: the reference checkpoint; others: seeded
                     random weights)
@@ -548,6 +551,7 @@ usage: deno task profile [--backbone iresnet50|iresnet100|mobilefacenet|...] [--
   --reps auto|N     repetitions per dispatch of the difference method (default auto)
   --runs N          whole-batch runs to compare with the sum of the rows (default 2)
   --no-startup, --startup-only   only the per-dispatch part, or only the start-up
+  --kernels F       kernel family (default auto: register on a software adapter, else tiled)
 
 Running time on a 2-core machine with Mesa's CPU adapter: 3-5 min for iresnet50 at
 batch 8 (about 3x the batch time for the dispatch part, plus a cold and a warm start-up).`;
@@ -562,6 +566,7 @@ if (import.meta.main) {
     runs: { type: "string", default: "2" },
     "no-startup": { type: "boolean", default: false },
     "startup-only": { type: "boolean", default: false },
+    kernels: { type: "string", default: "auto" },
   });
   const backbone = values.backbone!;
   const batch = Number(values.batch);
@@ -604,7 +609,15 @@ if (import.meta.main) {
       await startup(probeArgs);
     }
     if (!values["startup-only"]) {
-      await dispatchProfile(backbone, batch, weightsPath, images, fixedReps, runs);
+      await dispatchProfile(
+        backbone,
+        batch,
+        weightsPath,
+        images,
+        fixedReps,
+        runs,
+        values.kernels as KernelChoice,
+      );
     }
   } catch (e) {
     console.error((e as Error).message);

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { Executor } from "../graph/executor.ts";
 import { fileImageReader } from "../image/read_file.ts";
 import { ensureDirectory, removeEmptyDirectories, writeAll } from "../io/files.ts";
 import { formatRecord, recordHeader } from "../io/records.ts";
@@ -28,7 +27,7 @@ import { StopSignal } from "../pipeline/stop.ts";
 import { EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED } from "./args.ts";
 import { printablePath, Progress } from "./progress.ts";
 import type { ScoreOptions } from "./score_args.ts";
-import { createGpu, loadRunCalibration, setUp } from "./setup.ts";
+import { loadRunCalibration, openExecutor, setUp } from "./setup.ts";
 
 /**
  * Install a SIGINT handler that requests a stop. A second SIGINT exits without writing the
@@ -131,8 +130,7 @@ async function writeRecords(
 ): Promise<number> {
   const fromStdin = opts.imageList === null && opts.imagePath === "-";
   const listing = fromStdin ? undefined : await selectImages(opts);
-  const gpu = await createGpu(opts.adapter);
-  const ex = await Executor.create(gpu, model.graph, model.weights);
+  const { gpu, ex, batchSize } = await openExecutor(opts, model);
   const groups = ex.groups;
   let done = new Map<string, number>();
   let failedBefore = 0;
@@ -187,8 +185,8 @@ async function writeRecords(
   }
   console.error(
     `grafiqs: ${model.description}, ${channelOrder.toUpperCase()} input, ` +
-      `${listing ? `${listing.length} images` : "paths from stdin"}, batch ${opts.batchSize}, ` +
-      `adapter ${gpu.adapterName}; ${opts.format.toUpperCase()} records to ${where}`,
+      `${listing ? `${listing.length} images` : "paths from stdin"}, batch ${batchSize}, ` +
+      `adapter ${gpu.adapterName}, kernels ${ex.kernels}; ${opts.format.toUpperCase()} records to ${where}`,
   );
   const encoder = new TextEncoder();
   const out = file ?? Deno.stdout;
@@ -220,7 +218,7 @@ async function writeRecords(
       ex,
       reader ?? arraySource(listing!),
       {
-        batchSize: opts.batchSize,
+        batchSize,
         channelOrder,
         pathText: pr ? (p) => applyPathReplace(p, pr.a, pr.b) : undefined,
         accept: (listed, text) => {
@@ -282,8 +280,7 @@ async function runFolderResume(
   const listing = await selectImages(opts);
   const outDir = opts.outputDir;
   await ensureDirectory(outDir);
-  const gpu = await createGpu(opts.adapter);
-  const ex = await Executor.create(gpu, model.graph, model.weights);
+  const { gpu, ex, batchSize } = await openExecutor(opts, model);
   const { journal, done } = await Journal.open(outDir, {
     model: model.graph.name,
     weights: model.fingerprint!,
@@ -295,7 +292,7 @@ async function runFolderResume(
   console.error(
     `grafiqs: ${model.description}, ${channelOrder.toUpperCase()} input, ${listing.length} ` +
       `images (${listing.length - todo.length} done in ${printablePath(journal.path)}), batch ` +
-      `${opts.batchSize}, adapter ${gpu.adapterName}`,
+      `${batchSize}, adapter ${gpu.adapterName}, kernels ${ex.kernels}`,
   );
   const pr = opts.pathReplace;
   const pathText = (p: string) => (pr ? applyPathReplace(p, pr.a, pr.b) : p);
@@ -308,7 +305,7 @@ async function runFolderResume(
       ex,
       arraySource(todo),
       {
-        batchSize: opts.batchSize,
+        batchSize,
         channelOrder,
         pathText,
         pathProblem: scorePathProblem,

@@ -6,7 +6,6 @@
  * @module
  */
 import { EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE } from "./args.ts";
-import { Executor } from "../graph/executor.ts";
 import { removeEmptyDirectories } from "../io/files.ts";
 import { writeResultSet } from "../io/result_set.ts";
 import { applyPathReplace } from "../io/select.ts";
@@ -16,7 +15,7 @@ import { selectImages } from "../pipeline/select_images.ts";
 import { printablePath, Progress } from "./progress.ts";
 import { runPipeline } from "./run_pipeline.ts";
 import { parseScoreArgs, SCORE_HELP, type ScoreOptions, usesPipeline } from "./score_args.ts";
-import { createGpu, loadRunCalibration, setUp } from "./setup.ts";
+import { loadRunCalibration, openExecutor, setUp } from "./setup.ts";
 
 /**
  * Run the main command on the images `selectImages` selects (`--image-path DIR|FILE` or
@@ -107,12 +106,11 @@ export async function scoreSelection(
   channelOrder: "bgr" | "rgb",
   paths: string[],
 ): Promise<{ result: ScoreRunResult; secs: number }> {
-  const gpu = await createGpu(opts.adapter);
+  const { gpu, ex, batchSize } = await openExecutor(opts, model);
   console.error(
     `grafiqs: ${model.description}, ${channelOrder.toUpperCase()} input, ${paths.length} ` +
-      `images, batch ${opts.batchSize}, adapter ${gpu.adapterName}`,
+      `images, batch ${batchSize}, adapter ${gpu.adapterName}, kernels ${ex.kernels}`,
   );
-  const ex = await Executor.create(gpu, model.graph, model.weights);
   const progress = new Progress(paths.length);
   const pr = opts.pathReplace;
   const t0 = performance.now();
@@ -121,7 +119,7 @@ export async function scoreSelection(
       ex,
       paths,
       {
-        batchSize: opts.batchSize,
+        batchSize,
         channelOrder,
         pathText: pr ? (p) => applyPathReplace(p, pr.a, pr.b) : undefined,
         maxPixels: opts.maxPixels,

@@ -4,7 +4,7 @@
  * @module
  */
 import { describeParseError, parseArgs, UsageError } from "./args.ts";
-import type { GpuOptions } from "../gpu/gpu.ts";
+import { type GpuOptions, KERNEL_CHOICES, type KernelChoice } from "../gpu/gpu.ts";
 import { BACKBONES } from "../graph/model.ts";
 import { DEFAULT_MAX_PIXELS } from "../image/decode.ts";
 import { DEFAULT_MAX_FILE_BYTES } from "../image/read_file.ts";
@@ -179,7 +179,13 @@ Official options (same meaning):
                               MobileFaceNet (as trained) or a converted file's meta.preprocess
 
 Added options:
-  --batch-size N              images per GPU pass (default: 8); results do not depend on it
+  --batch-size N|auto         images per GPU pass (default: 8); results do not depend on it.
+                              auto: the largest batch the device's limits allow (at most 256)
+                              on a hardware GPU, 8 on a software adapter
+  --kernels auto|register|tiled
+                              kernel family (default: auto = register on a software adapter
+                              such as llvmpipe, tiled on a hardware GPU); the families differ
+                              in float32 summation order only (scores within ~1e-4 relative)
   --save-embeddings           also write OUT/GraFIQs_embeddings.npy (N x E float32) and
                               OUT/GraFIQs_embeddings.txt (the paths, one per line, same order)
   --image-list FILE           score the paths FILE lists, one per line (# comments and blank
@@ -246,8 +252,10 @@ export interface ScoreOptions extends PipelineOptions {
   pathReplace: { a: string; b: string } | null;
   /** `--bgr2rgb`: feed RGB; without it the model's own channel order applies. */
   bgr2rgb: boolean;
-  /** `--batch-size`: images per GPU pass, a positive integer (default 8). */
-  batchSize: number;
+  /** `--batch-size`: images per GPU pass, a positive integer (default 8), or "auto". */
+  batchSize: number | "auto";
+  /** `--kernels`: the kernel family choice (default "auto"). */
+  kernels: KernelChoice;
   /** `--save-embeddings`: also write OUT/GraFIQs_embeddings.{npy,txt}. */
   saveEmbeddings: boolean;
   /** `--max-pixels`: the largest image decoded, in pixels (default 50,000,000). */
@@ -272,6 +280,7 @@ const SCORE_ARGS = {
   "path-replace-with": { type: "string" },
   "bgr2rgb": { type: "boolean", default: false },
   "batch-size": { type: "string", default: "8" },
+  "kernels": { type: "string", default: "auto" },
   "save-embeddings": { type: "boolean", default: false },
   "max-pixels": { type: "string", default: String(DEFAULT_MAX_PIXELS) },
   "max-file-bytes": { type: "string", default: String(DEFAULT_MAX_FILE_BYTES) },
@@ -345,9 +354,15 @@ export function parseScoreArgs(
   if (!BACKBONES.includes(v.backbone!)) {
     throw new UsageError(`--backbone must be one of ${BACKBONES.join(", ")}, got "${v.backbone}"`);
   }
-  const batchSize = Number(v["batch-size"]);
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new UsageError(`--batch-size must be a positive integer, got "${v["batch-size"]}"`);
+  const batchSize = v["batch-size"] === "auto" ? "auto" : Number(v["batch-size"]);
+  if (batchSize !== "auto" && (!Number.isInteger(batchSize) || batchSize < 1)) {
+    throw new UsageError(
+      `--batch-size must be a positive integer or auto, got "${v["batch-size"]}"`,
+    );
+  }
+  const kernels = v.kernels as KernelChoice;
+  if (!KERNEL_CHOICES.includes(kernels)) {
+    throw new UsageError(`--kernels must be one of ${KERNEL_CHOICES.join(", ")}, got "${kernels}"`);
   }
   const cap = (name: "max-pixels" | "max-file-bytes") => {
     const text = v[name]!;
@@ -397,6 +412,7 @@ export function parseScoreArgs(
     pathReplace,
     bgr2rgb: v.bgr2rgb!,
     batchSize,
+    kernels,
     saveEmbeddings: v["save-embeddings"]!,
     maxPixels,
     maxFileBytes,

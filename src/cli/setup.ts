@@ -18,6 +18,7 @@ import { readCalibration } from "../io/calibration_file.ts";
 import { checkWritableDirectory, removeEmptyDirectories, removeStaleTemps } from "../io/files.ts";
 import { RESULT_FILE_PREFIX } from "../io/result_set.ts";
 import type { ScoreOptions } from "./score_args.ts";
+import { Executor } from "../graph/executor.ts";
 
 /**
  * Check, before any model, image or GPU is touched, that the run's output can be written, so a
@@ -139,4 +140,25 @@ export async function loadRunCalibration(
 export function createGpu(adapter: GpuOptions["adapter"]): Promise<Gpu> {
   ensureRuntimeDir();
   return Gpu.create({ adapter });
+}
+
+/**
+ * Open the adapter `--gpu` names and the executor for `model` on the `--kernels` family, and
+ * resolve `--batch-size auto` ({@link Executor.autoBatch}); a number above the executor's
+ * {@link Executor.maxBatch} is lowered to it (the stderr line shows the batch that runs).
+ *
+ * @returns the device, the executor and the batch size to run
+ * @throws {GpuError} when no adapter is found or WebGPU fails
+ */
+export async function openExecutor(
+  opts: ScoreOptions,
+  model: LoadedModel,
+): Promise<{ gpu: Gpu; ex: Executor; batchSize: number }> {
+  const gpu = await createGpu(opts.adapter);
+  const ex = await Executor.create(gpu, model.graph, model.weights, { kernels: opts.kernels });
+  // The executor runs at most maxBatch images per pass (its largest tensor fits one binding).
+  const batchSize = opts.batchSize === "auto"
+    ? ex.autoBatch()
+    : Math.min(opts.batchSize, ex.maxBatch);
+  return { gpu, ex, batchSize };
 }

@@ -16,6 +16,46 @@ export interface GpuOptions {
   adapter?: "default" | "high-performance" | "low-power" | "fallback";
 }
 
+/**
+ * A kernel family: "register" (today's kernels, shaped for software adapters such as Mesa's
+ * llvmpipe: small workgroups, large per-invocation register blocks) or "tiled" (for hardware
+ * GPUs: convolutions as implicit matrix products with workgroup tiles in workgroup memory,
+ * kernels/conv_tiled.ts). Each family's results are bit-identical whatever the batch size;
+ * the two families differ in float32 summation order only.
+ */
+export type KernelFamily = "register" | "tiled";
+
+/** The family choice of the CLI (`--kernels`) and the library: "auto" or a family. */
+export type KernelChoice = "auto" | KernelFamily;
+
+/** The accepted {@link KernelChoice} values, in help order. */
+export const KERNEL_CHOICES: readonly KernelChoice[] = ["auto", "register", "tiled"];
+
+/**
+ * Whether an adapter is a software rasteriser: one that reports itself as the fallback adapter,
+ * or whose description names Mesa's llvmpipe or lavapipe, SwiftShader, or Microsoft's Basic
+ * Render Driver (WARP).
+ */
+export function isSoftwareAdapter(info: {
+  description?: string;
+  device?: string;
+  vendor?: string;
+  isFallbackAdapter?: boolean;
+}): boolean {
+  if (info.isFallbackAdapter) return true;
+  const text = `${info.description ?? ""} ${info.device ?? ""} ${info.vendor ?? ""}`;
+  return /llvmpipe|lavapipe|swiftshader|basic render|software rasterizer/i.test(text);
+}
+
+/**
+ * The family `choice` means on `gpu`: "auto" is "register" on a software adapter
+ * ({@link Gpu.software}) and "tiled" on every other adapter.
+ */
+export function resolveKernels(choice: KernelChoice, gpu: { software: boolean }): KernelFamily {
+  if (choice !== "auto") return choice;
+  return gpu.software ? "register" : "tiled";
+}
+
 /** Raised when WebGPU reports a validation, out-of-memory or internal error, or loses the device. */
 export class GpuError extends Error {
   /**
@@ -114,14 +154,22 @@ export class Gpu {
   readonly adapterDetails: string;
   /** Largest storage binding in bytes (caps the batch size). */
   readonly maxBinding: number;
+  /** Whether the adapter is a software rasteriser ({@link isSoftwareAdapter}). */
+  readonly software: boolean;
   #pipelines = new Map<string, Pipeline>();
   #lost: string | undefined;
   #uncaptured: string[] = [];
 
-  private constructor(device: GPUDevice, adapterName: string, adapterDetails: string) {
+  private constructor(
+    device: GPUDevice,
+    adapterName: string,
+    adapterDetails: string,
+    software: boolean,
+  ) {
     this.device = device;
     this.adapterName = adapterName;
     this.adapterDetails = adapterDetails;
+    this.software = software;
     this.maxBinding = device.limits.maxStorageBufferBindingSize;
     device.lost.then((info) => {
       this.#lost = `${info.reason}: ${info.message}`;
@@ -132,10 +180,11 @@ export class Gpu {
   }
 
   /**
-   * Request an adapter and a device with the largest storage-binding and buffer limits the
-   * adapter offers. Platform-neutral (the web page uses it too): in Deno, call
-   * `ensureRuntimeDir()` (runtime_dir.ts) first, which keeps Mesa's drivers from printing an
-   * `XDG_RUNTIME_DIR` error line; the command line does (`createGpu`, cli/setup.ts).
+   * Request an adapter and a device with the largest storage-binding, buffer and compute
+   * workgroup limits the adapter offers (large batches need large bindings; the tiled kernels
+   * choose their tile from the workgroup limits). Platform-neutral (the web page uses it too):
+   * in Deno, call `ensureRuntimeDir()` (runtime_dir.ts) first, which keeps Mesa's drivers from
+   * printing an `XDG_RUNTIME_DIR` error line; the command line does (`createGpu`, cli/setup.ts).
    *
    * @throws {GpuError} when WebGPU is unavailable or no adapter matches.
    */
@@ -162,13 +211,17 @@ export class Gpu {
         maxBufferSize: l.maxBufferSize,
         maxStorageBuffersPerShaderStage: Math.min(8, l.maxStorageBuffersPerShaderStage),
         maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+        maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+        maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+        maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
       },
     });
     const info = adapter.info;
     const name = info?.description || info?.device || info?.vendor || "unknown adapter";
     const parts = [info?.vendor, info?.architecture, info?.device, info?.description];
     const details = [...new Set(parts.filter((x) => x))].join(" ") || name;
-    return new Gpu(device, name, details);
+    return new Gpu(device, name, details, isSoftwareAdapter(info ?? {}));
   }
 
   /** Fails with a {@link GpuError} when the device was lost or reported an uncaptured error. */

@@ -6,7 +6,14 @@
  *
  * @module
  */
-import { encodeDispatches, type Gpu, GpuError } from "../gpu/gpu.ts";
+import {
+  encodeDispatches,
+  type Gpu,
+  GpuError,
+  type KernelChoice,
+  type KernelFamily,
+  resolveKernels,
+} from "../gpu/gpu.ts";
 import { bnParams, recordBnApply, recordBnBackward, recordBnStats } from "../kernels/batchnorm.ts";
 import {
   backwardWeights,
@@ -28,6 +35,7 @@ import {
   tex3x3Weights,
 } from "../kernels/conv3x3_tex.ts";
 import { Recorder } from "../kernels/recorder.ts";
+import { recordConvTiled, recordConvTiledBackwardData } from "../kernels/conv_tiled.ts";
 import { linearBn1dLayout, recordAbsSum, recordLinearBn1d } from "../kernels/reduce.ts";
 import { backwardRule, type ReversePlan, reversePlan } from "./grafiqs.ts";
 import type { ConvNode, Graph, Node, TensorInfo } from "./ir.ts";
@@ -45,6 +53,14 @@ export interface BatchResult {
 export interface ExecutorOptions {
   /** Names of the groups φ to score, in output order (default: all of the graph's groups). */
   groups?: string[];
+  /**
+   * Kernel family ({@link KernelFamily}); "auto" (the default) takes "register" on a software
+   * adapter and "tiled" on every other ({@link resolveKernels}). The tiled family runs every
+   * dense convolution, both directions, on the tiled kernel and takes the BN statistics with
+   * 256 lanes per plane; depthwise convolutions, BN apply, the reverse BN pass, the sums and the
+   * head run on the same kernels in both families.
+   */
+  kernels?: KernelChoice;
 }
 
 /**
@@ -184,6 +200,9 @@ export class Executor {
     for (const c of this.#conv.values()) out[c.kind] = (out[c.kind] ?? 0) + 1;
     return out;
   }
+
+  /** The kernel family this executor runs ({@link ExecutorOptions.kernels}, resolved). */
+  readonly kernels: KernelFamily;
   #gpu: Gpu;
   /** The method's decisions for the requested groups (grafiqs.ts). */
   #reverse: ReversePlan;
@@ -195,8 +214,9 @@ export class Executor {
   #capacity = 0;
   #last: Plan | undefined;
 
-  private constructor(gpu: Gpu, graph: Graph, reverse: ReversePlan) {
+  private constructor(gpu: Gpu, graph: Graph, reverse: ReversePlan, kernels: KernelFamily) {
     this.#gpu = gpu;
+    this.kernels = kernels;
     this.graph = graph;
     this.#reverse = reverse;
     this.groups = reverse.groups.map((g) => g.name);
@@ -231,7 +251,8 @@ export class Executor {
     weights: GraphWeights,
     opts: ExecutorOptions = {},
   ): Promise<Executor> {
-    const ex = new Executor(gpu, graph, reversePlan(graph, opts.groups));
+    const kernels = resolveKernels(opts.kernels ?? "auto", gpu);
+    const ex = new Executor(gpu, graph, reversePlan(graph, opts.groups), kernels);
     await gpu.scoped(`uploading ${graph.name} weights`, () => ex.#upload(weights));
     return ex;
   }
@@ -268,7 +289,7 @@ export class Executor {
         }
         const b = gpu.storageFrom(`${n.name}.bias`, paddedBias(bias, cout));
         if (
-          tex3x3ConfigFor({
+          this.kernels === "register" && tex3x3ConfigFor({
             k: n.k,
             stride: n.stride,
             pad: n.pad,
@@ -404,6 +425,9 @@ export class Executor {
         } else if (p.kind === "tex3x3") {
           const geo = denseGeometry(n, node, inT, outT);
           recordConv3x3Tex(rec, node.name, geo, x, p.fwd, p.bias, y);
+        } else if (this.kernels === "tiled") {
+          const geo = denseGeometry(n, node, inT, outT);
+          recordConvTiled(rec, node.name, geo, x, p.fwd, p.bias, y);
         } else {
           const geo = denseGeometry(n, node, inT, outT);
           recordConv2d(rec, node.name, geo, x, p.fwd, p.bias, y);
@@ -415,7 +439,7 @@ export class Executor {
           const s = this.#gpu.storage(`${node.name}:stats`, n * inT.c * 8);
           st.extra.push(s);
           st.stats.set(i, s);
-          recordBnStats(rec, `${node.name}:stats`, shape, x, s);
+          recordBnStats(rec, `${node.name}:stats`, shape, x, s, this.kernels);
         }
         const y = outputBuffer(node.output);
         const r = node.residual !== undefined ? act[node.residual] : undefined;
@@ -496,6 +520,9 @@ export class Executor {
         } else if (p.kind === "tex3x3") {
           const geo = denseGeometry(n, node, inT, outT);
           recordConv3x3TexGradient(rec, `${node.name}:bwd`, geo, gy!, p.bwd, buf, acc);
+        } else if (this.kernels === "tiled") {
+          const geo = denseGeometry(n, node, inT, outT);
+          recordConvTiledBackwardData(rec, `${node.name}:bwd`, geo, gy!, p.bwd, buf, acc);
         } else {
           recordConv2dBackwardData(
             rec,
@@ -636,6 +663,34 @@ export class Executor {
       scores: all.slice(0, count * G),
       embeddings: all.slice(count * G, count * G + count * E),
     };
+  }
+
+  /**
+   * Estimated device memory of a plan, in bytes per image: the forward activations the
+   * reverse pass keeps (BN inputs) plus three tensors of the largest size (the working
+   * buffers in flight). Weights and the per-plan constants are not counted.
+   */
+  bytesPerImage(): number {
+    const T = this.graph.tensors;
+    const bytes = (id: number) => T[id].c * T[id].h * T[id].w * 4;
+    const live = forwardLiveness(this.graph, this.#reverse);
+    let saved = 0;
+    live.savedUses.forEach((u, id) => {
+      if (u > 0) saved += bytes(id);
+    });
+    return saved + 3 * Math.max(...T.map((_t, id) => bytes(id)));
+  }
+
+  /**
+   * The batch size `--batch-size auto` takes: 8 on a software adapter (its cost per image does
+   * not fall with the batch), else the largest power of two up to 256 within {@link maxBatch}
+   * whose {@link bytesPerImage} estimate fits `memoryBytes` (WebGPU does not report the
+   * device's memory; the default assumes 4 GiB are free).
+   */
+  autoBatch(memoryBytes: number = 4 * 2 ** 30): number {
+    if (this.#gpu.software) return Math.min(8, this.maxBatch);
+    const fit = Math.min(256, this.maxBatch, Math.floor(memoryBytes / this.bytesPerImage()));
+    return Math.max(1, 2 ** Math.floor(Math.log2(Math.max(1, fit))));
   }
 
   /**

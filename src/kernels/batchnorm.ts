@@ -7,7 +7,7 @@
 import statsCode from "../../shaders/bn_stats.wgsl" with { type: "text" };
 import applyCode from "../../shaders/bn_apply.wgsl" with { type: "text" };
 import backwardCode from "../../shaders/bn_backward.wgsl" with { type: "text" };
-import { foldWorkgroups, type KernelSource } from "../gpu/gpu.ts";
+import { foldWorkgroups, type KernelFamily, type KernelSource } from "../gpu/gpu.ts";
 import type { Recorder } from "./recorder.ts";
 
 const BN_STATS_PARAMS = [
@@ -74,6 +74,11 @@ export interface BnShape {
  * 256@14 8.9 -> 1.5 CPU-ms per dispatch, 512@7 16.8 -> 2.2, 64@112 23.0 -> 12.0).
  */
 const STATS_WG = 8;
+/**
+ * Lanes per statistics workgroup in the tiled family (hardware GPUs): 256, so a 112x112 plane
+ * is read by 256 neighbouring lanes per step (coalesced) and a 7x7 plane still fills a warp.
+ */
+const TILED_STATS_WG = 256;
 const EW_WG = 256;
 
 /**
@@ -132,17 +137,23 @@ export function bnParams(
   return out;
 }
 
-/** Record statistics capture: stats[n][c] = (mean, biased variance) of a over (h, w). */
+/**
+ * Record statistics capture: stats[n][c] = (mean, biased variance) of a over (h, w). The
+ * `family` sets the lanes per plane (8 for "register", 256 for "tiled"), hence the fixed
+ * summation order of each family.
+ */
 export function recordBnStats(
   rec: Recorder,
   label: string,
   s: BnShape,
   a: GPUBuffer,
   stats: GPUBuffer,
+  family: KernelFamily = "register",
 ) {
   const planes = s.n * s.c;
   const f = foldWorkgroups(planes);
-  const pipe = rec.gpu.pipeline(BN_STATS, { WG: STATS_WG }, { VEC4: (s.h * s.w) % 4 === 0 });
+  const wg = family === "tiled" ? TILED_STATS_WG : STATS_WG;
+  const pipe = rec.gpu.pipeline(BN_STATS, { WG: wg }, { VEC4: (s.h * s.w) % 4 === 0 });
   rec.add(label, pipe, { plane: s.h * s.w, planes, fold: f.fold }, [a, stats], [f.x, f.y, 1]);
 }
 
