@@ -98,7 +98,7 @@ Deno.test("tiny MobileFaceNet: graph has every BN2d of the PyTorch model in the 
 });
 
 // Both kernel families: "register" ("auto" on CI's software adapter) and "tiled" (forced; its
-// dense convolutions run on the tiled kernel, the depthwise ones on the shared kernels).
+// dense and depthwise convolutions, both directions, run on the tiled kernels).
 for (const kernels of ["register", "tiled"] as const) {
   Deno.test(
     `tiny MobileFaceNet: scores of every group and embeddings match PyTorch (${kernels})`,
@@ -124,34 +124,37 @@ for (const kernels of ["register", "tiled"] as const) {
   );
 }
 
-Deno.test(
-  "tiny MobileFaceNet: batch size and position do not change a bit; early stop",
-  GPU,
-  async () => {
-    const { golden, graph, weights } = await tiny();
-    const ex = await Executor.create(await getGpu(), graph, weights);
-    const all = await ex.run(inputs(golden, [0, 1, 2]), 3);
-    const alone = await ex.run(inputs(golden, [1]), 1);
-    const swapped = await ex.run(inputs(golden, [2, 1]), 2);
-    const G = ex.groups.length, E = golden.embeddings[0].length;
-    assertEquals(Array.from(alone.scores), Array.from(all.scores.slice(G, 2 * G)));
-    assertEquals(Array.from(swapped.scores.slice(G)), Array.from(all.scores.slice(G, 2 * G)));
-    assertEquals(Array.from(swapped.scores.slice(0, G)), Array.from(all.scores.slice(2 * G)));
-    assertEquals(Array.from(alone.embeddings), Array.from(all.embeddings.slice(E, 2 * E)));
-    ex.destroy();
-    // Only stage2 and stage3: the reverse pass stops at stage2's producer; same values (bit for
-    // bit, the kernels and their order up to there are the same).
-    const ex2 = await Executor.create(await getGpu(), graph, weights, {
-      groups: ["stage3", "stage2"],
-    });
-    const part = await ex2.run(inputs(golden, [0, 1, 2]), 3);
-    for (let k = 0; k < 3; k++) {
-      assertEquals(part.scores[k * 2], all.scores[k * G + 3]);
-      assertEquals(part.scores[k * 2 + 1], all.scores[k * G + 2]);
-    }
-    ex2.destroy();
-  },
-);
+for (const kernels of ["register", "tiled"] as const) {
+  Deno.test(
+    `tiny MobileFaceNet: batch size and position do not change a bit; early stop (${kernels})`,
+    GPU,
+    async () => {
+      const { golden, graph, weights } = await tiny();
+      const ex = await Executor.create(await getGpu(), graph, weights, { kernels });
+      const all = await ex.run(inputs(golden, [0, 1, 2]), 3);
+      const alone = await ex.run(inputs(golden, [1]), 1);
+      const swapped = await ex.run(inputs(golden, [2, 1]), 2);
+      const G = ex.groups.length, E = golden.embeddings[0].length;
+      assertEquals(Array.from(alone.scores), Array.from(all.scores.slice(G, 2 * G)));
+      assertEquals(Array.from(swapped.scores.slice(G)), Array.from(all.scores.slice(G, 2 * G)));
+      assertEquals(Array.from(swapped.scores.slice(0, G)), Array.from(all.scores.slice(2 * G)));
+      assertEquals(Array.from(alone.embeddings), Array.from(all.embeddings.slice(E, 2 * E)));
+      ex.destroy();
+      // Only stage2 and stage3: the reverse pass stops at stage2's producer; same values (bit
+      // for bit, the kernels and their order up to there are the same).
+      const ex2 = await Executor.create(await getGpu(), graph, weights, {
+        groups: ["stage3", "stage2"],
+        kernels,
+      });
+      const part = await ex2.run(inputs(golden, [0, 1, 2]), 3);
+      for (let k = 0; k < 3; k++) {
+        assertEquals(part.scores[k * 2], all.scores[k * G + 3]);
+        assertEquals(part.scores[k * 2 + 1], all.scores[k * G + 2]);
+      }
+      ex2.destroy();
+    },
+  );
+}
 
 Deno.test("model description in converted weights: applyMeta checks and applies it", async () => {
   const { graph } = await tiny();
