@@ -290,6 +290,46 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "parity with ../shared/reference/mobilefacenet on the tiled kernel family (3 PNGs, batch 3)",
+  ignore: !haveMfn || GPU.ignore,
+  fn: async () => {
+    // The tiled family (dense and depthwise convolutions on kernels/conv_tiled.ts and the
+    // tiled depthwise kernel of kernels/depthwise.ts) differs from the register family in
+    // float32 summation order only. Bound: issue 14's 1e-4 relative on PNGs (tighter than
+    // PNG_REL) and PNG_COS. Three images in one batch keep the llvmpipe run short.
+    const model = await loadModel("auto", MFN_PT);
+    const gpu = await getGpu();
+    const ex = await Executor.create(gpu, model.graph, model.weights, { kernels: "tiled" });
+    assert(ex.kernels === "tiled", `kernels ${ex.kernels}`);
+    const images = [
+      "Andrew_Gilligan_0001.png",
+      "Anna_Kournikova_0007.png",
+      "Arnold_Palmer_0002.png",
+    ];
+    const order = model.graph.preprocess.channelOrder;
+    const r = await runParity(ex, "mobilefacenet", "aligned", order, images, 3, "aligned");
+    console.log(parityTable([r]));
+    assertEquals(r.images.length, 3);
+    for (const [g, e] of Object.entries(r.maxRel)) {
+      assert(e <= 1e-4, `tiled: aligned ${g}: relative error ${e}`);
+    }
+    assert(r.minCosine >= PNG_COS, `tiled: embedding cosine ${r.minCosine}`);
+    // Batch invariance on the real network: an image alone and second in a batch of 2 give
+    // the same scores and embedding, bit for bit (the depthwise tiles of 56x56 planes are
+    // partial, 14x14 and 7x7 planes fit one tile).
+    const per = 3 * 112 * 112;
+    const x = new Float32Array(2 * per).map((_, i) => Math.sin(i * 0.37) * 1.5);
+    const both = await ex.run(x, 2);
+    const alone = await ex.run(x.subarray(per), 1);
+    const G = ex.groups.length, E = alone.embeddings.length;
+    assertEquals(Array.from(alone.scores), Array.from(both.scores.subarray(G)));
+    assertEquals(Array.from(alone.embeddings), Array.from(both.embeddings.subarray(E)));
+    ex.destroy();
+  },
+});
+
+Deno.test({
   name: "main command: MobileFaceNet files follow its groups; RGB by default and with --bgr2rgb",
   ignore: !haveMfn || GPU.ignore,
   fn: async () => {
