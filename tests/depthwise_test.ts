@@ -23,7 +23,10 @@ import {
   depthwiseWeights,
   recordDepthwiseBackwardData,
   recordDepthwiseConv2d,
+  recordDepthwiseTiled,
+  recordDepthwiseTiledBackwardData,
 } from "../src/kernels/depthwise.ts";
+import { TILE_32, TILE_64 } from "../src/kernels/conv_tiled.ts";
 import {
   conv2d as refConv2d,
   conv2dBackwardData as refConv2dBackwardData,
@@ -32,6 +35,45 @@ import {
 } from "../src/reference/cpu.ts";
 
 const GPU = gpuTestOptions("depthwise_test");
+
+/**
+ * A register-family variant ({@link DepthwiseVariant}) or the tiled family's kernel with its
+ * 16x16 (TILE_64, 256 invocations) or 8x8 (TILE_32, 64 invocations) output tile.
+ */
+type Variant = DepthwiseVariant | "tiled64" | "tiled32";
+
+/** recordDepthwiseConv2d, or the tiled kernel for "tiled64" / "tiled32". */
+function forward(
+  rec: Recorder,
+  label: string,
+  g: DepthwiseGeometry,
+  x: GPUBuffer,
+  w: GPUBuffer,
+  b: GPUBuffer,
+  y: GPUBuffer,
+  v: Variant,
+): void {
+  if (v === "tiled64" || v === "tiled32") {
+    recordDepthwiseTiled(rec, label, g, x, w, b, y, v === "tiled64" ? TILE_64 : TILE_32);
+  } else recordDepthwiseConv2d(rec, label, g, x, w, b, y, v);
+}
+
+/** recordDepthwiseBackwardData, or the tiled kernel for "tiled64" / "tiled32". */
+function backward(
+  rec: Recorder,
+  label: string,
+  g: DepthwiseGeometry,
+  gy: GPUBuffer,
+  w: GPUBuffer,
+  gx: GPUBuffer,
+  acc: boolean,
+  v: Variant,
+): void {
+  if (v === "tiled64" || v === "tiled32") {
+    const tile = v === "tiled64" ? TILE_64 : TILE_32;
+    recordDepthwiseTiledBackwardData(rec, label, g, gy, w, gx, acc, tile);
+  } else recordDepthwiseBackwardData(rec, label, g, gy, w, gx, acc, v);
+}
 
 const buf = (gpu: Gpu, label: string, v: ArrayLike<number>) =>
   gpu.storageFrom(label, Float32Array.from(v));
@@ -54,14 +96,17 @@ function geo(
 // non-square input, and the largest kernel the module accepts at stride 2 and a 70-pixel row:
 // the longest per-invocation loops any shape can have (7335 steps forward). Were a kernel
 // over llvmpipe's ~65k loop budget, that case would come back as zeros and fail.
-// Each 3x3 padding-1 case runs both the written-out variant and the generic one.
+// Each 3x3 padding-1 case runs both the written-out variant and the generic one. Every case
+// also runs the tiled family's kernel with both tiles (withTiled): 16x16 and 8x8 output tiles,
+// partial at the right and bottom edges (31, 57x58, 9x7, 7x7, 12x9, 70 wide), stride 2 with
+// halos, kernels 3, 5, 7 and 15 (the largest staged region, 45x45 at tile 16).
 const BOTH: DepthwiseVariant[] = ["3x3", "generic"];
 const CASES: {
   name: string;
   g: DepthwiseGeometry;
   bias: boolean;
-  variants: DepthwiseVariant[];
-}[] = [
+  variants: Variant[];
+}[] = withTiled([
   { name: "3x3 s1 p1 C=13 31 wide", g: geo(2, 13, 9, 31, 3, 1, 1), bias: false, variants: BOTH },
   { name: "3x3 s2 p1 C=7 57x58", g: geo(3, 7, 57, 58, 3, 2, 1), bias: true, variants: BOTH },
   { name: "3x3 s2 p1 C=5 odd 9x7", g: geo(2, 5, 9, 7, 3, 2, 1), bias: true, variants: BOTH },
@@ -76,7 +121,11 @@ const CASES: {
     bias: true,
     variants: ["auto"],
   },
-];
+]);
+
+function withTiled<T extends { variants: Variant[] }>(cases: T[]): T[] {
+  return cases.map((c) => ({ ...c, variants: [...c.variants, "tiled64", "tiled32"] }));
+}
 
 Deno.test("depthwise forward matches the float64 reference (groups = C)", GPU, async () => {
   const gpu = await getGpu();
@@ -105,7 +154,7 @@ Deno.test("depthwise forward matches the float64 reference (groups = C)", GPU, a
       const bb = buf(gpu, "b", depthwiseBias(b ? Float32Array.from(b) : undefined, g.c));
       const out = g.n * g.c * hout * wout;
       const yb = gpu.storage("y", out * 4);
-      await submit(gpu, (rec) => recordDepthwiseConv2d(rec, name, g, xb, wb, bb, yb, variant));
+      await submit(gpu, (rec) => forward(rec, name, g, xb, wb, bb, yb, variant));
       const got = (await gpu.read(yb)).subarray(0, out);
       const atol = gammaBound(g.k * g.k + 1, absRef.data);
       const rep = assertAllClose(got, ref.data, atol, 0, `forward ${name}`);
@@ -153,7 +202,7 @@ Deno.test(
         const gxb = buf(gpu, "gx", held);
         await submit(
           gpu,
-          (rec) => recordDepthwiseBackwardData(rec, name, g, gyb, wb, gxb, accumulate, variant),
+          (rec) => backward(rec, name, g, gyb, wb, gxb, accumulate, variant),
         );
         const got = (await gpu.read(gxb)).subarray(0, expected.length);
         const atol = gammaBound(g.k * g.k + (accumulate ? 1 : 0), absSum);
@@ -170,45 +219,49 @@ Deno.test(
   async () => {
     const gpu = await getGpu();
     const rand = rng(9);
-    for (
-      const g1 of [
-        geo(1, 13, 30, 30, 3, 2, 1),
-        geo(1, 5, 14, 14, 3, 1, 1),
-        geo(1, 9, 7, 7, 7, 1, 0),
-      ]
-    ) {
-      const n = 3;
-      const g = { ...g1, n };
-      const { hout, wout } = depthwiseOutSize(g);
-      const inPer = g.c * g.hin * g.win, outPer = g.c * hout * wout;
-      const x = f32Values(rand, n * inPer);
-      const gy = f32Values(rand, n * outPer);
-      const w = buf(gpu, "w", f32Values(rand, g.c * g.k * g.k));
-      const b = buf(gpu, "b", f32Values(rand, g.c));
-      // Whole batch.
-      const xb = buf(gpu, "x", x), yb = gpu.storage("y", n * outPer * 4);
-      const gyb = buf(gpu, "gy", gy), gxb = gpu.storage("gx", n * inPer * 4);
-      await submit(gpu, (rec) => {
-        recordDepthwiseConv2d(rec, "f", g, xb, w, b, yb);
-        recordDepthwiseBackwardData(rec, "b", g, gyb, w, gxb, false);
-      });
-      const y = await gpu.read(yb), gx = await gpu.read(gxb);
-      // The last image alone.
-      const x1 = buf(gpu, "x1", x.subarray(2 * inPer)), y1 = gpu.storage("y1", outPer * 4);
-      const gy1 = buf(gpu, "gy1", gy.subarray(2 * outPer)), gx1 = gpu.storage("gx1", inPer * 4);
-      await submit(gpu, (rec) => {
-        recordDepthwiseConv2d(rec, "f1", g1, x1, w, b, y1);
-        recordDepthwiseBackwardData(rec, "b1", g1, gy1, w, gx1, false);
-      });
-      assertEquals(
-        Array.from((await gpu.read(y1)).subarray(0, outPer)),
-        Array.from(y.subarray(2 * outPer, 3 * outPer)),
-      );
-      assertEquals(
-        Array.from((await gpu.read(gx1)).subarray(0, inPer)),
-        Array.from(gx.subarray(2 * inPer, 3 * inPer)),
-      );
-      [w, b, xb, yb, gyb, gxb, x1, y1, gy1, gx1].forEach((v) => v.destroy());
+    for (const v of ["auto", "tiled64", "tiled32"] as const) {
+      for (
+        const g1 of [
+          geo(1, 13, 30, 30, 3, 2, 1),
+          geo(1, 5, 14, 14, 3, 1, 1),
+          geo(1, 9, 7, 7, 7, 1, 0),
+        ]
+      ) {
+        const n = 3;
+        const g = { ...g1, n };
+        const { hout, wout } = depthwiseOutSize(g);
+        const inPer = g.c * g.hin * g.win, outPer = g.c * hout * wout;
+        const x = f32Values(rand, n * inPer);
+        const gy = f32Values(rand, n * outPer);
+        const w = buf(gpu, "w", f32Values(rand, g.c * g.k * g.k));
+        const b = buf(gpu, "b", f32Values(rand, g.c));
+        // Whole batch.
+        const xb = buf(gpu, "x", x), yb = gpu.storage("y", n * outPer * 4);
+        const gyb = buf(gpu, "gy", gy), gxb = gpu.storage("gx", n * inPer * 4);
+        await submit(gpu, (rec) => {
+          forward(rec, "f", g, xb, w, b, yb, v);
+          backward(rec, "b", g, gyb, w, gxb, false, v);
+        });
+        const y = await gpu.read(yb), gx = await gpu.read(gxb);
+        // The last image alone.
+        const x1 = buf(gpu, "x1", x.subarray(2 * inPer)), y1 = gpu.storage("y1", outPer * 4);
+        const gy1 = buf(gpu, "gy1", gy.subarray(2 * outPer)), gx1 = gpu.storage("gx1", inPer * 4);
+        await submit(gpu, (rec) => {
+          forward(rec, "f1", g1, x1, w, b, y1, v);
+          backward(rec, "b1", g1, gy1, w, gx1, false, v);
+        });
+        assertEquals(
+          Array.from((await gpu.read(y1)).subarray(0, outPer)),
+          Array.from(y.subarray(2 * outPer, 3 * outPer)),
+          `${v} forward`,
+        );
+        assertEquals(
+          Array.from((await gpu.read(gx1)).subarray(0, inPer)),
+          Array.from(gx.subarray(2 * inPer, 3 * inPer)),
+          `${v} input gradient`,
+        );
+        [w, b, xb, yb, gyb, gxb, x1, y1, gy1, gx1].forEach((v) => v.destroy());
+      }
     }
   },
 );

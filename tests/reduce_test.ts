@@ -28,7 +28,13 @@ import {
 } from "./gpu_util.ts";
 import type { Gpu } from "../src/gpu/gpu.ts";
 import { Recorder } from "../src/kernels/recorder.ts";
-import { linearBn1dLayout, recordAbsSum, recordLinearBn1d } from "../src/kernels/reduce.ts";
+import {
+  linearBn1dLayout,
+  recordAbsSum,
+  recordLinearBn1d,
+  recordLinearBn1dTiled,
+} from "../src/kernels/reduce.ts";
+import { TILE_32, TILE_64 } from "../src/kernels/conv_tiled.ts";
 import {
   absSumPerImage,
   batchNorm1dEval,
@@ -158,8 +164,21 @@ function makeHead(
   };
 }
 
+/**
+ * The head kernels: the register family's, or the tiled family's with 256 invocations per
+ * workgroup (TILE_64) or 64 (TILE_32).
+ */
+type HeadKernel = "register" | "tiled64" | "tiled32";
+const HEAD_KERNELS: HeadKernel[] = ["register", "tiled64", "tiled32"];
+
 /** Run the head kernel on `h.x` (all n images); returns the whole output buffer. */
-async function runHead(gpu: Gpu, h: Head, x: Float64Array, n: number): Promise<Float32Array> {
+async function runHead(
+  gpu: Gpu,
+  h: Head,
+  x: Float64Array,
+  n: number,
+  kernel: HeadKernel = "register",
+): Promise<Float32Array> {
   const f = (v: Float64Array) => Float32Array.from(v);
   const { wt, prm } = linearBn1dLayout(
     f(h.w),
@@ -176,7 +195,21 @@ async function runHead(gpu: Gpu, h: Head, x: Float64Array, n: number): Promise<F
   const be = sentinelBuffer(gpu, "e", n * h.outF);
   const out = await run(
     gpu,
-    (r) => recordLinearBn1d(r, "head", n, h.inF, h.outF, bx, bw, bp, be),
+    (r) =>
+      kernel === "register"
+        ? recordLinearBn1d(r, "head", n, h.inF, h.outF, bx, bw, bp, be)
+        : recordLinearBn1dTiled(
+          r,
+          "head",
+          n,
+          h.inF,
+          h.outF,
+          bx,
+          bw,
+          bp,
+          be,
+          kernel === "tiled64" ? TILE_64 : TILE_32,
+        ),
     be,
   );
   for (const b of [bx, bw, bp, be]) b.destroy();
@@ -223,10 +256,12 @@ Deno.test("linear_bn1d matches linear + batchNorm1dEval in float64", GPU, async 
       return (exact ? 0 : gam(inF + 2) * s * absZ[i]) +
         gam(6) * (Math.abs(z[i]) * s + Math.abs(h.rm[o]) * s + Math.abs(h.beta[o]));
     });
-    const out = await runHead(gpu, h, h.x, n);
-    const what = `linear_bn1d ${n}x${inF}->${outF} ${exact ? "exact" : "random"}`;
-    assertWithin(out.subarray(0, n * outF), expected, bound, what);
-    assertPadding(out, n * outF, what);
+    for (const kernel of HEAD_KERNELS) {
+      const out = await runHead(gpu, h, h.x, n, kernel);
+      const what = `linear_bn1d ${kernel} ${n}x${inF}->${outF} ${exact ? "exact" : "random"}`;
+      assertWithin(out.subarray(0, n * outF), expected, bound, what);
+      assertPadding(out, n * outF, what);
+    }
   }
 });
 
@@ -238,23 +273,28 @@ Deno.test(
     // Batches of 1, 2, 3 and 9 run 1, 2, 4 and 8 images per workgroup; 9 also puts image 8
     // alone in a second row of workgroups. 4099 -> 10: rows not vec4 aligned; 25088 -> 512:
     // the iResNet head.
-    for (const [inF, outF] of [[4099, 10], [25088, 512]]) {
-      const h = makeHead(rng(72), 9, inF, outF);
-      const alone = async (i: number) =>
-        Array.from(
-          (await runHead(gpu, h, h.x.subarray(i * inF, (i + 1) * inF), 1)).subarray(0, outF),
-        );
-      const embedding = (out: Float32Array, i: number) =>
-        Array.from(out.subarray(i * outF, (i + 1) * outF));
-      const b2 = await runHead(gpu, h, h.x.subarray(0, 2 * inF), 2);
-      const b3 = await runHead(gpu, h, h.x.subarray(0, 3 * inF), 3);
-      const b9 = await runHead(gpu, h, h.x, 9);
-      for (const i of [0, 1, 2, 5, 8]) {
-        const a = await alone(i);
-        const what = `linear_bn1d ${inF}->${outF}: image ${i}`;
-        if (i < 2) assertEquals(embedding(b2, i), a, `${what} in a batch of 2 vs alone`);
-        if (i < 3) assertEquals(embedding(b3, i), a, `${what} in a batch of 3 vs alone`);
-        assertEquals(embedding(b9, i), a, `${what} in a batch of 9 vs alone`);
+    // The tiled kernels' tree depends on the workgroup size, not on inF: the 64-invocation
+    // one runs the short shape only (CI time).
+    for (const kernel of HEAD_KERNELS) {
+      for (const [inF, outF] of kernel === "tiled32" ? [[4099, 10]] : [[4099, 10], [25088, 512]]) {
+        const h = makeHead(rng(72), 9, inF, outF);
+        const alone = async (i: number) =>
+          Array.from(
+            (await runHead(gpu, h, h.x.subarray(i * inF, (i + 1) * inF), 1, kernel))
+              .subarray(0, outF),
+          );
+        const embedding = (out: Float32Array, i: number) =>
+          Array.from(out.subarray(i * outF, (i + 1) * outF));
+        const b2 = await runHead(gpu, h, h.x.subarray(0, 2 * inF), 2, kernel);
+        const b3 = await runHead(gpu, h, h.x.subarray(0, 3 * inF), 3, kernel);
+        const b9 = await runHead(gpu, h, h.x, 9, kernel);
+        for (const i of [0, 1, 2, 5, 8]) {
+          const a = await alone(i);
+          const what = `linear_bn1d ${kernel} ${inF}->${outF}: image ${i}`;
+          if (i < 2) assertEquals(embedding(b2, i), a, `${what} in a batch of 2 vs alone`);
+          if (i < 3) assertEquals(embedding(b3, i), a, `${what} in a batch of 3 vs alone`);
+          assertEquals(embedding(b9, i), a, `${what} in a batch of 9 vs alone`);
+        }
       }
     }
   },
@@ -268,6 +308,12 @@ Deno.test("linear_bn1d: an input too long for llvmpipe's loop budget is refused"
   assertThrows(
     () => recordLinearBn1d(new Recorder(gpu), "head", 1, 524289, 4, b, b, b, b),
     /Dispatch head: 524289 input features need 16385 loop iterations per lane/,
+  );
+  // Tiled, 64 invocations: 16 inputs per step, so 16 x 16384 = 262144 inputs at most.
+  recordLinearBn1dTiled(new Recorder(gpu), "head", 1, 262144, 4, b, b, b, b, TILE_32);
+  assertThrows(
+    () => recordLinearBn1dTiled(new Recorder(gpu), "head", 1, 262145, 4, b, b, b, b, TILE_32),
+    /Dispatch head: 262145 input features need 16385 loop iterations per invocation/,
   );
   b.destroy();
 });

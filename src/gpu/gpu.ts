@@ -20,7 +20,8 @@ export interface GpuOptions {
  * A kernel family: "register" (today's kernels, shaped for software adapters such as Mesa's
  * llvmpipe: small workgroups, large per-invocation register blocks) or "tiled" (for hardware
  * GPUs: convolutions as implicit matrix products with workgroup tiles in workgroup memory,
- * kernels/conv_tiled.ts). Each family's results are bit-identical whatever the batch size;
+ * kernels/conv_tiled.ts; depthwise convolutions and the Linear + BatchNorm1d head with their
+ * inputs staged in workgroup memory, kernels/depthwise.ts and kernels/reduce.ts). Each family's results are bit-identical whatever the batch size;
  * the two families differ in float32 summation order only.
  */
 export type KernelFamily = "register" | "tiled";

@@ -27,6 +27,8 @@ import {
   depthwiseWeights,
   recordDepthwiseBackwardData,
   recordDepthwiseConv2d,
+  recordDepthwiseTiled,
+  recordDepthwiseTiledBackwardData,
 } from "../kernels/depthwise.ts";
 import {
   recordConv3x3Tex,
@@ -36,7 +38,12 @@ import {
 } from "../kernels/conv3x3_tex.ts";
 import { Recorder } from "../kernels/recorder.ts";
 import { recordConvTiled, recordConvTiledBackwardData } from "../kernels/conv_tiled.ts";
-import { linearBn1dLayout, recordAbsSum, recordLinearBn1d } from "../kernels/reduce.ts";
+import {
+  linearBn1dLayout,
+  recordAbsSum,
+  recordLinearBn1d,
+  recordLinearBn1dTiled,
+} from "../kernels/reduce.ts";
 import { backwardRule, type ReversePlan, reversePlan } from "./grafiqs.ts";
 import type { ConvNode, Graph, Node, TensorInfo } from "./ir.ts";
 import type { GraphWeights } from "./weights.ts";
@@ -56,9 +63,9 @@ export interface ExecutorOptions {
   /**
    * Kernel family ({@link KernelFamily}); "auto" (the default) takes "register" on a software
    * adapter and "tiled" on every other ({@link resolveKernels}). The tiled family runs every
-   * dense convolution, both directions, on the tiled kernel and takes the BN statistics with
-   * 256 lanes per plane; depthwise convolutions, BN apply, the reverse BN pass, the sums and the
-   * head run on the same kernels in both families.
+   * dense and depthwise convolution, both directions, and the Linear + BatchNorm1d head on its
+   * own workgroup-tiled kernels and takes the BN statistics with 256 lanes per plane; BN apply,
+   * the reverse BN pass and the sums run on the same kernels in both families.
    */
   kernels?: KernelChoice;
 }
@@ -421,7 +428,9 @@ export class Executor {
         const p = this.#conv.get(node.name)!;
         if (p.kind === "depthwise") {
           const dg = dwGeometry(n, node, inT);
-          recordDepthwiseConv2d(rec, node.name, dg, x, p.fwd, p.bias, y);
+          if (this.kernels === "tiled") {
+            recordDepthwiseTiled(rec, node.name, dg, x, p.fwd, p.bias, y);
+          } else recordDepthwiseConv2d(rec, node.name, dg, x, p.fwd, p.bias, y);
         } else if (p.kind === "tex3x3") {
           const geo = denseGeometry(n, node, inT, outT);
           recordConv3x3Tex(rec, node.name, geo, x, p.fwd, p.bias, y);
@@ -448,7 +457,8 @@ export class Executor {
       } else {
         const h = this.#head.get(node.fcName)!;
         const inF = inT.c * inT.h * inT.w;
-        recordLinearBn1d(rec, node.fcName, n, inF, outT.c, x, h.wt, h.prm, embedding);
+        const head = this.kernels === "tiled" ? recordLinearBn1dTiled : recordLinearBn1d;
+        head(rec, node.fcName, n, inF, outT.c, x, h.wt, h.prm, embedding);
         act[node.output] = embedding;
       }
       // Release inputs whose last forward reader this was and which the reverse pass skips.
@@ -516,7 +526,9 @@ export class Executor {
         const p = this.#conv.get(node.name)!;
         if (p.kind === "depthwise") {
           const dg = dwGeometry(n, node, inT);
-          recordDepthwiseBackwardData(rec, `${node.name}:bwd`, dg, gy!, p.bwd, buf, acc);
+          if (this.kernels === "tiled") {
+            recordDepthwiseTiledBackwardData(rec, `${node.name}:bwd`, dg, gy!, p.bwd, buf, acc);
+          } else recordDepthwiseBackwardData(rec, `${node.name}:bwd`, dg, gy!, p.bwd, buf, acc);
         } else if (p.kind === "tex3x3") {
           const geo = denseGeometry(n, node, inT, outT);
           recordConv3x3TexGradient(rec, `${node.name}:bwd`, geo, gy!, p.bwd, buf, acc);

@@ -10,9 +10,11 @@
  */
 import fwdCode from "../../shaders/depthwise_conv2d.wgsl" with { type: "text" };
 import bwdCode from "../../shaders/depthwise_conv2d_backward_data.wgsl" with { type: "text" };
+import tiledCode from "../../shaders/depthwise_tiled.wgsl" with { type: "text" };
 import { foldWorkgroups, type KernelSource } from "../gpu/gpu.ts";
 import type { Recorder } from "./recorder.ts";
-import { rowSegment } from "./conv2d.ts";
+import { rowSegment, zeros } from "./conv2d.ts";
+import { type TiledConfig, tiledConfig } from "./conv_tiled.ts";
 
 // Both depthwise kernels take their geometry as specialization constants; the uniforms only
 // size the dispatch.
@@ -235,4 +237,127 @@ export function recordDepthwiseBackwardData(
     { ACC: accumulate },
   );
   rec.add(label, pipe, { total, fold: f.fold }, [gy, weights, gx], [f.x, f.y, 1]);
+}
+
+const DEPTHWISE_TILED_PARAMS = [
+  ["c", "u32"], // channels
+  ["hs", "u32"], // source plane height
+  ["ws", "u32"], // source plane width
+  ["hd", "u32"], // produced plane height
+  ["wd", "u32"], // produced plane width
+  ["tiles_x", "u32"], // tiles along a produced row
+  ["tiles", "u32"], // tiles per plane
+  ["groups", "u32"], // workgroups in all
+  ["fold", "u32"], // workgroups along x
+] as const;
+
+/** Tiled depthwise convolution, both directions (shaders/depthwise_tiled.wgsl). */
+export const DEPTHWISE_TILED: KernelSource<typeof DEPTHWISE_TILED_PARAMS> = {
+  name: "depthwise_tiled",
+  code: tiledCode,
+  bindings: ["uniform", "read", "read", "read", "rw"],
+  params: DEPTHWISE_TILED_PARAMS,
+};
+
+/**
+ * Side of the square output tile of one tiled depthwise workgroup for a tile shape of the
+ * tiled family: 16 (256 invocations) for {@link TiledConfig}s of 256 invocations, 8 (64) for
+ * those of 64. The workgroup memory it stages is at most (15 x 2 + 15)^2 floats = 8100 bytes
+ * (kernel 15, stride 2, tile 16), within WebGPU's default 16 KiB.
+ */
+export function depthwiseTile(cfg: TiledConfig): number {
+  return Math.round(Math.sqrt(cfg.wgx * cfg.wgy));
+}
+
+function recordDepthwiseTiledPass(
+  rec: Recorder,
+  label: string,
+  g: DepthwiseGeometry,
+  bwd: boolean,
+  acc: boolean,
+  cfg: TiledConfig,
+  buffers: [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer],
+): void {
+  const { hout, wout } = depthwiseOutSize(g);
+  const t = depthwiseTile(cfg);
+  const [hd, wd] = bwd ? [g.hin, g.win] : [hout, wout];
+  const side = bwd ? Math.floor((t + g.k - 2) / g.stride) + 2 : (t - 1) * g.stride + g.k;
+  const tilesX = Math.ceil(wd / t);
+  const tiles = tilesX * Math.ceil(hd / t);
+  const groups = g.n * g.c * tiles;
+  const f = foldWorkgroups(groups);
+  const pipe = rec.gpu.pipeline(
+    DEPTHWISE_TILED,
+    { T: t, K: g.k, S: g.stride, PAD: g.pad, NT: side * side },
+    { BWD: bwd, ACC: acc },
+  );
+  rec.add(
+    label,
+    pipe,
+    {
+      c: g.c,
+      hs: bwd ? hout : g.hin,
+      ws: bwd ? wout : g.win,
+      hd,
+      wd,
+      tiles_x: tilesX,
+      tiles,
+      groups,
+      fold: f.fold,
+    },
+    buffers,
+    [f.x, f.y, 1],
+  );
+}
+
+/**
+ * Record a forward depthwise convolution on the tiled family's kernel: y = dwconv(x) + bias,
+ * the same contract as {@link recordDepthwiseConv2d}. A workgroup computes a square tile of one
+ * (image, channel) plane ({@link depthwiseTile}) from its input region staged in workgroup
+ * memory; each output sums its K x K taps in a fixed order (the layer shape's only), then adds
+ * the bias.
+ *
+ * @param cfg tile shape (default: tiledConfig of the device, kernels/conv_tiled.ts)
+ * @throws {RangeError} as {@link depthwiseOutSize}
+ */
+export function recordDepthwiseTiled(
+  rec: Recorder,
+  label: string,
+  g: DepthwiseGeometry,
+  x: GPUBuffer,
+  weights: GPUBuffer,
+  bias: GPUBuffer,
+  y: GPUBuffer,
+  cfg: TiledConfig = tiledConfig(rec.gpu),
+): void {
+  recordDepthwiseTiledPass(rec, label, g, false, false, cfg, [x, weights, bias, y]);
+}
+
+/**
+ * Record the input gradient of a depthwise convolution on the tiled family's kernel, the same
+ * contract as {@link recordDepthwiseBackwardData}: a workgroup computes a square tile of gx
+ * from the gy region it reads (halo included) staged in workgroup memory, each pixel summing
+ * the taps that reach it in a fixed order. With `accumulate`, the result is added to what gx
+ * holds.
+ *
+ * @param cfg tile shape (default: tiledConfig of the device, kernels/conv_tiled.ts)
+ * @throws {RangeError} as {@link depthwiseOutSize}
+ */
+export function recordDepthwiseTiledBackwardData(
+  rec: Recorder,
+  label: string,
+  g: DepthwiseGeometry,
+  gy: GPUBuffer,
+  weights: GPUBuffer,
+  gx: GPUBuffer,
+  accumulate: boolean,
+  cfg: TiledConfig = tiledConfig(rec.gpu),
+): void {
+  const buffers: [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer] = [
+    gy,
+    weights,
+    zeros(rec.gpu, g.c),
+    gx,
+  ];
+  recordDepthwiseTiledPass(rec, label, g, true, accumulate, cfg, buffers);
 }

@@ -5,10 +5,12 @@
  */
 import absSumCode from "../../shaders/abs_sum.wgsl" with { type: "text" };
 import linearCode from "../../shaders/linear_bn1d.wgsl" with { type: "text" };
+import linearTiledCode from "../../shaders/linear_bn1d_tiled.wgsl" with { type: "text" };
 import type { KernelSource } from "../gpu/gpu.ts";
 import type { Recorder } from "./recorder.ts";
 import { foldBn } from "./batchnorm.ts";
 import { LOOP_BUDGET } from "./conv2d.ts";
+import { type TiledConfig, tiledConfig } from "./conv_tiled.ts";
 
 const ABS_SUM_PARAMS = [
   ["len", "u32"], // elements per image (c * h * w)
@@ -38,6 +40,22 @@ export const LINEAR_BN1D: KernelSource<typeof LINEAR_BN1D_PARAMS> = {
   code: linearCode,
   bindings: ["uniform", "read", "read", "read", "rw"],
   params: LINEAR_BN1D_PARAMS,
+};
+
+const LINEAR_BN1D_TILED_PARAMS = [
+  ["inF", "u32"], // input features
+  ["outF", "u32"], // output features
+  ["n", "u32"], // images
+  ["i4", "u32"], // padded inputs: 4 ceil(inF / 4)
+  ["op4", "u32"], // padded outputs / 4 (a multiple of 4)
+] as const;
+
+/** Linear + BatchNorm1d head of the tiled family (shaders/linear_bn1d_tiled.wgsl). */
+export const LINEAR_BN1D_TILED: KernelSource<typeof LINEAR_BN1D_TILED_PARAMS> = {
+  name: "linear_bn1d_tiled",
+  code: linearTiledCode,
+  bindings: ["uniform", "read", "read", "read", "rw"],
+  params: LINEAR_BN1D_TILED_PARAMS,
 };
 
 const ABS_WG = 256;
@@ -142,6 +160,50 @@ export function recordLinearBn1d(
     label,
     rec.gpu.pipeline(LINEAR_BN1D, { B: imgs, ALIGNED: inF % 4 === 0 ? 1 : 0 }),
     { inF, outF, n, g4, op4: blocks * 4 },
+    [x, wt, prm, e],
+    [blocks, Math.ceil(n / imgs), 1],
+  );
+}
+
+/**
+ * Record the head on the tiled family's kernel: e[n][outF] = BatchNorm1d(W x[n] + b), the same
+ * contract and weight layout as {@link recordLinearBn1d}. A workgroup of `cfg.wgx * cfg.wgy`
+ * invocations (256, or 64 on small adapters) computes 16 outputs for up to 8 images sharing
+ * each weight load; neighbouring invocations read neighbouring weight vec4, and each image's
+ * partial sums meet in a fixed tree in workgroup memory. The summation order depends on inF
+ * and the workgroup size only, so an embedding is bit-identical whatever the batch size and
+ * the image's place in it.
+ *
+ * @param cfg tile shape (default: tiledConfig of the device, kernels/conv_tiled.ts)
+ * @throws {RangeError} when an invocation would loop more than LOOP_BUDGET times (inF over
+ *   about a million at 256 invocations).
+ */
+export function recordLinearBn1dTiled(
+  rec: Recorder,
+  label: string,
+  n: number,
+  inF: number,
+  outF: number,
+  x: GPUBuffer,
+  wt: GPUBuffer,
+  prm: GPUBuffer,
+  e: GPUBuffer,
+  cfg: TiledConfig = tiledConfig(rec.gpu),
+): void {
+  const wg = cfg.wgx * cfg.wgy;
+  const loops = Math.ceil(inF / (wg / 4));
+  if (loops > LOOP_BUDGET) {
+    throw new RangeError(
+      `Dispatch ${label}: ${inF} input features need ${loops} loop iterations per ` +
+        `invocation, over llvmpipe's budget of ${LOOP_BUDGET}`,
+    );
+  }
+  const blocks = Math.ceil(outF / LIN_OUT);
+  const imgs = n >= 8 ? 8 : n > 2 ? 4 : n;
+  rec.add(
+    label,
+    rec.gpu.pipeline(LINEAR_BN1D_TILED, { WG: wg, B: imgs }),
+    { inF, outF, n, i4: 4 * Math.ceil(inF / 4), op4: blocks * 4 },
     [x, wt, prm, e],
     [blocks, Math.ceil(n / imgs), 1],
   );
