@@ -22,7 +22,13 @@
  */
 import type { DecodedImage } from "../image/decode.ts";
 import { resizeAntialiasBilinear } from "../image/resize.ts";
-import { type Affine, applyAffine, invertAffine, type Point, warpAffineBilinear } from "./similarity.ts";
+import {
+  type Affine,
+  applyAffine,
+  invertAffine,
+  type Point,
+  warpAffineBilinear,
+} from "./similarity.ts";
 import type { GraphModel } from "@tensorflow/tfjs-converter";
 import { loadTfjsGraphModel, runTfjs } from "./tfjs_model.ts";
 
@@ -71,19 +77,59 @@ export interface FaceLandmarks extends DetectedFace {
 
 /** Why no face could be aligned: "no face found" or a too small face. */
 export class NoFaceError extends Error {
-  /** @param problem the failure reason as recorded */
-  constructor(readonly problem: string) {
+  /** The failure reason as recorded, e.g. "no face found". */
+  readonly problem: string;
+
+  /**
+   * An image without a usable face.
+   *
+   * @param problem the failure reason as recorded
+   */
+  constructor(problem: string) {
     super(problem);
     this.name = "NoFaceError";
+    this.problem = problem;
   }
 }
 
 const DET = 256;
 const MESH = 192;
 // FaceMesh indices: each eye's 16 contour points (upper and lower lid), nose tip, mouth corners.
-const EYE_IMAGE_LEFT = [33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173];
+const EYE_IMAGE_LEFT = [
+  33,
+  7,
+  163,
+  144,
+  145,
+  153,
+  154,
+  155,
+  133,
+  246,
+  161,
+  160,
+  159,
+  158,
+  157,
+  173,
+];
 const EYE_IMAGE_RIGHT = [
-  263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398,
+  263,
+  249,
+  390,
+  373,
+  374,
+  380,
+  381,
+  382,
+  362,
+  466,
+  388,
+  387,
+  386,
+  385,
+  384,
+  398,
 ];
 const NOSE_TIP = 1;
 const MOUTH_LEFT = 61;
@@ -130,8 +176,13 @@ export function defaultModelDir(): URL {
  */
 export class FaceDetector {
   #anchors = anchors();
+  #detector: GraphModel;
+  #meshModel: GraphModel;
 
-  private constructor(readonly detector: GraphModel, readonly mesh: GraphModel) {}
+  private constructor(detector: GraphModel, mesh: GraphModel) {
+    this.#detector = detector;
+    this.#meshModel = mesh;
+  }
 
   /**
    * Load both models.
@@ -166,7 +217,7 @@ export class FaceDetector {
         x[((y + oy) * DET + ox) * 3 + i] = small[y * rw * 3 + i] / 127.5 - 1;
       }
     }
-    const out = runTfjs(this.detector, x, [1, DET, DET, 3]);
+    const out = runTfjs(this.#detector, x, [1, DET, DET, 3]);
     // Two heads: 512 anchors (stride 16) and 384 (stride 32), each scores [1, n, 1] and
     // regressors [1, n, 16]; told apart by their shapes.
     const find = (n: number, c: number) => {
@@ -225,7 +276,9 @@ export class FaceDetector {
     if (faces.length === 0) {
       const widest = Math.max(...all.map((f) => f.box[2]));
       throw new NoFaceError(
-        `face too small (${widest.toFixed(1)} px wide, under ${minFace}); no face found at or over it`,
+        `face too small (${
+          widest.toFixed(1)
+        } px wide, under ${minFace}); no face found at or over it`,
       );
     }
     const rule = opts.face ?? "center";
@@ -244,7 +297,10 @@ export class FaceDetector {
     let mesh = this.#mesh(img, center, size, angle);
     // Second crop from the mesh: its extent's centre and size, its eye line.
     const xs = mesh.points.map((p) => p[0]), ys = mesh.points.map((p) => p[1]);
-    const minX = Math.min(...xs), maxX = Math.max(...xs), minY = Math.min(...ys), maxY = Math.max(...ys);
+    const minX = Math.min(...xs),
+      maxX = Math.max(...xs),
+      minY = Math.min(...ys),
+      maxY = Math.max(...ys);
     center = [(minX + maxX) / 2, (minY + maxY) / 2];
     size = 1.5 * Math.max(maxX - minX, maxY - minY);
     const l = mean(mesh.points, EYE_IMAGE_LEFT), r = mean(mesh.points, EYE_IMAGE_RIGHT);
@@ -278,10 +334,17 @@ export class FaceDetector {
       c,
       center[1] - s * MESH / 2 - c * MESH / 2,
     ];
-    const crop = warpAffineBilinear(img.rgb, img.width, img.height, invertAffine(toImage), MESH, MESH);
+    const crop = warpAffineBilinear(
+      img.rgb,
+      img.width,
+      img.height,
+      invertAffine(toImage),
+      MESH,
+      MESH,
+    );
     const x = new Float32Array(crop.length);
     for (let i = 0; i < crop.length; i++) x[i] = crop[i] / 255;
-    const out = runTfjs(this.mesh, x, [1, MESH, MESH, 3]);
+    const out = runTfjs(this.#meshModel, x, [1, MESH, MESH, 3]);
     const pts = out.find((o) => o.shape[1] === 1404)!.data;
     const flag = out.find((o) => o.shape[1] === 1)!.data[0];
     const points: Point[] = [];

@@ -35,13 +35,22 @@ const DTYPE_BYTES: Record<string, number> = {
 
 /** A model.json or weight shard that cannot be used: names the file and what is wrong. */
 export class TfjsModelError extends Error {
+  /** The file that is wrong. */
+  readonly file: string;
+  /** What is wrong with it, without the file name. */
+  readonly problem: string;
+
   /**
+   * A model file that cannot be used.
+   *
    * @param file the file that is wrong
    * @param problem what is wrong with it
    */
-  constructor(readonly file: string, readonly problem: string) {
+  constructor(file: string, problem: string) {
     super(`${file}: ${problem}`);
     this.name = "TfjsModelError";
+    this.file = file;
+    this.problem = problem;
   }
 }
 
@@ -91,7 +100,11 @@ export async function loadTfjsGraphModel(dir: URL, name: string): Promise<GraphM
   const jsonUrl = new URL(`${name}.json`, dir);
   const jsonPath = decodeURIComponent(jsonUrl.pathname);
   const text = new TextDecoder().decode(
-    await readRegularFile(jsonPath, MAX_MODEL_FILE_BYTES, (n) => `model file too large (${n} bytes)`),
+    await readRegularFile(
+      jsonPath,
+      MAX_MODEL_FILE_BYTES,
+      (n) => `model file too large (${n} bytes)`,
+    ),
   );
   let doc: Record<string, unknown>;
   try {
@@ -110,11 +123,18 @@ export async function loadTfjsGraphModel(dir: URL, name: string): Promise<GraphM
   for (const group of manifest) {
     for (const p of group.paths) {
       if (typeof p !== "string" || !/^[A-Za-z0-9._-]+$/.test(p) || p.startsWith(".")) {
-        throw new TfjsModelError(jsonPath, `weight shard ${JSON.stringify(p)} is not a plain file name`);
+        throw new TfjsModelError(
+          jsonPath,
+          `weight shard ${JSON.stringify(p)} is not a plain file name`,
+        );
       }
       const shardPath = decodeURIComponent(new URL(p, dir).pathname);
       shards.push(
-        await readRegularFile(shardPath, MAX_MODEL_FILE_BYTES, (n) => `shard too large (${n} bytes)`),
+        await readRegularFile(
+          shardPath,
+          MAX_MODEL_FILE_BYTES,
+          (n) => `shard too large (${n} bytes)`,
+        ),
       );
     }
     for (const w of group.weights) {
@@ -148,7 +168,7 @@ export async function loadTfjsGraphModel(dir: URL, name: string): Promise<GraphM
         generatedBy: String(doc.generatedBy ?? ""),
         convertedBy: String(doc.convertedBy ?? ""),
         signature: doc.signature as object | undefined,
-        userDefinedMetadata: doc.userDefinedMetadata as object | undefined,
+        userDefinedMetadata: doc.userDefinedMetadata as { [key: string]: object } | undefined,
         // deno-lint-ignore no-explicit-any
         weightSpecs: specs as any,
         weightData: data.buffer,

@@ -7,7 +7,7 @@
 import { Gpu } from "../gpu/gpu.ts";
 import { Executor } from "../graph/executor.ts";
 import { ensureDirectory, removeEmptyDirectories, writeAll } from "../io/files.ts";
-import { formatRecord, recordHeader } from "../io/records.ts";
+import { FACE_COLUMNS, formatRecord, recordHeader } from "../io/records.ts";
 import { writeResultSet } from "../io/result_set.ts";
 import { type Failure, scorePathProblem, type ScoreRow } from "../io/scores.ts";
 import { applyPathReplace } from "../io/select.ts";
@@ -26,7 +26,8 @@ import { StopSignal } from "../pipeline/stop.ts";
 import { EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED } from "./args.ts";
 import { printablePath, Progress } from "./progress.ts";
 import type { ScoreOptions } from "./score_args.ts";
-import { setUp } from "./setup.ts";
+import { setUp, setUpAlign, unalignedWarning } from "./setup.ts";
+import type { AlignStage } from "../pipeline/batch.ts";
 
 /**
  * Install a SIGINT handler that requests a stop. A second SIGINT exits without writing the
@@ -99,10 +100,11 @@ async function runRecords(
   // A device or pipe as --output (/dev/null, a FIFO) gets neither lock nor settings file.
   const regular = toFile && await isRegularOrMissing(opts.output!);
   const { model, channelOrder } = await setUp(opts, regular, created);
+  const align = await setUpAlign(opts, created);
   // One writer per record file: a second run on the same --output is refused.
   const unlock = regular ? await lockRecordFile(opts.output!) : undefined;
   try {
-    return await writeRecords(opts, stop, model, channelOrder, toFile, regular);
+    return await writeRecords(opts, stop, model, channelOrder, toFile, regular, align);
   } finally {
     await unlock?.();
   }
@@ -124,6 +126,7 @@ async function writeRecords(
   channelOrder: "bgr" | "rgb",
   toFile: boolean,
   regular: boolean,
+  align: AlignStage | undefined,
 ): Promise<number> {
   const fromStdin = opts.imagePath === "-";
   const listing = fromStdin ? undefined : await selectImages(opts);
@@ -133,16 +136,18 @@ async function writeRecords(
   let done = new Map<string, number>();
   let failedBefore = 0;
   let file: Deno.FsFile | undefined;
-  let header = recordHeader(opts.format, groups);
+  const withFace = align !== undefined;
+  let header = recordHeader(opts.format, groups, withFace ? [...FACE_COLUMNS] : []);
   const recordSettings = () => ({
     model: model.graph.name,
     weights: model.fingerprint!,
     groups,
     channelOrder,
     format: opts.format,
+    ...(withFace ? { align: { face: opts.face } } : {}),
   });
   if (toFile && opts.resume) {
-    const rec = await recoverRecordFile(opts.output!, opts.format, groups);
+    const rec = await recoverRecordFile(opts.output!, opts.format, groups, withFace);
     if (regular) {
       await checkRecordSettings(
         opts.output!,
@@ -182,7 +187,8 @@ async function writeRecords(
   console.error(
     `grafiqs: ${model.description}, ${channelOrder.toUpperCase()} input, ` +
       `${listing ? `${listing.length} images` : "paths from stdin"}, batch ${opts.batchSize}, ` +
-      `adapter ${gpu.adapterName}; ${opts.format.toUpperCase()} records to ${where}`,
+      `adapter ${gpu.adapterName}; ${opts.format.toUpperCase()} records to ${where}` +
+      (align ? `; --align (face: ${opts.face})` : ""),
   );
   const encoder = new TextEncoder();
   const out = file ?? Deno.stdout;
@@ -229,11 +235,14 @@ async function writeRecords(
         maxPixels: opts.maxPixels,
         maxFileBytes: opts.maxFileBytes,
         allowTruncated: opts.allowTruncated,
+        align,
+        onUnaligned: (path, w, h) =>
+          progress.log(`grafiqs: warning: ${unalignedWarning(printablePath(path), w, h)}`),
       },
       async (records) => {
         let text = "";
         for (const r of records) {
-          text += formatRecord(opts.format, groups, r);
+          text += formatRecord(opts.format, groups, r, false, withFace);
           for (const w of r.warnings ?? []) {
             progress.log(`grafiqs: warning: ${printablePath(r.path)}: ${w}`);
           }
@@ -268,6 +277,7 @@ async function runFolderResume(
   created: string[],
 ): Promise<number> {
   const { model, channelOrder } = await setUp(opts, true, created);
+  const align = await setUpAlign(opts, created);
   const listing = await selectImages(opts);
   const outDir = opts.outputDir;
   await ensureDirectory(outDir);
@@ -279,6 +289,7 @@ async function runFolderResume(
     groups: ex.groups,
     channelOrder,
     embeddings: opts.saveEmbeddings,
+    ...(align ? { align: { face: opts.face } } : {}),
   });
   const todo = listing.filter((p) => !done.has(p));
   console.error(
@@ -306,6 +317,9 @@ async function runFolderResume(
         maxPixels: opts.maxPixels,
         maxFileBytes: opts.maxFileBytes,
         allowTruncated: opts.allowTruncated,
+        align,
+        onUnaligned: (path, w, h) =>
+          progress.log(`grafiqs: warning: ${unalignedWarning(printablePath(path), w, h)}`),
       },
       async (records) => {
         const rows = records.map((r) => ({ ...r, path: r.listed }));

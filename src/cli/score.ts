@@ -16,7 +16,7 @@ import { selectImages } from "../pipeline/select_images.ts";
 import { printablePath, Progress } from "./progress.ts";
 import { runPipeline } from "./run_pipeline.ts";
 import { parseScoreArgs, SCORE_HELP, usesPipeline } from "./score_args.ts";
-import { setUp } from "./setup.ts";
+import { setUp, setUpAlign, unalignedWarning } from "./setup.ts";
 
 /**
  * Run the main command. Writes the five official score files, the failure list and optionally
@@ -62,11 +62,13 @@ export async function runScore(args: string[]): Promise<number> {
   const created: string[] = [];
   try {
     const { model, channelOrder } = await setUp(opts, false, created);
+    const align = await setUpAlign(opts, created);
     const paths = await selectImages(opts);
     const gpu = await Gpu.create({ adapter: opts.adapter });
     console.error(
       `grafiqs: ${model.description}, ${channelOrder.toUpperCase()} input, ${paths.length} ` +
-        `images, batch ${opts.batchSize}, adapter ${gpu.adapterName}`,
+        `images, batch ${opts.batchSize}, adapter ${gpu.adapterName}` +
+        (align ? `; --align (face: ${opts.face})` : ""),
     );
     const ex = await Executor.create(gpu, model.graph, model.weights);
     const progress = new Progress(paths.length);
@@ -83,6 +85,9 @@ export async function runScore(args: string[]): Promise<number> {
         maxFileBytes: opts.maxFileBytes,
         allowTruncated: opts.allowTruncated,
         onWarning: (path, w) => progress.log(`grafiqs: warning: ${printablePath(path)}: ${w}`),
+        align,
+        onUnaligned: (path, w, h) =>
+          progress.log(`grafiqs: warning: ${unalignedWarning(printablePath(path), w, h)}`),
       },
       (f) => progress.log(`grafiqs: skipped ${printablePath(f.path)}: ${f.reason}`),
       (done) => progress.update(done),

@@ -14,11 +14,18 @@
  *   float32 value is exact), or the string `"inf"`, `"-inf"` or `"nan"` for a non-finite one
  *   (JSON has no such numbers); `null` for a failed image. `error` is null when scored.
  * - `status` is `ok` or `failed`; `error` says why a failed image could not be scored.
+ * - With `--align` ({@link FACE_COLUMNS}): TSV has three more columns after `error`:
+ *   `face_box` (`x,y,width,height`), `landmarks` (`x1,y1,...,x5,y5`: eyes, nose tip, mouth
+ *   corners, ArcFace order) in image pixels with 2 decimals, and `face_confidence` (the
+ *   detector's, 4 decimals); empty for a failed image. JSONL has one more key after `error`:
+ *   `face`, `{"box": [x, y, w, h], "landmarks": [[x, y], ...], "confidence": c}` (same
+ *   rounding) or null.
  *
  * @module
  */
 import { formatPythonFloat, parsePythonFloat } from "./pyfloat.ts";
 import { escapeTsv, formatScore, unescapeTsv } from "./scores.ts";
+import type { FaceInfo } from "../align/align.ts";
 
 /** Output format of the record mode. */
 export type RecordFormat = "tsv" | "jsonl";
@@ -33,6 +40,29 @@ export interface ImageRecord {
   error: string | null;
   /** The embedding (E float32 values), kept only where the run saves embeddings. */
   embedding?: Float32Array | null;
+  /** With `--align`: the aligned face's box, landmarks and confidence (null when failed). */
+  face?: FaceInfo | null;
+}
+
+/** The TSV columns that `--align` adds after `error`. */
+export const FACE_COLUMNS: readonly string[] = ["face_box", "landmarks", "face_confidence"];
+
+const round = (v: number, d: number) => Number(v.toFixed(d));
+
+/** A face as the JSONL `face` value (coordinates to 2 decimals, confidence to 4). */
+function faceJson(f: FaceInfo): Record<string, unknown> {
+  return {
+    box: f.box.map((v) => round(v, 2)),
+    landmarks: f.landmarks.map((p) => [round(p[0], 2), round(p[1], 2)]),
+    confidence: round(f.confidence, 4),
+  };
+}
+
+/** A face as the three TSV fields of {@link FACE_COLUMNS}. */
+function faceFields(f: FaceInfo | null | undefined): string[] {
+  if (!f) return ["", "", ""];
+  const j = faceJson(f) as { box: number[]; landmarks: number[][]; confidence: number };
+  return [j.box.join(","), j.landmarks.flat().join(","), String(j.confidence)];
 }
 
 /** Status column value of a scored image. */
@@ -66,6 +96,7 @@ function jsonScore(x: number): number | string {
  * @param r the record; `r.scores` must have one value per group when not null
  * @param withEmbedding append the `embedding` column (TSV only: the little-endian float32
  *   bytes in base64, empty for a failed image); used by the folder-mode journal
+ * @param withFace add the `--align` face fields ({@link FACE_COLUMNS}, JSONL `face`)
  * @throws RangeError when the score count differs from the group count
  */
 export function formatRecord(
@@ -73,6 +104,7 @@ export function formatRecord(
   groups: string[],
   r: ImageRecord,
   withEmbedding = false,
+  withFace = false,
 ): string {
   if (r.scores && r.scores.length !== groups.length) {
     throw new RangeError(
@@ -86,11 +118,13 @@ export function formatRecord(
     groups.forEach((g, i) => (o[g] = ok ? jsonScore(r.scores![i]) : null));
     o.status = ok ? STATUS_OK : STATUS_FAILED;
     o.error = ok ? null : (r.error ?? "");
+    if (withFace) o.face = r.face ? faceJson(r.face) : null;
     return JSON.stringify(o) + "\n";
   }
   const fields = [escapeTsv(r.path)];
   for (let i = 0; i < groups.length; i++) fields.push(ok ? formatScore(r.scores![i]) : "");
   fields.push(ok ? STATUS_OK : STATUS_FAILED, ok ? "" : escapeTsv(r.error ?? ""));
+  if (withFace) fields.push(...faceFields(r.face));
   if (withEmbedding) fields.push(ok && r.embedding ? encodeEmbedding(r.embedding) : "");
   return fields.join("\t") + "\n";
 }
@@ -127,6 +161,8 @@ function decodeEmbedding(text: string, where: string): Float32Array {
  * @param line the line text
  * @param where `FILE:LINE` for messages
  * @param withEmbedding whether the line has the journal's `embedding` column
+ * @param withFace whether the line has the `--align` face fields (TSV: {@link FACE_COLUMNS};
+ *   they are skipped, not parsed back)
  * @returns the record (scores as doubles holding the float32 values)
  * @throws Error naming `where` when the line does not have the expected fields
  */
@@ -136,6 +172,7 @@ export function parseRecordLine(
   line: string,
   where: string,
   withEmbedding = false,
+  withFace = false,
 ): ImageRecord {
   if (format === "jsonl") {
     let o: Record<string, unknown>;
@@ -162,7 +199,7 @@ export function parseRecordLine(
     return { path: o.path, scores, error: null };
   }
   const f = line.split("\t");
-  const want = groups.length + 3 + (withEmbedding ? 1 : 0);
+  const want = groups.length + 3 + (withFace ? FACE_COLUMNS.length : 0) + (withEmbedding ? 1 : 0);
   if (f.length !== want) {
     throw new Error(`${where}: ${f.length} tab-separated fields, expected ${want}`);
   }

@@ -4,8 +4,10 @@
  *
  * @module
  */
-import { type DecodeOptions, ImageDecodeError } from "../image/decode.ts";
-import { prepareImageInto, type PrepareOptions } from "../image/normalize.ts";
+import { type Aligner, type FaceInfo, saveAligned } from "../align/align.ts";
+import { NoFaceError } from "../align/detect.ts";
+import { decodeImage, type DecodeOptions, ImageDecodeError } from "../image/decode.ts";
+import { imageToTensorInto, prepareImageInto, type PrepareOptions } from "../image/normalize.ts";
 import { ImageReadError, readImageFile } from "../image/read_file.ts";
 
 /**
@@ -20,6 +22,17 @@ export interface ImageInputOptions extends DecodeOptions {
    * (`DEFAULT_MAX_FILE_BYTES`).
    */
   maxFileBytes?: number;
+}
+
+/**
+ * `--align` in the pipeline: each decoded image is aligned before it is normalised, and an
+ * image without a usable face fails with the aligner's reason ("no face found").
+ */
+export interface AlignStage {
+  /** The aligner (models loaded, face rule chosen). */
+  aligner: Aligner;
+  /** `--save-aligned DIR`: write each crop there as PNG (see `alignedName`); null: not. */
+  saveDir?: string | null;
 }
 
 /**
@@ -43,6 +56,10 @@ export interface Prepared {
   slots: (number | string)[];
   /** Per item: the decoder's warnings (e.g. a truncated JPEG decoded anyway); often empty. */
   warnings: string[][];
+  /** Per item with `--align`: the aligned face's box, landmarks and confidence, or null. */
+  faces: (FaceInfo | null)[];
+  /** Without `--align`: the first image of the batch that was resized (not S x S), if any. */
+  resized: { path: string; width: number; height: number } | null;
 }
 
 /**
@@ -53,6 +70,7 @@ export interface Prepared {
 function failureReason(e: unknown): string {
   if (e instanceof Deno.errors.IsADirectory) return "is a directory";
   if (e instanceof ImageDecodeError || e instanceof ImageReadError) return e.problem;
+  if (e instanceof NoFaceError) return e.problem;
   const msg = (e as Error).message;
   if (e instanceof Deno.errors.FilesystemLoop) return "symbolic link loop";
   return e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied
@@ -66,7 +84,12 @@ function failureReason(e: unknown): string {
  * one that cannot be read or decoded, takes no slot: its entry in `slots` is the reason. Used
  * by `scoreStream`, which every mode runs on (the folder mode through `scorePaths`), so all
  * report failures alike. Files are read with `readImageFile` (regular files only, at most
- * `limits.maxFileBytes`) and decoded with `limits` (pixel cap, truncated JPEGs).
+ * `limits.maxFileBytes`) and decoded with `limits` (pixel cap, truncated JPEGs). With
+ * `align`, each decoded image is aligned first (an image without a face takes no slot, its
+ * reason "no face found") and its crop is saved when `align.saveDir` is set.
+ *
+ * @throws Error when an aligned crop cannot be written under `align.saveDir` (fatal: the
+ *   folder was checked writable before the run)
  */
 export async function prepareBatch(
   items: Item[],
@@ -74,28 +97,46 @@ export async function prepareBatch(
   prep: PrepareOptions,
   pathProblem: ((text: string) => string | null) | undefined,
   limits: ImageInputOptions = {},
+  align?: AlignStage,
 ): Promise<Prepared> {
   const input = new Float32Array(items.length * per);
   const slots: (number | string)[] = [];
   const warnings: string[][] = [];
+  const faces: (FaceInfo | null)[] = [];
+  let resized: Prepared["resized"] = null;
   const decode = { maxPixels: limits.maxPixels, allowTruncated: limits.allowTruncated };
   let count = 0;
   for (const it of items) {
     const problem = it.error ?? pathProblem?.(it.text);
+    faces.push(null);
     if (problem) {
       slots.push(problem);
       warnings.push([]);
       continue;
     }
+    let crop;
     try {
       const bytes = await readImageFile(it.listed, limits.maxFileBytes);
-      const img = await prepareImageInto(bytes, it.listed, prep, input, count * per, decode);
+      if (align) {
+        const img = await decodeImage(bytes, it.listed, decode);
+        const a = align.aligner.align(img);
+        imageToTensorInto(a.crop, prep, input, count * per);
+        faces[faces.length - 1] = a.face;
+        crop = a.crop;
+        warnings.push(img.warnings);
+      } else {
+        const img = await prepareImageInto(bytes, it.listed, prep, input, count * per, decode);
+        warnings.push(img.warnings);
+        if (!resized && (img.width !== prep.size || img.height !== prep.size)) {
+          resized = { path: it.text, width: img.width, height: img.height };
+        }
+      }
       slots.push(count++);
-      warnings.push(img.warnings);
     } catch (e) {
       slots.push(failureReason(e));
       warnings.push([]);
     }
+    if (crop && align?.saveDir) await saveAligned(align.saveDir, it.text, crop);
   }
-  return { items, input, count, slots, warnings };
+  return { items, input, count, slots, warnings, faces, resized };
 }

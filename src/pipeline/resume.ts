@@ -6,6 +6,7 @@
  */
 import { atomicWriteFile, readCompleteLines, writeAll } from "../io/files.ts";
 import {
+  FACE_COLUMNS,
   formatRecord,
   type ImageRecord,
   parseRecordLine,
@@ -34,6 +35,7 @@ export interface RecoveredRecords {
  * @param path the `--output` file
  * @param format its format
  * @param groups the run's groups (the TSV header must match them)
+ * @param withFace whether the run writes the `--align` face fields (the header must have them)
  * @returns the recovered state; the file then ends with a complete line (or is empty)
  * @throws Error naming the file and line when the header differs from this run's columns or a
  *   record is malformed (another file, or a different format or model), or when the file
@@ -43,6 +45,7 @@ export async function recoverRecordFile(
   path: string,
   format: RecordFormat,
   groups: string[],
+  withFace = false,
 ): Promise<RecoveredRecords> {
   const done = new Map<string, number>();
   let records = 0;
@@ -55,7 +58,8 @@ export async function recoverRecordFile(
     }
     throw new Error(`cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }
-  const header = recordHeader(format, groups).replace(/\n$/, "");
+  const header = recordHeader(format, groups, withFace ? [...FACE_COLUMNS] : [])
+    .replace(/\n$/, "");
   const r = await readCompleteLines(path, (line, no) => {
     if (format === "tsv" && no === 1) {
       if (line !== header) {
@@ -67,7 +71,7 @@ export async function recoverRecordFile(
       }
       return;
     }
-    const rec = parseRecordLine(format, groups, line, `${path}:${no}`);
+    const rec = parseRecordLine(format, groups, line, `${path}:${no}`, false, withFace);
     done.set(rec.path, (done.get(rec.path) ?? 0) + 1);
     records++;
     if (rec.scores === null) failed++;
@@ -93,6 +97,8 @@ export interface RecordSettings {
   channelOrder: "bgr" | "rgb";
   /** The record format (`tsv` or `jsonl`). */
   format: RecordFormat;
+  /** `--align` and its face rule; absent without `--align` (older settings files lack it). */
+  align?: { face: string };
 }
 
 /** The settings file's first line starts with this tag, followed by a tab and the settings. */
@@ -257,6 +263,8 @@ export interface JournalSettings {
   channelOrder: "bgr" | "rgb";
   /** Whether embeddings are kept (for --save-embeddings). */
   embeddings: boolean;
+  /** `--align` and its face rule; absent without `--align`. */
+  align?: { face: string };
 }
 
 /**

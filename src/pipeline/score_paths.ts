@@ -6,7 +6,8 @@
  */
 import type { Executor } from "../graph/executor.ts";
 import { type Failure, scorePathProblem } from "../io/scores.ts";
-import type { ImageInputOptions } from "./batch.ts";
+import type { FaceInfo } from "../align/align.ts";
+import type { AlignStage, ImageInputOptions } from "./batch.ts";
 import { scoreStream } from "./score_stream.ts";
 import { arraySource } from "./source.ts";
 
@@ -18,6 +19,8 @@ export interface ScoredImage {
   scores: number[];
   /** The embedding (E float32 values). */
   embedding: Float32Array;
+  /** With `align`: the aligned face's box, landmarks and confidence. */
+  face?: FaceInfo;
 }
 
 /** Everything a scoring run produced. */
@@ -43,6 +46,10 @@ export interface ScorePathsOptions extends ImageInputOptions {
    * with `allowTruncated`), with the printed path; the score files have no place for them.
    */
   onWarning?: (path: string, warning: string) => void;
+  /** `--align`: score each image's aligned face (see `StreamOptions.align`). */
+  align?: AlignStage;
+  /** See `StreamOptions.onUnaligned`: the first image resized because it is not aligned. */
+  onUnaligned?: (path: string, width: number, height: number) => void;
 }
 
 /**
@@ -98,6 +105,8 @@ export async function scorePaths(
     maxPixels: opts.maxPixels,
     maxFileBytes: opts.maxFileBytes,
     allowTruncated: opts.allowTruncated,
+    align: opts.align,
+    onUnaligned: opts.onUnaligned,
   }, (records) => {
     for (const r of records) {
       if (r.scores === null) {
@@ -106,7 +115,13 @@ export async function scorePaths(
         onFailure(f);
       } else {
         for (const w of r.warnings ?? []) opts.onWarning?.(r.path, w);
-        scored.push({ path: r.path, scores: Array.from(r.scores), embedding: r.embedding! });
+        const s: ScoredImage = {
+          path: r.path,
+          scores: Array.from(r.scores),
+          embedding: r.embedding!,
+        };
+        if (r.face) s.face = r.face;
+        scored.push(s);
       }
     }
     done += records.length;
