@@ -97,6 +97,7 @@ export {
   type AlignedFace,
   alignedName,
   Aligner,
+  type FaceAligner,
   type FaceInfo,
   saveAligned,
 } from "./src/align/align.ts";

@@ -43,6 +43,16 @@ export interface AlignedFace {
   detail: FaceLandmarks;
 }
 
+/** Anything that aligns a decoded image ({@link Aligner}, or a wrapper that times it). */
+export interface FaceAligner {
+  /**
+   * The 112 x 112 crop of the image's face and where it came from.
+   *
+   * @throws {NoFaceError} when the image has no usable face
+   */
+  align(img: DecodedImage): AlignedFace;
+}
+
 /**
  * The face aligner: one detector (models loaded once) and the face-choice options.
  *
@@ -56,7 +66,7 @@ export interface AlignedFace {
  * console.log(crop.width, face.landmarks);   // 112 [[x, y], ...]
  * ```
  */
-export class Aligner {
+export class Aligner implements FaceAligner {
   private constructor(readonly detector: FaceDetector, readonly options: AlignOptions) {}
 
   /**

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Aligner, type FaceInfo, saveAligned } from "../align/align.ts";
+import { type FaceAligner, type FaceInfo, saveAligned } from "../align/align.ts";
 import { NoFaceError } from "../align/detect.ts";
 import { decodeImage, type DecodeOptions, ImageDecodeError } from "../image/decode.ts";
 import { imageToTensorInto, prepareImageInto, type PrepareOptions } from "../image/normalize.ts";
@@ -29,8 +29,8 @@ export interface ImageInputOptions extends DecodeOptions {
  * image without a usable face fails with the aligner's reason ("no face found").
  */
 export interface AlignStage {
-  /** The aligner (models loaded, face rule chosen). */
-  aligner: Aligner;
+  /** The aligner (an `Aligner`: models loaded, face rule chosen). */
+  aligner: FaceAligner;
   /** `--save-aligned DIR`: write each crop there as PNG (see `alignedName`); null: not. */
   saveDir?: string | null;
 }
