@@ -7,7 +7,9 @@
  *
  * @module
  */
-import { Image } from "imagescript";
+// imagescript's PNG encoder module itself (pure JavaScript): its main entry would pull in the
+// package's native Node codecs, which the one-file bundle cannot hold.
+import { encode as encodePng } from "imagescript/png/src/png.mjs";
 import type { DecodedImage } from "../image/decode.ts";
 import { atomicWriteFile } from "../io/files.ts";
 import { type AlignOptions, FaceDetector, type FaceLandmarks } from "./detect.ts";
@@ -131,15 +133,12 @@ export function alignedName(path: string): string {
  */
 export async function saveAligned(dir: string, path: string, crop: DecodedImage): Promise<string> {
   const file = `${dir.replace(/\/+$/, "")}/${alignedName(path)}`;
-  const im = new Image(crop.width, crop.height);
-  const px = im.bitmap;
-  for (let i = 0, j = 0; i < crop.rgb.length; i += 3, j += 4) {
-    px[j] = crop.rgb[i];
-    px[j + 1] = crop.rgb[i + 1];
-    px[j + 2] = crop.rgb[i + 2];
-    px[j + 3] = 255;
-  }
-  const bytes = await im.encode(1);
+  const bytes: Uint8Array = encodePng(crop.rgb, {
+    width: crop.width,
+    height: crop.height,
+    channels: 3,
+    level: 1,
+  });
   try {
     await Deno.mkdir(file.slice(0, file.lastIndexOf("/")), { recursive: true });
   } catch (e) {

@@ -156,9 +156,26 @@ function iou(a: number[], b: number[]): number {
   return inter / (a[2] * a[3] + b[2] * b[3] - inter);
 }
 
-/** Where the models are: the models/ folder of the installed @vladmandic/human package. */
+/**
+ * Where the models are: the models/ folder of the installed npm package @vladmandic/human
+ * (found from its entry point; the package's exports do not list models/, so the files are read
+ * from its folder rather than imported).
+ *
+ * @throws Error when the package cannot be located (the one-file bundle does not carry it)
+ */
 export function defaultModelDir(): URL {
-  return new URL("../models/", import.meta.resolve("@vladmandic/human"));
+  let entry: string;
+  try {
+    entry = import.meta.resolve("@vladmandic/human");
+  } catch (e) {
+    throw new Error(
+      `--align needs the face models of the npm package @vladmandic/human, which cannot be ` +
+        `located here (${(e as Error).message}); run from the source tree (deno run mod.ts) or ` +
+        `a compiled executable: the one-file bundle does not carry them`,
+      { cause: e },
+    );
+  }
+  return new URL("../models/", entry);
 }
 
 /**
