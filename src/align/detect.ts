@@ -291,11 +291,10 @@ export class FaceDetector {
     if (all.length === 0) throw new NoFaceError("no face found");
     const faces = all.filter((f) => f.box[2] >= minFace);
     if (faces.length === 0) {
-      const widest = Math.max(...all.map((f) => f.box[2]));
+      // rounded down, so that a face just under the minimum never reads as the minimum
+      const widest = (Math.floor(Math.max(...all.map((f) => f.box[2])) * 10) / 10).toFixed(1);
       throw new NoFaceError(
-        `face too small (${
-          widest.toFixed(1)
-        } px wide, under ${minFace}); no face found at or over it`,
+        `face too small (${widest} px wide, under ${minFace}); no face found at or over it`,
       );
     }
     const rule = opts.face ?? "center";
