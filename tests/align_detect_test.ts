@@ -11,6 +11,7 @@ import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { Image } from "imagescript";
 import { alignedName, Aligner } from "../src/align/align.ts";
 import { NoFaceError } from "../src/align/detect.ts";
+import { loadTfjsGraphModel, TfjsModelError } from "../src/align/tfjs_model.ts";
 import { type DecodedImage, decodeImage } from "../src/image/decode.ts";
 import { resizeAntialiasBilinear } from "../src/image/resize.ts";
 import { MOD, runProcess, TINY_FIX } from "./cli_util.ts";
@@ -249,4 +250,40 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("TFJS model files are data: shard names, sizes and the format are checked", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "grafiqs_tfjs_" });
+  try {
+    const url = new URL(`file://${dir}/`);
+    const write = (manifest: unknown, format = "graph-model") =>
+      Deno.writeTextFile(
+        `${dir}/m.json`,
+        JSON.stringify({ format, modelTopology: { node: [] }, weightsManifest: manifest }),
+      );
+    const w = [{ name: "w", shape: [2, 3], dtype: "float32" }];
+    await Deno.writeFile(`${dir}/m.bin`, new Uint8Array(24));
+    const fails = async (re: RegExp) => {
+      let err: unknown;
+      try {
+        await loadTfjsGraphModel(url, "m");
+      } catch (e) {
+        err = e;
+      }
+      assert(err instanceof TfjsModelError, `expected TfjsModelError, got ${err}`);
+      assert(re.test((err as Error).message), (err as Error).message);
+      assert((err as Error).message.startsWith(`${dir}/m.json: `), (err as Error).message);
+    };
+    await write([{ paths: ["../m.bin"], weights: w }]);
+    await fails(/weight shard "\.\.\/m\.bin" is not a plain file name/);
+    await write([{ paths: ["m.bin"], weights: [{ ...w[0], shape: [2, 4] }] }]);
+    await fails(/the weight shards hold 24 bytes, the manifest's tensors need 32/);
+    // float16 quantisation halves the bytes: 12 needed, 24 present
+    await write([{ paths: ["m.bin"], weights: [{ ...w[0], quantization: { dtype: "float16" } }] }]);
+    await fails(/hold 24 bytes, the manifest's tensors need 12/);
+    await write([{ paths: ["m.bin"], weights: w }], "layers-model");
+    await fails(/not a TensorFlow.js graph model \(format layers-model\)/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
