@@ -287,3 +287,21 @@ Deno.test("TFJS model files are data: shard names, sizes and the format are chec
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("command: --face and --save-aligned need --align; --face takes center or largest", async () => {
+  const run = (args: string[]) =>
+    runProcess(Deno.execPath(), ["run", "-A", MOD, "--weights", "w.pth", ...args], ".", {
+      limitMs: 60_000,
+    });
+  for (
+    const [args, re] of [
+      [["--face", "largest"], /--face needs --align/],
+      [["--save-aligned", "d"], /--save-aligned needs --align/],
+      [["--align", "--face", "left"], /--face must be center or largest, got "left"/],
+    ] as const
+  ) {
+    const r = await run([...args]);
+    assertEquals(r.code, 2, r.stderr);
+    assertMatch(r.stderr, re);
+  }
+});
