@@ -15,6 +15,7 @@ import { loadTfjsGraphModel, TfjsModelError } from "../src/align/tfjs_model.ts";
 import { type DecodedImage, decodeImage } from "../src/image/decode.ts";
 import { resizeAntialiasBilinear } from "../src/image/resize.ts";
 import { MOD, runProcess, TINY_FIX } from "./cli_util.ts";
+import { FACE_COLUMNS, formatRecord, parseRecordLine, recordHeader } from "../src/io/records.ts";
 
 const LFW = new URL("../../shared/data/lfw/images/", import.meta.url);
 const FACE_A = new URL("Abdullah_Gul/Abdullah_Gul_0001.jpg", LFW);
@@ -304,4 +305,39 @@ Deno.test("command: --face and --save-aligned need --align; --face takes center 
     assertEquals(r.code, 2, r.stderr);
     assertMatch(r.stderr, re);
   }
+});
+
+Deno.test("records with --align: face columns (TSV) and the face key (JSONL), read back", () => {
+  const face = {
+    box: [10.004, 20.5, 100.126, 99] as [number, number, number, number],
+    landmarks: [[1.234, 2.345], [3, 4], [5, 6], [7, 8], [9.999, 10.001]] as [number, number][],
+    confidence: 0.912345,
+  };
+  const ok = { path: "a\tb.jpg", scores: [1.5, 2.25], error: null, face };
+  const bad = { path: "c.jpg", scores: null, error: "no face found", face: null };
+  const g = ["image", "block1"];
+  assertEquals(
+    recordHeader("tsv", g, [...FACE_COLUMNS]),
+    "path\timage\tblock1\tstatus\terror\tface_box\tlandmarks\tface_confidence\n",
+  );
+  const tsv = formatRecord("tsv", g, ok, false, true);
+  assertEquals(
+    tsv,
+    "a\\tb.jpg\t1.5\t2.25\tok\t\t10,20.5,100.13,99\t1.23,2.35,3,4,5,6,7,8,10,10\t0.9123\n",
+  );
+  assertEquals(
+    formatRecord("tsv", g, bad, false, true),
+    "c.jpg\t\t\tfailed\tno face found\t\t\t\n",
+  );
+  assertEquals(
+    formatRecord("jsonl", g, ok, false, true),
+    '{"path":"a\\tb.jpg","image":1.5,"block1":2.25,"status":"ok","error":null,"face":' +
+      '{"box":[10,20.5,100.13,99],"landmarks":[[1.23,2.35],[3,4],[5,6],[7,8],[10,10]],' +
+      '"confidence":0.9123}}\n',
+  );
+  assertEquals(formatRecord("jsonl", g, bad, false, true).includes('"face":null'), true);
+  // Without --align nothing changes.
+  assertEquals(formatRecord("tsv", g, ok), "a\\tb.jpg\t1.5\t2.25\tok\t\n");
+  const back = parseRecordLine("tsv", g, tsv.slice(0, -1), "x:2", false, true);
+  assertEquals([back.path, back.scores, back.error], ["a\tb.jpg", [1.5, 2.25], null]);
 });
