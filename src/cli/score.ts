@@ -15,8 +15,9 @@ import { scorePaths, type ScoreRunResult } from "../pipeline/score_paths.ts";
 import { selectImages } from "../pipeline/select_images.ts";
 import { printablePath, Progress } from "./progress.ts";
 import { runPipeline } from "./run_pipeline.ts";
+import type { AlignStage } from "../pipeline/batch.ts";
 import { parseScoreArgs, SCORE_HELP, type ScoreOptions, usesPipeline } from "./score_args.ts";
-import { createGpu, loadRunCalibration, setUp } from "./setup.ts";
+import { createGpu, loadRunCalibration, setUp, setUpAlign, unalignedWarning } from "./setup.ts";
 
 /**
  * Run the main command on the images `selectImages` selects (`--image-path DIR|FILE` or
@@ -66,8 +67,9 @@ export async function runScore(args: string[]): Promise<number> {
   try {
     const { model, channelOrder } = await setUp(opts, opts.calibration !== null, created);
     const calibration = await loadRunCalibration(opts, model, channelOrder);
+    const align = await setUpAlign(opts, created);
     const paths = await selectImages(opts);
-    const { result, secs } = await scoreSelection(opts, model, channelOrder, paths);
+    const { result, secs } = await scoreSelection(opts, model, channelOrder, paths, align);
     await writeResultSet(opts.outputDir, {
       groups: result.groups,
       rows: result.scored.map((s) => ({ path: s.path, scores: s.scores })),
@@ -98,6 +100,8 @@ export async function runScore(args: string[]): Promise<number> {
  * @param model the loaded model ({@link setUp})
  * @param channelOrder the channel order fed to it
  * @param paths the images ({@link selectImages})
+ * @param align the `--align` stage ({@link setUpAlign}), or undefined to score the images as
+ *   they are (warning once when the first one is not 112 x 112)
  * @returns the scores and failures (`scorePaths`) and the seconds the scoring took
  * @throws Error from the GPU or the executor (fatal; image problems are failures, not errors)
  */
@@ -106,11 +110,13 @@ export async function scoreSelection(
   model: LoadedModel,
   channelOrder: "bgr" | "rgb",
   paths: string[],
+  align: AlignStage | undefined,
 ): Promise<{ result: ScoreRunResult; secs: number }> {
   const gpu = await createGpu(opts.adapter);
   console.error(
     `grafiqs: ${model.description}, ${channelOrder.toUpperCase()} input, ${paths.length} ` +
-      `images, batch ${opts.batchSize}, adapter ${gpu.adapterName}`,
+      `images, batch ${opts.batchSize}, adapter ${gpu.adapterName}` +
+      (align ? `; --align (face: ${opts.face})` : ""),
   );
   const ex = await Executor.create(gpu, model.graph, model.weights);
   const progress = new Progress(paths.length);
@@ -128,6 +134,9 @@ export async function scoreSelection(
         maxFileBytes: opts.maxFileBytes,
         allowTruncated: opts.allowTruncated,
         onWarning: (path, w) => progress.log(`grafiqs: warning: ${printablePath(path)}: ${w}`),
+        align,
+        onUnaligned: (path, w, h) =>
+          progress.log(`grafiqs: warning: ${unalignedWarning(printablePath(path), w, h)}`),
       },
       (f) => progress.log(`grafiqs: skipped ${printablePath(f.path)}: ${f.reason}`),
       (done) => progress.update(done),
