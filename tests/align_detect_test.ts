@@ -14,7 +14,7 @@ import { NoFaceError } from "../src/align/detect.ts";
 import { loadTfjsGraphModel, TfjsModelError } from "../src/align/tfjs_model.ts";
 import { type DecodedImage, decodeImage } from "../src/image/decode.ts";
 import { resizeAntialiasBilinear } from "../src/image/resize.ts";
-import { MOD, runProcess, TINY_FIX } from "./cli_util.ts";
+import { MOD, runProcess, runTool, TINY_FIX } from "./cli_util.ts";
 import { FACE_COLUMNS, formatRecord, parseRecordLine, recordHeader } from "../src/io/records.ts";
 
 const LFW = new URL("../../shared/data/lfw/images/", import.meta.url);
@@ -253,6 +253,82 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "merge of --align shards equals the folder-mode --align run; mixed with others refused",
+  ignore: !haveLfw,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "grafiqs_align_merge_" });
+    try {
+      await Deno.mkdir(`${dir}/images`);
+      const blank = new Image(120, 90).fill(Image.rgbaToColor(200, 200, 200, 255));
+      await Deno.writeFile(`${dir}/images/blank.png`, await blank.encode());
+      await Deno.copyFile(FACE_A, `${dir}/images/a.jpg`);
+      await Deno.copyFile(FACE_B, `${dir}/images/b.jpg`);
+      await Deno.copyFile(`${TINY_FIX}model.pth`, `${dir}/model.pth`);
+      const listing = [
+        "--image-path",
+        "images",
+        "--image-extension",
+        "jpg",
+        "--image-extension",
+        "png",
+      ];
+      const base = [...listing, "--weights", "model.pth", "--align"];
+      const full = await runTool([...base, "--output-dir", "full"], dir);
+      assertEquals(full.code, 3, full.stderr); // blank.png: no face found
+      const parts = ["p0.tsv", "p1.jsonl"];
+      for (const [k, part] of parts.entries()) {
+        const r = await runTool([...base, "--shard", `${k}/2`, "--output", part], dir);
+        assert(r.code === 0 || r.code === 3, r.stderr);
+      }
+      // The shards' records carry the face fields; the merge reads past them.
+      const tsv = await Deno.readTextFile(`${dir}/p0.tsv`);
+      assertEquals(
+        tsv.split("\n")[0].endsWith("\terror\tface_box\tlandmarks\tface_confidence"),
+        true,
+      );
+      const m = await runTool(["merge", "--output-dir", "merged", ...listing, ...parts], dir);
+      assertEquals(m.code, 3, m.stderr);
+      const names = [...Deno.readDirSync(`${dir}/full`)].map((e) => e.name).sort();
+      assertEquals([...Deno.readDirSync(`${dir}/merged`)].map((e) => e.name).sort(), names);
+      for (const n of names) {
+        assertEquals(
+          await Deno.readFile(`${dir}/merged/${n}`),
+          await Deno.readFile(`${dir}/full/${n}`),
+          n,
+        );
+      }
+      // A shard made without --align (or with another --face) is another run: refused, named.
+      const plain = await runTool(
+        [
+          "--image-path",
+          "images",
+          "--weights",
+          "model.pth",
+          "--shard",
+          "1/2",
+          "--output",
+          "q1.tsv",
+        ],
+        dir,
+      );
+      assert(plain.code === 0 || plain.code === 3, plain.stderr);
+      const mixed = await runTool(["merge", "--output-dir", "mixed", "p0.tsv", "q1.tsv"], dir);
+      assertEquals(mixed.code, 1, mixed.stderr);
+      assertMatch(mixed.stderr, /different settings/);
+      assertMatch(mixed.stderr, /p0\.tsv: \{[^\n]*"align":\{"face":"center"\}\}/);
+      assertMatch(mixed.stderr, /q1\.tsv: \{[^\n]*"calibration":null\}\n/);
+      // An output folder does not record --align: not merged with --align record files.
+      const withFolder = await runTool(["merge", "--output-dir", "mixed", "p0.tsv", "full"], dir);
+      assertEquals(withFolder.code, 1, withFolder.stderr);
+      assertMatch(withFolder.stderr, /p0\.tsv was made with --align, but the output folder full/);
+      await assertRejects(() => Deno.stat(`${dir}/mixed`), /No such file/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
 Deno.test("TFJS model files are data: shard names, sizes and the format are checked", async () => {
   const dir = await Deno.makeTempDir({ prefix: "grafiqs_tfjs_" });
   try {
@@ -340,4 +416,30 @@ Deno.test("records with --align: face columns (TSV) and the face key (JSONL), re
   assertEquals(formatRecord("tsv", g, ok), "a\\tb.jpg\t1.5\t2.25\tok\t\n");
   const back = parseRecordLine("tsv", g, tsv.slice(0, -1), "x:2", false, FACE_COLUMNS.length);
   assertEquals([back.path, back.scores, back.error], ["a\tb.jpg", [1.5, 2.25], null]);
+  // With --calibration too: `error`, the quality_<group> columns, then the face fields (TSV
+  // and JSONL); resume reads past both (five columns after `error`).
+  const cols = ["quality_image", "quality_block1", ...FACE_COLUMNS];
+  assertEquals(
+    recordHeader("tsv", g, cols),
+    "path\timage\tblock1\tstatus\terror\tquality_image\tquality_block1\tface_box\tlandmarks\t" +
+      "face_confidence\n",
+  );
+  const both = formatRecord("tsv", g, { ...ok, quality: [62.5, 10] }, false, true);
+  assertEquals(
+    both,
+    "a\\tb.jpg\t1.5\t2.25\tok\t\t62.50\t10.00\t10,20.5,100.13,99\t" +
+      "1.23,2.35,3,4,5,6,7,8,10,10\t0.9123\n",
+  );
+  assertEquals(
+    formatRecord("tsv", g, { ...bad, quality: null }, false, true),
+    "c.jpg\t\t\tfailed\tno face found\t\t\t\t\t\n",
+  );
+  assertEquals(
+    formatRecord("jsonl", g, { ...ok, quality: [62.5, 10] }, false, true),
+    '{"path":"a\\tb.jpg","image":1.5,"block1":2.25,"status":"ok","error":null,' +
+      '"quality_image":62.5,"quality_block1":10,"face":{"box":[10,20.5,100.13,99],' +
+      '"landmarks":[[1.23,2.35],[3,4],[5,6],[7,8],[10,10]],"confidence":0.9123}}\n',
+  );
+  const back2 = parseRecordLine("tsv", g, both.slice(0, -1), "x:2", false, cols.length);
+  assertEquals([back2.path, back2.scores, back2.error], ["a\tb.jpg", [1.5, 2.25], null]);
 });
