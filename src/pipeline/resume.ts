@@ -66,8 +66,8 @@ export async function recoverRecordFile(
           `${path}:1: the header ${JSON.stringify(line)} does not match this run's columns ` +
             `${
               JSON.stringify(header)
-            }; resume with the same model, format, --calibration and --align (or none), or ` +
-            `choose another --output`,
+            }; resume with the same model, format and --calibration (or none), and --align ` +
+            `(or none), or choose another --output`,
         );
       }
       return;
