@@ -95,9 +95,49 @@ export type {
   WeightTensor,
 } from "./src/weights/types.ts";
 export { prepareImage, type PrepareOptions } from "./src/image/normalize.ts";
-export { type DecodeOptions, DEFAULT_MAX_PIXELS } from "./src/image/decode.ts";
+export {
+  type DecodedImage,
+  decodeImage,
+  type DecodeOptions,
+  DEFAULT_MAX_PIXELS,
+} from "./src/image/decode.ts";
 export { DEFAULT_MAX_FILE_BYTES, fileImageReader } from "./src/image/read_file.ts";
-export type { ImageInputOptions, ImageReader, ImageSourceOptions } from "./src/pipeline/batch.ts";
+export type {
+  AlignStage,
+  ImageInputOptions,
+  ImageReader,
+  ImageSourceOptions,
+} from "./src/pipeline/batch.ts";
+export {
+  ALIGNED_SIZE,
+  type AlignedFace,
+  alignedName,
+  Aligner,
+  type FaceAligner,
+  type FaceInfo,
+  saveAligned,
+} from "./src/align/align.ts";
+export {
+  type AlignOptions,
+  DEFAULT_MIN_FACE_PX,
+  DEFAULT_MIN_SCORE,
+  type DetectedFace,
+  FaceDetector,
+  type FaceLandmarks,
+  type FaceRule,
+  MESH_MIN_FLAG,
+  NoFaceError,
+} from "./src/align/detect.ts";
+export {
+  type Affine,
+  applyAffine,
+  ARCFACE_TEMPLATE,
+  estimateSimilarity,
+  invertAffine,
+  type Point,
+  warpAffineBilinear,
+} from "./src/align/similarity.ts";
+export { TfjsModelError } from "./src/align/tfjs_model.ts";
 export { runScore } from "./src/cli/score.ts";
 export type { PipelineOptions, ScoreOptions } from "./src/cli/score_args.ts";
 export {

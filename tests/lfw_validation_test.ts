@@ -26,6 +26,7 @@ import { type DecodedImage, decodeImage } from "../src/image/decode.ts";
 import { imageToTensorInto } from "../src/image/normalize.ts";
 import { pairImages } from "../src/eval/matching.ts";
 import { parsePairs } from "../src/eval/pairs.ts";
+import { bestAccuracy, cosine } from "../src/eval/verification.ts";
 import {
   computeEdc,
   edcPauc,
@@ -122,39 +123,6 @@ async function scoreFiles(files: URL[], crop: number | undefined): Promise<Score
   const seconds = (performance.now() - t0) / 1000;
   ex.destroy();
   return { scores, embeddings, groups: ex.groups, seconds };
-}
-
-/** Cosine similarity of rows a and b of an [N][E] matrix. */
-function cosine(m: Float32Array, e: number, a: number, b: number): number {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < e; i++) {
-    const x = m[a * e + i], y = m[b * e + i];
-    ab += x * y;
-    aa += x * x;
-    bb += y * y;
-  }
-  return ab / Math.sqrt(aa * bb);
-}
-
-/**
- * Verification accuracy with the best single threshold: the largest fraction of pairs
- * classified correctly by "mated iff similarity >= t", over every t between sorted scores.
- */
-function bestAccuracy(sim: Float64Array, mated: boolean[]): { accuracy: number; t: number } {
-  const order = [...sim.keys()].sort((i, j) => sim[i] - sim[j]);
-  // t below every score: all pairs called mated.
-  let correct = mated.filter((m) => m).length;
-  let best = correct, bestT = sim[order[0]] - 1;
-  for (let k = 0; k < order.length; k++) {
-    // Raise t just above order[k]: that pair becomes "non-mated".
-    correct += mated[order[k]] ? -1 : 1;
-    const tied = k + 1 < order.length && sim[order[k + 1]] === sim[order[k]];
-    if (!tied && correct > best) {
-      best = correct;
-      bestT = k + 1 < order.length ? (sim[order[k]] + sim[order[k + 1]]) / 2 : sim[order[k]] + 1;
-    }
-  }
-  return { accuracy: best / sim.length, t: bestT };
 }
 
 /** Ranks 1..n with ties given their average rank. */

@@ -736,4 +736,31 @@ Deno.test("merge: settings checks and the merge itself, in-process", () => {
     /\(a\.tsv: 00000000000000aa\); give merge/,
   );
   assertEquals(mergeCalibration([part("c.tsv", settings())], null), null);
+
+  // --align is a setting too: its face rule, or none; and a record file made with it is not
+  // merged with an output folder, which does not record it.
+  checkSameSettings([
+    part("a.tsv", settings({ align: { face: "center" } })),
+    part("b.jsonl", settings({ format: "jsonl", align: { face: "center" } })),
+  ]);
+  const m5 = refused([
+    part("a.tsv", settings({ align: { face: "center" } })),
+    part("b.tsv", settings({ align: { face: "largest" } })),
+    part("c.tsv", settings()),
+  ]);
+  assert(m5.includes('\n  a.tsv: {"model"') && m5.includes('"align":{"face":"center"}}\n'), m5);
+  assert(m5.includes('\n  b.tsv: {"model"') && m5.includes('"align":{"face":"largest"}}\n'), m5);
+  assert(
+    m5.endsWith(
+      '\n  c.tsv: {"model":"iresnet50","weights":"0123456789abcdef","groups":' +
+        '["image","block1"],"channelOrder":"bgr","calibration":null}',
+    ),
+    m5,
+  );
+  assertEquals(
+    refused([part("a.tsv", settings({ align: { face: "center" } })), part("out_1", null)]),
+    "a.tsv was made with --align, but the output folder out_1 does not record whether it " +
+      "was, so the two cannot be checked against each other; merge the record files of the " +
+      "--align run only, or its output folders only",
+  );
 });

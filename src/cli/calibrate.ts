@@ -12,7 +12,7 @@ import { selectImages } from "../pipeline/select_images.ts";
 import { printablePath } from "./progress.ts";
 import { scoreSelection } from "./score.ts";
 import { parseScoreArgs } from "./score_args.ts";
-import { fedPreprocessing, setUp } from "./setup.ts";
+import { fedPreprocessing, setUp, setUpAlign } from "./setup.ts";
 
 /** Help text of `grafiqs calibrate`. */
 export const CALIBRATE_HELP =
@@ -34,7 +34,8 @@ FILE.json holds per group the count and ${CALIBRATION_QUANTILES} quantiles at pr
 Options are the main command's (see grafiqs --help), with the same meaning:
   --image-path DIR|FILE, --image-list FILE, --image-extension, --recursive, --weights,
   --backbone, --bgr2rgb, --gpu, --batch-size, --max-pixels, --max-file-bytes,
-  --allow-truncated
+  --allow-truncated, --align, --face, --save-aligned (raw photos: calibrate with --align as
+  you will score with it)
   --output FILE.json          where the calibration goes (its folder is created)
 Not taken: --output-dir, --save-embeddings, --format, --resume, --shard, -0, --calibration,
 --path-replace(-with).
@@ -83,8 +84,9 @@ export async function runCalibrate(args: string[]): Promise<number> {
   try {
     // records: true makes setUp check --output's folder as the record mode checks its file's.
     const { model, channelOrder } = await setUp({ ...opts, records: true }, true, created);
+    const align = await setUpAlign(opts, created);
     const paths = await selectImages(opts);
-    const { result, secs } = await scoreSelection(opts, model, channelOrder, paths);
+    const { result, secs } = await scoreSelection(opts, model, channelOrder, paths, align);
     if (result.scored.length === 0) {
       throw new Error(`none of the ${paths.length} reference images could be scored`);
     }

@@ -47,8 +47,11 @@ usage:
 PART is a record file written by "--shard K/N --output PART" (TSV or JSONL, resumed or not),
 with its settings file PART.settings beside it, or an output folder written by "--shard K/N
 --output-dir PART" (read as the set its manifest names). Every part must come from the same
-weights, groups, channel order and calibration (an output folder records only its groups and
-whether it was calibrated, so only those are checked for it); the record formats may differ.
+weights, groups, channel order, calibration and --align face rule, or none (an output folder
+records only its groups and whether it was calibrated, so only those are checked for it, and
+record files made with --align are not merged with output folders); the record formats may
+differ. Records made with --align merge into what the folder mode writes with --align: their
+face fields are not part of the official files.
 
 OUT receives what one folder-mode run over the whole input writes, byte for byte: the score
 files GraFIQs_<group>.txt in the global order, GraFIQs_failed.txt, the embeddings when every
@@ -82,8 +85,8 @@ exit status:
      parts, paths recorded with different results within one part, paths outside the listing,
      or an unfinished part (a torn last line or a lock file left by a killed or running job,
      an output folder's resume journal); each is named; nothing written
-  1  a part cannot be read, is malformed, or the parts have different settings or
-     calibrations (the files are named); --calibration is missing, unreadable or not the
+  1  a part cannot be read, is malformed, or the parts have different settings, calibrations
+     or --align (the files are named); --calibration is missing, unreadable or not the
      parts'; or OUT cannot be written
   2  bad command line
 `;

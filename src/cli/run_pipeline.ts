@@ -6,7 +6,7 @@
  */
 import { fileImageReader } from "../image/read_file.ts";
 import { ensureDirectory, removeEmptyDirectories, writeAll } from "../io/files.ts";
-import { formatRecord, recordHeader } from "../io/records.ts";
+import { FACE_COLUMNS, formatRecord, recordHeader } from "../io/records.ts";
 import { writeResultSet } from "../io/result_set.ts";
 import { type Failure, scorePathProblem, type ScoreRow } from "../io/scores.ts";
 import { applyPathReplace } from "../io/select.ts";
@@ -27,7 +27,8 @@ import { StopSignal } from "../pipeline/stop.ts";
 import { EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED } from "./args.ts";
 import { printablePath, Progress } from "./progress.ts";
 import type { ScoreOptions } from "./score_args.ts";
-import { loadRunCalibration, openExecutor, setUp } from "./setup.ts";
+import { loadRunCalibration, openExecutor, setUp, setUpAlign, unalignedWarning } from "./setup.ts";
+import type { AlignStage } from "../pipeline/batch.ts";
 
 /**
  * Install a SIGINT handler that requests a stop. A second SIGINT exits without writing the
@@ -101,10 +102,11 @@ async function runRecords(
   const regular = toFile && await isRegularOrMissing(opts.output!);
   const { model, channelOrder } = await setUp(opts, regular || opts.calibration !== null, created);
   const calibration = await loadRunCalibration(opts, model, channelOrder);
+  const align = await setUpAlign(opts, created);
   // One writer per record file: a second run on the same --output is refused.
   const unlock = regular ? await lockRecordFile(opts.output!) : undefined;
   try {
-    return await writeRecords(opts, stop, model, channelOrder, toFile, regular, calibration);
+    return await writeRecords(opts, stop, model, channelOrder, toFile, regular, calibration, align);
   } finally {
     await unlock?.();
   }
@@ -127,6 +129,7 @@ async function writeRecords(
   toFile: boolean,
   regular: boolean,
   calibration: Awaited<ReturnType<typeof loadRunCalibration>>,
+  align: AlignStage | undefined,
 ): Promise<number> {
   const fromStdin = opts.imageList === null && opts.imagePath === "-";
   const listing = fromStdin ? undefined : await selectImages(opts);
@@ -136,7 +139,10 @@ async function writeRecords(
   let failedBefore = 0;
   let file: Deno.FsFile | undefined;
   const qualityColumns = calibration ? groups.map((g) => `quality_${g}`) : [];
-  let header = recordHeader(opts.format, groups, qualityColumns);
+  const withFace = align !== undefined;
+  // Columns after `error`: the qualities, then the face fields (io/records.ts).
+  const extra = [...qualityColumns, ...(withFace ? FACE_COLUMNS : [])];
+  let header = recordHeader(opts.format, groups, extra);
   const recordSettings = (): RecordSettings => ({
     model: model.graph.name,
     weights: model.fingerprint!,
@@ -144,9 +150,10 @@ async function writeRecords(
     channelOrder,
     format: opts.format,
     ...(calibration ? { calibration: calibration.fingerprint } : {}),
+    ...(withFace ? { align: { face: opts.face } } : {}),
   });
   if (toFile && opts.resume) {
-    const rec = await recoverRecordFile(opts.output!, opts.format, groups, qualityColumns);
+    const rec = await recoverRecordFile(opts.output!, opts.format, groups, extra);
     if (regular) {
       await checkRecordSettings(
         opts.output!,
@@ -186,7 +193,8 @@ async function writeRecords(
   console.error(
     `grafiqs: ${model.description}, ${channelOrder.toUpperCase()} input, ` +
       `${listing ? `${listing.length} images` : "paths from stdin"}, batch ${batchSize}, ` +
-      `adapter ${gpu.adapterName}, kernels ${ex.kernels}; ${opts.format.toUpperCase()} records to ${where}`,
+      `adapter ${gpu.adapterName}, kernels ${ex.kernels}; ${opts.format.toUpperCase()} records ` +
+      `to ${where}` + (align ? `; --align (face: ${opts.face})` : ""),
   );
   const encoder = new TextEncoder();
   const out = file ?? Deno.stdout;
@@ -234,6 +242,9 @@ async function writeRecords(
         maxPixels: opts.maxPixels,
         maxFileBytes: opts.maxFileBytes,
         allowTruncated: opts.allowTruncated,
+        align,
+        onUnaligned: (path, w, h) =>
+          progress.log(`grafiqs: warning: ${unalignedWarning(printablePath(path), w, h)}`),
       },
       async (records) => {
         let text = "";
@@ -241,7 +252,7 @@ async function writeRecords(
           const quality = calibration
             ? { quality: r.scores ? qualitiesOf(r.scores, calibration.quantiles) : null }
             : {};
-          text += formatRecord(opts.format, groups, { ...r, ...quality });
+          text += formatRecord(opts.format, groups, { ...r, ...quality }, false, withFace);
           for (const w of r.warnings ?? []) {
             progress.log(`grafiqs: warning: ${printablePath(r.path)}: ${w}`);
           }
@@ -277,6 +288,7 @@ async function runFolderResume(
 ): Promise<number> {
   const { model, channelOrder } = await setUp(opts, true, created);
   const calibration = await loadRunCalibration(opts, model, channelOrder);
+  const align = await setUpAlign(opts, created);
   const listing = await selectImages(opts);
   const outDir = opts.outputDir;
   await ensureDirectory(outDir);
@@ -287,6 +299,7 @@ async function runFolderResume(
     groups: ex.groups,
     channelOrder,
     embeddings: opts.saveEmbeddings,
+    ...(align ? { align: { face: opts.face } } : {}),
   });
   const todo = listing.filter((p) => !done.has(p));
   console.error(
@@ -315,6 +328,9 @@ async function runFolderResume(
         maxPixels: opts.maxPixels,
         maxFileBytes: opts.maxFileBytes,
         allowTruncated: opts.allowTruncated,
+        align,
+        onUnaligned: (path, w, h) =>
+          progress.log(`grafiqs: warning: ${unalignedWarning(printablePath(path), w, h)}`),
       },
       async (records) => {
         const rows = records.map((r) => ({ ...r, path: r.listed }));

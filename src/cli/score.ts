@@ -14,8 +14,9 @@ import { scorePaths, type ScoreRunResult } from "../pipeline/score_paths.ts";
 import { selectImages } from "../pipeline/select_images.ts";
 import { printablePath, Progress } from "./progress.ts";
 import { runPipeline } from "./run_pipeline.ts";
+import type { AlignStage } from "../pipeline/batch.ts";
 import { parseScoreArgs, SCORE_HELP, type ScoreOptions, usesPipeline } from "./score_args.ts";
-import { loadRunCalibration, openExecutor, setUp } from "./setup.ts";
+import { loadRunCalibration, openExecutor, setUp, setUpAlign, unalignedWarning } from "./setup.ts";
 
 /**
  * Run the main command on the images `selectImages` selects (`--image-path DIR|FILE` or
@@ -65,8 +66,9 @@ export async function runScore(args: string[]): Promise<number> {
   try {
     const { model, channelOrder } = await setUp(opts, opts.calibration !== null, created);
     const calibration = await loadRunCalibration(opts, model, channelOrder);
+    const align = await setUpAlign(opts, created);
     const paths = await selectImages(opts);
-    const { result, secs } = await scoreSelection(opts, model, channelOrder, paths);
+    const { result, secs } = await scoreSelection(opts, model, channelOrder, paths, align);
     await writeResultSet(opts.outputDir, {
       groups: result.groups,
       rows: result.scored.map((s) => ({ path: s.path, scores: s.scores })),
@@ -97,6 +99,8 @@ export async function runScore(args: string[]): Promise<number> {
  * @param model the loaded model ({@link setUp})
  * @param channelOrder the channel order fed to it
  * @param paths the images ({@link selectImages})
+ * @param align the `--align` stage ({@link setUpAlign}), or undefined to score the images as
+ *   they are (warning once when the first one is not 112 x 112)
  * @returns the scores and failures (`scorePaths`) and the seconds the scoring took
  * @throws Error from the GPU or the executor (fatal; image problems are failures, not errors)
  */
@@ -105,11 +109,13 @@ export async function scoreSelection(
   model: LoadedModel,
   channelOrder: "bgr" | "rgb",
   paths: string[],
+  align: AlignStage | undefined,
 ): Promise<{ result: ScoreRunResult; secs: number }> {
   const { gpu, ex, batchSize } = await openExecutor(opts, model);
   console.error(
     `grafiqs: ${model.description}, ${channelOrder.toUpperCase()} input, ${paths.length} ` +
-      `images, batch ${batchSize}, adapter ${gpu.adapterName}, kernels ${ex.kernels}`,
+      `images, batch ${batchSize}, adapter ${gpu.adapterName}, kernels ${ex.kernels}` +
+      (align ? `; --align (face: ${opts.face})` : ""),
   );
   const progress = new Progress(paths.length);
   const pr = opts.pathReplace;
@@ -126,6 +132,9 @@ export async function scoreSelection(
         maxFileBytes: opts.maxFileBytes,
         allowTruncated: opts.allowTruncated,
         onWarning: (path, w) => progress.log(`grafiqs: warning: ${printablePath(path)}: ${w}`),
+        align,
+        onUnaligned: (path, w, h) =>
+          progress.log(`grafiqs: warning: ${unalignedWarning(printablePath(path), w, h)}`),
       },
       (f) => progress.log(`grafiqs: skipped ${printablePath(f.path)}: ${f.reason}`),
       (done) => progress.update(done),

@@ -9,6 +9,7 @@ import { BACKBONES } from "../graph/model.ts";
 import { DEFAULT_MAX_PIXELS } from "../image/decode.ts";
 import { DEFAULT_MAX_FILE_BYTES } from "../image/read_file.ts";
 import type { RecordFormat } from "../io/records.ts";
+import type { FaceRule } from "../align/detect.ts";
 import { checkPathReplaceArgs } from "../io/select.ts";
 import { parseShard, type Shard } from "../pipeline/shard.ts";
 
@@ -210,6 +211,15 @@ Hostile or damaged input (such an image fails with its reason; the others are sc
                               padded as OpenCV does, with a warning on stderr; by default it
                               fails as "truncated JPEG"
 
+Raw photos (docs/ALIGN.md):
+  --align                     find the face, fit its five landmarks (eyes, nose tip, mouth
+                              corners) onto the ArcFace 112x112 template, warp (bilinear, zero
+                              border) and score the crop. An image without a face fails with
+                              "no face found"; records gain face_box, landmarks, face_confidence
+  --face center|largest       which face of several: the one nearest the image centre
+                              (default) or the largest
+  --save-aligned DIR          also write each aligned crop as DIR/<path>.png
+
 Pipelines and large runs (docs/PIPELINE.md):
   --image-path -              read image paths from stdin, one per line (also without
                               --image-path); one record per image goes to stdout as soon as
@@ -266,6 +276,12 @@ export interface ScoreOptions extends PipelineOptions {
   allowTruncated: boolean;
   /** `--calibration FILE.json`: add the calibrated 0-100 quality (io/calibration.ts); or null. */
   calibration: string | null;
+  /** `--align`: detect, align to the ArcFace 112 x 112 template, then score. */
+  align: boolean;
+  /** `--face`: which face `--align` takes (default "center"). */
+  face: FaceRule;
+  /** `--save-aligned DIR`: where `--align` writes each crop as PNG; null when not given. */
+  saveAligned: string | null;
 }
 
 /** The main command's options, for `parseArgs`. */
@@ -286,6 +302,9 @@ const SCORE_ARGS = {
   "max-file-bytes": { type: "string", default: String(DEFAULT_MAX_FILE_BYTES) },
   "allow-truncated": { type: "boolean", default: false },
   "calibration": { type: "string" },
+  "align": { type: "boolean", default: false },
+  "face": { type: "string" },
+  "save-aligned": { type: "string" },
   "help": { type: "boolean", short: "h", default: false },
 } as const;
 
@@ -396,6 +415,13 @@ export function parseScoreArgs(
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  const face = v.face ?? "center";
+  if (face !== "center" && face !== "largest") {
+    throw new UsageError(`--face must be center or largest, got "${face}"`);
+  }
+  if (!v.align && (v.face !== undefined || v["save-aligned"] !== undefined)) {
+    throw new UsageError(`--${v.face !== undefined ? "face" : "save-aligned"} needs --align`);
+  }
   let pipeline;
   try {
     pipeline = pipelineOptions(v);
@@ -418,5 +444,8 @@ export function parseScoreArgs(
     maxFileBytes,
     allowTruncated: v["allow-truncated"]!,
     calibration: v.calibration ?? null,
+    align: v.align!,
+    face,
+    saveAligned: v["save-aligned"] ?? null,
   };
 }

@@ -4,6 +4,8 @@
  *
  * @module
  */
+import { Aligner, saveAligned } from "../align/align.ts";
+import type { AlignStage } from "../pipeline/batch.ts";
 import { dirname } from "node:path";
 import { Gpu, type GpuOptions } from "../gpu/gpu.ts";
 import { ensureRuntimeDir } from "../gpu/runtime_dir.ts";
@@ -161,4 +163,42 @@ export async function openExecutor(
     ? ex.autoBatch()
     : Math.min(opts.batchSize, ex.maxBatch);
   return { gpu, ex, batchSize };
+}
+
+/**
+ * The `--align` stage of a run, or undefined without `--align`: the face models are loaded
+ * and a `--save-aligned DIR` is created and checked writable (a probe file) before any image
+ * is read.
+ *
+ * @param opts the parsed command line (`align`, `face`, `saveAligned` are read)
+ * @param created receives the folders created for `--save-aligned`, innermost first
+ * @throws Error naming the model file that cannot be read, or the folder that cannot be
+ *   written
+ */
+export async function setUpAlign(
+  opts: ScoreOptions,
+  created: string[] = [],
+): Promise<AlignStage | undefined> {
+  if (!opts.align) return undefined;
+  if (opts.saveAligned !== null) {
+    created.push(...(await checkWritableDirectory(opts.saveAligned, "--save-aligned folder")));
+  }
+  const aligner = await Aligner.create({ face: opts.face });
+  const dir = opts.saveAligned;
+  return { aligner, save: dir === null ? null : (path, crop) => saveAligned(dir, path, crop) };
+}
+
+/**
+ * The one warning of a run without `--align` whose first resized image shows that the input
+ * is not aligned faces.
+ *
+ * @param path the printed path of that image
+ * @param width its width in pixels
+ * @param height its height in pixels
+ * @returns the warning text (without the program name)
+ */
+export function unalignedWarning(path: string, width: number, height: number): string {
+  return `${path} is ${width}x${height}, not 112x112: GraFIQs expects faces already aligned ` +
+    `to the ArcFace 112x112 template and resizes other images as they are; for raw photos ` +
+    `use --align (detect, align, then score)`;
 }

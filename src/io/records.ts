@@ -17,12 +17,20 @@
  * - With `--calibration`, the columns `quality_<group>` follow `error` (TSV: after it, two
  *   decimals, empty for a failed image; JSONL: keys after `error`, a number or null): the
  *   calibrated 0-100 quality (io/calibration.ts).
+ * - With `--align` ({@link FACE_COLUMNS}), after those: TSV has three more columns,
+ *   `face_box` (`x,y,width,height`), `landmarks` (`x1,y1,...,x5,y5`: eyes, nose tip, mouth
+ *   corners, ArcFace order) in image pixels with 2 decimals, and `face_confidence` (the
+ *   detector's, 4 decimals); empty for a failed image. JSONL has one more key, last: `face`,
+ *   `{"box": [x, y, w, h], "landmarks": [[x, y], ...], "confidence": c}` (same rounding) or
+ *   null. A run with both options thus has `error`, the `quality_<group>` columns, then the
+ *   face fields; a run with neither has the columns it always had.
  *
  * @module
  */
 import { formatQuality } from "./calibration.ts";
 import { formatPythonFloat, parsePythonFloat } from "./pyfloat.ts";
 import { escapeTsv, formatScore, unescapeTsv } from "./scores.ts";
+import type { FaceInfo } from "../align/face.ts";
 
 /** Output format of the record mode. */
 export type RecordFormat = "tsv" | "jsonl";
@@ -42,6 +50,29 @@ export interface ImageRecord {
    * for a failed image of a calibrated run (empty columns); absent: no such columns.
    */
   quality?: ArrayLike<number> | null;
+  /** With `--align`: the aligned face's box, landmarks and confidence (null when failed). */
+  face?: FaceInfo | null;
+}
+
+/** The TSV columns that `--align` adds after `error` (and the `quality_<group>` columns). */
+export const FACE_COLUMNS: readonly string[] = ["face_box", "landmarks", "face_confidence"];
+
+const round = (v: number, d: number) => Number(v.toFixed(d));
+
+/** A face as the JSONL `face` value (coordinates to 2 decimals, confidence to 4). */
+function faceJson(f: FaceInfo): Record<string, unknown> {
+  return {
+    box: f.box.map((v) => round(v, 2)),
+    landmarks: f.landmarks.map((p) => [round(p[0], 2), round(p[1], 2)]),
+    confidence: round(f.confidence, 4),
+  };
+}
+
+/** A face as the three TSV fields of {@link FACE_COLUMNS}. */
+function faceFields(f: FaceInfo | null | undefined): string[] {
+  if (!f) return ["", "", ""];
+  const j = faceJson(f) as { box: number[]; landmarks: number[][]; confidence: number };
+  return [j.box.join(","), j.landmarks.flat().join(","), String(j.confidence)];
 }
 
 /** Status column value of a scored image. */
@@ -54,7 +85,8 @@ export const STATUS_FAILED = "failed";
  *
  * @param format output format
  * @param groups the group names, e.g. `["image", "block1", "block2", "block3", "block4"]`
- * @param extra extra trailing columns (the journal's `embedding`)
+ * @param extra extra trailing columns (the journal's `embedding`; `quality_<group>` with
+ *   --calibration, then {@link FACE_COLUMNS} with --align)
  */
 export function recordHeader(format: RecordFormat, groups: string[], extra: string[] = []): string {
   if (format === "jsonl") return "";
@@ -75,15 +107,18 @@ function jsonScore(x: number): number | string {
  * @param r the record; `r.scores` must have one value per group when not null
  * @param withEmbedding append the `embedding` column (TSV only: the little-endian float32
  *   bytes in base64, empty for a failed image); used by the folder-mode journal
+ * @param withFace add the `--align` face fields ({@link FACE_COLUMNS}, JSONL `face`)
  * @throws RangeError when the score count differs from the group count
  *
- * When `r.quality` is present (an array or null), the `quality_<group>` columns follow.
+ * When `r.quality` is present (an array or null), the `quality_<group>` columns follow `error`;
+ * with `withFace`, the face fields come after them.
  */
 export function formatRecord(
   format: RecordFormat,
   groups: string[],
   r: ImageRecord,
   withEmbedding = false,
+  withFace = false,
 ): string {
   if (r.scores && r.scores.length !== groups.length) {
     throw new RangeError(
@@ -103,6 +138,7 @@ export function formatRecord(
         o[`quality_${g}`] = q === "" ? null : Number(q);
       });
     }
+    if (withFace) o.face = r.face ? faceJson(r.face) : null;
     return JSON.stringify(o) + "\n";
   }
   const fields = [escapeTsv(r.path)];
@@ -114,6 +150,7 @@ export function formatRecord(
       fields.push(r.quality ? formatQuality(r.quality[i]) : "");
     }
   }
+  if (withFace) fields.push(...faceFields(r.face));
   return fields.join("\t") + "\n";
 }
 
@@ -149,8 +186,8 @@ function decodeEmbedding(text: string, where: string): Float32Array {
  * @param line the line text
  * @param where `FILE:LINE` for messages
  * @param withEmbedding whether the line has the journal's `embedding` column
- * @param extraFields TSV columns after `error` that are not read (the `quality_<group>`
- *   columns of a calibrated run)
+ * @param extraFields TSV columns after `error` that are not read: the `quality_<group>`
+ *   columns of a calibrated run, then the `--align` face fields ({@link FACE_COLUMNS})
  * @returns the record (scores as doubles holding the float32 values)
  * @throws Error naming `where` when the line does not have the expected fields
  */

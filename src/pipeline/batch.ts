@@ -4,8 +4,14 @@
  *
  * @module
  */
-import { type DecodeOptions, ImageDecodeError } from "../image/decode.ts";
-import { prepareImageInto, type PrepareOptions } from "../image/normalize.ts";
+import { type FaceAligner, type FaceInfo, NoFaceError } from "../align/face.ts";
+import {
+  type DecodedImage,
+  decodeImage,
+  type DecodeOptions,
+  ImageDecodeError,
+} from "../image/decode.ts";
+import { imageToTensorInto, prepareImageInto, type PrepareOptions } from "../image/normalize.ts";
 
 /**
  * Where the pipeline gets an image's bytes: the platform seam between the pipeline (bytes
@@ -49,6 +55,20 @@ export interface ImageSourceOptions extends ImageInputOptions {
 }
 
 /**
+ * `--align` in the pipeline: each decoded image is aligned before it is normalised, and an
+ * image without a usable face fails with the aligner's reason ("no face found").
+ */
+export interface AlignStage {
+  /** The aligner (an `Aligner`: models loaded, face rule chosen). */
+  aligner: FaceAligner;
+  /**
+   * `--save-aligned DIR`: writes each crop (the command line's `saveAligned`, as PNG under DIR),
+   * given the image's printed path; null or absent: crops are not kept.
+   */
+  save?: ((path: string, crop: DecodedImage) => Promise<unknown>) | null;
+}
+
+/**
  * One path to score: as listed (to read the file) and as printed (after --path-replace), or,
  * with `error`, an input record known to fail already (an over-long line on stdin).
  */
@@ -69,6 +89,10 @@ export interface Prepared {
   slots: (number | string)[];
   /** Per item: the decoder's warnings (e.g. a truncated JPEG decoded anyway); often empty. */
   warnings: string[][];
+  /** Per item with `--align`: the aligned face's box, landmarks and confidence, or null. */
+  faces: (FaceInfo | null)[];
+  /** Without `--align`: the first image of the batch that was resized (not S x S), if any. */
+  resized: { path: string; width: number; height: number } | null;
 }
 
 /**
@@ -80,6 +104,10 @@ export interface Prepared {
  * most `limits.maxFileBytes`) and are decoded with `limits` (pixel cap, truncated JPEGs); a
  * decoding failure's reason is the decoder's problem text, a reading failure's the reader's
  * {@link ImageReader.failureReason}.
+ * With `align`, each decoded image is aligned first (an image without a face takes no slot, its
+ * reason "no face found") and its crop is handed to `align.save` when set.
+ *
+ * @throws Error when `align.save` fails (fatal: an aligned crop that cannot be written)
  */
 export async function prepareBatch(
   items: Item[],
@@ -87,14 +115,18 @@ export async function prepareBatch(
   prep: PrepareOptions,
   pathProblem: ((text: string) => string | null) | undefined,
   limits: ImageSourceOptions,
+  align?: AlignStage,
 ): Promise<Prepared> {
   const input = new Float32Array(items.length * per);
   const slots: (number | string)[] = [];
   const warnings: string[][] = [];
+  const faces: (FaceInfo | null)[] = [];
+  let resized: Prepared["resized"] = null;
   const decode = { maxPixels: limits.maxPixels, allowTruncated: limits.allowTruncated };
   let count = 0;
   for (const it of items) {
     const problem = it.error ?? pathProblem?.(it.text);
+    faces.push(null);
     if (problem) {
       slots.push(problem);
       warnings.push([]);
@@ -108,14 +140,32 @@ export async function prepareBatch(
       warnings.push([]);
       continue;
     }
+    let crop;
     try {
-      const img = await prepareImageInto(bytes, it.listed, prep, input, count * per, decode);
+      if (align) {
+        const img = await decodeImage(bytes, it.listed, decode);
+        const a = align.aligner.align(img);
+        imageToTensorInto(a.crop, prep, input, count * per);
+        faces[faces.length - 1] = a.face;
+        crop = a.crop;
+        warnings.push(img.warnings);
+      } else {
+        const img = await prepareImageInto(bytes, it.listed, prep, input, count * per, decode);
+        warnings.push(img.warnings);
+        if (!resized && (img.width !== prep.size || img.height !== prep.size)) {
+          resized = { path: it.text, width: img.width, height: img.height };
+        }
+      }
       slots.push(count++);
-      warnings.push(img.warnings);
     } catch (e) {
-      slots.push(e instanceof ImageDecodeError ? e.problem : (e as Error).message);
+      slots.push(
+        e instanceof ImageDecodeError || e instanceof NoFaceError
+          ? e.problem
+          : (e as Error).message,
+      );
       warnings.push([]);
     }
+    if (crop && align?.save) await align.save(it.text, crop);
   }
-  return { items, input, count, slots, warnings };
+  return { items, input, count, slots, warnings, faces, resized };
 }

@@ -7,11 +7,17 @@
  * A part is either
  * - a record file (`--output FILE`, TSV or JSONL, some of them resumed) with its settings file
  *   `FILE.settings` (pipeline/resume.ts); every such part must have the same network, weights
- *   fingerprint, groups, channel order and calibration (the format may differ); or
+ *   fingerprint, groups, channel order, calibration and `--align` face rule (or no `--align`;
+ *   the format may differ); or
  * - a folder-mode output folder (`--output-dir OUT_K`, with `--save-embeddings` for embeddings),
  *   read as the set its manifest names (io/result_set.ts). Such a folder records no settings but
  *   its groups, so only those (the embedding width, and whether its set holds
- *   GraFIQs_quality.tsv) can be checked against the other parts.
+ *   GraFIQs_quality.tsv) can be checked against the other parts. It does not record `--align`
+ *   either, so it is not merged with record files made with `--align`.
+ *
+ * Record files made with `--align` merge into what the folder mode writes with `--align`: the
+ * official score files and failure list, which have no face fields (the face fields of the
+ * records, `face_box`, `landmarks`, `face_confidence`, are read past and not written).
  *
  * Parts made with `--calibration` must all have been made with it, with one calibration, which the
  * merge is given too ({@link mergeCalibration}); GraFIQs_quality.tsv is then written from it as
@@ -38,7 +44,7 @@ import {
 import { EMBEDDINGS_FILE_NAMES } from "../io/embeddings.ts";
 import { readCompleteLines } from "../io/files.ts";
 import { parseNpy } from "../io/npy.ts";
-import { parseRecordLine, type RecordFormat, recordHeader } from "../io/records.ts";
+import { FACE_COLUMNS, parseRecordLine, type RecordFormat, recordHeader } from "../io/records.ts";
 import { readResultSet, type ResultSet } from "../io/result_set.ts";
 import {
   FAILED_FILE_NAME,
@@ -147,7 +153,9 @@ async function readRecordPart(file: string): Promise<MergePart> {
   const groups = settings.groups;
   const calibrated = settings.calibration !== undefined;
   const qualityColumns = calibrated ? groups.map((g) => `quality_${g}`) : [];
-  const header = recordHeader(format, groups, qualityColumns).replace(/\n$/, "");
+  // Columns after `error`: the qualities, then the --align face fields (io/records.ts).
+  const extra = [...qualityColumns, ...(settings.align ? FACE_COLUMNS : [])];
+  const header = recordHeader(format, groups, extra).replace(/\n$/, "");
   const records: PartRecord[] = [];
   const r = await readCompleteLines(file, (line, no) => {
     if (format === "tsv" && no === 1) {
@@ -165,7 +173,7 @@ async function readRecordPart(file: string): Promise<MergePart> {
       line,
       `${file}:${no}`,
       false,
-      qualityColumns.length,
+      extra.length,
     );
     records.push({
       path: rec.path,
@@ -312,11 +320,13 @@ function parseSettings(text: string, where: string): RecordSettings {
     s.groups.every((g) => typeof g === "string") && s.groups.length > 0 &&
     (s.channelOrder === "bgr" || s.channelOrder === "rgb") &&
     (s.format === "tsv" || s.format === "jsonl") &&
-    (s.calibration === undefined || typeof s.calibration === "string");
+    (s.calibration === undefined || typeof s.calibration === "string") &&
+    (s.align === undefined ||
+      (typeof s.align === "object" && s.align !== null && typeof s.align.face === "string"));
   if (!ok) {
     throw new Error(
       `${where}: expected model, weights, groups, channelOrder, format (and a string ` +
-        `calibration, if any) in the settings`,
+        `calibration, and an align with a string face, if any) in the settings`,
     );
   }
   return s;
@@ -324,12 +334,14 @@ function parseSettings(text: string, where: string): RecordSettings {
 
 /**
  * Check that every part was written with the same groups and with `--calibration` or without
- * it, and, among the record files, the same network, weights, channel order and calibration;
- * and that the output folders' embeddings have one width.
+ * it, and, among the record files, the same network, weights, channel order, calibration and
+ * `--align` (its face rule, or none); and that the output folders' embeddings have one width.
  *
  * @param parts the parts, at least one
  * @throws Error naming the first part and each part that differs, with both settings (a record
- *   file's calibration as its fingerprint, null without; an output folder's as `calibrated`)
+ *   file's calibration as its fingerprint, null without; its align as `{"face": RULE}`, absent
+ *   without; an output folder's calibration as `calibrated`), or naming a record file made
+ *   with `--align` and an output folder (which records no `--align`) given together
  */
 export function checkSameSettings(parts: readonly MergePart[]): void {
   const key = (p: MergePart) =>
@@ -338,6 +350,7 @@ export function checkSameSettings(parts: readonly MergePart[]): void {
         ? {
           ...Object.fromEntries(SHARED_SETTINGS.map((k) => [k, p.settings![k]])),
           calibration: p.settings.calibration ?? null,
+          ...(p.settings.align ? { align: p.settings.align } : {}),
         }
         : { groups: p.groups, calibrated: p.calibrated },
     );
@@ -352,6 +365,15 @@ export function checkSameSettings(parts: readonly MergePart[]): void {
       `the shards were made with different settings; merge only the parts of one run:\n` +
         `  ${first.file}: ${key(first)}\n` +
         bad.map((p) => `  ${p.file}: ${key(p)}`).join("\n"),
+    );
+  }
+  const aligned = parts.find((p) => p.settings?.align);
+  const folder = parts.find((p) => !p.settings);
+  if (aligned && folder) {
+    throw new Error(
+      `${aligned.file} was made with --align, but the output folder ${folder.file} does not ` +
+        `record whether it was, so the two cannot be checked against each other; merge the ` +
+        `record files of the --align run only, or its output folders only`,
     );
   }
   const widths = parts.filter((p) => p.embeddings).map((p) => ({

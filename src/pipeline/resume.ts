@@ -34,7 +34,8 @@ export interface RecoveredRecords {
  * @param path the `--output` file
  * @param format its format
  * @param groups the run's groups (the TSV header must match them)
- * @param extra the run's columns after `error` (`quality_<group>` with --calibration)
+ * @param extra the run's columns after `error` (`quality_<group>` with --calibration, then
+ *   the face fields `FACE_COLUMNS` with --align)
  * @returns the recovered state; the file then ends with a complete line (or is empty)
  * @throws Error naming the file and line when the header differs from this run's columns or a
  *   record is malformed (another file, or a different format or model), or when the file
@@ -65,8 +66,8 @@ export async function recoverRecordFile(
           `${path}:1: the header ${JSON.stringify(line)} does not match this run's columns ` +
             `${
               JSON.stringify(header)
-            }; resume with the same model, format and --calibration (or none), or choose ` +
-            `another --output`,
+            }; resume with the same model, format and --calibration (or none), and --align ` +
+            `(or none), or choose another --output`,
         );
       }
       return;
@@ -103,6 +104,8 @@ export interface RecordSettings {
    * absent without.
    */
   calibration?: string;
+  /** `--align` and its face rule; absent without `--align` (older settings files lack it). */
+  align?: { face: string };
 }
 
 /** The settings file's first line starts with this tag, followed by a tab and the settings. */
@@ -267,6 +270,8 @@ export interface JournalSettings {
   channelOrder: "bgr" | "rgb";
   /** Whether embeddings are kept (for --save-embeddings). */
   embeddings: boolean;
+  /** `--align` and its face rule; absent without `--align`. */
+  align?: { face: string };
 }
 
 /**

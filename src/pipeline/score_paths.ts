@@ -6,8 +6,9 @@
  */
 import type { Executor } from "../graph/executor.ts";
 import { type Failure, scorePathProblem } from "../io/scores.ts";
+import type { FaceInfo } from "../align/face.ts";
 import { fileImageReader } from "../image/read_file.ts";
-import type { ImageInputOptions } from "./batch.ts";
+import type { AlignStage, ImageInputOptions } from "./batch.ts";
 import { scoreStream } from "./score_stream.ts";
 import { arraySource } from "./source.ts";
 
@@ -19,6 +20,8 @@ export interface ScoredImage {
   scores: number[];
   /** The embedding (E float32 values). */
   embedding: Float32Array;
+  /** With `align`: the aligned face's box, landmarks and confidence. */
+  face?: FaceInfo;
 }
 
 /** Everything a scoring run produced. */
@@ -44,6 +47,10 @@ export interface ScorePathsOptions extends ImageInputOptions {
    * with `allowTruncated`), with the printed path; the score files have no place for them.
    */
   onWarning?: (path: string, warning: string) => void;
+  /** `--align`: score each image's aligned face (see `StreamOptions.align`). */
+  align?: AlignStage;
+  /** See `StreamOptions.onUnaligned`: the first image resized because it is not aligned. */
+  onUnaligned?: (path: string, width: number, height: number) => void;
 }
 
 /**
@@ -100,6 +107,8 @@ export async function scorePaths(
     maxPixels: opts.maxPixels,
     maxFileBytes: opts.maxFileBytes,
     allowTruncated: opts.allowTruncated,
+    align: opts.align,
+    onUnaligned: opts.onUnaligned,
   }, (records) => {
     for (const r of records) {
       if (r.scores === null) {
@@ -108,7 +117,13 @@ export async function scorePaths(
         onFailure(f);
       } else {
         for (const w of r.warnings ?? []) opts.onWarning?.(r.path, w);
-        scored.push({ path: r.path, scores: Array.from(r.scores), embedding: r.embedding! });
+        const s: ScoredImage = {
+          path: r.path,
+          scores: Array.from(r.scores),
+          embedding: r.embedding!,
+        };
+        if (r.face) s.face = r.face;
+        scored.push(s);
       }
     }
     done += records.length;

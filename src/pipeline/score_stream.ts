@@ -20,7 +20,13 @@
 import type { Executor } from "../graph/executor.ts";
 import type { PrepareOptions } from "../image/normalize.ts";
 import type { ImageRecord } from "../io/records.ts";
-import { type ImageSourceOptions, type Item, prepareBatch, type Prepared } from "./batch.ts";
+import {
+  type AlignStage,
+  type ImageSourceOptions,
+  type Item,
+  prepareBatch,
+  type Prepared,
+} from "./batch.ts";
 import { Channel } from "./channel.ts";
 import { type PathSource, STALL } from "./source.ts";
 import { StopSignal } from "./stop.ts";
@@ -67,6 +73,18 @@ export interface StreamOptions extends ImageSourceOptions {
   maxWaitMs?: number;
   /** Stop request (SIGINT, EPIPE); checked between reads and batches. */
   stop?: StopSignal;
+  /**
+   * `--align`: detect, align and score the 112 x 112 ArcFace crop of each image; records then
+   * carry `face` (null for a failed image), and an image without a face fails with "no face
+   * found". Absent: images are resized as they are.
+   */
+  align?: AlignStage;
+  /**
+   * Called once, for the first image (without `align`) that is not the network's size and so
+   * is resized as it is: GraFIQs expects aligned faces (the commands print a warning
+   * suggesting `--align`).
+   */
+  onUnaligned?: (path: string, width: number, height: number) => void;
 }
 
 /** Counts of a {@link scoreStream} run. */
@@ -203,11 +221,16 @@ export async function scoreStream(
     }
   };
 
+  let warnedUnaligned = false;
   const decode = async () => {
     try {
       for (let b = await batches.recv(); b; b = await batches.recv()) {
         if (stop.stopped) continue; // drop queued work
-        const p = await prepareBatch(b, per, prep, opts.pathProblem, limits);
+        const p = await prepareBatch(b, per, prep, opts.pathProblem, limits, opts.align);
+        if (p.resized && !warnedUnaligned) {
+          warnedUnaligned = true;
+          opts.onUnaligned?.(p.resized.path, p.resized.width, p.resized.height);
+        }
         if (!(await prepared.send(p))) break;
       }
     } finally {
@@ -224,7 +247,9 @@ export async function scoreStream(
         const s = p.slots[i];
         if (typeof s === "string") {
           stats.failed++;
-          return { path: it.text, listed: it.listed, scores: null, error: s };
+          const failed: StreamRecord = { path: it.text, listed: it.listed, scores: null, error: s };
+          if (opts.align) failed.face = null;
+          return failed;
         }
         stats.scored++;
         const rec: StreamRecord = {
@@ -234,6 +259,7 @@ export async function scoreStream(
           error: null,
           embedding: opts.keepEmbeddings ? r!.embeddings.slice(s * E, (s + 1) * E) : null,
         };
+        if (opts.align) rec.face = p.faces[i];
         if (p.warnings[i].length) rec.warnings = p.warnings[i];
         return rec;
       });
