@@ -96,6 +96,9 @@ let gpuPromise: Promise<Gpu> | undefined;
  * {@link ALLOW_NO_GPU_ENV}=1.
  */
 export function getGpu(): Promise<Gpu> {
+  // Gpu.create stays free of Deno APIs (the web page shares it); on Deno, the command line and
+  // the tests point XDG_RUNTIME_DIR at a private folder first, so Mesa prints no error line.
+  ensureRuntimeDir();
   gpuPromise ??= Gpu.create().catch((e) => {
     throw new Error(
       "no WebGPU adapter: install Mesa (libgl1-mesa-dri libegl-mesa0) for the software " +
