@@ -105,7 +105,7 @@ Deno.test(
       assertEquals(r.code, EXIT_INCOMPLETE, r.stderr);
       assert(
         r.stderr.includes(
-          "paths held by more than one part (1): a part given twice, or parts of two runs\n" +
+          "paths held by more than one part (1): a copy of a part given beside it, or parts of two runs\n" +
             "  images/broken.png (part_1.jsonl:1, again.jsonl:1)\n",
         ),
         r.stderr,

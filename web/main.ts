@@ -148,9 +148,8 @@ async function openWeights(file: File): Promise<void> {
     results.clear();
     groups = ex.groups;
     $("model").textContent = `${file.name}: ${m.description}, groups ${groups.join(", ")}`;
-    $("kernels").textContent = Object.entries(ex.kernelFamilies)
-      .map(([k, n]) => `${k} (${n} layers)`)
-      .join(", ");
+    $("kernels").textContent = `${ex.kernels} family: ` +
+      Object.entries(ex.convKernelKinds).map(([k, n]) => `${k} (${n} layers)`).join(", ");
     render();
     setState("ready");
   } catch (e) {

@@ -76,7 +76,8 @@ made with --calibration, and GraFIQs_manifest.json, published as one set.
 A path recorded more than once within one record file (paths fed on stdin may repeat, and the
 record mode scores each line) is kept once, with a note, when all its records have the same
 result (scores, or failure reason); with different results it is an error (status 4). A path held
-by two parts is always an error (status 4): a part given twice, or parts of two runs.
+by two parts is always an error (status 4): a copy of a part given beside it, or parts of two runs
+(the same file named twice is a usage error, status 2).
 
 exit status:
   0  merged; every image was scored
@@ -119,7 +120,7 @@ function report(p: MergeProblems): string[] {
     p.duplicates,
     "paths held by more than one part",
     (x) => `${printablePath(x.path)} (${x.places.join(", ")})`,
-    " a part given twice, or parts of two runs",
+    " a copy of a part given beside it, or parts of two runs",
   );
   list(
     p.conflicting,

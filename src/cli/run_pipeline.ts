@@ -386,7 +386,9 @@ async function runFolderResume(
   await journal.remove();
   const secs = (performance.now() - t0) / 1000;
   console.error(
-    `grafiqs: scored ${stats.scored} images in ${secs.toFixed(1)} s ` +
+    `grafiqs: scored ${stats.scored} image${stats.scored === 1 ? "" : "s"} in ${
+      secs.toFixed(1)
+    } s ` +
       `(${(stats.scored / Math.max(secs, 1e-9)).toFixed(2)} images/s) and ${
         listing.length - todo.length
       } from the journal; ${failures.length} failed; wrote ${printablePath(outDir)}`,

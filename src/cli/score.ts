@@ -77,7 +77,8 @@ export async function runScore(args: string[]): Promise<number> {
       quality: calibration?.quantiles ?? null,
     });
     console.error(
-      `grafiqs: scored ${result.scored.length} images in ${secs.toFixed(1)} s ` +
+      `grafiqs: scored ${result.scored.length} image${result.scored.length === 1 ? "" : "s"} in ` +
+        `${secs.toFixed(1)} s ` +
         `(${(result.scored.length / secs).toFixed(2)} images/s); ` +
         `${result.failures.length} failed; wrote ${printablePath(opts.outputDir)}`,
     );

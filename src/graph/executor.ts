@@ -197,12 +197,13 @@ export class Executor {
   /** Largest batch whose biggest tensor fits one storage binding. */
   readonly maxBatch: number;
   /**
-   * The convolution kernel families this network runs on, with how many layers each serves:
+   * The convolution kernel kinds this network runs on, with how many layers each serves:
    * "tex3x3" (3x3 stride-1 texture kernels), "dense" (buffer kernels) and "depthwise",
-   * e.g. `{ tex3x3: 4, dense: 3 }`; families that serve no layer are absent. For display (the
-   * web page shows it beside the adapter's name).
+   * e.g. `{ tex3x3: 4, dense: 3 }`; kinds that serve no layer are absent. Within the family
+   * {@link Executor.kernels} (register or tiled). For display (the web page shows both beside
+   * the adapter's name).
    */
-  get kernelFamilies(): Record<string, number> {
+  get convKernelKinds(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const c of this.#conv.values()) out[c.kind] = (out[c.kind] ?? 0) + 1;
     return out;
