@@ -3,9 +3,10 @@
  * fixture: three shard jobs in the record mode (TSV and JSONL, one of them killed mid-record
  * and resumed), then merge, compared byte for byte with one folder-mode run over the whole
  * folder; the same for folder-mode shards with embeddings; and the refusals: a missing shard,
- * a path scored twice, mixed settings (another kernel family too), a torn last line, a lock left behind, a part without
- * settings, an unfinished output folder; shards made with `--image-list` and `--calibration`
- * (GraFIQs_quality.tsv included), a stdin-fed part that repeats paths, and `--image-path FILE`.
+ * a path scored twice, mixed settings (another kernel family too), a torn last line, a lock
+ * left behind, a part without settings, an unfinished output folder; shards made with
+ * `--image-list` and `--calibration` (GraFIQs_quality.tsv included), a stdin-fed part that
+ * repeats paths, and `--image-path FILE`.
  */
 import { assert, assertEquals, assertThrows } from "./assert.ts";
 import { gpuTestOptions } from "./gpu_util.ts";
