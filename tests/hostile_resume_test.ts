@@ -46,6 +46,40 @@ Deno.test(
 );
 
 Deno.test(
+  "--resume, record mode: another kernel family is refused, naming both and --kernels",
+  GPU,
+  async () => {
+    const dir = await tinyWorkDir("grafiqs_hres_kernels_");
+    const args = ["--weights", "model.pth", "--output", "out.tsv"];
+    const first = await runGuarded([...args, "--kernels", "tiled"], dir, { input: A, ...LIMITS });
+    assertEquals(first.code, 0, first.stderr);
+    const settings = await Deno.readTextFile(`${dir}/out.tsv.settings`);
+    assert(settings.includes('"kernels":"tiled"'), settings);
+    const before = await Deno.readFile(`${dir}/out.tsv`);
+    const r = await runGuarded([...args, "--resume", "--kernels", "register"], dir, {
+      input: AB,
+      ...LIMITS,
+    });
+    assertEquals(r.code, 1, r.stderr);
+    assert(
+      r.stderr.includes(
+        "out.tsv was made with the tiled kernels (out.tsv.settings) but this run uses the " +
+          "register kernels; their scores differ in the last float32 digits, so the two are " +
+          "not mixed: resume with --kernels tiled, or choose another --output",
+      ),
+      r.stderr,
+    );
+    assertEquals(await Deno.readFile(`${dir}/out.tsv`), before, "the record file is untouched");
+    const same = await runGuarded([...args, "--resume", "--kernels", "tiled"], dir, {
+      input: AB,
+      ...LIMITS,
+    });
+    assertEquals(same.code, 0, same.stderr);
+    assertEquals((await Deno.readTextFile(`${dir}/out.tsv`)).split("\n").length, 4);
+  },
+);
+
+Deno.test(
   "--resume, record mode: the same settings resume byte-identically, settings kept beside",
   GPU,
   async () => {

@@ -3,9 +3,10 @@
  * fixture: three shard jobs in the record mode (TSV and JSONL, one of them killed mid-record
  * and resumed), then merge, compared byte for byte with one folder-mode run over the whole
  * folder; the same for folder-mode shards with embeddings; and the refusals: a missing shard,
- * a path scored twice, mixed settings, a torn last line, a lock left behind, a part without
- * settings, an unfinished output folder; shards made with `--image-list` and `--calibration`
- * (GraFIQs_quality.tsv included), a stdin-fed part that repeats paths, and `--image-path FILE`.
+ * a path scored twice, mixed settings (another kernel family too), a torn last line, a lock
+ * left behind, a part without settings, an unfinished output folder; shards made with
+ * `--image-list` and `--calibration` (GraFIQs_quality.tsv included), a stdin-fed part that
+ * repeats paths, and `--image-path FILE`.
  */
 import { assert, assertEquals, assertThrows } from "./assert.ts";
 import { gpuTestOptions } from "./gpu_util.ts";
@@ -126,6 +127,21 @@ Deno.test(
       assert(/\n {2}rgb_1\.tsv: .*"channelOrder":"rgb"/.test(r.stderr), r.stderr);
       assert(!r.stderr.includes("  part_2.tsv:"), r.stderr);
       await assertNoFolder(`${dir}/m5`);
+    });
+
+    await t.step("a shard of the other kernel family (--kernels tiled): refused", async () => {
+      const r0 = await runTool(
+        [...base, "--kernels", "tiled", "--shard", "1/3", "--output", "tiled_1.tsv"],
+        dir,
+      );
+      assertEquals(r0.code, 3, r0.stderr);
+      const r = await merge(["--output-dir", "m5k", parts[0], "tiled_1.tsv", parts[2]]);
+      assertEquals(r.code, 1, r.stderr);
+      assert(r.stderr.includes("different settings"), r.stderr);
+      assert(/\n {2}part_0\.tsv: .*"kernels":"register"/.test(r.stderr), r.stderr);
+      assert(/\n {2}tiled_1\.tsv: .*"kernels":"tiled"/.test(r.stderr), r.stderr);
+      assert(!r.stderr.includes("  part_2.tsv:"), r.stderr);
+      await assertNoFolder(`${dir}/m5k`);
     });
 
     await t.step("a part without its settings file is refused", async () => {
@@ -723,7 +739,10 @@ Deno.test("merge: settings checks and the merge itself, in-process", () => {
     part("b.tsv", settings({ calibration: "00000000000000bb" })),
     part("c.tsv", settings()),
   ]);
-  assert(m3.includes('"channelOrder":"bgr","calibration":"00000000000000aa"}'), m3);
+  assert(
+    m3.includes('"channelOrder":"bgr","kernels":"register","calibration":"00000000000000aa"}'),
+    m3,
+  );
   assert(m3.includes('\n  b.tsv: {"model"'), m3);
   assert(m3.includes('"calibration":"00000000000000bb"}'), m3);
   assert(m3.includes('\n  c.tsv: {"model"') && m3.endsWith('"calibration":null}'), m3);
@@ -736,6 +755,26 @@ Deno.test("merge: settings checks and the merge itself, in-process", () => {
     /\(a\.tsv: 00000000000000aa\); give merge/,
   );
   assertEquals(mergeCalibration([part("c.tsv", settings())], null), null);
+
+  // The kernel family is a setting: settings without one (written before it was recorded) are
+  // the register family's; register and tiled parts are refused, naming the files.
+  checkSameSettings([
+    part("a.tsv", settings()),
+    part("b.tsv", settings({ kernels: "register" })),
+  ]);
+  const mk = refused([
+    part("a.tsv", settings()),
+    part("b.tsv", settings({ kernels: "tiled" })),
+    part("c.tsv", settings({ kernels: "register" })),
+  ]);
+  assertEquals(
+    mk,
+    "the shards were made with different settings; merge only the parts of one run:\n" +
+      '  a.tsv: {"model":"iresnet50","weights":"0123456789abcdef","groups":["image","block1"],' +
+      '"channelOrder":"bgr","kernels":"register","calibration":null}\n' +
+      '  b.tsv: {"model":"iresnet50","weights":"0123456789abcdef","groups":["image","block1"],' +
+      '"channelOrder":"bgr","kernels":"tiled","calibration":null}',
+  );
 
   // --align is a setting too: its face rule, or none; and a record file made with it is not
   // merged with an output folder, which does not record it.
@@ -753,7 +792,7 @@ Deno.test("merge: settings checks and the merge itself, in-process", () => {
   assert(
     m5.endsWith(
       '\n  c.tsv: {"model":"iresnet50","weights":"0123456789abcdef","groups":' +
-        '["image","block1"],"channelOrder":"bgr","calibration":null}',
+        '["image","block1"],"channelOrder":"bgr","kernels":"register","calibration":null}',
     ),
     m5,
   );

@@ -14,7 +14,15 @@ import {
   parseRecordLine,
   recordHeader,
 } from "../src/io/records.ts";
-import { Journal, JOURNAL_NAME, recoverRecordFile } from "../src/pipeline/resume.ts";
+import {
+  checkRecordSettings,
+  Journal,
+  JOURNAL_NAME,
+  JOURNAL_TAG,
+  RECORD_SETTINGS_TAG,
+  type RecordSettings,
+  recoverRecordFile,
+} from "../src/pipeline/resume.ts";
 import { fnv1a64 } from "../src/io/hash.ts";
 import { detectBackbone } from "../src/graph/model.ts";
 import { readWeightsFile } from "../src/weights/read_file.ts";
@@ -139,6 +147,109 @@ Deno.test("Journal: appends survive reopening, a torn line is cut, other setting
   const c = await Journal.open(dir, settings);
   await c.journal.remove();
   await assertRejects(() => Deno.stat(`${dir}/${JOURNAL_NAME}`));
+});
+
+/** Assert that `fn` rejects with an Error whose message includes `text`. */
+async function rejectsIncluding(fn: () => Promise<unknown>, text: string): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    assert((e as Error).message.includes(text), `${(e as Error).message}\nlacks: ${text}`);
+    return;
+  }
+  throw new Error(`not refused (expected: ${text})`);
+}
+
+Deno.test("Journal: the kernel family is a setting; one without it (older) is register", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "grafiqs_journal_kernels_" });
+  const base = {
+    model: "iresnet50",
+    weights: "0123456789abcdef",
+    groups: GROUPS,
+    channelOrder: "bgr" as const,
+    embeddings: false,
+  };
+  const a = await Journal.open(dir, { ...base, kernels: "tiled" });
+  await a.journal.append([{ path: "p1.jpg", scores: [1, 2, 3, 4, 5], error: null }]);
+  a.journal.close();
+  const path = `${dir}/${JOURNAL_NAME}`;
+  const tiled = await Deno.readTextFile(path);
+  assert(tiled.startsWith(`${JOURNAL_TAG}\t${JSON.stringify({ ...base, kernels: "tiled" })}\n`));
+  await rejectsIncluding(
+    () => Journal.open(dir, { ...base, kernels: "register" }),
+    `${path} was made with the tiled kernels (its first line) but this run uses the register ` +
+      "kernels; their scores differ in the last float32 digits, so the two are not mixed: " +
+      "resume with --kernels tiled, or delete the journal to start over",
+  );
+  assertEquals(await Deno.readTextFile(path), tiled, "the refused journal is untouched");
+  // Another setting besides the family: the general message, naming both settings.
+  await rejectsIncluding(
+    () => Journal.open(dir, { ...base, kernels: "register", embeddings: true }),
+    'was written by a run with other settings ({"model"',
+  );
+  // A journal written before the family was recorded (no "kernels" key) is a register one.
+  const old = tiled.replace(`,"kernels":"tiled"`, "");
+  assert(old !== tiled && !old.includes("kernels"));
+  await Deno.writeTextFile(path, old);
+  const b = await Journal.open(dir, { ...base, kernels: "register" });
+  assertEquals([...b.done.keys()], ["p1.jpg"]);
+  b.journal.close();
+  await rejectsIncluding(
+    () => Journal.open(dir, { ...base, kernels: "tiled" }),
+    "was made with the register kernels (its first line) but this run uses the tiled kernels;" +
+      " their scores differ in the last float32 digits, so the two are not mixed: resume with " +
+      "--kernels register,",
+  );
+});
+
+Deno.test("record settings: the kernel family is checked; one without it (older) is register", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "grafiqs_settings_kernels_" });
+  const f = `${dir}/r.tsv`;
+  const sp = `${f}.settings`;
+  const run = (kernels: "register" | "tiled"): RecordSettings => ({
+    model: "iresnet50",
+    weights: "0123456789abcdef",
+    groups: GROUPS,
+    channelOrder: "bgr",
+    kernels,
+    format: "tsv",
+  });
+  const fail = () => {
+    throw new Error("no warning expected");
+  };
+  await checkRecordSettings(f, run("tiled"), false, false, fail);
+  const tiledLine = `${RECORD_SETTINGS_TAG}\t${JSON.stringify(run("tiled"))}\n`;
+  assertEquals(await Deno.readTextFile(sp), tiledLine);
+  assert(tiledLine.includes('"channelOrder":"bgr","kernels":"tiled","format":"tsv"'), tiledLine);
+  await rejectsIncluding(
+    () => checkRecordSettings(f, run("register"), true, true, fail),
+    `${f} was made with the tiled kernels (${sp}) but this run uses the register kernels; ` +
+      "their scores differ in the last float32 digits, so the two are not mixed: resume with " +
+      "--kernels tiled, or choose another --output",
+  );
+  assertEquals(await Deno.readTextFile(sp), tiledLine, "the refused settings are untouched");
+  await checkRecordSettings(f, run("tiled"), true, true, fail);
+  // A settings file written before the family was recorded: register, rewritten with it.
+  const { kernels: _, ...older } = run("register");
+  await Deno.writeTextFile(sp, `${RECORD_SETTINGS_TAG}\t${JSON.stringify(older)}\n`);
+  await rejectsIncluding(
+    () => checkRecordSettings(f, run("tiled"), true, true, fail),
+    "was made with the register kernels",
+  );
+  await checkRecordSettings(f, run("register"), true, true, fail);
+  assertEquals(
+    await Deno.readTextFile(sp),
+    `${RECORD_SETTINGS_TAG}\t${JSON.stringify(run("register"))}\n`,
+  );
+  // A family that is not one, or another setting as well: the general message.
+  await Deno.writeTextFile(
+    sp,
+    `${RECORD_SETTINGS_TAG}\t${JSON.stringify({ ...run("register"), kernels: "fast" })}\n`,
+  );
+  await rejectsIncluding(
+    () => checkRecordSettings(f, run("register"), true, true, fail),
+    "was written with other settings",
+  );
 });
 
 // ---------------------------------------------------------------------------------------------

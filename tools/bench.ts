@@ -6,6 +6,7 @@
  * ```
  * deno task bench [--backbones iresnet50,iresnet100] [--batches 8] [--threads 1,2] [--reps 1]
  *     [--image-dir DIR] [--image-extension png] [--no-torch] [--no-steady] [--json FILE]
+ *     [--align [--raw-dir DIR]]
  * ```
  *
  * What runs, per backbone (each measurement a child process, `--reps` times; the best time
@@ -32,6 +33,18 @@
  * - **Peak RSS** of every process: GNU time's %M (/usr/bin/time), or VmHWM polled every 50 ms
  *   from /proc where GNU time is absent.
  *
+ * **Detection + alignment** (`--align`, off by default; the official code has no such stage):
+ * per backbone, after the figures above (so with a warm shader cache), the main command in the
+ * folder mode at the first `--batches` size on the raw photos of `--raw-dir` (default
+ * ../shared/reference/images/raw, 250x250 LFW JPEGs), once without `--align` (each photo
+ * resized to 112x112) and once with it; each run's scoring loop time is the one its last line
+ * prints ("scored N images in X s", after set-up: weights, GPU, detector models). Their
+ * difference is the `--align` stage inside the loop (each run `--reps` times, the shortest loop
+ * counts; on a loaded machine the difference can drown in the noise of the scoring loop). Once per run, tools/bench_probe.ts
+ * `--mode align` times the stage alone in-process (`Aligner.align` on decoded photos; the
+ * detector runs on the CPU through TFJS's WASM backend, not on the GPU), which is the figure to
+ * trust when the stage is small against scoring.
+ *
  * Inputs: the 24 aligned reference faces ../shared/reference/images/aligned (PNG, BGR default)
  * unless `--image-dir`. Weights: iresnet50 uses ../shared/reference/iresnet50/weights.pth;
  * other backbones use seeded random weights that bench_torch.py `save-random` writes once into
@@ -43,7 +56,8 @@
  * state (our steady images/s / the official loop's images/s).
  *
  * Output: a Markdown table of the figures and one of the ratios, ready for the README, then
- * one JSON line per measurement (raw figures); `--json FILE` also writes them to FILE.
+ * one JSON line per measurement (raw figures); `--json FILE` also writes them to FILE. With
+ * `--align`, a third table (scoring and detection + alignment images/s) and its JSON lines.
  *
  * Duration on the 2-core llvmpipe machine (~0.5 images/s for iresnet50, ~0.3 for iresnet100):
  * per backbone, the official runs take 10-20 s each; ours takes one cold run (~1.8 min for
@@ -51,6 +65,8 @@
  * (batch + max(24, batch) images) and a whole-process run (24 images): about 2.2 min for
  * iresnet50 and 3.7 min for iresnet100 at batch 1 or 8, 3.5 and 6 min at batch 32. The default
  * (both backbones, batch 8, one repetition) takes about 12 min; `--batches 1,8,32` about 27.
+ * `--align` adds two whole-process runs on the 8 raw photos per backbone (about 30 s each for
+ * iresnet50 at batch 8) and a few seconds for the in-process probe.
  *
  * @module
  */
@@ -170,6 +186,23 @@ interface TorchStamps {
   torch: string;
 }
 
+/** One `--align` part run: the main command on the raw photos, with or without `--align`. */
+interface AlignMeasurement {
+  backbone: string;
+  impl: "ours-raw" | "ours-raw-align";
+  /** Batch size. */
+  setting: number;
+  rep: number;
+  images: number;
+  /** Images scored and failed, as the run's last line counts them. */
+  scored: number;
+  failed: number;
+  wholeS: number;
+  /** The scoring loop's seconds, as the run's last line prints them (after set-up). */
+  loopS: number;
+  peakRssMiB: number | null;
+}
+
 /** One measurement, as printed raw. */
 interface Measurement {
   backbone: string;
@@ -237,7 +270,7 @@ whole process and steady state, images/s, peak memory, and the ratios
 
 usage: deno task bench [--backbones iresnet50,iresnet100] [--batches 8] [--threads 1,2] [--reps 1]
                        [--image-dir DIR] [--image-extension png] [--no-torch] [--no-steady]
-                       [--json FILE]
+                       [--json FILE] [--align [--raw-dir DIR]]
 
   --backbones A,B   networks to time (iresnet50 uses ../shared/reference/iresnet50/weights.pth,
                     others seeded random weights)
@@ -247,10 +280,17 @@ usage: deno task bench [--backbones iresnet50,iresnet100] [--batches 8] [--threa
   --image-dir DIR   images to score (default: the 24 aligned reference faces)
   --no-torch        skip the official program; --no-steady: skip the steady-state probes
   --json FILE       also write the raw figures as JSON lines
+  --align           also time detection + alignment: the main command on raw photos with
+                    --align and without (first --batches size), and the align stage alone
+                    in-process (tools/bench_probe.ts --mode align); prints its images/s beside
+                    scoring images/s. Off by default
+  --raw-dir DIR     the raw photos for --align (default: ../shared/reference/images/raw,
+                    8 LFW 250x250 JPEGs); each run --reps times, the shortest loop counts
 
 Needs /usr/bin/python3 with PyTorch for the official program (tools/README.md).
 Running time on a 2-core machine with Mesa's CPU adapter: about 12 min for the default
-(both backbones, batch 8, one repetition), about 27 min with --batches 1,8,32.`;
+(both backbones, batch 8, one repetition), about 27 min with --batches 1,8,32; --align adds
+about 1 min per backbone (8 raw photos scored twice).`;
 
 async function main(): Promise<number> {
   const values = parseToolArgs("bench", BENCH_USAGE, Deno.args, {
@@ -263,6 +303,8 @@ async function main(): Promise<number> {
     "no-torch": { type: "boolean", default: false },
     "no-steady": { type: "boolean", default: false },
     json: { type: "string" },
+    align: { type: "boolean", default: false },
+    "raw-dir": { type: "string" },
   });
   const ints = (s: string, what: string) =>
     s.split(",").map((x) => {
@@ -286,6 +328,13 @@ async function main(): Promise<number> {
   }
   const images = listImageFiles(imageDir).filter((p) => p.endsWith(`.${ext}`));
   if (!images.length) throw new Error(`bench: ${imageDir}: no *.${ext} images`);
+  const rawDir = values["raw-dir"] ?? `${SHARED}images/raw`;
+  if (values.align && !exists(rawDir)) {
+    throw new Error(`bench: --align: ${rawDir} is absent; pass --raw-dir`);
+  }
+  const rawImages = values.align ? listImageFiles(rawDir) : [];
+  const alignRecords: AlignMeasurement[] = [];
+  let alignProbe: ProbeReport | undefined;
 
   const tmp = await Deno.makeTempDir({ prefix: "grafiqs_bench_" });
   const records: Measurement[] = [];
@@ -404,6 +453,50 @@ async function main(): Promise<number> {
         peakRssMiB: cold.m.maxRssKiB === null ? null : cold.m.maxRssKiB / 1024,
         detail: {},
       });
+      for (let rep = 1; rep <= (values.align ? reps : 0); rep++) {
+        const b = batches[0];
+        for (const withAlign of [false, true]) {
+          const what = withAlign ? "with --align" : "without --align";
+          console.error(
+            `bench: ${backbone}: ours, raw photos ${what}, batch ${b}, repetition ${rep} ...`,
+          );
+          const m = await measure(Deno.execPath(), [
+            "run",
+            "-A",
+            "mod.ts",
+            "--image-path",
+            rawDir,
+            "--image-extension",
+            "jpg,jpeg,png",
+            "--weights",
+            weights,
+            "--backbone",
+            backbone,
+            "--output-dir",
+            `${tmp}/raw_${backbone}_${withAlign ? "align" : "plain"}`,
+            "--batch-size",
+            String(b),
+            ...(withAlign ? ["--align"] : []),
+          ], denoEnv);
+          if (m.code !== 0 && m.code !== 3) {
+            throw failed(`the main command on ${rawDir} (${backbone}, ${what})`, m);
+          }
+          const last = /scored (\d+) images in ([\d.]+) s .*; (\d+) failed;/.exec(m.stderr);
+          if (!last) throw failed(`the main command's last line (${backbone}, ${what})`, m);
+          alignRecords.push({
+            backbone,
+            impl: withAlign ? "ours-raw-align" : "ours-raw",
+            setting: b,
+            rep,
+            images: rawImages.length,
+            scored: Number(last[1]),
+            failed: Number(last[3]),
+            wholeS: m.wall,
+            loopS: Number(last[2]),
+            peakRssMiB: m.maxRssKiB === null ? null : m.maxRssKiB / 1024,
+          });
+        }
+      }
       for (const b of batches) {
         for (let rep = 1; rep <= reps; rep++) {
           let steady: ProbeReport | undefined;
@@ -470,6 +563,22 @@ async function main(): Promise<number> {
           });
         }
       }
+    }
+    if (values.align) {
+      console.error("bench: the align stage alone (tools/bench_probe.ts --mode align) ...");
+      const m = await measure(Deno.execPath(), [
+        "run",
+        "-A",
+        "tools/bench_probe.ts",
+        "--mode",
+        "align",
+        "--image-dir",
+        rawDir,
+        "--steady-images",
+        String(Math.max(24, rawImages.length)),
+      ]);
+      if (m.code !== 0) throw failed("bench_probe.ts --mode align", m);
+      alignProbe = lastJson<ProbeReport>(m.stdout, "bench_probe.ts --mode align");
     }
   } finally {
     await Deno.remove(tmp, { recursive: true });
@@ -539,11 +648,59 @@ async function main(): Promise<number> {
       "image; ours after the first batch (tools/bench_probe.ts). Peak RSS of the whole process.",
   );
   for (const n of notes) console.log(`- ${n}`);
+  if (values.align) printAlign(rawDir, alignRecords, alignProbe);
   console.log("\nRaw figures (one JSON line per measurement):");
-  const raw = records.map((r) => JSON.stringify(r)).join("\n");
+  const raw = [...records, ...alignRecords, ...(alignProbe ? [alignProbe] : [])]
+    .map((r) => JSON.stringify(r)).join("\n");
   console.log(raw);
   if (values.json) await Deno.writeTextFile(values.json, raw + "\n");
   return 0;
+}
+
+/** The `--align` part's table: scoring and detection + alignment images/s. */
+function printAlign(rawDir: string, runs: AlignMeasurement[], probe: ProbeReport | undefined) {
+  console.log(
+    `\n### Detection + alignment (\`--align\`): ${runs[0]?.images ?? 0} raw photos of ${rawDir}\n`,
+  );
+  console.log(
+    "| backbone | run | batch | whole process, s | scoring loop, s | loop, images/s | " +
+      "failed | peak RSS, MiB |",
+  );
+  console.log("|---|---|---:|---:|---:|---:|---:|---:|");
+  // Per backbone and run, the repetition with the shortest scoring loop.
+  const bestRuns = [...Map.groupBy(runs, (r) => `${r.backbone}|${r.impl}`).values()]
+    .map((rs) => best(rs, (r) => -r.loopS));
+  for (const r of bestRuns) {
+    const n = r.scored + r.failed;
+    console.log(
+      `| ${r.backbone} | ${r.impl === "ours-raw" ? "without --align (resized)" : "--align"} | ` +
+        `${r.setting} | ${fmt(r.wholeS, 1)} | ${fmt(r.loopS, 1)} | ${fmt(n / r.loopS, 3)} | ` +
+        `${r.failed} | ${fmt(r.peakRssMiB, 0)} |`,
+    );
+  }
+  console.log("");
+  for (const plain of bestRuns.filter((r) => r.impl === "ours-raw")) {
+    const al = bestRuns.find((r) => r.impl === "ours-raw-align" && r.backbone === plain.backbone);
+    if (!al) continue;
+    const n = plain.scored + plain.failed;
+    const extra = al.loopS - plain.loopS;
+    console.log(
+      `- ${plain.backbone}: scoring ${fmt(n / plain.loopS, 3)} images/s; the --align stage ` +
+        `inside the loop (difference of the loops) ${fmt(extra, 1)} s, ` +
+        (extra > 0 ? `${fmt(n / extra, 1)} images/s` : "below the loops' noise") +
+        `; whole processes: --align minus without ${fmt(al.wholeS - plain.wholeS, 1)} s ` +
+        `(detector models loaded too)`,
+    );
+  }
+  if (probe?.alignImagesPerS !== undefined) {
+    const ph = probe.phases;
+    console.log(
+      `- detection + alignment alone (tools/bench_probe.ts --mode align, CPU, TFJS WASM): ` +
+        `${fmt(probe.alignImagesPerS, 1)} images/s over ${probe.alignImages} images ` +
+        `(${probe.alignFailed} without a face); models loaded in ${fmt(ph.alignLoad / 1000, 2)} ` +
+        `s, first image ${fmt(ph.firstAlign / 1000, 2)} s`,
+    );
+  }
 }
 
 if (import.meta.main) {

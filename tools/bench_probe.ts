@@ -5,7 +5,7 @@
  *
  * ```
  * deno run -A tools/bench_probe.ts --backbone iresnet50 [--weights FILE] [--batch 8]
- *     [--image-dir DIR] [--mode startup|steady] [--steady-images N]
+ *     [--image-dir DIR] [--mode startup|steady|align] [--steady-images N]
  * ```
  *
  * Phases, each timed with `performance.now()` (milliseconds since this process's
@@ -25,6 +25,14 @@
  * max(24, 2 x batch), rounded up to whole batches), and records the time each batch finished;
  * `steadyImagesPerS` counts only the batches after the first one.
  *
+ * Mode `align` (tools/bench.ts `--align`) times the `--align` stage alone, with no network and
+ * no GPU: `import`, then `alignLoad` (`Aligner.create`: the detector's TFJS models and the WASM
+ * backend), `decode` (file read + `decodeImage` of every image of `--image-dir`, once), then
+ * `aligner.align` (detection, landmarks, similarity fit, warp; the face rule `center`, the
+ * default) on each decoded image: `firstAlign` is the first one (backend warm-up), and
+ * `alignImagesPerS` the rate over the images cycled to `--steady-images` more (default 24);
+ * `alignFailed` counts images without a usable face (no face is an ordinary outcome, timed too).
+ *
  * `peakRssKiB` is this process's VmHWM (Linux /proc; null elsewhere). Exit status 1 with a
  * message on stderr on any error (missing folder, unreadable weights, WebGPU failure,
  * non-finite score).
@@ -39,7 +47,7 @@ const tStart = performance.now();
 export interface ProbeReport {
   backbone: string;
   batch: number;
-  mode: "startup" | "steady";
+  mode: "startup" | "steady" | "align";
   adapter: string;
   /** Epoch milliseconds of this process's time origin (compare with the parent's spawn time). */
   timeOrigin: number;
@@ -53,6 +61,11 @@ export interface ProbeReport {
   batches?: [number, number][];
   /** Mode steady: images / s over the batches after the first one. */
   steadyImagesPerS?: number;
+  /** Mode align: detection + alignment images / s after the first image (CPU, TFJS WASM). */
+  alignImagesPerS?: number;
+  /** Mode align: images timed after the first one, and how many of them had no usable face. */
+  alignImages?: number;
+  alignFailed?: number;
   /** Peak resident memory of this process in KiB, or null where /proc is absent. */
   peakRssKiB: number | null;
 }
@@ -92,8 +105,8 @@ async function probe(args: string[]): Promise<ProbeReport> {
   const batch = Number(values.batch);
   if (!Number.isInteger(batch) || batch < 1) throw new Error(`--batch ${values.batch}: not >= 1`);
   const mode = values.mode;
-  if (mode !== "startup" && mode !== "steady") {
-    throw new Error(`--mode ${mode}: expected startup or steady`);
+  if (mode !== "startup" && mode !== "steady" && mode !== "align") {
+    throw new Error(`--mode ${mode}: expected startup, steady or align`);
   }
   const phases: Record<string, number> = {};
   let t = performance.now();
@@ -105,6 +118,7 @@ async function probe(args: string[]): Promise<ProbeReport> {
 
   const mod = await import("../mod.ts");
   lap("import");
+  if (mode === "align") return await alignProbe(mod, values, phases, lap);
   const { buildBackbone } = await import("../src/graph/model.ts");
   const { randomWeights } = await import("./random_weights.ts");
   const name = values.backbone!;
@@ -190,6 +204,51 @@ async function probe(args: string[]): Promise<ProbeReport> {
   ex.destroy();
   report.peakRssKiB = peakRssKiB();
   return report;
+}
+
+/** Mode align (see the module doc): the `--align` stage alone, on the CPU. */
+async function alignProbe(
+  mod: typeof import("../mod.ts"),
+  values: { "image-dir"?: string; "steady-images"?: string; batch?: string },
+  phases: Record<string, number>,
+  lap: (name: string) => void,
+): Promise<ProbeReport> {
+  if (!values["image-dir"]) throw new Error("--mode align needs --image-dir");
+  const paths = listImageFiles(values["image-dir"]);
+  const aligner = await mod.Aligner.create({ face: "center" });
+  lap("alignLoad");
+  const decoded: Awaited<ReturnType<typeof mod.decodeImage>>[] = [];
+  for (const p of paths) decoded.push(await mod.decodeImage(await Deno.readFile(p), p));
+  lap("decode");
+  let failed = 0;
+  const alignOne = (i: number) => {
+    try {
+      aligner.align(decoded[i % decoded.length]);
+    } catch (e) {
+      if (!(e instanceof mod.NoFaceError)) throw e;
+      failed++;
+    }
+  };
+  alignOne(0);
+  lap("firstAlign");
+  const firstAt = performance.now();
+  const extra = Number(values["steady-images"] ?? 24);
+  for (let i = 1; i <= extra; i++) alignOne(i);
+  const secs = (performance.now() - firstAt) / 1000;
+  return {
+    backbone: "",
+    batch: 1,
+    mode: "align",
+    adapter: "",
+    timeOrigin: performance.timeOrigin,
+    scriptStart: tStart,
+    phases,
+    firstScoreAt: firstAt,
+    alignImagesPerS: extra / secs,
+    alignImages: extra,
+    alignFailed: failed,
+    peakRssKiB: peakRssKiB(),
+  };
 }
 
 if (import.meta.main) {

@@ -148,6 +148,7 @@ async function writeRecords(
     weights: model.fingerprint!,
     groups,
     channelOrder,
+    kernels: ex.kernels,
     format: opts.format,
     ...(calibration ? { calibration: calibration.fingerprint } : {}),
     ...(withFace ? { align: { face: opts.face } } : {}),
@@ -298,6 +299,7 @@ async function runFolderResume(
     weights: model.fingerprint!,
     groups: ex.groups,
     channelOrder,
+    kernels: ex.kernels,
     embeddings: opts.saveEmbeddings,
     ...(align ? { align: { face: opts.face } } : {}),
   });

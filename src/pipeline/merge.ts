@@ -7,12 +7,13 @@
  * A part is either
  * - a record file (`--output FILE`, TSV or JSONL, some of them resumed) with its settings file
  *   `FILE.settings` (pipeline/resume.ts); every such part must have the same network, weights
- *   fingerprint, groups, channel order, calibration and `--align` face rule (or no `--align`;
- *   the format may differ); or
+ *   fingerprint, groups, channel order, kernel family (`--kernels`; "register" where the
+ *   settings predate it), calibration and `--align` face rule (or no `--align`; the format may
+ *   differ); or
  * - a folder-mode output folder (`--output-dir OUT_K`, with `--save-embeddings` for embeddings),
  *   read as the set its manifest names (io/result_set.ts). Such a folder records no settings but
  *   its groups, so only those (the embedding width, and whether its set holds
- *   GraFIQs_quality.tsv) can be checked against the other parts. It does not record `--align`
+ *   GraFIQs_quality.tsv) can be checked against the other parts (not its kernel family). It does not record `--align`
  *   either, so it is not merged with record files made with `--align`.
  *
  * Record files made with `--align` merge into what the folder mode writes with `--align`: the
@@ -63,6 +64,7 @@ import {
   recordLockPath,
   type RecordSettings,
   recordSettingsPath,
+  settingsFamily,
 } from "./resume.ts";
 
 /** One scored or failed image as a part holds it. */
@@ -320,13 +322,15 @@ function parseSettings(text: string, where: string): RecordSettings {
     s.groups.every((g) => typeof g === "string") && s.groups.length > 0 &&
     (s.channelOrder === "bgr" || s.channelOrder === "rgb") &&
     (s.format === "tsv" || s.format === "jsonl") &&
+    (s.kernels === undefined || s.kernels === "register" || s.kernels === "tiled") &&
     (s.calibration === undefined || typeof s.calibration === "string") &&
     (s.align === undefined ||
       (typeof s.align === "object" && s.align !== null && typeof s.align.face === "string"));
   if (!ok) {
     throw new Error(
-      `${where}: expected model, weights, groups, channelOrder, format (and a string ` +
-        `calibration, and an align with a string face, if any) in the settings`,
+      `${where}: expected model, weights, groups, channelOrder, format (and kernels ` +
+        `"register" or "tiled", a string calibration, and an align with a string face, if ` +
+        `any) in the settings`,
     );
   }
   return s;
@@ -334,8 +338,11 @@ function parseSettings(text: string, where: string): RecordSettings {
 
 /**
  * Check that every part was written with the same groups and with `--calibration` or without
- * it, and, among the record files, the same network, weights, channel order, calibration and
- * `--align` (its face rule, or none); and that the output folders' embeddings have one width.
+ * it, and, among the record files, the same network, weights, channel order, kernel family
+ * (`--kernels`, resolved; a settings file without one, written before it was recorded, stands
+ * for "register"), calibration and `--align` (its face rule, or none); and that the output
+ * folders' embeddings have one width. An output folder records no kernel family, so it cannot
+ * be checked for one.
  *
  * @param parts the parts, at least one
  * @throws Error naming the first part and each part that differs, with both settings (a record
@@ -349,6 +356,7 @@ export function checkSameSettings(parts: readonly MergePart[]): void {
       p.settings
         ? {
           ...Object.fromEntries(SHARED_SETTINGS.map((k) => [k, p.settings![k]])),
+          kernels: settingsFamily(p.settings),
           calibration: p.settings.calibration ?? null,
           ...(p.settings.align ? { align: p.settings.align } : {}),
         }

@@ -12,6 +12,7 @@ import {
   type RecordFormat,
   recordHeader,
 } from "../io/records.ts";
+import type { KernelFamily } from "../gpu/gpu.ts";
 
 /** What {@link recoverRecordFile} found in an existing record file. */
 export interface RecoveredRecords {
@@ -96,6 +97,12 @@ export interface RecordSettings {
   groups: string[];
   /** Channel order fed to the network. */
   channelOrder: "bgr" | "rgb";
+  /**
+   * The kernel family that computed the scores (`--kernels`, resolved; the two families' scores
+   * differ in the last float32 digits). Settings files written before it was recorded lack it,
+   * which means "register", the only family there was ({@link settingsFamily}).
+   */
+  kernels?: KernelFamily;
   /** The record format (`tsv` or `jsonl`). */
   format: RecordFormat;
   /**
@@ -106,6 +113,74 @@ export interface RecordSettings {
   calibration?: string;
   /** `--align` and its face rule; absent without `--align` (older settings files lack it). */
   align?: { face: string };
+}
+
+/**
+ * The kernel family that settings name: their `kernels` field, or "register" when it is absent
+ * (settings written before the family was recorded; "register" was the only family then).
+ *
+ * @param settings record or journal settings as parsed
+ * @returns the family, or the field as found when it is not a string
+ */
+export function settingsFamily(settings: { kernels?: unknown }): string {
+  const k = settings.kernels;
+  return k === undefined ? "register" : typeof k === "string" ? k : JSON.stringify(k);
+}
+
+/** `v` as JSON with every object's keys sorted, so that key order does not matter. */
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
+  if (typeof v === "object" && v !== null) {
+    const o = v as Record<string, unknown>;
+    return `{${
+      Object.keys(o).sort().filter((k) => o[k] !== undefined)
+        .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(",")
+    }}`;
+  }
+  return JSON.stringify(v);
+}
+
+/**
+ * Compare the settings JSON found in a settings file or journal with this run's settings.
+ *
+ * @param found the JSON text after the tag (or anything else found there)
+ * @param settings this run's settings
+ * @returns "same" when they are equal once a missing kernel family is read as "register";
+ *   "family" when they differ in the kernel family only; "other" when they differ otherwise or
+ *   `found` is not a JSON object
+ */
+export function compareSettings(
+  found: string,
+  settings: { kernels?: KernelFamily },
+): "same" | "family" | "other" {
+  let old: unknown;
+  try {
+    old = JSON.parse(found);
+  } catch {
+    return "other";
+  }
+  if (typeof old !== "object" || old === null || Array.isArray(old)) return "other";
+  const o = old as Record<string, unknown>;
+  if (o.kernels !== undefined && o.kernels !== "register" && o.kernels !== "tiled") return "other";
+  const rest = (s: Record<string, unknown>) => canonicalJson({ ...s, kernels: undefined });
+  if (rest(o) !== rest(settings as Record<string, unknown>)) return "other";
+  return settingsFamily(o) === settingsFamily(settings) ? "same" : "family";
+}
+
+/**
+ * The message refusing to resume `what` (a record file or a journal) made with another kernel
+ * family: it names both families and the `--kernels` option that resumes it.
+ */
+function familyMessage(
+  what: string,
+  where: string,
+  found: string,
+  run: string,
+  otherwise: string,
+): string {
+  return `${what} was made with the ${found} kernels (${where}) but this run uses the ${run} ` +
+    `kernels; their scores differ in the last float32 digits, so the two are not mixed: ` +
+    `resume with --kernels ${found}, or ${otherwise}`;
 }
 
 /** The settings file's first line starts with this tag, followed by a tab and the settings. */
@@ -131,8 +206,12 @@ export function recordSettingsPath(path: string): string {
  *   settings file is written)
  * @param hasRecords whether the record file already holds something (a header or records)
  * @param warn where the warning for a record file without settings goes
- * @throws Error naming both settings files' fingerprints when they differ, or naming the file
- *   when the settings file is malformed or cannot be read or written
+ * A settings file without a kernel family (written before it was recorded) stands for the
+ * "register" family; when it otherwise equals this run's settings it is rewritten with the family.
+ *
+ * @throws Error naming both settings files' fingerprints when they differ; naming both kernel
+ *   families and the `--kernels` option to resume with when only the family differs; naming
+ *   the file when the settings file is malformed or cannot be read or written
  */
 export async function checkRecordSettings(
   path: string,
@@ -160,17 +239,31 @@ export async function checkRecordSettings(
       );
     } else {
       const found = text.replace(/\n$/, "");
-      if (found !== line) {
-        const old = found.startsWith(RECORD_SETTINGS_TAG + "\t")
-          ? found.slice(RECORD_SETTINGS_TAG.length + 1)
-          : JSON.stringify(found.slice(0, 80));
+      if (found === line) return;
+      const tagged = found.startsWith(RECORD_SETTINGS_TAG + "\t");
+      const old = tagged
+        ? found.slice(RECORD_SETTINGS_TAG.length + 1)
+        : JSON.stringify(found.slice(0, 80));
+      const same = tagged ? compareSettings(old, settings) : "other";
+      if (same === "family") {
+        throw new Error(
+          familyMessage(
+            path,
+            sp,
+            settingsFamily(JSON.parse(old)),
+            settingsFamily(settings),
+            "choose another --output",
+          ),
+        );
+      }
+      if (same === "other") {
         throw new Error(
           `${path} was written with other settings (${sp}: ${old}; this run: ` +
             `${JSON.stringify(settings)}); resume with the same weights and options, or ` +
             `choose another --output`,
         );
       }
-      return;
+      // Equal settings written by an older version (no kernel family): rewritten with it.
     }
   }
   await atomicWriteFile(sp, line + "\n");
@@ -268,6 +361,11 @@ export interface JournalSettings {
   groups: string[];
   /** Channel order fed to the network. */
   channelOrder: "bgr" | "rgb";
+  /**
+   * The kernel family that computed the results (`--kernels`, resolved); journals written
+   * before it was recorded lack it, which means "register" ({@link settingsFamily}).
+   */
+  kernels?: KernelFamily;
   /** Whether embeddings are kept (for --save-embeddings). */
   embeddings: boolean;
   /** `--align` and its face rule; absent without `--align`. */
@@ -300,11 +398,13 @@ export class Journal {
    *
    * @param outDir the output folder
    * @param settings this run's settings; an existing journal must have been written with equal
-   *   settings
+   *   settings (one without a kernel family, written before it was recorded, stands for the
+   *   "register" family)
    * @returns the journal, ready to append, and the records it already holds, by path (a later
    *   record of the same path replaces an earlier one)
-   * @throws Error naming the journal when it was written with other settings, is malformed,
-   *   or cannot be read or written
+   * @throws Error naming the journal when it was written with other settings (naming both kernel
+   *   families and the `--kernels` option to resume with when only the family differs), is
+   *   malformed, or cannot be read or written
    */
   static async open(
     outDir: string,
@@ -328,10 +428,27 @@ export class Journal {
     if (exists) {
       const r = await readCompleteLines(path, (line, no) => {
         if (no === 1) {
-          if (line !== tagLine) {
-            const found = line.startsWith(JOURNAL_TAG + "\t")
-              ? line.slice(JOURNAL_TAG.length + 1)
-              : JSON.stringify(line.slice(0, 80));
+          const tagged = line.startsWith(JOURNAL_TAG + "\t");
+          const found = tagged
+            ? line.slice(JOURNAL_TAG.length + 1)
+            : JSON.stringify(line.slice(0, 80));
+          const same = line === tagLine
+            ? "same"
+            : tagged
+            ? compareSettings(found, settings)
+            : "other";
+          if (same === "family") {
+            throw new Error(
+              familyMessage(
+                path,
+                "its first line",
+                settingsFamily(JSON.parse(found)),
+                settingsFamily(settings),
+                "delete the journal to start over",
+              ),
+            );
+          }
+          if (same === "other") {
             throw new Error(
               `${path} was written by a run with other settings (${found}; this run: ` +
                 `${JSON.stringify(settings)}); rerun with the same weights and options, or ` +
