@@ -49,8 +49,9 @@ usage: deno task lfw:align [--batch-size 32] [--limit N] [--face center|largest]
 Prints a Markdown summary on stdout: verification accuracy (a failed image counts as an
 error), failures, FNMR-EDC pAUC per group against random orderings, align and scoring
 images/s. Needs ../shared/models/mobilefacenet/mobilefacenet.pt.
-Running time on a 2-core machine with Mesa's CPU adapter, all 1583 images: about 29 min
-(0.91 images/s; alignment 4.7 images/s on one thread); --limit 100 takes about 2 min.`;
+Running time on a 2-core machine with Mesa's CPU adapter, all 1583 images: about 5.5 min
+idle (4.9 images/s; alignment 21.7 images/s on one thread), up to 29 min when the machine is
+shared; --limit 100 takes under a minute.`;
 
 const values = parseToolArgs("lfw:align", LFW_ALIGN_USAGE, Deno.args, {
   "batch-size": { type: "string", default: "32" },
