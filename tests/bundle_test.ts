@@ -19,6 +19,11 @@ const MOD = `${ROOT}mod.ts`;
 const COMPILE = `${ROOT}tools/compile.ts`;
 const FIX = new URL("./fixtures/golden/iresnet112_tiny/", import.meta.url).pathname;
 const JPEG = new URL("./fixtures/image/synthetic/baseline420.jpg", import.meta.url).pathname;
+/** A raw (unaligned) 250 x 250 LFW photo, decoded to PNG: one face for --align. */
+const FACE = new URL(
+  "./fixtures/image/shared_jpeg/raw_Sachiko_Yamada_0004.opencv.png",
+  import.meta.url,
+).pathname;
 const REF = new URL("../../shared/reference/", import.meta.url).pathname;
 const GROUPS = ["image", "block1", "block2", "block3", "block4"];
 /** The builds are checked by scoring images: a WebGPU adapter is needed (tests/gpu_util.ts). */
@@ -135,6 +140,52 @@ Deno.test({
         (Deno.statSync(bundleFile).size / 2 ** 20).toFixed(1)
       } MiB); --version in ${versionSecs.toFixed(2)} s`,
     );
+  },
+});
+
+Deno.test({
+  name: "bundle: --align runs on the embedded face models, with no npm package reachable",
+  ignore: blocked !== null || GPU.ignore,
+  fn: async () => {
+    assertEquals(build.code, 0, build.stderr);
+    const src = await Deno.makeTempDir({ prefix: "grafiqs_align_src_" });
+    const one = await Deno.makeTempDir({ prefix: "grafiqs_align_bundle_" });
+    // An empty Deno cache: the bundle can reach neither the npm package @vladmandic/human nor
+    // any other package folder; the models and tfjs's WebAssembly module must be inside it.
+    const cache = await Deno.makeTempDir({ prefix: "grafiqs_align_denodir_" });
+    try {
+      for (const d of [src, one]) {
+        await Deno.copyFile(FACE, `${d}/face.png`);
+        await Deno.copyFile(`${FIX}/model.pth`, `${d}/model.pth`);
+      }
+      await Deno.copyFile(bundleFile, `${one}/grafiqs.js`);
+      const args = ["--weights", "model.pth", "--align", "--save-aligned", "crops"];
+      const a = await sh(Deno.execPath(), ["run", "-A", MOD, ...args], src, "face.png\n");
+      const b = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--no-config", "grafiqs.js", ...args],
+        cwd: one,
+        env: { DENO_DIR: cache },
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const w = b.stdin.getWriter();
+      await w.write(new TextEncoder().encode("face.png\n"));
+      await w.close();
+      const bo = await b.output();
+      const out = new TextDecoder().decode(bo.stdout), err = new TextDecoder().decode(bo.stderr);
+      assertEquals([a.code, bo.code], [0, 0], a.stderr + err);
+      // The same record (scores, face box, landmarks, confidence) and the same aligned crop.
+      assertEquals(out, a.stdout);
+      const rec = out.trimEnd().split("\n")[1].split("\t");
+      assertEquals([rec[0], rec[GROUPS.length + 1]], ["face.png", "ok"], out);
+      assertEquals(
+        await Deno.readFile(`${one}/crops/face.png`),
+        await Deno.readFile(`${src}/crops/face.png`),
+      );
+    } finally {
+      for (const d of [src, one, cache]) await Deno.remove(d, { recursive: true });
+    }
   },
 });
 
