@@ -6,7 +6,9 @@
  *
  * `deno compile` needs Deno's runtime (denort), which it downloads from a host CI cannot reach;
  * that test runs only where DENORT_BIN names a denort (or Deno's cache holds one) and says so
- * when skipped. The bundle needs nothing from outside and runs everywhere.
+ * when skipped. The bundle needs nothing from outside and runs everywhere. Both carry the face
+ * models of `--align` (tools/compile.ts embeds them); the bundle's `--align` run has an empty
+ * Deno cache, so no npm package folder can stand in for them.
  */
 import { assert, assertEquals } from "./assert.ts";
 import { gpuTestOptions } from "./gpu_util.ts";
@@ -299,6 +301,13 @@ Deno.test({
     const r = await sh(moved, [...FOLDER_ARGS, "model.pth", "--output-dir", "."], dir);
     assertEquals(r.code, 3, r.stderr);
     for (const f of FILES) assertEquals(await Deno.readTextFile(`${dir}/${f}`), want.get(f), f);
+    // --align on the face models embedded in the executable: the source tree's record.
+    await Deno.copyFile(FACE, `${dir}/face.png`);
+    const args = ["--weights", "model.pth", "--align"];
+    const e = await sh(moved, args, dir, "face.png\n");
+    const s = await sh(Deno.execPath(), ["run", "-A", MOD, ...args], dir, "face.png\n");
+    assertEquals([e.code, s.code], [0, 0], e.stderr + s.stderr);
+    assertEquals(e.stdout, s.stdout);
   },
 });
 
