@@ -10,7 +10,7 @@
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { Image } from "imagescript";
 import { alignedName, Aligner } from "../src/align/align.ts";
-import { NoFaceError } from "../src/align/detect.ts";
+import { MODEL_FILES, NoFaceError, useEmbeddedModels } from "../src/align/detect.ts";
 import { loadTfjsGraphModel, TfjsModelError } from "../src/align/tfjs_model.ts";
 import { type DecodedImage, decodeImage } from "../src/image/decode.ts";
 import { resizeAntialiasBilinear } from "../src/image/resize.ts";
@@ -363,6 +363,30 @@ Deno.test("TFJS model files are data: shard names, sizes and the format are chec
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("TFJS model files in memory (one-file builds): the same checks, named embedded:FILE", async () => {
+  const json = (paths: string[], shape: number[]) =>
+    new TextEncoder().encode(JSON.stringify({
+      format: "graph-model",
+      modelTopology: { node: [] },
+      weightsManifest: [{ paths, weights: [{ name: "w", shape, dtype: "float32" }] }],
+    }));
+  await assertRejects(() => loadTfjsGraphModel(new Map(), "m"), / embedded:m\.json: not among/);
+  const files = new Map([["m.json", json(["m.bin"], [2, 4])], ["m.bin", new Uint8Array(24)]]);
+  await assertRejects(
+    () => loadTfjsGraphModel(files, "m"),
+    / embedded:m\.json: the weight shards hold 24 bytes, the manifest's tensors need 32$/,
+  );
+  files.set("m.json", json(["n.bin"], [2, 3]));
+  await assertRejects(() => loadTfjsGraphModel(files, "m"), / embedded:n\.bin: not among/);
+  // A build that embeds only some of the four files is refused at registration.
+  const some = new Map(MODEL_FILES.slice(0, 3).map((f) => [f, new Uint8Array(1)]));
+  assertEquals(MODEL_FILES.length, 4);
+  await assertRejects(
+    () => Promise.resolve().then(() => useEmbeddedModels(some)),
+    /embedded face models: facemesh\.bin is missing/,
+  );
 });
 
 Deno.test("command: --face and --save-aligned need --align; --face takes center or largest", async () => {

@@ -6,7 +6,9 @@
  *
  * `deno compile` needs Deno's runtime (denort), which it downloads from a host CI cannot reach;
  * that test runs only where DENORT_BIN names a denort (or Deno's cache holds one) and says so
- * when skipped. The bundle needs nothing from outside and runs everywhere.
+ * when skipped. The bundle needs nothing from outside and runs everywhere. Both carry the face
+ * models of `--align` (tools/compile.ts embeds them); the bundle's `--align` run has an empty
+ * Deno cache, so no npm package folder can stand in for them.
  */
 import { assert, assertEquals } from "./assert.ts";
 import { gpuTestOptions } from "./gpu_util.ts";
@@ -19,6 +21,11 @@ const MOD = `${ROOT}mod.ts`;
 const COMPILE = `${ROOT}tools/compile.ts`;
 const FIX = new URL("./fixtures/golden/iresnet112_tiny/", import.meta.url).pathname;
 const JPEG = new URL("./fixtures/image/synthetic/baseline420.jpg", import.meta.url).pathname;
+/** A raw (unaligned) 250 x 250 LFW photo, decoded to PNG: one face for --align. */
+const FACE = new URL(
+  "./fixtures/image/shared_jpeg/raw_Sachiko_Yamada_0004.opencv.png",
+  import.meta.url,
+).pathname;
 const REF = new URL("../../shared/reference/", import.meta.url).pathname;
 const GROUPS = ["image", "block1", "block2", "block3", "block4"];
 /** The builds are checked by scoring images: a WebGPU adapter is needed (tests/gpu_util.ts). */
@@ -139,6 +146,52 @@ Deno.test({
 });
 
 Deno.test({
+  name: "bundle: --align runs on the embedded face models, with no npm package reachable",
+  ignore: blocked !== null || GPU.ignore,
+  fn: async () => {
+    assertEquals(build.code, 0, build.stderr);
+    const src = await Deno.makeTempDir({ prefix: "grafiqs_align_src_" });
+    const one = await Deno.makeTempDir({ prefix: "grafiqs_align_bundle_" });
+    // An empty Deno cache: the bundle can reach neither the npm package @vladmandic/human nor
+    // any other package folder; the models and tfjs's WebAssembly module must be inside it.
+    const cache = await Deno.makeTempDir({ prefix: "grafiqs_align_denodir_" });
+    try {
+      for (const d of [src, one]) {
+        await Deno.copyFile(FACE, `${d}/face.png`);
+        await Deno.copyFile(`${FIX}/model.pth`, `${d}/model.pth`);
+      }
+      await Deno.copyFile(bundleFile, `${one}/grafiqs.js`);
+      const args = ["--weights", "model.pth", "--align", "--save-aligned", "crops"];
+      const a = await sh(Deno.execPath(), ["run", "-A", MOD, ...args], src, "face.png\n");
+      const b = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--no-config", "grafiqs.js", ...args],
+        cwd: one,
+        env: { DENO_DIR: cache },
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const w = b.stdin.getWriter();
+      await w.write(new TextEncoder().encode("face.png\n"));
+      await w.close();
+      const bo = await b.output();
+      const out = new TextDecoder().decode(bo.stdout), err = new TextDecoder().decode(bo.stderr);
+      assertEquals([a.code, bo.code], [0, 0], a.stderr + err);
+      // The same record (scores, face box, landmarks, confidence) and the same aligned crop.
+      assertEquals(out, a.stdout);
+      const rec = out.trimEnd().split("\n")[1].split("\t");
+      assertEquals([rec[0], rec[GROUPS.length + 1]], ["face.png", "ok"], out);
+      assertEquals(
+        await Deno.readFile(`${one}/crops/face.png`),
+        await Deno.readFile(`${src}/crops/face.png`),
+      );
+    } finally {
+      for (const d of [src, one, cache]) await Deno.remove(d, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name: "bundle: edc writes the figure as SVG and says in one line that the PNG is skipped",
   ignore: blocked !== null,
   fn: async () => {
@@ -248,6 +301,13 @@ Deno.test({
     const r = await sh(moved, [...FOLDER_ARGS, "model.pth", "--output-dir", "."], dir);
     assertEquals(r.code, 3, r.stderr);
     for (const f of FILES) assertEquals(await Deno.readTextFile(`${dir}/${f}`), want.get(f), f);
+    // --align on the face models embedded in the executable: the source tree's record.
+    await Deno.copyFile(FACE, `${dir}/face.png`);
+    const args = ["--weights", "model.pth", "--align"];
+    const e = await sh(moved, args, dir, "face.png\n");
+    const s = await sh(Deno.execPath(), ["run", "-A", MOD, ...args], dir, "face.png\n");
+    assertEquals([e.code, s.code], [0, 0], e.stderr + s.stderr);
+    assertEquals(e.stdout, s.stdout);
   },
 });
 

@@ -30,10 +30,10 @@ import {
   warpAffineBilinear,
 } from "./similarity.ts";
 import type { GraphModel } from "@tensorflow/tfjs-converter";
-import { loadTfjsGraphModel, runTfjs } from "./tfjs_model.ts";
+import { loadTfjsGraphModel, type ModelFiles, runTfjs } from "./tfjs_model.ts";
 import { type DetectedFace, type FaceLandmarks, NoFaceError } from "./face.ts";
 
-export { type DetectedFace, type FaceLandmarks, NoFaceError };
+export { type DetectedFace, type FaceLandmarks, type ModelFiles, NoFaceError };
 
 /** Which face of an image with several is aligned (`--face`). */
 export type FaceRule = "center" | "largest";
@@ -119,12 +119,33 @@ function iou(a: number[], b: number[]): number {
   return inter / (a[2] * a[3] + b[2] * b[3] - inter);
 }
 
+/** The four model files a detector needs (the weight shards are the ones the .json files name). */
+export const MODEL_FILES = ["blazeface.json", "blazeface.bin", "facemesh.json", "facemesh.bin"];
+
+let embeddedModels: ModelFiles | undefined;
+
+/**
+ * Make the detector take its models from memory instead of the npm package's folder. The
+ * one-file builds call this (tools/compile.ts generates their entry module, which embeds the
+ * model files' bytes through `bytes` imports); the source tree never does.
+ *
+ * @param files blazeface.json/.bin and facemesh.json/.bin (see {@link MODEL_FILES}) by name
+ * @throws Error naming the first missing file
+ */
+export function useEmbeddedModels(files: ModelFiles): void {
+  for (const f of MODEL_FILES) {
+    if (!files.has(f)) throw new Error(`embedded face models: ${f} is missing`);
+  }
+  embeddedModels = files;
+}
+
 /**
  * Where the models are: the models/ folder of the installed npm package @vladmandic/human
  * (found from its entry point; the package's exports do not list models/, so the files are read
  * from its folder rather than imported).
  *
- * @throws Error when the package cannot be located (the one-file bundle does not carry it)
+ * @throws Error when the package cannot be located (e.g. a bundle made without the build step
+ *   of tools/compile.ts, which embeds the models)
  */
 export function defaultModelDir(): URL {
   let entry: string;
@@ -134,7 +155,7 @@ export function defaultModelDir(): URL {
     throw new Error(
       `--align needs the face models of the npm package @vladmandic/human, which cannot be ` +
         `located here (${(e as Error).message}); run from the source tree (deno run mod.ts) or ` +
-        `a compiled executable: the one-file bundle does not carry them`,
+        `a build of deno task bundle / deno task compile, which embeds them`,
       { cause: e },
     );
   }
@@ -167,13 +188,15 @@ export class FaceDetector {
   /**
    * Load both models.
    *
-   * @param dir folder holding blazeface.json/.bin and facemesh.json/.bin (default
+   * @param dir folder holding blazeface.json/.bin and facemesh.json/.bin (default: the models
+   *   embedded in a one-file build, see {@link useEmbeddedModels}, else
    *   {@link defaultModelDir})
    * @throws TfjsModelError or a file error naming the model file when it cannot be read
    */
-  static async create(dir: URL = defaultModelDir()): Promise<FaceDetector> {
-    const det = await loadTfjsGraphModel(dir, "blazeface");
-    const mesh = await loadTfjsGraphModel(dir, "facemesh");
+  static async create(dir?: URL): Promise<FaceDetector> {
+    const src = dir ?? embeddedModels ?? defaultModelDir();
+    const det = await loadTfjsGraphModel(src, "blazeface");
+    const mesh = await loadTfjsGraphModel(src, "facemesh");
     return new FaceDetector(det, mesh);
   }
 

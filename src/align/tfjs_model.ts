@@ -8,7 +8,8 @@
  * converter maps to its own kernels; nothing in the file is executed as code. The weight
  * shards it names must be plain file names in the same folder (no `/`, no `..`); their sizes
  * must add up to what the manifest's tensors need (dtype, shape and any quantisation: the
- * float16 and uint8 encodings are decoded by tfjs).
+ * float16 and uint8 encodings are decoded by tfjs). The files come from a folder or, in the
+ * one-file builds of tools/compile.ts, from bytes embedded in the program ({@link ModelFiles}).
  *
  * @module
  */
@@ -78,6 +79,12 @@ function ensureBackend(): Promise<void> {
   return backendReady;
 }
 
+/**
+ * Model files held in memory: file name (e.g. `blazeface.json`, `blazeface.bin`) -> bytes. The
+ * one-file builds (tools/compile.ts) carry the face models this way.
+ */
+export type ModelFiles = ReadonlyMap<string, Uint8Array>;
+
 interface WeightSpec {
   name: string;
   shape: number[];
@@ -88,23 +95,33 @@ interface WeightSpec {
 /**
  * Load a graph model from `dir/name.json` and the shards it names in `dir`.
  *
- * @param dir folder of the model files (a `file:` URL or a path), with a trailing slash for URLs
+ * @param dir folder of the model files (a `file:` URL, with a trailing slash), or the files
+ *   themselves in memory ({@link ModelFiles}; errors then name them `embedded:FILE`)
  * @param name the model's base name, e.g. `blazeface`
  * @returns the loaded model, on tfjs's WebAssembly backend
  * @throws {TfjsModelError} when model.json is not a graph model, names a shard outside its
  *   folder, or the shards' sizes differ from what the weight manifest needs
  * @throws the errors of reading the files (e.g. `Deno.errors.NotFound`)
  */
-export async function loadTfjsGraphModel(dir: URL, name: string): Promise<GraphModel> {
+export async function loadTfjsGraphModel(
+  dir: URL | ModelFiles,
+  name: string,
+): Promise<GraphModel> {
   await ensureBackend();
-  const jsonUrl = new URL(`${name}.json`, dir);
-  const jsonPath = decodeURIComponent(jsonUrl.pathname);
+  /** The file's name in messages, and its bytes. */
+  const where = (file: string) =>
+    dir instanceof URL ? decodeURIComponent(new URL(file, dir).pathname) : `embedded:${file}`;
+  const read = async (file: string, tooLarge: (n: number) => string): Promise<Uint8Array> => {
+    if (dir instanceof URL) {
+      return await readRegularFile(where(file), MAX_MODEL_FILE_BYTES, tooLarge);
+    }
+    const bytes = dir.get(file);
+    if (!bytes) throw new Deno.errors.NotFound(`${where(file)}: not among the embedded models`);
+    return bytes;
+  };
+  const jsonPath = where(`${name}.json`);
   const text = new TextDecoder().decode(
-    await readRegularFile(
-      jsonPath,
-      MAX_MODEL_FILE_BYTES,
-      (n) => `model file too large (${n} bytes)`,
-    ),
+    await read(`${name}.json`, (n) => `model file too large (${n} bytes)`),
   );
   let doc: Record<string, unknown>;
   try {
@@ -128,14 +145,7 @@ export async function loadTfjsGraphModel(dir: URL, name: string): Promise<GraphM
           `weight shard ${JSON.stringify(p)} is not a plain file name`,
         );
       }
-      const shardPath = decodeURIComponent(new URL(p, dir).pathname);
-      shards.push(
-        await readRegularFile(
-          shardPath,
-          MAX_MODEL_FILE_BYTES,
-          (n) => `shard too large (${n} bytes)`,
-        ),
-      );
+      shards.push(await read(p, (n) => `shard too large (${n} bytes)`));
     }
     for (const w of group.weights) {
       const dt = w.quantization?.dtype ?? w.dtype;
