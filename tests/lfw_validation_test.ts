@@ -26,14 +26,12 @@ import { type DecodedImage, decodeImage } from "../src/image/decode.ts";
 import { imageToTensorInto } from "../src/image/normalize.ts";
 import { pairImages } from "../src/eval/matching.ts";
 import { parsePairs } from "../src/eval/pairs.ts";
-import { bestAccuracy, cosine } from "../src/eval/verification.ts";
 import {
-  computeEdc,
-  edcPauc,
-  edcThreshold,
-  pairQualities,
-  randomOrderBaseline,
-} from "../src/eval/edc.ts";
+  bestAccuracy,
+  cosine,
+  groupPaucsVsRandom,
+  paucVsRandomRow,
+} from "../src/eval/verification.ts";
 
 const SHARED = new URL("../../shared/", import.meta.url);
 const MFN = new URL("models/mobilefacenet/mobilefacenet.pt", SHARED);
@@ -204,26 +202,15 @@ Deno.test({
     const m = mated.flatMap((x, k) => x ? [k] : []);
     const a = m.map((k) => pi.a[k]), b = m.map((k) => pi.b[k]);
     const simM = m.map((k) => sim[k]);
-    const t = edcThreshold("FNMR", simM, { kind: "starting-error", value: 0.05 });
-    const lines: string[] = [];
-    let imagePauc = NaN, imageRandom = NaN;
-    for (const [gi, g] of s.groups.entries()) {
-      const q = Float64Array.from({ length: files.length }, (_, i) => -s.scores[i * G + gi]);
-      const curve = computeEdc("FNMR", pairQualities(q, a, b), simM, t);
-      const pauc = edcPauc(curve, 0.2);
-      const [base] = randomOrderBaseline(
-        q,
-        [{ errorType: "FNMR", a, b, similarity: simM, threshold: t }],
-        [0.2],
-        { shuffles: 100, seed: 0 },
-      );
-      const { mean, std } = base.pauc[0];
-      lines.push(
-        `| ${g} | ${pauc.toFixed(5)} | ${mean.toFixed(5)} ± ${std.toFixed(5)} | ` +
-          `${(100 * (1 - pauc / mean)).toFixed(1)} % |`,
-      );
-      if (g === "image") [imagePauc, imageRandom] = [pauc, mean];
-    }
+    const edc = groupPaucsVsRandom(
+      s.groups,
+      (gi) => Float64Array.from({ length: files.length }, (_, i) => -s.scores[i * G + gi]),
+      { a, b, sim: simM },
+    );
+    const t = edc.threshold;
+    const lines = edc.rows.map(paucVsRandomRow);
+    const image = edc.rows.find((r) => r.group === "image")!;
+    const [imagePauc, imageRandom] = [image.pauc, image.random.mean];
     console.log(
       `FNMR-EDC (600 mated pairs, E0 = 0.05, t = ${t.toFixed(4)}), pAUC at discard 0.20:\n` +
         "| group | GraFIQs | random order (mean ± std, 100 shuffles) | below random |\n" +

@@ -25,14 +25,12 @@ import { Gpu } from "../src/gpu/gpu.ts";
 import { ensureRuntimeDir } from "../src/gpu/runtime_dir.ts";
 import { pairImages } from "../src/eval/matching.ts";
 import { parsePairs } from "../src/eval/pairs.ts";
-import { bestAccuracy, cosine } from "../src/eval/verification.ts";
 import {
-  computeEdc,
-  edcPauc,
-  edcThreshold,
-  pairQualities,
-  randomOrderBaseline,
-} from "../src/eval/edc.ts";
+  bestAccuracy,
+  cosine,
+  groupPaucsVsRandom,
+  paucVsRandomRow,
+} from "../src/eval/verification.ts";
 import { scorePaths } from "../src/pipeline/score_paths.ts";
 import { parseToolArgs } from "./tool_args.ts";
 
@@ -131,25 +129,13 @@ const acc = bestAccuracy(sim, usable.map((p) => p.mated));
 const accuracy = (acc.accuracy * usable.length) / pairs.length;
 
 const mated = usable.flatMap((p, k) => (p.mated ? [{ ...p, s: sim[k] }] : []));
-const a = mated.map((p) => p.a), b = mated.map((p) => p.b), simM = mated.map((p) => p.s);
-const t = edcThreshold("FNMR", simM, { kind: "starting-error", value: 0.05 });
-const rows: string[] = [];
-for (const [gi, g] of result.groups.entries()) {
-  const q = Float64Array.from({ length: paths.length }, (_, i) => -raw[i * G + gi]);
-  const curve = computeEdc("FNMR", pairQualities(q, a, b), simM, t);
-  const pauc = edcPauc(curve, 0.2);
-  const [base] = randomOrderBaseline(
-    q,
-    [{ errorType: "FNMR", a, b, similarity: simM, threshold: t }],
-    [0.2],
-    { shuffles: 100, seed: 0 },
-  );
-  const { mean, std } = base.pauc[0];
-  rows.push(
-    `| ${g} | ${pauc.toFixed(5)} | ${mean.toFixed(5)} ± ${std.toFixed(5)} | ` +
-      `${(100 * (1 - pauc / mean)).toFixed(1)} % |`,
-  );
-}
+const edc = groupPaucsVsRandom(
+  result.groups,
+  (gi) => Float64Array.from({ length: paths.length }, (_, i) => -raw[i * G + gi]),
+  { a: mated.map((p) => p.a), b: mated.map((p) => p.b), sim: mated.map((p) => p.s) },
+);
+const t = edc.threshold;
+const rows = edc.rows.map(paucVsRandomRow);
 const n = paths.length;
 console.log(
   `## --align on LFW (${n} images, ${pairs.length} pairs, face rule ${values.face})\n\n` +

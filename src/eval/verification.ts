@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { computeEdc, edcPauc, edcThreshold, pairQualities, randomOrderBaseline } from "./edc.ts";
 
 /**
  * Cosine similarity of rows `a` and `b` of an [N][E] matrix.
@@ -50,4 +51,64 @@ export function bestAccuracy(sim: Float64Array, mated: boolean[]): { accuracy: n
     }
   }
   return { accuracy: best / sim.length, t: bestT };
+}
+
+/** One group's FNMR-EDC pAUC beside the random-ordering baseline ({@link groupPaucsVsRandom}). */
+export interface GroupPaucVsRandom {
+  /** The group's name. */
+  group: string;
+  /** pAUC of the FNMR-EDC with the images ordered by this group's quality. */
+  pauc: number;
+  /** Mean and standard deviation of the pAUC over the random orderings. */
+  random: { mean: number; std: number };
+}
+
+/**
+ * The FNMR-EDC pAUC of each group's ordering against random orderings of the same images: the
+ * validation figure of docs/EDC.md (threshold from the starting error `e0` on the mated pairs'
+ * similarities, pAUC up to `discard`, `shuffles` seeded random orderings).
+ *
+ * @param groups the group names, in the order `qualityOf` takes
+ * @param qualityOf per group index, one quality per image (higher = better; for GraFIQs pass
+ *   the negated raw score)
+ * @param mated the mated comparisons: image indices `a`, `b` and their similarity `sim`
+ * @param opts `e0` (default 0.05), `discard` (default 0.2), `shuffles` (default 100), `seed`
+ *   (default 0)
+ * @returns the threshold and one row per group
+ * @throws what {@link edcThreshold} and {@link computeEdc} throw (e.g. no mated comparison)
+ */
+export function groupPaucsVsRandom(
+  groups: readonly string[],
+  qualityOf: (group: number) => Float64Array,
+  mated: { a: number[]; b: number[]; sim: number[] },
+  opts: { e0?: number; discard?: number; shuffles?: number; seed?: number } = {},
+): { threshold: number; rows: GroupPaucVsRandom[] } {
+  const { e0 = 0.05, discard = 0.2, shuffles = 100, seed = 0 } = opts;
+  const { a, b, sim } = mated;
+  const threshold = edcThreshold("FNMR", sim, { kind: "starting-error", value: e0 });
+  const rows = groups.map((group, gi) => {
+    const q = qualityOf(gi);
+    const pauc = edcPauc(computeEdc("FNMR", pairQualities(q, a, b), sim, threshold), discard);
+    const [base] = randomOrderBaseline(
+      q,
+      [{ errorType: "FNMR", a, b, similarity: sim, threshold }],
+      [discard],
+      { shuffles, seed },
+    );
+    return { group, pauc, random: base.pauc[0] };
+  });
+  return { threshold, rows };
+}
+
+/**
+ * A Markdown table row of {@link groupPaucsVsRandom}: group, pAUC, random mean ± std, and how
+ * far below the random mean the pAUC is, in percent.
+ *
+ * @param r one row
+ * @returns `| group | pauc | mean ± std | x % |`, 5 decimals
+ */
+export function paucVsRandomRow(r: GroupPaucVsRandom): string {
+  const { mean, std } = r.random;
+  return `| ${r.group} | ${r.pauc.toFixed(5)} | ${mean.toFixed(5)} ± ${std.toFixed(5)} | ` +
+    `${(100 * (1 - r.pauc / mean)).toFixed(1)} % |`;
 }
