@@ -127,6 +127,22 @@ export function linearBn1dLayout(
 }
 
 /**
+ * Refuse a head dispatch whose reduction over `inF` input features would loop more than
+ * llvmpipe's LOOP_BUDGET times in one `unit` (a lane of the register kernel, an invocation of
+ * the tiled one).
+ *
+ * @throws {RangeError} naming the dispatch, the feature count and the loop count
+ */
+function checkHeadLoops(label: string, inF: number, loops: number, unit: string): void {
+  if (loops > LOOP_BUDGET) {
+    throw new RangeError(
+      `Dispatch ${label}: ${inF} input features need ${loops} loop iterations per ${unit}, ` +
+        `over llvmpipe's budget of ${LOOP_BUDGET}`,
+    );
+  }
+}
+
+/**
  * Record e[n][outF] = BatchNorm1d(W x[n] + b) for n images, x [n][inF] and the weights laid
  * out by {@link linearBn1dLayout}. Each image's sums run in an order fixed by inF alone, so an
  * embedding is bit-identical whatever the batch size and the image's place in it. Up to 8
@@ -148,12 +164,7 @@ export function recordLinearBn1d(
 ): void {
   const g4 = Math.ceil(inF / 4);
   const loops = Math.ceil(g4 / LIN_LANES);
-  if (loops > LOOP_BUDGET) {
-    throw new RangeError(
-      `Dispatch ${label}: ${inF} input features need ${loops} loop iterations per lane, over ` +
-        `llvmpipe's budget of ${LOOP_BUDGET}`,
-    );
-  }
+  checkHeadLoops(label, inF, loops, "lane");
   const blocks = Math.ceil(outF / LIN_OUT);
   const imgs = n >= 8 ? 8 : n > 2 ? 4 : n;
   rec.add(
@@ -192,12 +203,7 @@ export function recordLinearBn1dTiled(
 ): void {
   const wg = cfg.wgx * cfg.wgy;
   const loops = Math.ceil(inF / (wg / 4));
-  if (loops > LOOP_BUDGET) {
-    throw new RangeError(
-      `Dispatch ${label}: ${inF} input features need ${loops} loop iterations per ` +
-        `invocation, over llvmpipe's budget of ${LOOP_BUDGET}`,
-    );
-  }
+  checkHeadLoops(label, inF, loops, "invocation");
   const blocks = Math.ceil(outF / LIN_OUT);
   const imgs = n >= 8 ? 8 : n > 2 ? 4 : n;
   rec.add(
