@@ -27,7 +27,7 @@ import { StopSignal } from "../pipeline/stop.ts";
 import { EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED } from "./args.ts";
 import { printablePath, Progress } from "./progress.ts";
 import type { ScoreOptions } from "./score_args.ts";
-import { loadRunCalibration, openExecutor, setUp, setUpAlign, unalignedWarning } from "./setup.ts";
+import { imageInputOptions, loadRunCalibration, openExecutor, setUp, setUpAlign } from "./setup.ts";
 import type { AlignStage } from "../pipeline/batch.ts";
 
 /**
@@ -240,12 +240,7 @@ async function writeRecords(
         },
         stop,
         reader: fileImageReader,
-        maxPixels: opts.maxPixels,
-        maxFileBytes: opts.maxFileBytes,
-        allowTruncated: opts.allowTruncated,
-        align,
-        onUnaligned: (path, w, h) =>
-          progress.log(`grafiqs: warning: ${unalignedWarning(printablePath(path), w, h)}`),
+        ...imageInputOptions(opts, align, (line) => progress.log(line)),
       },
       async (records) => {
         let text = "";
@@ -327,12 +322,7 @@ async function runFolderResume(
         keepEmbeddings: opts.saveEmbeddings,
         stop,
         reader: fileImageReader,
-        maxPixels: opts.maxPixels,
-        maxFileBytes: opts.maxFileBytes,
-        allowTruncated: opts.allowTruncated,
-        align,
-        onUnaligned: (path, w, h) =>
-          progress.log(`grafiqs: warning: ${unalignedWarning(printablePath(path), w, h)}`),
+        ...imageInputOptions(opts, align, (line) => progress.log(line)),
       },
       async (records) => {
         const rows = records.map((r) => ({ ...r, path: r.listed }));

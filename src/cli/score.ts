@@ -16,7 +16,7 @@ import { printablePath, Progress } from "./progress.ts";
 import { runPipeline } from "./run_pipeline.ts";
 import type { AlignStage } from "../pipeline/batch.ts";
 import { parseScoreArgs, SCORE_HELP, type ScoreOptions, usesPipeline } from "./score_args.ts";
-import { loadRunCalibration, openExecutor, setUp, setUpAlign, unalignedWarning } from "./setup.ts";
+import { imageInputOptions, loadRunCalibration, openExecutor, setUp, setUpAlign } from "./setup.ts";
 
 /**
  * Run the main command on the images `selectImages` selects (`--image-path DIR|FILE` or
@@ -129,13 +129,8 @@ export async function scoreSelection(
         batchSize,
         channelOrder,
         pathText: pr ? (p) => applyPathReplace(p, pr.a, pr.b) : undefined,
-        maxPixels: opts.maxPixels,
-        maxFileBytes: opts.maxFileBytes,
-        allowTruncated: opts.allowTruncated,
+        ...imageInputOptions(opts, align, (line) => progress.log(line)),
         onWarning: (path, w) => progress.log(`grafiqs: warning: ${printablePath(path)}: ${w}`),
-        align,
-        onUnaligned: (path, w, h) =>
-          progress.log(`grafiqs: warning: ${unalignedWarning(printablePath(path), w, h)}`),
       },
       (f) => progress.log(`grafiqs: skipped ${printablePath(f.path)}: ${f.reason}`),
       (done) => progress.update(done),

@@ -20,6 +20,8 @@ import { readCalibration } from "../io/calibration_file.ts";
 import { checkWritableDirectory, removeEmptyDirectories, removeStaleTemps } from "../io/files.ts";
 import { RESULT_FILE_PREFIX } from "../io/result_set.ts";
 import type { ScoreOptions } from "./score_args.ts";
+import type { StreamOptions } from "../pipeline/score_stream.ts";
+import { printablePath } from "./progress.ts";
 import { Executor } from "../graph/executor.ts";
 
 /**
@@ -201,4 +203,32 @@ export function unalignedWarning(path: string, width: number, height: number): s
   return `${path} is ${width}x${height}, not 112x112: GraFIQs expects faces already aligned ` +
     `to the ArcFace 112x112 template and resizes other images as they are; for raw photos ` +
     `use --align (detect, align, then score)`;
+}
+
+/**
+ * The image-input options every mode of the main command gives the pipeline: the caps on
+ * hostile input (`--max-pixels`, `--max-file-bytes`, `--allow-truncated`), the `--align` stage,
+ * and the one warning of a run whose images are not aligned faces ({@link unalignedWarning}).
+ *
+ * @param opts the parsed command line
+ * @param align the `--align` stage ({@link setUpAlign}), or undefined
+ * @param log writes one warning line (e.g. above the progress bar)
+ * @returns options to spread into `scorePaths` / `scoreStream` options
+ */
+export function imageInputOptions(
+  opts: ScoreOptions,
+  align: AlignStage | undefined,
+  log: (line: string) => void,
+): Pick<
+  StreamOptions,
+  "maxPixels" | "maxFileBytes" | "allowTruncated" | "align" | "onUnaligned"
+> {
+  return {
+    maxPixels: opts.maxPixels,
+    maxFileBytes: opts.maxFileBytes,
+    allowTruncated: opts.allowTruncated,
+    align,
+    onUnaligned: (path, w, h) =>
+      log(`grafiqs: warning: ${unalignedWarning(printablePath(path), w, h)}`),
+  };
 }
