@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { FileReadError, readRegularFile } from "./files.ts";
+import { readProblem, readRegularFile } from "./files.ts";
 import {
   type Calibration,
   CalibrationError,
@@ -38,12 +38,7 @@ export async function readCalibration(path: string): Promise<Calibration> {
       (size) => `${size} bytes, over the ${MAX_CALIBRATION_BYTES} a calibration may have`,
     );
   } catch (e) {
-    const what = e instanceof FileReadError
-      ? e.problem
-      : e instanceof Deno.errors.NotFound
-      ? "no such file"
-      : (e as Error).message;
-    throw new CalibrationError(`calibration ${path}: ${what}`);
+    throw new CalibrationError(`calibration ${path}: ${readProblem(e)}`);
   }
   let text: string;
   try {

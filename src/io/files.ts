@@ -403,6 +403,21 @@ export class FileReadError extends Error {
   }
 }
 
+/**
+ * The problem, in words and without the path, of a failed {@link readRegularFile}: a
+ * {@link FileReadError}'s problem, "no such file", "permission denied", or the error's message.
+ * For callers that put the path (and what the file is for) in front themselves.
+ *
+ * @param e what readRegularFile threw
+ * @returns the problem text
+ */
+export function readProblem(e: unknown): string {
+  if (e instanceof FileReadError) return e.problem;
+  if (e instanceof Deno.errors.NotFound) return "no such file";
+  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
+  return e instanceof Error ? e.message : String(e);
+}
+
 /** What a non-regular file system object is, in words ("fifo", "character device", ...). */
 function fileKind(info: Deno.FileInfo): string {
   if (info.isFifo) return "fifo";

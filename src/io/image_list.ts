@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { FileReadError, readRegularFile } from "./files.ts";
+import { FileReadError, readProblem, readRegularFile } from "./files.ts";
 import { pathlibNormalize } from "./select.ts";
 
 /** The longest accepted path text in a list, in UTF-16 code units (Linux's PATH_MAX is 4096 bytes). */
@@ -124,11 +124,7 @@ export async function readImageList(
     );
   } catch (e) {
     if (e instanceof FileReadError) throw e;
-    if (e instanceof Deno.errors.NotFound) throw new FileReadError(path, "no such file");
-    if (e instanceof Deno.errors.PermissionDenied) {
-      throw new FileReadError(path, "permission denied");
-    }
-    throw new FileReadError(path, e instanceof Error ? e.message : String(e));
+    throw new FileReadError(path, readProblem(e));
   }
   let text: string;
   try {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { FileReadError, readRegularFile } from "../io/files.ts";
+import { readProblem, readRegularFile } from "../io/files.ts";
 import { parseWeights, WEIGHTS_MAX_FILE_BYTES, type WeightsReadLimits } from "./pth.ts";
 import type { LoadedWeights } from "./types.ts";
 
@@ -23,12 +23,7 @@ async function readWeightsBytes(path: string, maxBytes: number): Promise<Uint8Ar
       (size) => `it has ${size} bytes, more than the cap of ${maxBytes} bytes for weights`,
     );
   } catch (e) {
-    const why = e instanceof FileReadError
-      ? e.problem
-      : e instanceof Deno.errors.NotFound
-      ? "no such file"
-      : (e as Error).message;
-    throw new Error(`${path}: cannot read weights file: ${why}`);
+    throw new Error(`${path}: cannot read weights file: ${readProblem(e)}`);
   }
 }
 
