@@ -33,6 +33,10 @@
  * `alignImagesPerS` the rate over the images cycled to `--steady-images` more (default 24);
  * `alignFailed` counts images without a usable face (no face is an ordinary outcome, timed too).
  *
+ * Like the main command, the probe first re-executes itself with transparent huge pages where
+ * that helps (src/cli/huge_pages.ts; `GRAFIQS_HUGE_PAGES=0` turns it off), so "process launch"
+ * includes that re-execution.
+ *
  * `peakRssKiB` is this process's VmHWM (Linux /proc; null elsewhere). Exit status 1 with a
  * message on stderr on any error (missing folder, unreadable weights, WebGPU failure,
  * non-finite score).
@@ -40,7 +44,11 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { relaunchWithHugePages } from "../src/cli/huge_pages.ts";
 
+// As the main command does (mod.ts): re-execute in place with huge pages where that helps, so
+// the probe measures what a user's run costs; the launch phase then includes the re-execution.
+relaunchWithHugePages();
 const tStart = performance.now();
 
 /** What the probe prints (one JSON line on stdout). */
