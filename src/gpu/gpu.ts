@@ -97,8 +97,11 @@ export interface KernelSource<P extends UniformStruct = UniformStruct> {
 
 /** A compiled pipeline with its explicit bind group layout and its kernel's uniform struct. */
 export interface Pipeline<P extends UniformStruct = UniformStruct> {
-  /** The compiled compute pipeline (entry point `main`). */
-  pipeline: GPUComputePipeline;
+  /**
+   * The compiled compute pipeline (entry point `main`), compiled when first read (a
+   * {@link Gpu.pipeline} call only creates the shader module and the layout).
+   */
+  readonly pipeline: GPUComputePipeline;
   /** Its bind group layout (group 0): one entry per {@link KernelSource.bindings} element. */
   layout: GPUBindGroupLayout;
   /**
@@ -304,12 +307,25 @@ export class Gpu {
     });
     const constants: Record<string, number> = {};
     for (const [k, v] of Object.entries(overrides)) constants[k] = Number(v);
-    const pipeline = this.device.createComputePipeline({
-      label: key,
-      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
-      compute: { module, entryPoint: "main", constants },
-    });
-    const p = { pipeline, layout, key, kernel: src.name, params: src.params };
+    // Compiled on first use (Recorder.finish), not here: a plan records its dispatches, has the
+    // queue clear its new buffers, and only then compiles, so that on a software adapter the
+    // queue's first touch of that memory overlaps the compilation (Executor.#makePlan).
+    const device = this.device;
+    let compiled: GPUComputePipeline | undefined;
+    const p: Pipeline<P> = {
+      get pipeline(): GPUComputePipeline {
+        compiled ??= device.createComputePipeline({
+          label: key,
+          layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+          compute: { module, entryPoint: "main", constants },
+        });
+        return compiled;
+      },
+      layout,
+      key,
+      kernel: src.name,
+      params: src.params,
+    };
     this.#pipelines.set(key, p);
     return p;
   }
