@@ -34,6 +34,7 @@ import {
   recordConv3x3Tex,
   recordConv3x3TexGradient,
   tex3x3ConfigFor,
+  tex3x3Size,
   tex3x3Weights,
 } from "../kernels/conv3x3_tex.ts";
 import { Recorder } from "../kernels/recorder.ts";
@@ -283,6 +284,19 @@ export class Executor {
   #upload(weights: GraphWeights): void {
     const gpu = this.#gpu;
     const t = this.graph.tensors;
+    // One host array for the texels of every 3x3 texture (tex3x3Weights), sized to the largest.
+    let texels = 0;
+    for (const n of this.graph.nodes) {
+      if (n.kind === "conv" && n.k === 3) {
+        const cin = t[n.input].c, cout = t[n.output].c;
+        texels = Math.max(
+          texels,
+          tex3x3Size(cout, cin, "forward").floats,
+          tex3x3Size(cout, cin, "input-gradient").floats,
+        );
+      }
+    }
+    const scratch = new Float32Array(this.kernels === "register" ? texels : 0);
     for (const n of this.graph.nodes) {
       if (n.kind === "conv") {
         const cin = t[n.input].c, cout = t[n.output].c;
@@ -316,8 +330,16 @@ export class Executor {
         ) {
           this.#conv.set(n.name, {
             kind: "tex3x3",
-            fwd: tex3x3Weights(gpu, `${n.name}.weight:tex`, w, cout, cin, "forward"),
-            bwd: tex3x3Weights(gpu, `${n.name}.weight:tex-bwd`, w, cout, cin, "input-gradient"),
+            fwd: tex3x3Weights(gpu, `${n.name}.weight:tex`, w, cout, cin, "forward", scratch),
+            bwd: tex3x3Weights(
+              gpu,
+              `${n.name}.weight:tex-bwd`,
+              w,
+              cout,
+              cin,
+              "input-gradient",
+              scratch,
+            ),
             bias: b,
           });
           continue;

@@ -165,6 +165,10 @@ function serves(c: Tex3x3Config, g: Pick<ConvGeometry, "hin" | "win">): boolean 
  * direction: "forward" for {@link recordConv3x3Tex}, "input-gradient" for
  * {@link recordConv3x3TexGradient}.
  *
+ * @param scratch optional host memory for the texels (see {@link tex3x3Direct}): a network's
+ *   upload passes one array to all its layers, which saves first-touching a new array per
+ *   layer and direction (2 x 160 MB for an iresnet50; page faults are costly on the virtual
+ *   machines software adapters often run on)
  * @throws {RangeError} when `w` does not hold cout x cin x 9 values.
  * @throws {GpuError} when the texture exceeds the device's 2-D texture limit.
  */
@@ -175,9 +179,25 @@ export function tex3x3Weights(
   cout: number,
   cin: number,
   direction: "forward" | "input-gradient",
+  scratch?: Float32Array,
 ): GPUTexture {
-  const t = tex3x3Direct(w, cout, cin, direction);
+  const t = tex3x3Direct(w, cout, cin, direction, scratch);
   return gpu.texture(label, t.data, t.width, t.height);
+}
+
+/**
+ * Size of the texture of {@link tex3x3Weights}: `width` texels (18 per block of 8 columns)
+ * by `height` rows; `floats` = width x height x 4.
+ */
+export function tex3x3Size(
+  cout: number,
+  cin: number,
+  direction: "forward" | "input-gradient",
+): { width: number; height: number; floats: number } {
+  const fwd = direction === "forward";
+  const rows = fwd ? cin : cout, cols = fwd ? cout : cin;
+  const width = 18 * (padChannels(cols) / CHANNEL_BLOCK);
+  return { width, height: rows, floats: width * rows * 4 };
 }
 
 /**
@@ -185,6 +205,9 @@ export function tex3x3Weights(
  * (equal to re-tiling conv2d.ts's forward or backward-data layout; tested). One pass
  * instead of two matters at start-up: an iresnet50 uploads 2 x 40 M such values.
  *
+ * @param out optional array to build them in (its first {@link tex3x3Size} `floats` values are
+ *   overwritten, padding included; `data` is then a view of it); a new array when absent or
+ *   too short
  * @throws {RangeError} when `w` does not hold cout x cin x 9 values.
  */
 export function tex3x3Direct(
@@ -192,14 +215,18 @@ export function tex3x3Direct(
   cout: number,
   cin: number,
   direction: "forward" | "input-gradient",
+  out?: Float32Array,
 ): { data: Float32Array; width: number; height: number } {
   if (w.length !== cout * cin * 9) {
     throw new RangeError(`Weight has ${w.length} values, expected ${cout}x${cin}x3x3`);
   }
   const fwd = direction === "forward";
-  const rows = fwd ? cin : cout, cols = fwd ? cout : cin;
-  const width = 18 * (padChannels(cols) / CHANNEL_BLOCK);
-  const data = new Float32Array(width * rows * 4);
+  const { width, height: rows, floats } = tex3x3Size(cout, cin, direction);
+  let data: Float32Array;
+  if (out && out.length >= floats) {
+    data = out.subarray(0, floats);
+    data.fill(0); // the zero padding of the channel blocks
+  } else data = new Float32Array(floats);
   for (let co = 0; co < cout; co++) {
     for (let ci = 0; ci < cin; ci++) {
       const [r, c] = fwd ? [ci, co] : [co, ci];
