@@ -89,6 +89,21 @@ Deno.exit(7);`,
     assertEquals(s2[1], s1[1], "execve keeps the PID");
     assertEquals(done.slice(0, 4), ["done", s1[1], "not needed", ["a b", "--x=1"]]);
     assertEquals(done[5], 1);
+    // A script read from stdin could not be read again: no re-execution.
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "-"],
+      env: { GLIBC_TUNABLES: "" },
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(await Deno.readTextFile(script)));
+    await w.close();
+    const piped = await child.output();
+    const pipedLines = new TextDecoder().decode(piped.stdout).trim().split("\n");
+    assertEquals(pipedLines.length, 2, pipedLines.join("\n"));
+    assertEquals(JSON.parse(pipedLines[1])[2], "unavailable: the main module is not a file");
     // 64 MiB touched through malloc: in 2 MiB pages with the tunable, in none without it.
     assert(done[4] >= 32 * 1024, `AnonHugePages ${done[4]} kB with the tunable`);
     assertEquals(JSON.parse(off.lines[1])[4], 0, "AnonHugePages (kB) without the tunable");

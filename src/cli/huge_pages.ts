@@ -113,6 +113,11 @@ export function relaunchWithHugePages(): string {
     optOut: Deno.env.get(HUGE_PAGES_ENV),
   });
   if (tunables === null) return "not needed";
+  // A script read from stdin (`deno run -`) could not be read a second time.
+  const main = Deno.mainModule;
+  if (!main.startsWith("file:") || main.includes("$deno$")) {
+    return "unavailable: the main module is not a file";
+  }
   let argv: string[];
   try {
     argv = Deno.readTextFileSync("/proc/self/cmdline").split("\0");
