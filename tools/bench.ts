@@ -28,8 +28,10 @@
  *   backbone. The first child is the main command at the first batch size, reported as "cold
  *   shader cache" (a first run on a machine: Mesa compiles every pipeline, tens of seconds on
  *   llvmpipe); it fills the cache, so every other figure is warm, as every later run on a
- *   machine is (pipelines do not depend on the batch size). `deno task profile` splits the
- *   start-up.
+ *   machine is (pipelines do not depend on the batch size). On Mesa 22.3's lavapipe the second
+ *   run still compiles part of its shaders (`deno task profile` shows it); here that is the
+ *   first steady-state probe, whose first batch is not counted, so the whole-process figures
+ *   are all warm. `deno task profile` splits the start-up.
  * - **Peak RSS** of every process: GNU time's %M (/usr/bin/time), or VmHWM polled every 50 ms
  *   from /proc where GNU time is absent.
  *
