@@ -193,7 +193,7 @@ import { runEdc } from "./src/cli/edc.ts";
 import { runCalibrate } from "./src/cli/calibrate.ts";
 import { runMerge } from "./src/cli/merge.ts";
 import { VERSION } from "./src/version.ts";
-import { relaunchWithHugePages } from "./src/cli/huge_pages.ts";
+import { relaunchForCommand } from "./src/cli/huge_pages.ts";
 
 /** Dispatch a command line to the main job or a subcommand; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
@@ -210,8 +210,6 @@ export async function main(args: string[]): Promise<number> {
 if (import.meta.main) {
   // The GPU work of scoring and calibrate runs faster with huge pages on software adapters
   // (src/cli/huge_pages.ts); the re-execution happens before anything is read or written.
-  const light = ["edc", "merge", "--version", "-V"].includes(Deno.args[0] ?? "") ||
-    Deno.args.some((a) => a === "--help" || a === "-h");
-  if (!light) relaunchWithHugePages();
+  relaunchForCommand(Deno.args);
   Deno.exit(await main(Deno.args));
 }

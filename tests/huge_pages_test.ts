@@ -4,7 +4,7 @@
  * then holds huge pages.
  */
 import { assert, assertEquals } from "./assert.ts";
-import { hugePagesPlan, HUGETLB_TUNABLE } from "../src/cli/huge_pages.ts";
+import { hugePagesPlan, HUGETLB_TUNABLE, relaunchForCommand } from "../src/cli/huge_pages.ts";
 
 const MADVISE = "always [madvise] never\n";
 
@@ -26,6 +26,23 @@ Deno.test("hugePagesPlan: only Linux in madvise mode, once, and never when turne
   assertEquals(hugePagesPlan({ ...base, optOut: "0" }), null);
   assertEquals(hugePagesPlan({ ...base, optOut: "1" }), HUGETLB_TUNABLE);
   assertEquals(hugePagesPlan({ ...base, os: "darwin" }), null);
+});
+
+Deno.test("relaunchForCommand: the commands without GPU work never re-execute", () => {
+  // Were any of these re-executed, this test process would be replaced and the test lost.
+  for (
+    const args of [
+      ["edc", "--pairs", "p.txt"],
+      ["merge", "a.jsonl"],
+      ["--version"],
+      ["-V"],
+      ["--help"],
+      ["calibrate", "-h"],
+      ["--image-path", "faces", "--help"],
+    ]
+  ) {
+    assertEquals(relaunchForCommand(args), "not needed", args.join(" "));
+  }
 });
 
 function thpMode(): string | null {

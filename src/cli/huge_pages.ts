@@ -155,3 +155,18 @@ export function relaunchWithHugePages(): string {
   libc.close();
   return "unavailable: execve failed";
 }
+
+/**
+ * The entry points' call (mod.ts, and the bundle's and binary's generated entry): re-execute
+ * with huge pages ({@link relaunchWithHugePages}) for the commands that run the network, the
+ * main command and `calibrate`; not for `edc`, `merge`, `--version` or `--help`, which need no
+ * GPU memory.
+ *
+ * @param args the command line after the program (`Deno.args`)
+ * @returns as {@link relaunchWithHugePages}, or `"not needed"` for the light commands
+ */
+export function relaunchForCommand(args: readonly string[]): string {
+  const light = ["edc", "merge", "--version", "-V"].includes(args[0] ?? "") ||
+    args.some((a) => a === "--help" || a === "-h");
+  return light ? "not needed" : relaunchWithHugePages();
+}
