@@ -62,23 +62,17 @@ export interface Tex3x3Config {
  * The configurations, chosen by the plane shape only: width 7 (w7: two rows of 7 per
  * invocation, so the weights serve 14 pixels), width 14 (p14: two rows of 14 read as aligned
  * vec4 loads when the height is even; w14: one row read as vec2 loads otherwise) and multiples
- * of 28 (v4: segments of 28 pixels x 16 output channels, vec4 loads). Measured on llvmpipe,
- * batch 8, GFLOP per CPU second of this kernel vs the 3x3 variant of conv2d.wgsl (scratch
- * benchmarks, 2026-12-05): 512@7 21.2 vs 5.5, 256@14 22.4 (p14; w14 19.8) vs 12.3, 128@28 17.1
- * vs 10.6, 64@56 16.1 vs 11.2. v4 with 16 output channels instead of 8 (tools/bench_kernels.ts,
- * forward / input gradient, GFLOP per CPU second): 64@112 16.6 / 16.0 -> 19.3 / 18.8, 64@56
- * 15.7 / 16.2 -> 19.1 / 18.1, 128@28 18.1 / 17.7 -> 19.9 / 18.9, for a body of 1454 lines
- * instead of 833 (a first compilation about 10 s longer). Measured and dropped: 16 output
- * channels for p14 (no faster: 38.5 / 36.5 against 39 / 41 GFLOP/s), larger blocks (4 rows x 28
- * x 8 channels: 38 / 37 GFLOP/s at 128@28 but 71 s to compile, and about 1 s more at every
- * warm start-up; README "How far this adapter can go"), a whole-row variant for width 28 (no
- * faster than v4).
+ * of 28 (v4: segments of 28, vec4 loads). Measured on llvmpipe, batch 8, GFLOP per CPU second
+ * of this kernel vs the 3x3 variant of conv2d.wgsl (scratch benchmarks, 2026-12-05): 512@7
+ * 21.2 vs 5.5, 256@14 22.4 (p14; w14 19.8) vs 12.3, 128@28 17.1 vs 10.6, 64@56 16.1 vs 11.2.
+ * Measured and dropped: 16 output channels per invocation (p14: 12.6, the accumulators spill),
+ * a whole-row variant for width 28 (no faster than v4).
  */
 export const TEX3X3_CONFIGS: readonly Tex3x3Config[] = [
   { name: "w7", P: 7, R: 2, C: 8, V: 1, whole: true },
   { name: "w14", P: 14, R: 1, C: 8, V: 2, whole: true },
   { name: "p14", P: 14, R: 2, C: 8, V: 4, whole: true, pairs: true },
-  { name: "v4", P: 28, R: 1, C: 16, V: 4, whole: false },
+  { name: "v4", P: 28, R: 1, C: 8, V: 4, whole: false },
 ];
 
 const TEX3X3_PARAMS = [
