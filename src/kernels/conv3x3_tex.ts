@@ -65,8 +65,11 @@ export interface Tex3x3Config {
  * of 28 (v4: segments of 28, vec4 loads). Measured on llvmpipe, batch 8, GFLOP per CPU second
  * of this kernel vs the 3x3 variant of conv2d.wgsl (scratch benchmarks, 2026-12-05): 512@7
  * 21.2 vs 5.5, 256@14 22.4 (p14; w14 19.8) vs 12.3, 128@28 17.1 vs 10.6, 64@56 16.1 vs 11.2.
- * Measured and dropped: 16 output channels per invocation (p14: 12.6, the accumulators spill),
- * a whole-row variant for width 28 (no faster than v4).
+ * Measured and dropped: 16 output channels per invocation (p14: 12.6, the accumulators spill;
+ * v4: 8-22 % more GFLOP per CPU second, but its body of 1454 lines instead of 833 made the main
+ * command's first run on 8 images 28.7 s -> 60.2 s, the second 13.4 -> 27.1 s and a warm one
+ * 9.6 -> 11.5 s), larger blocks (README "How far this adapter can go"), a whole-row variant for
+ * width 28 (no faster than v4).
  */
 export const TEX3X3_CONFIGS: readonly Tex3x3Config[] = [
   { name: "w7", P: 7, R: 2, C: 8, V: 1, whole: true },
