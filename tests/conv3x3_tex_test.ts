@@ -142,6 +142,18 @@ Deno.test("conv3x3_tex: the one-pass texel builder equals texels of both weight 
     const bwd = tex3x3Texels(backwardWeights(w, cout, cin, 3), cout, padChannels(cin));
     assertEquals(tex3x3Direct(w, cout, cin, "forward"), fwd, `forward ${cout}x${cin}`);
     assertEquals(tex3x3Direct(w, cout, cin, "input-gradient"), bwd, `backward ${cout}x${cin}`);
+    // Built in a reused array (the upload's scratch), longer than needed and holding an earlier
+    // layer's values: the same texels, padding zeroed, as a view of that array.
+    for (const [dir, want] of [["forward", fwd], ["input-gradient", bwd]] as const) {
+      const out = new Float32Array(want.data.length + 37).fill(Number.NaN);
+      const got = tex3x3Direct(w, cout, cin, dir, out);
+      assertEquals(Array.from(got.data), Array.from(want.data), `${dir} ${cout}x${cin} reused`);
+      assertEquals([got.width, got.height], [want.width, want.height]);
+      assertEquals(got.data.buffer, out.buffer);
+    }
+    // Too short: a new array.
+    const short = new Float32Array(4);
+    assert(tex3x3Direct(w, cout, cin, "forward", short).data.buffer !== short.buffer);
   }
   assertThrows(() => tex3x3Direct(new Float32Array(10), 2, 2, "forward"), /expected 2x2x3x3/);
 });

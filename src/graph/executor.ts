@@ -284,19 +284,13 @@ export class Executor {
   #upload(weights: GraphWeights): void {
     const gpu = this.#gpu;
     const t = this.graph.tensors;
-    // One host array for the texels of every 3x3 texture (tex3x3Weights), sized to the largest.
-    let texels = 0;
-    for (const n of this.graph.nodes) {
-      if (n.kind === "conv" && n.k === 3) {
-        const cin = t[n.input].c, cout = t[n.output].c;
-        texels = Math.max(
-          texels,
-          tex3x3Size(cout, cin, "forward").floats,
-          tex3x3Size(cout, cin, "input-gradient").floats,
-        );
-      }
-    }
-    const scratch = new Float32Array(this.kernels === "register" ? texels : 0);
+    // One host array for the texels of every 3x3 texture (tex3x3Weights), grown to the largest.
+    let texels = new Float32Array(0);
+    const scratch = (cout: number, cin: number, direction: "forward" | "input-gradient") => {
+      const floats = tex3x3Size(cout, cin, direction).floats;
+      if (texels.length < floats) texels = new Float32Array(floats);
+      return texels;
+    };
     for (const n of this.graph.nodes) {
       if (n.kind === "conv") {
         const cin = t[n.input].c, cout = t[n.output].c;
@@ -328,18 +322,12 @@ export class Executor {
             win: t[n.input].w,
           })
         ) {
+          const tex = (label: string, direction: "forward" | "input-gradient") =>
+            tex3x3Weights(gpu, label, w, cout, cin, direction, scratch(cout, cin, direction));
           this.#conv.set(n.name, {
             kind: "tex3x3",
-            fwd: tex3x3Weights(gpu, `${n.name}.weight:tex`, w, cout, cin, "forward", scratch),
-            bwd: tex3x3Weights(
-              gpu,
-              `${n.name}.weight:tex-bwd`,
-              w,
-              cout,
-              cin,
-              "input-gradient",
-              scratch,
-            ),
+            fwd: tex(`${n.name}.weight:tex`, "forward"),
+            bwd: tex(`${n.name}.weight:tex-bwd`, "input-gradient"),
             bias: b,
           });
           continue;
