@@ -37,7 +37,7 @@
  * @module
  */
 import { dirname } from "node:path";
-import { describeParseError, parseArgs } from "../src/cli/args.ts";
+import { parseToolArgs } from "./tool_args.ts";
 import { VERSION } from "../src/version.ts";
 import { defaultModelDir, MODEL_FILES } from "../src/align/detect.ts";
 
@@ -232,27 +232,11 @@ const OPTIONS = {
   bundle: { type: "boolean", default: false },
   output: { type: "string", short: "o" },
   target: { type: "string" },
-  help: { type: "boolean", short: "h", default: false },
 } as const;
 
 /** The command line; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
-  let v;
-  try {
-    v = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: OPTIONS,
-    }).values;
-  } catch (e) {
-    console.error(`compile: ${describeParseError(e, Object.keys(OPTIONS))}\n${USAGE}`);
-    return 2;
-  }
-  if (v.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const v = parseToolArgs("compile", USAGE, args, OPTIONS);
   const deno = Deno.env.get("DENO_BIN") || Deno.execPath();
   const exe = Deno.build.os === "windows" && !v.target ? ".exe" : "";
   const output = v.output ?? new URL(v.bundle ? "dist/grafiqs.js" : `dist/grafiqs${exe}`, ROOT)

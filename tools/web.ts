@@ -16,9 +16,8 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { extname, join, normalize } from "node:path";
-import { describeParseError } from "../src/cli/args.ts";
+import { parseToolArgs } from "./tool_args.ts";
 
 const ROOT = new URL("../", import.meta.url);
 /** The page's sources. */
@@ -134,29 +133,12 @@ Expected running time: about 10-20 s to bundle; web:serve runs until stopped.`;
 
 /** The command line; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
-  let v;
-  try {
-    v = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        output: { type: "string", short: "o" },
-        serve: { type: "boolean", default: false },
-        port: { type: "string", default: "8000" },
-        "no-build": { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    }).values;
-  } catch (e) {
-    console.error(`web: ${describeParseError(e, ["output", "serve", "port", "no-build"])}`);
-    console.error(USAGE);
-    return 2;
-  }
-  if (v.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const v = parseToolArgs("web", USAGE, args, {
+    output: { type: "string", short: "o" },
+    serve: { type: "boolean", default: false },
+    port: { type: "string", default: "8000" },
+    "no-build": { type: "boolean", default: false },
+  });
   const outDir = v.output ?? DEFAULT_WEB_OUT;
   try {
     if (!v["no-build"]) {
