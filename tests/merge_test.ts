@@ -114,35 +114,52 @@ Deno.test(
       await assertNoFolder(`${dir}/m4`);
     });
 
-    await t.step("mixed settings (--bgr2rgb in one shard): refused, naming the files", async () => {
-      const r0 = await runTool(
-        [...base, "--bgr2rgb", "--shard", "1/3", "--output", "rgb_1.tsv"],
-        dir,
-      );
+    // One shard run with other settings: merge refuses, naming the two differing files by the
+    // setting that differs, and writes nothing.
+    const mixedRefused = async (
+      flags: string[],
+      file: string,
+      out: string,
+      ours: string, // the setting as part_0.tsv has it
+      theirs: string, // as `file` has it
+    ) => {
+      const r0 = await runTool([...base, ...flags, "--shard", "1/3", "--output", file], dir);
       assertEquals(r0.code, 3, r0.stderr);
-      const r = await merge(["--output-dir", "m5", parts[0], "rgb_1.tsv", parts[2]]);
+      const r = await merge(["--output-dir", out, parts[0], file, parts[2]]);
       assertEquals(r.code, 1, r.stderr);
       assert(r.stderr.includes("different settings"), r.stderr);
-      assert(/\n {2}part_0\.tsv: .*"channelOrder":"bgr"/.test(r.stderr), r.stderr);
-      assert(/\n {2}rgb_1\.tsv: .*"channelOrder":"rgb"/.test(r.stderr), r.stderr);
+      assert(new RegExp(`\\n {2}part_0\\.tsv: .*${ours}`).test(r.stderr), r.stderr);
+      assert(
+        new RegExp(`\\n {2}${file.replace(".", "\\.")}: .*${theirs}`).test(r.stderr),
+        r.stderr,
+      );
       assert(!r.stderr.includes("  part_2.tsv:"), r.stderr);
-      await assertNoFolder(`${dir}/m5`);
-    });
+      await assertNoFolder(`${dir}/${out}`);
+    };
 
-    await t.step("a shard of the other kernel family (--kernels tiled): refused", async () => {
-      const r0 = await runTool(
-        [...base, "--kernels", "tiled", "--shard", "1/3", "--output", "tiled_1.tsv"],
-        dir,
-      );
-      assertEquals(r0.code, 3, r0.stderr);
-      const r = await merge(["--output-dir", "m5k", parts[0], "tiled_1.tsv", parts[2]]);
-      assertEquals(r.code, 1, r.stderr);
-      assert(r.stderr.includes("different settings"), r.stderr);
-      assert(/\n {2}part_0\.tsv: .*"kernels":"register"/.test(r.stderr), r.stderr);
-      assert(/\n {2}tiled_1\.tsv: .*"kernels":"tiled"/.test(r.stderr), r.stderr);
-      assert(!r.stderr.includes("  part_2.tsv:"), r.stderr);
-      await assertNoFolder(`${dir}/m5k`);
-    });
+    await t.step(
+      "mixed settings (--bgr2rgb in one shard): refused, naming the files",
+      () =>
+        mixedRefused(
+          ["--bgr2rgb"],
+          "rgb_1.tsv",
+          "m5",
+          `"channelOrder":"bgr"`,
+          `"channelOrder":"rgb"`,
+        ),
+    );
+
+    await t.step(
+      "a shard of the other kernel family (--kernels tiled): refused",
+      () =>
+        mixedRefused(
+          ["--kernels", "tiled"],
+          "tiled_1.tsv",
+          "m5k",
+          `"kernels":"register"`,
+          `"kernels":"tiled"`,
+        ),
+    );
 
     await t.step("a part without its settings file is refused", async () => {
       await Deno.copyFile(`${dir}/part_2.tsv`, `${dir}/bare.tsv`);
