@@ -16,12 +16,13 @@ import {
 import * as batchnorm from "../src/kernels/batchnorm.ts";
 import * as conv2d from "../src/kernels/conv2d.ts";
 import * as conv3x3Tex from "../src/kernels/conv3x3_tex.ts";
+import * as winograd from "../src/kernels/winograd.ts";
 import * as convTiled from "../src/kernels/conv_tiled.ts";
 import * as depthwise from "../src/kernels/depthwise.ts";
 import * as reduce from "../src/kernels/reduce.ts";
 
 /** The kernel modules. */
-const MODULES = [batchnorm, conv2d, conv3x3Tex, convTiled, depthwise, reduce];
+const MODULES = [batchnorm, conv2d, conv3x3Tex, convTiled, depthwise, reduce, winograd];
 
 /** Every exported KernelSource of the kernel modules (found by shape, so new ones count). */
 const KERNELS: KernelSource[] = MODULES.flatMap((m) =>

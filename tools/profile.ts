@@ -114,6 +114,9 @@ export function classify(graph: Graph, n: number, d: Dispatch): Classified {
   const T = graph.tensors;
   let base = d.label.replace(/\[\d+:\d+\]$/, "");
   const chunk = base !== d.label;
+  // A Winograd layer's three dispatches (kernels/winograd.ts): transforms and product.
+  const wino = /:winograd-(input|gemm|output)$/.exec(base)?.[1];
+  if (wino) base = base.slice(0, -`:winograd-${wino}`.length);
   let suffix = "";
   for (const s of [":bwd:dilate", ":bwd", ":stats", ":score"]) {
     if (base.endsWith(s)) {
@@ -189,6 +192,20 @@ export function classify(graph: Graph, n: number, d: Dispatch): Classified {
       shape,
       flops: 0,
       bytes: (vol(node.output) + n * outT.c * inT.h * inT.w) * 4,
+    };
+  }
+  if (wino) {
+    // The transforms read (input) or write (output) one plane per tile and write or read
+    // (m+2)^2 values per m x m tile (m from the transform's pipeline name).
+    const m = Number(/^winograd_f(\d)_/.exec(pipe)?.[1] ?? 0);
+    const plane = (wino === "input") === bwd ? node.output : node.input;
+    return {
+      kind,
+      variant: `winograd ${wino}`,
+      shape,
+      // Counted on the product, as the direct convolution's multiply-adds (comparable GFLOP/s).
+      flops: wino === "gemm" ? 2 * macs : 0,
+      bytes: m ? vol(plane) * 4 * (1 + (m + 2) ** 2 / m ** 2) : 0,
     };
   }
   let variant: string;

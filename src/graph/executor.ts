@@ -21,6 +21,7 @@ import {
   paddedBias,
   recordConv2d,
   recordConv2dBackwardData,
+  zeros,
 } from "../kernels/conv2d.ts";
 import {
   depthwiseBias,
@@ -31,12 +32,11 @@ import {
   recordDepthwiseTiledBackwardData,
 } from "../kernels/depthwise.ts";
 import {
-  recordConv3x3Tex,
-  recordConv3x3TexGradient,
-  tex3x3ConfigFor,
-  tex3x3Size,
-  tex3x3Weights,
-} from "../kernels/conv3x3_tex.ts";
+  recordWinogradConv,
+  recordWinogradWeights,
+  winogradTileFor,
+  type WinogradWeights,
+} from "../kernels/winograd.ts";
 import { Recorder } from "../kernels/recorder.ts";
 import { recordConvTiled, recordConvTiledBackwardData } from "../kernels/conv_tiled.ts";
 import {
@@ -73,13 +73,13 @@ export interface ExecutorOptions {
 
 /**
  * A convolution's uploaded parameters, in the layouts of the kernels that serve it (chosen by
- * the layer shape only): "depthwise" ([C][K][K], one buffer for both directions), "tex3x3"
- * (3x3 stride-1 layers the texture kernels of kernels/conv3x3_tex.ts serve: one texture per
- * direction) or "dense" (the forward and backward-data layouts of kernels/conv2d.ts).
+ * the layer shape only): "depthwise" ([C][K][K], one buffer for both directions), "winograd"
+ * (3x3 stride-1 layers on the register family, kernels/winograd.ts: the transformed weights of
+ * each direction) or "dense" (the forward and backward-data layouts of kernels/conv2d.ts).
  */
 type ConvParams =
   | { kind: "depthwise" | "dense"; fwd: GPUBuffer; bwd: GPUBuffer; bias: GPUBuffer }
-  | { kind: "tex3x3"; fwd: GPUTexture; bwd: GPUTexture; bias: GPUBuffer };
+  | { kind: "winograd"; fwd: WinogradWeights; bwd: WinogradWeights; bias: GPUBuffer };
 
 /** Whether a convolution node is depthwise (groups = input = output channels). */
 function isDepthwise(node: ConvNode, t: TensorInfo[]): boolean {
@@ -203,8 +203,8 @@ export class Executor {
   readonly maxBatch: number;
   /**
    * The convolution kernel kinds this network runs on, with how many layers each serves:
-   * "tex3x3" (3x3 stride-1 texture kernels), "dense" (buffer kernels) and "depthwise",
-   * e.g. `{ tex3x3: 4, dense: 3 }`; kinds that serve no layer are absent. Within the family
+   * "winograd" (3x3 stride-1 Winograd kernels), "dense" (buffer kernels) and "depthwise",
+   * e.g. `{ winograd: 4, dense: 3 }`; kinds that serve no layer are absent. Within the family
    * {@link Executor.kernels} (register or tiled). For display (the web page shows both beside
    * the adapter's name).
    */
@@ -284,13 +284,9 @@ export class Executor {
   #upload(weights: GraphWeights): void {
     const gpu = this.#gpu;
     const t = this.graph.tensors;
-    // One host array for the texels of every 3x3 texture (tex3x3Weights), grown to the largest.
-    let texels = new Float32Array(0);
-    const scratch = (cout: number, cin: number, direction: "forward" | "input-gradient") => {
-      const floats = tex3x3Size(cout, cin, direction).floats;
-      if (texels.length < floats) texels = new Float32Array(floats);
-      return texels;
-    };
+    // Weight transforms recorded for the Winograd layers, submitted at the end of the upload.
+    const rec = new Recorder(gpu);
+    const transient: GPUBuffer[] = [];
     for (const n of this.graph.nodes) {
       if (n.kind === "conv") {
         const cin = t[n.input].c, cout = t[n.output].c;
@@ -313,21 +309,23 @@ export class Executor {
           );
         }
         const b = gpu.storageFrom(`${n.name}.bias`, paddedBias(bias, cout));
-        if (
-          this.kernels === "register" && tex3x3ConfigFor({
+        const m = this.kernels === "register"
+          ? winogradTileFor({
             k: n.k,
             stride: n.stride,
             pad: n.pad,
             hin: t[n.input].h,
             win: t[n.input].w,
           })
-        ) {
-          const tex = (label: string, direction: "forward" | "input-gradient") =>
-            tex3x3Weights(gpu, label, w, cout, cin, direction, scratch(cout, cin, direction));
+          : undefined;
+        if (m) {
+          // The weights go up as they are; the queue transforms them (both directions).
+          const raw = gpu.storageFrom(`${n.name}.weight`, w);
+          transient.push(raw);
           this.#conv.set(n.name, {
-            kind: "tex3x3",
-            fwd: tex(`${n.name}.weight:tex`, "forward"),
-            bwd: tex(`${n.name}.weight:tex-bwd`, "input-gradient"),
+            kind: "winograd",
+            fwd: recordWinogradWeights(rec, n.name, m, raw, cout, cin, "forward"),
+            bwd: recordWinogradWeights(rec, `${n.name}:bwd`, m, raw, cout, cin, "input-gradient"),
             bias: b,
           });
           continue;
@@ -370,6 +368,17 @@ export class Executor {
         });
       }
     }
+    const dispatches = rec.finish();
+    if (dispatches.length > 0) {
+      const enc = gpu.device.createCommandEncoder({
+        label: `${this.graph.name} weight transforms`,
+      });
+      encodeDispatches(enc, dispatches);
+      gpu.device.queue.submit([enc.finish()]);
+    }
+    // Freed once the submitted transforms have run (WebGPU keeps them alive until then).
+    for (const b of transient) b.destroy();
+    rec.uniforms.destroy();
   }
 
   /**
@@ -437,6 +446,14 @@ export class Executor {
    */
   #recordForward(st: PlanState, embedding: GPUBuffer): void {
     const { n, rec, pool, act, live } = st;
+    // Winograd scratch (V and M): taken for one layer's dispatches, then back to the pool.
+    const taken: GPUBuffer[] = [];
+    const scratch = (bytes: number) => {
+      const b = pool.get("winograd-scratch", bytes);
+      taken.push(b);
+      return b;
+    };
+    const giveBack = () => taken.splice(0).forEach((b) => pool.put(b));
     const g = this.graph;
     const T = g.tensors;
     const release = (id: number) => {
@@ -458,9 +475,9 @@ export class Executor {
           if (this.kernels === "tiled") {
             recordDepthwiseTiled(rec, node.name, dg, x, p.fwd, p.bias, y);
           } else recordDepthwiseConv2d(rec, node.name, dg, x, p.fwd, p.bias, y);
-        } else if (p.kind === "tex3x3") {
-          const geo = denseGeometry(n, node, inT, outT);
-          recordConv3x3Tex(rec, node.name, geo, x, p.fwd, p.bias, y);
+        } else if (p.kind === "winograd") {
+          recordWinogradConv(rec, node.name, n, inT.h, inT.w, x, p.fwd, p.bias, y, false, scratch);
+          giveBack();
         } else if (this.kernels === "tiled") {
           const geo = denseGeometry(n, node, inT, outT);
           recordConvTiled(rec, node.name, geo, x, p.fwd, p.bias, y);
@@ -508,6 +525,14 @@ export class Executor {
    */
   #recordReverse(st: PlanState, scores: GPUBuffer): void {
     const { n, rec, pool, act, live } = st;
+    // Winograd scratch (V and M): taken for one layer's dispatches, then back to the pool.
+    const taken: GPUBuffer[] = [];
+    const scratch = (bytes: number) => {
+      const b = pool.get("winograd-scratch", bytes);
+      taken.push(b);
+      return b;
+    };
+    const giveBack = () => taken.splice(0).forEach((b) => pool.put(b));
     const g = this.graph;
     const T = g.tensors;
     const plan = this.#reverse;
@@ -556,9 +581,22 @@ export class Executor {
           if (this.kernels === "tiled") {
             recordDepthwiseTiledBackwardData(rec, `${node.name}:bwd`, dg, gy!, p.bwd, buf, acc);
           } else recordDepthwiseBackwardData(rec, `${node.name}:bwd`, dg, gy!, p.bwd, buf, acc);
-        } else if (p.kind === "tex3x3") {
-          const geo = denseGeometry(n, node, inT, outT);
-          recordConv3x3TexGradient(rec, `${node.name}:bwd`, geo, gy!, p.bwd, buf, acc);
+        } else if (p.kind === "winograd") {
+          const zero = zeros(this.#gpu, inT.c);
+          recordWinogradConv(
+            rec,
+            `${node.name}:bwd`,
+            n,
+            inT.h,
+            inT.w,
+            gy!,
+            p.bwd,
+            zero,
+            buf,
+            acc,
+            scratch,
+          );
+          giveBack();
         } else if (this.kernels === "tiled") {
           const geo = denseGeometry(n, node, inT, outT);
           recordConvTiledBackwardData(rec, `${node.name}:bwd`, geo, gy!, p.bwd, buf, acc);
@@ -762,7 +800,8 @@ export class Executor {
   destroy(): void {
     this.#destroyPlans();
     for (const c of this.#conv.values()) {
-      new Set<GPUBuffer | GPUTexture>([c.fwd, c.bwd, c.bias]).forEach((b) => b.destroy());
+      const bufs = c.kind === "winograd" ? [c.fwd.u, c.bwd.u, c.bias] : [c.fwd, c.bwd, c.bias];
+      new Set<GPUBuffer | GPUTexture>(bufs).forEach((b) => b.destroy());
     }
     for (const b of this.#bn.values()) b.destroy();
     for (const h of this.#head.values()) [h.wt, h.prm].forEach((b) => b.destroy());
