@@ -2,7 +2,8 @@
 //
 // y tile = A^T M A + bias for the 6x6 product values M[xi][k][t] of tile t; the
 // pixels of a tile outside the plane are dropped. acc adds to what y holds.
-// One invocation per (tile, output channel); the channel is workgroup_id.z.
+// One invocation per 4 consecutive tiles of one output channel (workgroup_id.z), so that
+// M is read as vec4 loads.
 
 struct Params {
   k: u32, // output channels
@@ -18,7 +19,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> mm: array<f32>; // [36][kp][tp]
+@group(0) @binding(1) var<storage, read> mm: array<vec4<f32>>; // [36][kp][tp / 4]
 @group(0) @binding(2) var<storage, read> bias: array<f32>; // [>= k]
 @group(0) @binding(3) var<storage, read_write> y: array<f32>; // [n][k][h][w]
 
@@ -32,17 +33,12 @@ fn put(i: u32, v: f32) {
 
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-  let t = (wid.x + wid.y * p.fold) * 8u + li;
+  let g = (wid.x + wid.y * p.fold) * 8u + li;
+  let tb = g * 4u;
   let k = wid.z;
-  let live = t < p.tiles;
-  let tc = min(t, p.tiles - 1u);
   let per = p.th * p.tw;
-  let img = tc / per;
-  let r = tc % per;
-  let oy = (r / p.tw) * 4u;
-  let ox = (r % p.tw) * 4u;
-  let ks = p.kp * p.tp;
-  let i0 = k * p.tp + tc;
+  let ks = p.kp * p.tp / 4u;
+  let i0 = min(k * p.tp / 4u + g, ks - 1u);
   let m0_0 = mm[i0 + 0u * ks];
   let m0_1 = mm[i0 + 1u * ks];
   let m0_2 = mm[i0 + 2u * ks];
@@ -79,65 +75,269 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   let m5_3 = mm[i0 + 33u * ks];
   let m5_4 = mm[i0 + 34u * ks];
   let m5_5 = mm[i0 + 35u * ks];
-  let s0_0 = m0_0 + m1_0 + m2_0 + m3_0 + m4_0;
-  let s0_1 = m0_1 + m1_1 + m2_1 + m3_1 + m4_1;
-  let s0_2 = m0_2 + m1_2 + m2_2 + m3_2 + m4_2;
-  let s0_3 = m0_3 + m1_3 + m2_3 + m3_3 + m4_3;
-  let s0_4 = m0_4 + m1_4 + m2_4 + m3_4 + m4_4;
-  let s0_5 = m0_5 + m1_5 + m2_5 + m3_5 + m4_5;
-  let s1_0 = m1_0 - m2_0 + 2.0 * m3_0 - 2.0 * m4_0;
-  let s1_1 = m1_1 - m2_1 + 2.0 * m3_1 - 2.0 * m4_1;
-  let s1_2 = m1_2 - m2_2 + 2.0 * m3_2 - 2.0 * m4_2;
-  let s1_3 = m1_3 - m2_3 + 2.0 * m3_3 - 2.0 * m4_3;
-  let s1_4 = m1_4 - m2_4 + 2.0 * m3_4 - 2.0 * m4_4;
-  let s1_5 = m1_5 - m2_5 + 2.0 * m3_5 - 2.0 * m4_5;
-  let s2_0 = m1_0 + m2_0 + 4.0 * m3_0 + 4.0 * m4_0;
-  let s2_1 = m1_1 + m2_1 + 4.0 * m3_1 + 4.0 * m4_1;
-  let s2_2 = m1_2 + m2_2 + 4.0 * m3_2 + 4.0 * m4_2;
-  let s2_3 = m1_3 + m2_3 + 4.0 * m3_3 + 4.0 * m4_3;
-  let s2_4 = m1_4 + m2_4 + 4.0 * m3_4 + 4.0 * m4_4;
-  let s2_5 = m1_5 + m2_5 + 4.0 * m3_5 + 4.0 * m4_5;
-  let s3_0 = m1_0 - m2_0 + 8.0 * m3_0 - 8.0 * m4_0 + m5_0;
-  let s3_1 = m1_1 - m2_1 + 8.0 * m3_1 - 8.0 * m4_1 + m5_1;
-  let s3_2 = m1_2 - m2_2 + 8.0 * m3_2 - 8.0 * m4_2 + m5_2;
-  let s3_3 = m1_3 - m2_3 + 8.0 * m3_3 - 8.0 * m4_3 + m5_3;
-  let s3_4 = m1_4 - m2_4 + 8.0 * m3_4 - 8.0 * m4_4 + m5_4;
-  let s3_5 = m1_5 - m2_5 + 8.0 * m3_5 - 8.0 * m4_5 + m5_5;
-  let r0_0 = s0_0 + s0_1 + s0_2 + s0_3 + s0_4;
-  let r1_0 = s1_0 + s1_1 + s1_2 + s1_3 + s1_4;
-  let r2_0 = s2_0 + s2_1 + s2_2 + s2_3 + s2_4;
-  let r3_0 = s3_0 + s3_1 + s3_2 + s3_3 + s3_4;
-  let r0_1 = s0_1 - s0_2 + 2.0 * s0_3 - 2.0 * s0_4;
-  let r1_1 = s1_1 - s1_2 + 2.0 * s1_3 - 2.0 * s1_4;
-  let r2_1 = s2_1 - s2_2 + 2.0 * s2_3 - 2.0 * s2_4;
-  let r3_1 = s3_1 - s3_2 + 2.0 * s3_3 - 2.0 * s3_4;
-  let r0_2 = s0_1 + s0_2 + 4.0 * s0_3 + 4.0 * s0_4;
-  let r1_2 = s1_1 + s1_2 + 4.0 * s1_3 + 4.0 * s1_4;
-  let r2_2 = s2_1 + s2_2 + 4.0 * s2_3 + 4.0 * s2_4;
-  let r3_2 = s3_1 + s3_2 + 4.0 * s3_3 + 4.0 * s3_4;
-  let r0_3 = s0_1 - s0_2 + 8.0 * s0_3 - 8.0 * s0_4 + s0_5;
-  let r1_3 = s1_1 - s1_2 + 8.0 * s1_3 - 8.0 * s1_4 + s1_5;
-  let r2_3 = s2_1 - s2_2 + 8.0 * s2_3 - 8.0 * s2_4 + s2_5;
-  let r3_3 = s3_1 - s3_2 + 8.0 * s3_3 - 8.0 * s3_4 + s3_5;
-  if (!live) {
-    return;
-  }
   let b = bias[k];
-  let base = ((img * p.k + k) * p.h + oy) * p.w + ox;
-  put(base + 0u * p.w + 0u, r0_0 + b);
-  if (ox + 1u < p.w) { put(base + 0u * p.w + 1u, r0_1 + b); }
-  if (ox + 2u < p.w) { put(base + 0u * p.w + 2u, r0_2 + b); }
-  if (ox + 3u < p.w) { put(base + 0u * p.w + 3u, r0_3 + b); }
-  if (oy + 1u < p.h) { put(base + 1u * p.w + 0u, r1_0 + b); }
-  if (oy + 1u < p.h && ox + 1u < p.w) { put(base + 1u * p.w + 1u, r1_1 + b); }
-  if (oy + 1u < p.h && ox + 2u < p.w) { put(base + 1u * p.w + 2u, r1_2 + b); }
-  if (oy + 1u < p.h && ox + 3u < p.w) { put(base + 1u * p.w + 3u, r1_3 + b); }
-  if (oy + 2u < p.h) { put(base + 2u * p.w + 0u, r2_0 + b); }
-  if (oy + 2u < p.h && ox + 1u < p.w) { put(base + 2u * p.w + 1u, r2_1 + b); }
-  if (oy + 2u < p.h && ox + 2u < p.w) { put(base + 2u * p.w + 2u, r2_2 + b); }
-  if (oy + 2u < p.h && ox + 3u < p.w) { put(base + 2u * p.w + 3u, r2_3 + b); }
-  if (oy + 3u < p.h) { put(base + 3u * p.w + 0u, r3_0 + b); }
-  if (oy + 3u < p.h && ox + 1u < p.w) { put(base + 3u * p.w + 1u, r3_1 + b); }
-  if (oy + 3u < p.h && ox + 2u < p.w) { put(base + 3u * p.w + 2u, r3_2 + b); }
-  if (oy + 3u < p.h && ox + 3u < p.w) { put(base + 3u * p.w + 3u, r3_3 + b); }
+  let t0 = tb + 0u;
+  let live0 = t0 < p.tiles;
+  let tc0 = min(t0, p.tiles - 1u);
+  let img0 = tc0 / per;
+  let r0 = tc0 % per;
+  let ty0 = (r0 / p.tw) * 4u;
+  let tx0 = (r0 % p.tw) * 4u;
+  let s0_0_0 = m0_0[0] + m1_0[0] + m2_0[0] + m3_0[0] + m4_0[0];
+  let s0_0_1 = m0_1[0] + m1_1[0] + m2_1[0] + m3_1[0] + m4_1[0];
+  let s0_0_2 = m0_2[0] + m1_2[0] + m2_2[0] + m3_2[0] + m4_2[0];
+  let s0_0_3 = m0_3[0] + m1_3[0] + m2_3[0] + m3_3[0] + m4_3[0];
+  let s0_0_4 = m0_4[0] + m1_4[0] + m2_4[0] + m3_4[0] + m4_4[0];
+  let s0_0_5 = m0_5[0] + m1_5[0] + m2_5[0] + m3_5[0] + m4_5[0];
+  let s0_1_0 = m1_0[0] - m2_0[0] + 2.0 * m3_0[0] - 2.0 * m4_0[0];
+  let s0_1_1 = m1_1[0] - m2_1[0] + 2.0 * m3_1[0] - 2.0 * m4_1[0];
+  let s0_1_2 = m1_2[0] - m2_2[0] + 2.0 * m3_2[0] - 2.0 * m4_2[0];
+  let s0_1_3 = m1_3[0] - m2_3[0] + 2.0 * m3_3[0] - 2.0 * m4_3[0];
+  let s0_1_4 = m1_4[0] - m2_4[0] + 2.0 * m3_4[0] - 2.0 * m4_4[0];
+  let s0_1_5 = m1_5[0] - m2_5[0] + 2.0 * m3_5[0] - 2.0 * m4_5[0];
+  let s0_2_0 = m1_0[0] + m2_0[0] + 4.0 * m3_0[0] + 4.0 * m4_0[0];
+  let s0_2_1 = m1_1[0] + m2_1[0] + 4.0 * m3_1[0] + 4.0 * m4_1[0];
+  let s0_2_2 = m1_2[0] + m2_2[0] + 4.0 * m3_2[0] + 4.0 * m4_2[0];
+  let s0_2_3 = m1_3[0] + m2_3[0] + 4.0 * m3_3[0] + 4.0 * m4_3[0];
+  let s0_2_4 = m1_4[0] + m2_4[0] + 4.0 * m3_4[0] + 4.0 * m4_4[0];
+  let s0_2_5 = m1_5[0] + m2_5[0] + 4.0 * m3_5[0] + 4.0 * m4_5[0];
+  let s0_3_0 = m1_0[0] - m2_0[0] + 8.0 * m3_0[0] - 8.0 * m4_0[0] + m5_0[0];
+  let s0_3_1 = m1_1[0] - m2_1[0] + 8.0 * m3_1[0] - 8.0 * m4_1[0] + m5_1[0];
+  let s0_3_2 = m1_2[0] - m2_2[0] + 8.0 * m3_2[0] - 8.0 * m4_2[0] + m5_2[0];
+  let s0_3_3 = m1_3[0] - m2_3[0] + 8.0 * m3_3[0] - 8.0 * m4_3[0] + m5_3[0];
+  let s0_3_4 = m1_4[0] - m2_4[0] + 8.0 * m3_4[0] - 8.0 * m4_4[0] + m5_4[0];
+  let s0_3_5 = m1_5[0] - m2_5[0] + 8.0 * m3_5[0] - 8.0 * m4_5[0] + m5_5[0];
+  let r0_0_0 = s0_0_0 + s0_0_1 + s0_0_2 + s0_0_3 + s0_0_4;
+  let r0_1_0 = s0_1_0 + s0_1_1 + s0_1_2 + s0_1_3 + s0_1_4;
+  let r0_2_0 = s0_2_0 + s0_2_1 + s0_2_2 + s0_2_3 + s0_2_4;
+  let r0_3_0 = s0_3_0 + s0_3_1 + s0_3_2 + s0_3_3 + s0_3_4;
+  let r0_0_1 = s0_0_1 - s0_0_2 + 2.0 * s0_0_3 - 2.0 * s0_0_4;
+  let r0_1_1 = s0_1_1 - s0_1_2 + 2.0 * s0_1_3 - 2.0 * s0_1_4;
+  let r0_2_1 = s0_2_1 - s0_2_2 + 2.0 * s0_2_3 - 2.0 * s0_2_4;
+  let r0_3_1 = s0_3_1 - s0_3_2 + 2.0 * s0_3_3 - 2.0 * s0_3_4;
+  let r0_0_2 = s0_0_1 + s0_0_2 + 4.0 * s0_0_3 + 4.0 * s0_0_4;
+  let r0_1_2 = s0_1_1 + s0_1_2 + 4.0 * s0_1_3 + 4.0 * s0_1_4;
+  let r0_2_2 = s0_2_1 + s0_2_2 + 4.0 * s0_2_3 + 4.0 * s0_2_4;
+  let r0_3_2 = s0_3_1 + s0_3_2 + 4.0 * s0_3_3 + 4.0 * s0_3_4;
+  let r0_0_3 = s0_0_1 - s0_0_2 + 8.0 * s0_0_3 - 8.0 * s0_0_4 + s0_0_5;
+  let r0_1_3 = s0_1_1 - s0_1_2 + 8.0 * s0_1_3 - 8.0 * s0_1_4 + s0_1_5;
+  let r0_2_3 = s0_2_1 - s0_2_2 + 8.0 * s0_2_3 - 8.0 * s0_2_4 + s0_2_5;
+  let r0_3_3 = s0_3_1 - s0_3_2 + 8.0 * s0_3_3 - 8.0 * s0_3_4 + s0_3_5;
+  if (live0) {
+    let base = ((img0 * p.k + k) * p.h + ty0) * p.w + tx0;
+    put(base + 0u * p.w + 0u, r0_0_0 + b);
+    if (tx0 + 1u < p.w) { put(base + 0u * p.w + 1u, r0_0_1 + b); }
+    if (tx0 + 2u < p.w) { put(base + 0u * p.w + 2u, r0_0_2 + b); }
+    if (tx0 + 3u < p.w) { put(base + 0u * p.w + 3u, r0_0_3 + b); }
+    if (ty0 + 1u < p.h) { put(base + 1u * p.w + 0u, r0_1_0 + b); }
+    if (ty0 + 1u < p.h && tx0 + 1u < p.w) { put(base + 1u * p.w + 1u, r0_1_1 + b); }
+    if (ty0 + 1u < p.h && tx0 + 2u < p.w) { put(base + 1u * p.w + 2u, r0_1_2 + b); }
+    if (ty0 + 1u < p.h && tx0 + 3u < p.w) { put(base + 1u * p.w + 3u, r0_1_3 + b); }
+    if (ty0 + 2u < p.h) { put(base + 2u * p.w + 0u, r0_2_0 + b); }
+    if (ty0 + 2u < p.h && tx0 + 1u < p.w) { put(base + 2u * p.w + 1u, r0_2_1 + b); }
+    if (ty0 + 2u < p.h && tx0 + 2u < p.w) { put(base + 2u * p.w + 2u, r0_2_2 + b); }
+    if (ty0 + 2u < p.h && tx0 + 3u < p.w) { put(base + 2u * p.w + 3u, r0_2_3 + b); }
+    if (ty0 + 3u < p.h) { put(base + 3u * p.w + 0u, r0_3_0 + b); }
+    if (ty0 + 3u < p.h && tx0 + 1u < p.w) { put(base + 3u * p.w + 1u, r0_3_1 + b); }
+    if (ty0 + 3u < p.h && tx0 + 2u < p.w) { put(base + 3u * p.w + 2u, r0_3_2 + b); }
+    if (ty0 + 3u < p.h && tx0 + 3u < p.w) { put(base + 3u * p.w + 3u, r0_3_3 + b); }
+  }
+  let t1 = tb + 1u;
+  let live1 = t1 < p.tiles;
+  let tc1 = min(t1, p.tiles - 1u);
+  let img1 = tc1 / per;
+  let r1 = tc1 % per;
+  let ty1 = (r1 / p.tw) * 4u;
+  let tx1 = (r1 % p.tw) * 4u;
+  let s1_0_0 = m0_0[1] + m1_0[1] + m2_0[1] + m3_0[1] + m4_0[1];
+  let s1_0_1 = m0_1[1] + m1_1[1] + m2_1[1] + m3_1[1] + m4_1[1];
+  let s1_0_2 = m0_2[1] + m1_2[1] + m2_2[1] + m3_2[1] + m4_2[1];
+  let s1_0_3 = m0_3[1] + m1_3[1] + m2_3[1] + m3_3[1] + m4_3[1];
+  let s1_0_4 = m0_4[1] + m1_4[1] + m2_4[1] + m3_4[1] + m4_4[1];
+  let s1_0_5 = m0_5[1] + m1_5[1] + m2_5[1] + m3_5[1] + m4_5[1];
+  let s1_1_0 = m1_0[1] - m2_0[1] + 2.0 * m3_0[1] - 2.0 * m4_0[1];
+  let s1_1_1 = m1_1[1] - m2_1[1] + 2.0 * m3_1[1] - 2.0 * m4_1[1];
+  let s1_1_2 = m1_2[1] - m2_2[1] + 2.0 * m3_2[1] - 2.0 * m4_2[1];
+  let s1_1_3 = m1_3[1] - m2_3[1] + 2.0 * m3_3[1] - 2.0 * m4_3[1];
+  let s1_1_4 = m1_4[1] - m2_4[1] + 2.0 * m3_4[1] - 2.0 * m4_4[1];
+  let s1_1_5 = m1_5[1] - m2_5[1] + 2.0 * m3_5[1] - 2.0 * m4_5[1];
+  let s1_2_0 = m1_0[1] + m2_0[1] + 4.0 * m3_0[1] + 4.0 * m4_0[1];
+  let s1_2_1 = m1_1[1] + m2_1[1] + 4.0 * m3_1[1] + 4.0 * m4_1[1];
+  let s1_2_2 = m1_2[1] + m2_2[1] + 4.0 * m3_2[1] + 4.0 * m4_2[1];
+  let s1_2_3 = m1_3[1] + m2_3[1] + 4.0 * m3_3[1] + 4.0 * m4_3[1];
+  let s1_2_4 = m1_4[1] + m2_4[1] + 4.0 * m3_4[1] + 4.0 * m4_4[1];
+  let s1_2_5 = m1_5[1] + m2_5[1] + 4.0 * m3_5[1] + 4.0 * m4_5[1];
+  let s1_3_0 = m1_0[1] - m2_0[1] + 8.0 * m3_0[1] - 8.0 * m4_0[1] + m5_0[1];
+  let s1_3_1 = m1_1[1] - m2_1[1] + 8.0 * m3_1[1] - 8.0 * m4_1[1] + m5_1[1];
+  let s1_3_2 = m1_2[1] - m2_2[1] + 8.0 * m3_2[1] - 8.0 * m4_2[1] + m5_2[1];
+  let s1_3_3 = m1_3[1] - m2_3[1] + 8.0 * m3_3[1] - 8.0 * m4_3[1] + m5_3[1];
+  let s1_3_4 = m1_4[1] - m2_4[1] + 8.0 * m3_4[1] - 8.0 * m4_4[1] + m5_4[1];
+  let s1_3_5 = m1_5[1] - m2_5[1] + 8.0 * m3_5[1] - 8.0 * m4_5[1] + m5_5[1];
+  let r1_0_0 = s1_0_0 + s1_0_1 + s1_0_2 + s1_0_3 + s1_0_4;
+  let r1_1_0 = s1_1_0 + s1_1_1 + s1_1_2 + s1_1_3 + s1_1_4;
+  let r1_2_0 = s1_2_0 + s1_2_1 + s1_2_2 + s1_2_3 + s1_2_4;
+  let r1_3_0 = s1_3_0 + s1_3_1 + s1_3_2 + s1_3_3 + s1_3_4;
+  let r1_0_1 = s1_0_1 - s1_0_2 + 2.0 * s1_0_3 - 2.0 * s1_0_4;
+  let r1_1_1 = s1_1_1 - s1_1_2 + 2.0 * s1_1_3 - 2.0 * s1_1_4;
+  let r1_2_1 = s1_2_1 - s1_2_2 + 2.0 * s1_2_3 - 2.0 * s1_2_4;
+  let r1_3_1 = s1_3_1 - s1_3_2 + 2.0 * s1_3_3 - 2.0 * s1_3_4;
+  let r1_0_2 = s1_0_1 + s1_0_2 + 4.0 * s1_0_3 + 4.0 * s1_0_4;
+  let r1_1_2 = s1_1_1 + s1_1_2 + 4.0 * s1_1_3 + 4.0 * s1_1_4;
+  let r1_2_2 = s1_2_1 + s1_2_2 + 4.0 * s1_2_3 + 4.0 * s1_2_4;
+  let r1_3_2 = s1_3_1 + s1_3_2 + 4.0 * s1_3_3 + 4.0 * s1_3_4;
+  let r1_0_3 = s1_0_1 - s1_0_2 + 8.0 * s1_0_3 - 8.0 * s1_0_4 + s1_0_5;
+  let r1_1_3 = s1_1_1 - s1_1_2 + 8.0 * s1_1_3 - 8.0 * s1_1_4 + s1_1_5;
+  let r1_2_3 = s1_2_1 - s1_2_2 + 8.0 * s1_2_3 - 8.0 * s1_2_4 + s1_2_5;
+  let r1_3_3 = s1_3_1 - s1_3_2 + 8.0 * s1_3_3 - 8.0 * s1_3_4 + s1_3_5;
+  if (live1) {
+    let base = ((img1 * p.k + k) * p.h + ty1) * p.w + tx1;
+    put(base + 0u * p.w + 0u, r1_0_0 + b);
+    if (tx1 + 1u < p.w) { put(base + 0u * p.w + 1u, r1_0_1 + b); }
+    if (tx1 + 2u < p.w) { put(base + 0u * p.w + 2u, r1_0_2 + b); }
+    if (tx1 + 3u < p.w) { put(base + 0u * p.w + 3u, r1_0_3 + b); }
+    if (ty1 + 1u < p.h) { put(base + 1u * p.w + 0u, r1_1_0 + b); }
+    if (ty1 + 1u < p.h && tx1 + 1u < p.w) { put(base + 1u * p.w + 1u, r1_1_1 + b); }
+    if (ty1 + 1u < p.h && tx1 + 2u < p.w) { put(base + 1u * p.w + 2u, r1_1_2 + b); }
+    if (ty1 + 1u < p.h && tx1 + 3u < p.w) { put(base + 1u * p.w + 3u, r1_1_3 + b); }
+    if (ty1 + 2u < p.h) { put(base + 2u * p.w + 0u, r1_2_0 + b); }
+    if (ty1 + 2u < p.h && tx1 + 1u < p.w) { put(base + 2u * p.w + 1u, r1_2_1 + b); }
+    if (ty1 + 2u < p.h && tx1 + 2u < p.w) { put(base + 2u * p.w + 2u, r1_2_2 + b); }
+    if (ty1 + 2u < p.h && tx1 + 3u < p.w) { put(base + 2u * p.w + 3u, r1_2_3 + b); }
+    if (ty1 + 3u < p.h) { put(base + 3u * p.w + 0u, r1_3_0 + b); }
+    if (ty1 + 3u < p.h && tx1 + 1u < p.w) { put(base + 3u * p.w + 1u, r1_3_1 + b); }
+    if (ty1 + 3u < p.h && tx1 + 2u < p.w) { put(base + 3u * p.w + 2u, r1_3_2 + b); }
+    if (ty1 + 3u < p.h && tx1 + 3u < p.w) { put(base + 3u * p.w + 3u, r1_3_3 + b); }
+  }
+  let t2 = tb + 2u;
+  let live2 = t2 < p.tiles;
+  let tc2 = min(t2, p.tiles - 1u);
+  let img2 = tc2 / per;
+  let r2 = tc2 % per;
+  let ty2 = (r2 / p.tw) * 4u;
+  let tx2 = (r2 % p.tw) * 4u;
+  let s2_0_0 = m0_0[2] + m1_0[2] + m2_0[2] + m3_0[2] + m4_0[2];
+  let s2_0_1 = m0_1[2] + m1_1[2] + m2_1[2] + m3_1[2] + m4_1[2];
+  let s2_0_2 = m0_2[2] + m1_2[2] + m2_2[2] + m3_2[2] + m4_2[2];
+  let s2_0_3 = m0_3[2] + m1_3[2] + m2_3[2] + m3_3[2] + m4_3[2];
+  let s2_0_4 = m0_4[2] + m1_4[2] + m2_4[2] + m3_4[2] + m4_4[2];
+  let s2_0_5 = m0_5[2] + m1_5[2] + m2_5[2] + m3_5[2] + m4_5[2];
+  let s2_1_0 = m1_0[2] - m2_0[2] + 2.0 * m3_0[2] - 2.0 * m4_0[2];
+  let s2_1_1 = m1_1[2] - m2_1[2] + 2.0 * m3_1[2] - 2.0 * m4_1[2];
+  let s2_1_2 = m1_2[2] - m2_2[2] + 2.0 * m3_2[2] - 2.0 * m4_2[2];
+  let s2_1_3 = m1_3[2] - m2_3[2] + 2.0 * m3_3[2] - 2.0 * m4_3[2];
+  let s2_1_4 = m1_4[2] - m2_4[2] + 2.0 * m3_4[2] - 2.0 * m4_4[2];
+  let s2_1_5 = m1_5[2] - m2_5[2] + 2.0 * m3_5[2] - 2.0 * m4_5[2];
+  let s2_2_0 = m1_0[2] + m2_0[2] + 4.0 * m3_0[2] + 4.0 * m4_0[2];
+  let s2_2_1 = m1_1[2] + m2_1[2] + 4.0 * m3_1[2] + 4.0 * m4_1[2];
+  let s2_2_2 = m1_2[2] + m2_2[2] + 4.0 * m3_2[2] + 4.0 * m4_2[2];
+  let s2_2_3 = m1_3[2] + m2_3[2] + 4.0 * m3_3[2] + 4.0 * m4_3[2];
+  let s2_2_4 = m1_4[2] + m2_4[2] + 4.0 * m3_4[2] + 4.0 * m4_4[2];
+  let s2_2_5 = m1_5[2] + m2_5[2] + 4.0 * m3_5[2] + 4.0 * m4_5[2];
+  let s2_3_0 = m1_0[2] - m2_0[2] + 8.0 * m3_0[2] - 8.0 * m4_0[2] + m5_0[2];
+  let s2_3_1 = m1_1[2] - m2_1[2] + 8.0 * m3_1[2] - 8.0 * m4_1[2] + m5_1[2];
+  let s2_3_2 = m1_2[2] - m2_2[2] + 8.0 * m3_2[2] - 8.0 * m4_2[2] + m5_2[2];
+  let s2_3_3 = m1_3[2] - m2_3[2] + 8.0 * m3_3[2] - 8.0 * m4_3[2] + m5_3[2];
+  let s2_3_4 = m1_4[2] - m2_4[2] + 8.0 * m3_4[2] - 8.0 * m4_4[2] + m5_4[2];
+  let s2_3_5 = m1_5[2] - m2_5[2] + 8.0 * m3_5[2] - 8.0 * m4_5[2] + m5_5[2];
+  let r2_0_0 = s2_0_0 + s2_0_1 + s2_0_2 + s2_0_3 + s2_0_4;
+  let r2_1_0 = s2_1_0 + s2_1_1 + s2_1_2 + s2_1_3 + s2_1_4;
+  let r2_2_0 = s2_2_0 + s2_2_1 + s2_2_2 + s2_2_3 + s2_2_4;
+  let r2_3_0 = s2_3_0 + s2_3_1 + s2_3_2 + s2_3_3 + s2_3_4;
+  let r2_0_1 = s2_0_1 - s2_0_2 + 2.0 * s2_0_3 - 2.0 * s2_0_4;
+  let r2_1_1 = s2_1_1 - s2_1_2 + 2.0 * s2_1_3 - 2.0 * s2_1_4;
+  let r2_2_1 = s2_2_1 - s2_2_2 + 2.0 * s2_2_3 - 2.0 * s2_2_4;
+  let r2_3_1 = s2_3_1 - s2_3_2 + 2.0 * s2_3_3 - 2.0 * s2_3_4;
+  let r2_0_2 = s2_0_1 + s2_0_2 + 4.0 * s2_0_3 + 4.0 * s2_0_4;
+  let r2_1_2 = s2_1_1 + s2_1_2 + 4.0 * s2_1_3 + 4.0 * s2_1_4;
+  let r2_2_2 = s2_2_1 + s2_2_2 + 4.0 * s2_2_3 + 4.0 * s2_2_4;
+  let r2_3_2 = s2_3_1 + s2_3_2 + 4.0 * s2_3_3 + 4.0 * s2_3_4;
+  let r2_0_3 = s2_0_1 - s2_0_2 + 8.0 * s2_0_3 - 8.0 * s2_0_4 + s2_0_5;
+  let r2_1_3 = s2_1_1 - s2_1_2 + 8.0 * s2_1_3 - 8.0 * s2_1_4 + s2_1_5;
+  let r2_2_3 = s2_2_1 - s2_2_2 + 8.0 * s2_2_3 - 8.0 * s2_2_4 + s2_2_5;
+  let r2_3_3 = s2_3_1 - s2_3_2 + 8.0 * s2_3_3 - 8.0 * s2_3_4 + s2_3_5;
+  if (live2) {
+    let base = ((img2 * p.k + k) * p.h + ty2) * p.w + tx2;
+    put(base + 0u * p.w + 0u, r2_0_0 + b);
+    if (tx2 + 1u < p.w) { put(base + 0u * p.w + 1u, r2_0_1 + b); }
+    if (tx2 + 2u < p.w) { put(base + 0u * p.w + 2u, r2_0_2 + b); }
+    if (tx2 + 3u < p.w) { put(base + 0u * p.w + 3u, r2_0_3 + b); }
+    if (ty2 + 1u < p.h) { put(base + 1u * p.w + 0u, r2_1_0 + b); }
+    if (ty2 + 1u < p.h && tx2 + 1u < p.w) { put(base + 1u * p.w + 1u, r2_1_1 + b); }
+    if (ty2 + 1u < p.h && tx2 + 2u < p.w) { put(base + 1u * p.w + 2u, r2_1_2 + b); }
+    if (ty2 + 1u < p.h && tx2 + 3u < p.w) { put(base + 1u * p.w + 3u, r2_1_3 + b); }
+    if (ty2 + 2u < p.h) { put(base + 2u * p.w + 0u, r2_2_0 + b); }
+    if (ty2 + 2u < p.h && tx2 + 1u < p.w) { put(base + 2u * p.w + 1u, r2_2_1 + b); }
+    if (ty2 + 2u < p.h && tx2 + 2u < p.w) { put(base + 2u * p.w + 2u, r2_2_2 + b); }
+    if (ty2 + 2u < p.h && tx2 + 3u < p.w) { put(base + 2u * p.w + 3u, r2_2_3 + b); }
+    if (ty2 + 3u < p.h) { put(base + 3u * p.w + 0u, r2_3_0 + b); }
+    if (ty2 + 3u < p.h && tx2 + 1u < p.w) { put(base + 3u * p.w + 1u, r2_3_1 + b); }
+    if (ty2 + 3u < p.h && tx2 + 2u < p.w) { put(base + 3u * p.w + 2u, r2_3_2 + b); }
+    if (ty2 + 3u < p.h && tx2 + 3u < p.w) { put(base + 3u * p.w + 3u, r2_3_3 + b); }
+  }
+  let t3 = tb + 3u;
+  let live3 = t3 < p.tiles;
+  let tc3 = min(t3, p.tiles - 1u);
+  let img3 = tc3 / per;
+  let r3 = tc3 % per;
+  let ty3 = (r3 / p.tw) * 4u;
+  let tx3 = (r3 % p.tw) * 4u;
+  let s3_0_0 = m0_0[3] + m1_0[3] + m2_0[3] + m3_0[3] + m4_0[3];
+  let s3_0_1 = m0_1[3] + m1_1[3] + m2_1[3] + m3_1[3] + m4_1[3];
+  let s3_0_2 = m0_2[3] + m1_2[3] + m2_2[3] + m3_2[3] + m4_2[3];
+  let s3_0_3 = m0_3[3] + m1_3[3] + m2_3[3] + m3_3[3] + m4_3[3];
+  let s3_0_4 = m0_4[3] + m1_4[3] + m2_4[3] + m3_4[3] + m4_4[3];
+  let s3_0_5 = m0_5[3] + m1_5[3] + m2_5[3] + m3_5[3] + m4_5[3];
+  let s3_1_0 = m1_0[3] - m2_0[3] + 2.0 * m3_0[3] - 2.0 * m4_0[3];
+  let s3_1_1 = m1_1[3] - m2_1[3] + 2.0 * m3_1[3] - 2.0 * m4_1[3];
+  let s3_1_2 = m1_2[3] - m2_2[3] + 2.0 * m3_2[3] - 2.0 * m4_2[3];
+  let s3_1_3 = m1_3[3] - m2_3[3] + 2.0 * m3_3[3] - 2.0 * m4_3[3];
+  let s3_1_4 = m1_4[3] - m2_4[3] + 2.0 * m3_4[3] - 2.0 * m4_4[3];
+  let s3_1_5 = m1_5[3] - m2_5[3] + 2.0 * m3_5[3] - 2.0 * m4_5[3];
+  let s3_2_0 = m1_0[3] + m2_0[3] + 4.0 * m3_0[3] + 4.0 * m4_0[3];
+  let s3_2_1 = m1_1[3] + m2_1[3] + 4.0 * m3_1[3] + 4.0 * m4_1[3];
+  let s3_2_2 = m1_2[3] + m2_2[3] + 4.0 * m3_2[3] + 4.0 * m4_2[3];
+  let s3_2_3 = m1_3[3] + m2_3[3] + 4.0 * m3_3[3] + 4.0 * m4_3[3];
+  let s3_2_4 = m1_4[3] + m2_4[3] + 4.0 * m3_4[3] + 4.0 * m4_4[3];
+  let s3_2_5 = m1_5[3] + m2_5[3] + 4.0 * m3_5[3] + 4.0 * m4_5[3];
+  let s3_3_0 = m1_0[3] - m2_0[3] + 8.0 * m3_0[3] - 8.0 * m4_0[3] + m5_0[3];
+  let s3_3_1 = m1_1[3] - m2_1[3] + 8.0 * m3_1[3] - 8.0 * m4_1[3] + m5_1[3];
+  let s3_3_2 = m1_2[3] - m2_2[3] + 8.0 * m3_2[3] - 8.0 * m4_2[3] + m5_2[3];
+  let s3_3_3 = m1_3[3] - m2_3[3] + 8.0 * m3_3[3] - 8.0 * m4_3[3] + m5_3[3];
+  let s3_3_4 = m1_4[3] - m2_4[3] + 8.0 * m3_4[3] - 8.0 * m4_4[3] + m5_4[3];
+  let s3_3_5 = m1_5[3] - m2_5[3] + 8.0 * m3_5[3] - 8.0 * m4_5[3] + m5_5[3];
+  let r3_0_0 = s3_0_0 + s3_0_1 + s3_0_2 + s3_0_3 + s3_0_4;
+  let r3_1_0 = s3_1_0 + s3_1_1 + s3_1_2 + s3_1_3 + s3_1_4;
+  let r3_2_0 = s3_2_0 + s3_2_1 + s3_2_2 + s3_2_3 + s3_2_4;
+  let r3_3_0 = s3_3_0 + s3_3_1 + s3_3_2 + s3_3_3 + s3_3_4;
+  let r3_0_1 = s3_0_1 - s3_0_2 + 2.0 * s3_0_3 - 2.0 * s3_0_4;
+  let r3_1_1 = s3_1_1 - s3_1_2 + 2.0 * s3_1_3 - 2.0 * s3_1_4;
+  let r3_2_1 = s3_2_1 - s3_2_2 + 2.0 * s3_2_3 - 2.0 * s3_2_4;
+  let r3_3_1 = s3_3_1 - s3_3_2 + 2.0 * s3_3_3 - 2.0 * s3_3_4;
+  let r3_0_2 = s3_0_1 + s3_0_2 + 4.0 * s3_0_3 + 4.0 * s3_0_4;
+  let r3_1_2 = s3_1_1 + s3_1_2 + 4.0 * s3_1_3 + 4.0 * s3_1_4;
+  let r3_2_2 = s3_2_1 + s3_2_2 + 4.0 * s3_2_3 + 4.0 * s3_2_4;
+  let r3_3_2 = s3_3_1 + s3_3_2 + 4.0 * s3_3_3 + 4.0 * s3_3_4;
+  let r3_0_3 = s3_0_1 - s3_0_2 + 8.0 * s3_0_3 - 8.0 * s3_0_4 + s3_0_5;
+  let r3_1_3 = s3_1_1 - s3_1_2 + 8.0 * s3_1_3 - 8.0 * s3_1_4 + s3_1_5;
+  let r3_2_3 = s3_2_1 - s3_2_2 + 8.0 * s3_2_3 - 8.0 * s3_2_4 + s3_2_5;
+  let r3_3_3 = s3_3_1 - s3_3_2 + 8.0 * s3_3_3 - 8.0 * s3_3_4 + s3_3_5;
+  if (live3) {
+    let base = ((img3 * p.k + k) * p.h + ty3) * p.w + tx3;
+    put(base + 0u * p.w + 0u, r3_0_0 + b);
+    if (tx3 + 1u < p.w) { put(base + 0u * p.w + 1u, r3_0_1 + b); }
+    if (tx3 + 2u < p.w) { put(base + 0u * p.w + 2u, r3_0_2 + b); }
+    if (tx3 + 3u < p.w) { put(base + 0u * p.w + 3u, r3_0_3 + b); }
+    if (ty3 + 1u < p.h) { put(base + 1u * p.w + 0u, r3_1_0 + b); }
+    if (ty3 + 1u < p.h && tx3 + 1u < p.w) { put(base + 1u * p.w + 1u, r3_1_1 + b); }
+    if (ty3 + 1u < p.h && tx3 + 2u < p.w) { put(base + 1u * p.w + 2u, r3_1_2 + b); }
+    if (ty3 + 1u < p.h && tx3 + 3u < p.w) { put(base + 1u * p.w + 3u, r3_1_3 + b); }
+    if (ty3 + 2u < p.h) { put(base + 2u * p.w + 0u, r3_2_0 + b); }
+    if (ty3 + 2u < p.h && tx3 + 1u < p.w) { put(base + 2u * p.w + 1u, r3_2_1 + b); }
+    if (ty3 + 2u < p.h && tx3 + 2u < p.w) { put(base + 2u * p.w + 2u, r3_2_2 + b); }
+    if (ty3 + 2u < p.h && tx3 + 3u < p.w) { put(base + 2u * p.w + 3u, r3_2_3 + b); }
+    if (ty3 + 3u < p.h) { put(base + 3u * p.w + 0u, r3_3_0 + b); }
+    if (ty3 + 3u < p.h && tx3 + 1u < p.w) { put(base + 3u * p.w + 1u, r3_3_1 + b); }
+    if (ty3 + 3u < p.h && tx3 + 2u < p.w) { put(base + 3u * p.w + 2u, r3_3_2 + b); }
+    if (ty3 + 3u < p.h && tx3 + 3u < p.w) { put(base + 3u * p.w + 3u, r3_3_3 + b); }
+  }
 }

@@ -62,13 +62,30 @@ const HEADER = (what: string) => [
   `//`,
 ];
 
+/** Consecutive tiles per invocation of the transforms (V and M are read or written as vec4). */
+const Q = 4;
+
+/** Per-tile coordinate lines of the transforms: tile t0 + q, clamped, with its image and origin. */
+function tileLines(m: number, q: number): string[] {
+  return [
+    `  let t${q} = tb + ${q}u;`,
+    `  let live${q} = t${q} < p.tiles;`,
+    `  let tc${q} = min(t${q}, p.tiles - 1u);`,
+    `  let img${q} = tc${q} / per;`,
+    `  let r${q} = tc${q} % per;`,
+    `  let ty${q} = (r${q} / p.tw) * ${m}u;`,
+    `  let tx${q} = (r${q} % p.tw) * ${m}u;`,
+  ];
+}
+
 function inputShader(t: WinogradTile): string {
   const a = t.m + 2;
   const L = [
     ...HEADER(`F(${t.m}x${t.m},3x3) input transform`),
     `// V[xi][c][t] = (B^T d B)[xi] for the ${a}x${a} input patch d of tile t (zero padding`,
     `// outside the plane; tiles t >= T, the padding of the tile count, get zeros).`,
-    `// One invocation per (tile, channel); the channel is workgroup_id.z.`,
+    `// One invocation per ${Q} consecutive tiles of one channel (workgroup_id.z), so that V is`,
+    `// written as vec4 stores (a storage access costs llvmpipe a per-lane loop, whatever its width).`,
     ``,
     `struct Params {`,
     `  c: u32, // channels`,
@@ -83,45 +100,50 @@ function inputShader(t: WinogradTile): string {
     ``,
     `@group(0) @binding(0) var<uniform> p: Params;`,
     `@group(0) @binding(1) var<storage, read> x: array<f32>; // [n][c][h][w]`,
-    `@group(0) @binding(2) var<storage, read_write> v: array<f32>; // [${a * a}][c][tp]`,
+    `@group(0) @binding(2) var<storage, read_write> v: array<vec4<f32>>; // [${a * a}][c][tp / 4]`,
     ``,
     `@compute @workgroup_size(8)`,
     `fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {`,
-    `  let t = (wid.x + wid.y * p.fold) * 8u + li;`,
-    `  if (t >= p.tp) {`,
+    `  let g = (wid.x + wid.y * p.fold) * 8u + li;`,
+    `  let tb = g * ${Q}u;`,
+    `  if (tb >= p.tp) {`,
     `    return;`,
     `  }`,
     `  let c = wid.z;`,
-    `  let live = t < p.tiles;`,
-    `  let tc = min(t, p.tiles - 1u);`,
     `  let per = p.th * p.tw;`,
-    `  let img = tc / per;`,
-    `  let r = tc % per;`,
-    `  let py = i32((r / p.tw) * ${t.m}u) - 1;`,
-    `  let px = i32((r % p.tw) * ${t.m}u) - 1;`,
-    `  let plane = (img * p.c + c) * p.h;`,
+    `  let hl = i32(p.h) - 1;`,
+    `  let wl = i32(p.w) - 1;`,
   ];
-  for (let i = 0; i < a; i++) {
-    L.push(`  let y${i} = py + ${i};`);
-    L.push(`  let oky${i} = live && y${i} >= 0 && y${i} < i32(p.h);`);
-    L.push(`  let row${i} = (plane + u32(clamp(y${i}, 0, i32(p.h) - 1))) * p.w;`);
+  for (let q = 0; q < Q; q++) {
+    L.push(...tileLines(t.m, q));
+    L.push(`  let plane${q} = (img${q} * p.c + c) * p.h;`);
+    for (let i = 0; i < a; i++) {
+      L.push(`  let y${q}_${i} = i32(ty${q}) + ${i - 1};`);
+      L.push(`  let oky${q}_${i} = live${q} && y${q}_${i} >= 0 && y${q}_${i} <= hl;`);
+      L.push(`  let row${q}_${i} = (plane${q} + u32(clamp(y${q}_${i}, 0, hl))) * p.w;`);
+    }
+    for (let j = 0; j < a; j++) {
+      L.push(`  let x${q}_${j} = i32(tx${q}) + ${j - 1};`);
+      L.push(`  let okx${q}_${j} = x${q}_${j} >= 0 && x${q}_${j} <= wl;`);
+      L.push(`  let col${q}_${j} = u32(clamp(x${q}_${j}, 0, wl));`);
+    }
+    for (let i = 0; i < a; i++) {
+      for (let j = 0; j < a; j++) {
+        L.push(
+          `  let d${q}_${i}_${j} = select(0.0, x[row${q}_${i} + col${q}_${j}], oky${q}_${i} && okx${q}_${j});`,
+        );
+      }
+    }
+    L.push(...linear(t.BT, a, (k, j) => `d${q}_${k}_${j}`, (i, j) => `s${q}_${i}_${j}`, "  "));
+    L.push(...linear(t.BT, a, (l, i) => `s${q}_${i}_${l}`, (j, i) => `v${q}_${i}_${j}`, "  "));
   }
-  for (let j = 0; j < a; j++) {
-    L.push(`  let x${j} = px + ${j};`);
-    L.push(`  let okx${j} = x${j} >= 0 && x${j} < i32(p.w);`);
-    L.push(`  let col${j} = u32(clamp(x${j}, 0, i32(p.w) - 1));`);
-  }
+  L.push(`  let cs = p.c * p.tp / 4u;`);
+  L.push(`  let o = c * p.tp / 4u + g;`);
   for (let i = 0; i < a; i++) {
     for (let j = 0; j < a; j++) {
-      L.push(`  let d${i}_${j} = select(0.0, x[row${i} + col${j}], oky${i} && okx${j});`);
+      const parts = Array.from({ length: Q }, (_, q) => `v${q}_${i}_${j}`).join(", ");
+      L.push(`  v[o + ${i * a + j}u * cs] = vec4<f32>(${parts});`);
     }
-  }
-  L.push(...linear(t.BT, a, (k, j) => `d${k}_${j}`, (i, j) => `s${i}_${j}`, "  "));
-  L.push(...linear(t.BT, a, (l, i) => `s${i}_${l}`, (j, i) => `v${i}_${j}`, "  "));
-  L.push(`  let cs = p.c * p.tp;`);
-  L.push(`  let o = c * p.tp + t;`);
-  for (let i = 0; i < a; i++) {
-    for (let j = 0; j < a; j++) L.push(`  v[o + ${i * a + j}u * cs] = v${i}_${j};`);
   }
   L.push(`}`, ``);
   return L.join("\n");
@@ -133,7 +155,8 @@ function outputShader(t: WinogradTile): string {
     ...HEADER(`F(${m}x${m},3x3) output transform`),
     `// y tile = A^T M A + bias for the ${a}x${a} product values M[xi][k][t] of tile t; the`,
     `// pixels of a tile outside the plane are dropped. acc adds to what y holds.`,
-    `// One invocation per (tile, output channel); the channel is workgroup_id.z.`,
+    `// One invocation per ${Q} consecutive tiles of one output channel (workgroup_id.z), so that`,
+    `// M is read as vec4 loads.`,
     ``,
     `struct Params {`,
     `  k: u32, // output channels`,
@@ -149,7 +172,7 @@ function outputShader(t: WinogradTile): string {
     `}`,
     ``,
     `@group(0) @binding(0) var<uniform> p: Params;`,
-    `@group(0) @binding(1) var<storage, read> mm: array<f32>; // [${a * a}][kp][tp]`,
+    `@group(0) @binding(1) var<storage, read> mm: array<vec4<f32>>; // [${a * a}][kp][tp / 4]`,
     `@group(0) @binding(2) var<storage, read> bias: array<f32>; // [>= k]`,
     `@group(0) @binding(3) var<storage, read_write> y: array<f32>; // [n][k][h][w]`,
     ``,
@@ -163,33 +186,33 @@ function outputShader(t: WinogradTile): string {
     ``,
     `@compute @workgroup_size(8)`,
     `fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {`,
-    `  let t = (wid.x + wid.y * p.fold) * 8u + li;`,
+    `  let g = (wid.x + wid.y * p.fold) * 8u + li;`,
+    `  let tb = g * ${Q}u;`,
     `  let k = wid.z;`,
-    `  let live = t < p.tiles;`,
-    `  let tc = min(t, p.tiles - 1u);`,
     `  let per = p.th * p.tw;`,
-    `  let img = tc / per;`,
-    `  let r = tc % per;`,
-    `  let oy = (r / p.tw) * ${m}u;`,
-    `  let ox = (r % p.tw) * ${m}u;`,
-    `  let ks = p.kp * p.tp;`,
-    `  let i0 = k * p.tp + tc;`,
+    `  let ks = p.kp * p.tp / 4u;`,
+    `  let i0 = min(k * p.tp / 4u + g, ks - 1u);`,
   ];
   for (let i = 0; i < a; i++) {
     for (let j = 0; j < a; j++) L.push(`  let m${i}_${j} = mm[i0 + ${i * a + j}u * ks];`);
   }
-  L.push(...linear(t.AT, a, (k, j) => `m${k}_${j}`, (i, j) => `s${i}_${j}`, "  "));
-  L.push(...linear(t.AT, m, (l, i) => `s${i}_${l}`, (j, i) => `r${i}_${j}`, "  "));
-  L.push(`  if (!live) {`, `    return;`, `  }`);
   L.push(`  let b = bias[k];`);
-  L.push(`  let base = ((img * p.k + k) * p.h + oy) * p.w + ox;`);
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < m; j++) {
-      const guard = [i > 0 ? `oy + ${i}u < p.h` : "", j > 0 ? `ox + ${j}u < p.w` : ""]
-        .filter((s) => s).join(" && ");
-      const stmt = `put(base + ${i}u * p.w + ${j}u, r${i}_${j} + b);`;
-      L.push(guard ? `  if (${guard}) { ${stmt} }` : `  ${stmt}`);
+  for (let q = 0; q < Q; q++) {
+    L.push(...tileLines(m, q));
+    const src = (k: number, j: number) => `m${k}_${j}[${q}]`;
+    L.push(...linear(t.AT, a, src, (i, j) => `s${q}_${i}_${j}`, "  "));
+    L.push(...linear(t.AT, m, (l, i) => `s${q}_${i}_${l}`, (j, i) => `r${q}_${i}_${j}`, "  "));
+    L.push(`  if (live${q}) {`);
+    L.push(`    let base = ((img${q} * p.k + k) * p.h + ty${q}) * p.w + tx${q};`);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < m; j++) {
+        const guard = [i > 0 ? `ty${q} + ${i}u < p.h` : "", j > 0 ? `tx${q} + ${j}u < p.w` : ""]
+          .filter((s) => s).join(" && ");
+        const stmt = `put(base + ${i}u * p.w + ${j}u, r${q}_${i}_${j} + b);`;
+        L.push(guard ? `    if (${guard}) { ${stmt} }` : `    ${stmt}`);
+      }
     }
+    L.push(`  }`);
   }
   L.push(`}`, ``);
   return L.join("\n");

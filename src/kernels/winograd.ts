@@ -326,7 +326,8 @@ export function recordWinogradConv(
   const v = scratch(s.vBytes), mm = scratch(s.mBytes);
   const st = WINOGRAD_STAGES[m];
   const nx = (m + 2) ** 2;
-  const fIn = foldWorkgroups(Math.ceil(s.tp / 8));
+  // The transforms take 4 consecutive tiles per invocation (tools/gen_winograd.ts).
+  const fIn = foldWorkgroups(Math.ceil(s.tp / 32));
   rec.add(
     `${label}:winograd-input`,
     rec.gpu.pipeline(st.input),
@@ -343,7 +344,7 @@ export function recordWinogradConv(
     [v, weights.u, mm],
     [fG.x, fG.y, nx * (kp / WINOGRAD_GEMM_K)],
   );
-  const fOut = foldWorkgroups(Math.ceil(s.tiles / 8));
+  const fOut = foldWorkgroups(Math.ceil(s.tiles / 32));
   rec.add(
     `${label}:winograd-output`,
     rec.gpu.pipeline(st.output),
