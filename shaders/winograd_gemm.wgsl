@@ -2,14 +2,17 @@
 //
 // M[xi][k][t] = sum over c of U[xi][c][k] * V[xi][c][t], c in order 0, 1, ... (the sum of
 // every output depends on the layer shape only: bit-identical whatever the batch).
-// One invocation: 16 output channels x 16 tiles of one xi; workgroup_id.z = xi * kp/16 +
-// channel block. V and U are read as vec4 (4 tiles, 4 channels) loads.
+// One invocation: 16 output channels x 16 tiles of one xi (workgroup_id.z); the
+// invocations of an xi run over (tile block, channel block) pairs, tile blocks first, so a
+// layer with few tiles (7x7 planes) still fills every SIMD lane. V and U are read as vec4
+// (4 tiles, 4 channels) loads.
 
 struct Params {
   rows: u32, // input channels (summed over)
   kp4: u32, // output channels padded to 16, / 4
   t4: u32, // tiles padded to 16, / 4
   ntb: u32, // blocks of 16 tiles
+  blocks: u32, // ntb * kp / 16: invocations per xi
   fold: u32,
 }
 
@@ -20,14 +23,14 @@ struct Params {
 
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-  let tb0 = (wid.x + wid.y * p.fold) * 8u + li;
+  let b0 = (wid.x + wid.y * p.fold) * 8u + li;
   // Out-of-range invocations compute a valid block (clamped) and skip the stores, which
   // keeps every SIMD lane active through the loads.
-  let live = tb0 < p.ntb;
-  let tb = min(tb0, p.ntb - 1u);
-  let nkb = p.kp4 / 4u;
-  let kb = wid.z % nkb;
-  let xi = wid.z / nkb;
+  let live = b0 < p.blocks;
+  let bc = min(b0, p.blocks - 1u);
+  let tb = bc % p.ntb;
+  let kb = bc / p.ntb;
+  let xi = wid.z;
   var vi = xi * p.rows * p.t4 + tb * 4u;
   var ui = xi * p.rows * p.kp4 + kb * 4u;
   var a0_0 = vec4<f32>(0.0);

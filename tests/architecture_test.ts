@@ -199,6 +199,7 @@ Deno.test("architecture: the web page's modules use no Deno API and no node: mod
   for (
     const m of [
       "src/graph/executor.ts",
+      "src/kernels/conv3x3_tex.ts",
       "src/kernels/winograd.ts",
       "src/weights/pth.ts",
       "src/image/decode.ts",

@@ -113,7 +113,7 @@ Deno.test({
         r = await session.results();
         assertEquals(r.messages.length, 1, JSON.stringify(r.messages)); // the earlier one only
         assert(r.adapter !== "" && !r.adapter.startsWith("none"), `adapter: ${r.adapter}`);
-        assert(/winograd \(\d+ layers\)/.test(r.kernels), `kernels: ${r.kernels}`);
+        assert(/tex3x3 \(\d+ layers\)/.test(r.kernels), `kernels: ${r.kernels}`);
         assertEquals(r.progress.startsWith("4 of 4 images"), true, r.progress);
         await checkAgainstCli(r, dir);
 

@@ -32,6 +32,12 @@ import {
   recordDepthwiseTiledBackwardData,
 } from "../kernels/depthwise.ts";
 import {
+  recordConv3x3Tex,
+  tex3x3ConfigFor,
+  tex3x3Size,
+  tex3x3Weights,
+} from "../kernels/conv3x3_tex.ts";
+import {
   recordWinogradConv,
   recordWinogradWeights,
   winogradTileFor,
@@ -73,13 +79,14 @@ export interface ExecutorOptions {
 
 /**
  * A convolution's uploaded parameters, in the layouts of the kernels that serve it (chosen by
- * the layer shape only): "depthwise" ([C][K][K], one buffer for both directions), "winograd"
- * (3x3 stride-1 layers on the register family, kernels/winograd.ts: the transformed weights of
- * each direction) or "dense" (the forward and backward-data layouts of kernels/conv2d.ts).
+ * the layer shape only): "depthwise" ([C][K][K], one buffer for both directions), "tex3x3"
+ * (3x3 stride-1 layers on the register family: the forward pass on the texture kernels of
+ * kernels/conv3x3_tex.ts, the input gradient by Winograd F(4x4), kernels/winograd.ts) or
+ * "dense" (the forward and backward-data layouts of kernels/conv2d.ts).
  */
 type ConvParams =
   | { kind: "depthwise" | "dense"; fwd: GPUBuffer; bwd: GPUBuffer; bias: GPUBuffer }
-  | { kind: "winograd"; fwd: WinogradWeights; bwd: WinogradWeights; bias: GPUBuffer };
+  | { kind: "tex3x3"; fwd: GPUTexture; bwd: WinogradWeights; bias: GPUBuffer };
 
 /** Whether a convolution node is depthwise (groups = input = output channels). */
 function isDepthwise(node: ConvNode, t: TensorInfo[]): boolean {
@@ -203,8 +210,8 @@ export class Executor {
   readonly maxBatch: number;
   /**
    * The convolution kernel kinds this network runs on, with how many layers each serves:
-   * "winograd" (3x3 stride-1 Winograd kernels), "dense" (buffer kernels) and "depthwise",
-   * e.g. `{ winograd: 4, dense: 3 }`; kinds that serve no layer are absent. Within the family
+   * "tex3x3" (3x3 stride-1 layers: texture kernels forward, Winograd input gradient), "dense"
+   * (buffer kernels) and "depthwise", e.g. `{ tex3x3: 4, dense: 3 }`; kinds that serve no layer are absent. Within the family
    * {@link Executor.kernels} (register or tiled). For display (the web page shows both beside
    * the adapter's name).
    */
@@ -284,6 +291,14 @@ export class Executor {
   #upload(weights: GraphWeights): void {
     const gpu = this.#gpu;
     const t = this.graph.tensors;
+    // One host array for the texels of every forward 3x3 texture (tex3x3Weights), grown to the
+    // largest.
+    let texelArray = new Float32Array(0);
+    const texels = (cout: number, cin: number) => {
+      const floats = tex3x3Size(cout, cin, "forward").floats;
+      if (texelArray.length < floats) texelArray = new Float32Array(floats);
+      return texelArray;
+    };
     // Weight transforms recorded for the Winograd layers, submitted at the end of the upload.
     const rec = new Recorder(gpu);
     const transient: GPUBuffer[] = [];
@@ -309,22 +324,23 @@ export class Executor {
           );
         }
         const b = gpu.storageFrom(`${n.name}.bias`, paddedBias(bias, cout));
-        const m = this.kernels === "register"
-          ? winogradTileFor({
-            k: n.k,
-            stride: n.stride,
-            pad: n.pad,
-            hin: t[n.input].h,
-            win: t[n.input].w,
-          })
-          : undefined;
-        if (m) {
-          // The weights go up as they are; the queue transforms them (both directions).
+        const geo = { k: n.k, stride: n.stride, pad: n.pad, hin: t[n.input].h, win: t[n.input].w };
+        const m = winogradTileFor(geo);
+        if (this.kernels === "register" && m && tex3x3ConfigFor(geo)) {
+          // The weights also go up as they are; the queue transforms them for the gradient.
           const raw = gpu.storageFrom(`${n.name}.weight`, w);
           transient.push(raw);
           this.#conv.set(n.name, {
-            kind: "winograd",
-            fwd: recordWinogradWeights(rec, n.name, m, raw, cout, cin, "forward"),
+            kind: "tex3x3",
+            fwd: tex3x3Weights(
+              gpu,
+              `${n.name}.weight:tex`,
+              w,
+              cout,
+              cin,
+              "forward",
+              texels(cout, cin),
+            ),
             bwd: recordWinogradWeights(rec, `${n.name}:bwd`, m, raw, cout, cin, "input-gradient"),
             bias: b,
           });
@@ -446,14 +462,6 @@ export class Executor {
    */
   #recordForward(st: PlanState, embedding: GPUBuffer): void {
     const { n, rec, pool, act, live } = st;
-    // Winograd scratch (V and M): taken for one layer's dispatches, then back to the pool.
-    const taken: GPUBuffer[] = [];
-    const scratch = (bytes: number) => {
-      const b = pool.get("winograd-scratch", bytes);
-      taken.push(b);
-      return b;
-    };
-    const giveBack = () => taken.splice(0).forEach((b) => pool.put(b));
     const g = this.graph;
     const T = g.tensors;
     const release = (id: number) => {
@@ -475,9 +483,9 @@ export class Executor {
           if (this.kernels === "tiled") {
             recordDepthwiseTiled(rec, node.name, dg, x, p.fwd, p.bias, y);
           } else recordDepthwiseConv2d(rec, node.name, dg, x, p.fwd, p.bias, y);
-        } else if (p.kind === "winograd") {
-          recordWinogradConv(rec, node.name, n, inT.h, inT.w, x, p.fwd, p.bias, y, false, scratch);
-          giveBack();
+        } else if (p.kind === "tex3x3") {
+          const geo = denseGeometry(n, node, inT, outT);
+          recordConv3x3Tex(rec, node.name, geo, x, p.fwd, p.bias, y);
         } else if (this.kernels === "tiled") {
           const geo = denseGeometry(n, node, inT, outT);
           recordConvTiled(rec, node.name, geo, x, p.fwd, p.bias, y);
@@ -581,7 +589,7 @@ export class Executor {
           if (this.kernels === "tiled") {
             recordDepthwiseTiledBackwardData(rec, `${node.name}:bwd`, dg, gy!, p.bwd, buf, acc);
           } else recordDepthwiseBackwardData(rec, `${node.name}:bwd`, dg, gy!, p.bwd, buf, acc);
-        } else if (p.kind === "winograd") {
+        } else if (p.kind === "tex3x3") {
           const zero = zeros(this.#gpu, inT.c);
           recordWinogradConv(
             rec,
@@ -800,7 +808,7 @@ export class Executor {
   destroy(): void {
     this.#destroyPlans();
     for (const c of this.#conv.values()) {
-      const bufs = c.kind === "winograd" ? [c.fwd.u, c.bwd.u, c.bias] : [c.fwd, c.bwd, c.bias];
+      const bufs = c.kind === "tex3x3" ? [c.fwd, c.bwd.u, c.bias] : [c.fwd, c.bwd, c.bias];
       new Set<GPUBuffer | GPUTexture>(bufs).forEach((b) => b.destroy());
     }
     for (const b of this.#bn.values()) b.destroy();
