@@ -2,7 +2,7 @@
  * Benchmark of the convolution kernels (forward and input gradient) at iResNet layer shapes:
  * prints GFLOP/s per shape, batch size, direction and kernel variant.
  *
- * Usage: deno run -A tools/bench_kernels.ts [--batch 1,8,32] [--variants tex,3x3,generic]
+ * Usage: deno run -A tools/bench_kernels.ts [--batch 1,8,32] [--variants tex,wino4,3x3,generic]
  *   [--shapes 64x112,64x56,128x28,256x14,512x7,3x112,64x56s2,64:64x56s2,64:128x28d] [--reps 3]
  *   [--dirs fwd,bwd]
  *
@@ -12,7 +12,10 @@
  * shape (iResNet's stride-2 3x3 convolutions are C:CxHs2, its downsamples C/2:CxHd, and
  * 64:64x56d for the first stage; e.g. --dirs bwd --variants 3x3s2,1x1s2,dilated,generic).
  * "3x" gives the stem (Cin = 3, 64 out). Variant "tex" is the texture-fed 3x3 kernel family
- * (src/kernels/conv3x3_tex.ts); "tiled" is the tiled family's implicit-GEMM kernel
+ * (src/kernels/conv3x3_tex.ts); "wino4" and "wino2" are Winograd F(4x4) and F(2x2)
+ * (src/kernels/winograd.ts: its three dispatches per layer, the weight transform excluded; its
+ * GFLOP/s count the direct convolution's multiply-adds, so they compare with the others);
+ * "tiled" is the tiled family's implicit-GEMM kernel
  * (src/kernels/conv_tiled.ts) with the device's tile; the others are conv2d.ts's ConvVariant
  * names. Variants that
  * cannot serve a shape (or a direction) are skipped; "dilated" gets scratch memory. Each
@@ -43,6 +46,7 @@ import {
   tex3x3ConfigFor,
   tex3x3Weights,
 } from "../src/kernels/conv3x3_tex.ts";
+import { recordWinogradConv, recordWinogradWeights } from "../src/kernels/winograd.ts";
 import {
   recordConvTiled,
   recordConvTiledBackwardData,
@@ -52,7 +56,7 @@ import {
 const { values } = parseArgs({
   options: {
     batch: { type: "string", default: "1,8" },
-    variants: { type: "string", default: "tex,3x3,generic" },
+    variants: { type: "string", default: "tex,wino4,3x3,generic" },
     shapes: { type: "string", default: "64x112,64x56,128x28,256x14,512x7,3x112,128x28s2,128x28d" },
     reps: { type: "string", default: "3" },
     dirs: { type: "string", default: "fwd,bwd" },
@@ -74,6 +78,33 @@ function parseShape(s: string): Omit<ConvGeometry, "n"> {
 
 ensureRuntimeDir();
 const gpu = await Gpu.create();
+
+type Wino = "wino4" | "wino2";
+/**
+ * The transformed weights of a 3x3 stride-1 layer for one direction, made by the weight
+ * kernel in a submit of their own (not timed); undefined for other layers.
+ */
+function winograd(v: Wino, g: ConvGeometry, dir: "fwd" | "bwd", wf: Float32Array) {
+  if (g.k !== 3 || g.stride !== 1 || g.pad !== 1) return undefined;
+  const raw = gpu.storageFrom("w raw", wf);
+  const rec = new Recorder(gpu);
+  const direction = dir === "fwd" ? "forward" : "input-gradient";
+  const u = recordWinogradWeights(
+    rec,
+    "bench",
+    v === "wino4" ? 4 : 2,
+    raw,
+    g.cout,
+    g.cin,
+    direction,
+  );
+  const enc = gpu.device.createCommandEncoder();
+  encodeDispatches(enc, rec.finish());
+  gpu.device.queue.submit([enc.finish()]);
+  raw.destroy();
+  rec.uniforms.destroy();
+  return { u };
+}
 const scratchBuffers: GPUBuffer[] = [];
 /** Scratch memory for the "dilated" input gradient (one buffer per request). */
 function scratch(bytes: number): GPUBuffer {
@@ -110,19 +141,50 @@ for (const shape of values.shapes!.split(",")) {
       }
       : undefined;
     for (const dir of values.dirs!.split(",") as ("fwd" | "bwd")[]) {
-      for (const v of values.variants!.split(",") as (ConvVariant | "tex" | "tiled")[]) {
+      for (
+        const v of values.variants!.split(",") as (ConvVariant | "tex" | "tiled" | Wino)[]
+      ) {
         if (v === "tex" && !tex) continue;
+        const wino = v === "wino4" || v === "wino2" ? winograd(v, g, dir, wf) : undefined;
+        if ((v === "wino4" || v === "wino2") && !wino) continue;
         const rec = new Recorder(gpu);
         try {
           for (let r = 0; r < reps; r++) {
-            if (v === "tiled") {
+            if (wino) {
+              const [src, dst] = dir === "fwd" ? [x, y] : [y, x];
+              recordWinogradConv(
+                rec,
+                "bench",
+                n,
+                g.hin,
+                g.win,
+                src,
+                wino.u,
+                bb,
+                dst,
+                false,
+                scratch,
+              );
+            } else if (v === "tiled") {
               if (dir === "fwd") recordConvTiled(rec, "bench", g, x, bw, bb, y, tile);
               else recordConvTiledBackwardData(rec, "bench", g, y, bwb, x, false, tile);
             } else if (v === "tex") {
               if (dir === "fwd") recordConv3x3Tex(rec, "bench", g, x, tex!.fwd, bb, y);
               else recordConv3x3TexGradient(rec, "bench", g, y, tex!.bwd, x, false);
-            } else if (dir === "fwd") recordConv2d(rec, "bench", g, x, bw, bb, y, v);
-            else recordConv2dBackwardData(rec, "bench", g, y, bwb, x, false, v, scratch);
+            } else if (dir === "fwd") recordConv2d(rec, "bench", g, x, bw, bb, y, v as ConvVariant);
+            else {
+              recordConv2dBackwardData(
+                rec,
+                "bench",
+                g,
+                y,
+                bwb,
+                x,
+                false,
+                v as ConvVariant,
+                scratch,
+              );
+            }
           }
         } catch (e) {
           if (e instanceof RangeError) continue; // the variant cannot serve this shape
@@ -147,6 +209,7 @@ for (const shape of values.shapes!.split(",")) {
             `${bestWall.toFixed(2).padStart(8)} ${bestCpu.toFixed(2).padStart(12)}`,
         );
         rec.uniforms.destroy();
+        wino?.u.u.destroy();
       }
     }
     for (const b of [x, y, bw, bwb, bb, ...scratchBuffers.splice(0)]) b.destroy();

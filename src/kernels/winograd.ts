@@ -1,8 +1,9 @@
 /**
  * 3x3 stride-1 padding-1 convolutions by Winograd's minimal filtering, F(m x m, 3 x 3)
- * (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016), forward and
- * input gradient: the kernels that serve most of an iResNet's arithmetic on the register
- * family (software adapters).
+ * (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016): on the
+ * register family (software adapters) they compute the input gradients of every 3x3 stride-1
+ * layer the texture kernels serve forward (executor.ts; {@link winogradTileFor} says why the
+ * forward pass stays direct). The kernels compute either direction; the tests run both.
  *
  * Why (measured on Mesa's llvmpipe, tools/bench_kernels.ts, batch 8): the direct 3x3 kernels
  * (conv3x3_tex.ts) are bound by llvmpipe's loads, not by their multiply-adds. F(m x m, 3 x 3)
