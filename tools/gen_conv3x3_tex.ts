@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { fileURLToPath } from "node:url";
+import { writeOrCheck } from "./gen_shaders.ts";
 import { TEX3X3_CONFIGS, type Tex3x3Config, tex3x3ShaderText } from "../src/kernels/conv3x3_tex.ts";
 
 /** The WGSL text of one configuration (see {@link Tex3x3Config}). */
@@ -243,20 +243,13 @@ export function generate(c: Tex3x3Config): string {
 }
 
 if (import.meta.main) {
-  const check = Deno.args.includes("--check");
-  let stale = 0;
-  for (const c of TEX3X3_CONFIGS) {
-    const path = fileURLToPath(new URL(`../shaders/conv3x3_tex_${c.name}.wgsl`, import.meta.url));
-    const text = generate(c);
-    if (check) {
-      if (tex3x3ShaderText(c) !== text) {
-        console.error(`${path} differs from tools/gen_conv3x3_tex.ts's output`);
-        stale++;
-      }
-    } else {
-      await Deno.writeTextFile(path, text);
-      console.log(`wrote ${path}`);
-    }
-  }
-  if (stale) Deno.exit(1);
+  await writeOrCheck(
+    Deno.args,
+    "tools/gen_conv3x3_tex.ts",
+    TEX3X3_CONFIGS.map((c) => ({
+      name: `conv3x3_tex_${c.name}`,
+      text: generate(c),
+      committed: tex3x3ShaderText(c),
+    })),
+  );
 }

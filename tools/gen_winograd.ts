@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { fileURLToPath } from "node:url";
+import { writeOrCheck } from "./gen_shaders.ts";
 import {
   WINOGRAD_GEMM_K,
   WINOGRAD_GEMM_T,
@@ -353,21 +353,13 @@ export function allShaders(): WinogradShader[] {
 }
 
 if (import.meta.main) {
-  const check = Deno.args.includes("--check");
-  let stale = 0;
-  for (const s of allShaders()) {
-    const name = s.stage === "gemm" ? "winograd_gemm" : `winograd_f${s.m}_${s.stage}`;
-    const path = fileURLToPath(new URL(`../shaders/${name}.wgsl`, import.meta.url));
-    const text = generate(s);
-    if (check) {
-      if (winogradShaderText(s) !== text) {
-        console.error(`${path} differs from tools/gen_winograd.ts's output`);
-        stale++;
-      }
-    } else {
-      await Deno.writeTextFile(path, text);
-      console.log(`wrote ${path}`);
-    }
-  }
-  if (stale) Deno.exit(1);
+  await writeOrCheck(
+    Deno.args,
+    "tools/gen_winograd.ts",
+    allShaders().map((s) => ({
+      name: s.stage === "gemm" ? "winograd_gemm" : `winograd_f${s.m}_${s.stage}`,
+      text: generate(s),
+      committed: winogradShaderText(s),
+    })),
+  );
 }

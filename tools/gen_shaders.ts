@@ -1,0 +1,50 @@
+/**
+ * The command-line part shared by the shader generators (tools/gen_conv3x3_tex.ts,
+ * tools/gen_winograd.ts): write each generated shader to shaders/, or with `--check` compare
+ * it with the committed text the kernel module imports.
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+
+/** One generated shader: its file stem in shaders/, the generator's text, the committed text. */
+export interface GeneratedShader {
+  /** File name in shaders/ without `.wgsl`. */
+  name: string;
+  /** What the generator writes. */
+  text: string;
+  /** What the kernel module imports today. */
+  committed: string;
+}
+
+/**
+ * Write every shader (default), or with `--check` in `args` report each committed file that
+ * differs from its generated text and exit with status 1 when any does.
+ *
+ * @param generator the generator's path, for the messages (e.g. "tools/gen_winograd.ts")
+ * @example
+ * ```ts
+ * await writeOrCheck(Deno.args, "tools/gen_winograd.ts", [{ name: "x", text, committed }]);
+ * ```
+ */
+export async function writeOrCheck(
+  args: string[],
+  generator: string,
+  shaders: GeneratedShader[],
+): Promise<void> {
+  const check = args.includes("--check");
+  let stale = 0;
+  for (const s of shaders) {
+    const path = fileURLToPath(new URL(`../shaders/${s.name}.wgsl`, import.meta.url));
+    if (check) {
+      if (s.committed !== s.text) {
+        console.error(`${path} differs from ${generator}'s output`);
+        stale++;
+      }
+    } else {
+      await Deno.writeTextFile(path, s.text);
+      console.log(`wrote ${path}`);
+    }
+  }
+  if (stale) Deno.exit(1);
+}
