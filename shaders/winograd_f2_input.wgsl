@@ -11,7 +11,8 @@ struct Params {
   w: u32,
   th: u32, // tile rows per image
   tw: u32, // tile columns per image
-  tiles: u32, // n * th * tw
+  tiles: u32, // images of this dispatch x th x tw
+  img0: u32, // first image of this dispatch (a batch too large for one scratch binding is split)
   tp: u32, // tiles padded to a multiple of 16
   fold: u32, // workgroups along x (linear workgroup index = wid.x + wid.y * fold)
 }
@@ -34,7 +35,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   let t0 = tb + 0u;
   let live0 = t0 < p.tiles;
   let tc0 = min(t0, p.tiles - 1u);
-  let img0 = tc0 / per;
+  let img0 = p.img0 + tc0 / per;
   let r0 = tc0 % per;
   let ty0 = (r0 / p.tw) * 2u;
   let tx0 = (r0 % p.tw) * 2u;
@@ -114,7 +115,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   let t1 = tb + 1u;
   let live1 = t1 < p.tiles;
   let tc1 = min(t1, p.tiles - 1u);
-  let img1 = tc1 / per;
+  let img1 = p.img0 + tc1 / per;
   let r1 = tc1 % per;
   let ty1 = (r1 / p.tw) * 2u;
   let tx1 = (r1 % p.tw) * 2u;
@@ -194,7 +195,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   let t2 = tb + 2u;
   let live2 = t2 < p.tiles;
   let tc2 = min(t2, p.tiles - 1u);
-  let img2 = tc2 / per;
+  let img2 = p.img0 + tc2 / per;
   let r2 = tc2 % per;
   let ty2 = (r2 / p.tw) * 2u;
   let tx2 = (r2 % p.tw) * 2u;
@@ -274,7 +275,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   let t3 = tb + 3u;
   let live3 = t3 < p.tiles;
   let tc3 = min(t3, p.tiles - 1u);
-  let img3 = tc3 / per;
+  let img3 = p.img0 + tc3 / per;
   let r3 = tc3 % per;
   let ty3 = (r3 / p.tw) * 2u;
   let tx3 = (r3 % p.tw) * 2u;

@@ -13,6 +13,7 @@ struct Params {
   th: u32,
   tw: u32,
   tiles: u32,
+  img0: u32, // first image of this dispatch
   tp: u32,
   fold: u32,
   acc: u32, // 1: add the result to what y holds
@@ -79,7 +80,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   let t0 = tb + 0u;
   let live0 = t0 < p.tiles;
   let tc0 = min(t0, p.tiles - 1u);
-  let img0 = tc0 / per;
+  let img0 = p.img0 + tc0 / per;
   let r0 = tc0 % per;
   let ty0 = (r0 / p.tw) * 4u;
   let tx0 = (r0 % p.tw) * 4u;
@@ -145,7 +146,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   let t1 = tb + 1u;
   let live1 = t1 < p.tiles;
   let tc1 = min(t1, p.tiles - 1u);
-  let img1 = tc1 / per;
+  let img1 = p.img0 + tc1 / per;
   let r1 = tc1 % per;
   let ty1 = (r1 / p.tw) * 4u;
   let tx1 = (r1 % p.tw) * 4u;
@@ -211,7 +212,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   let t2 = tb + 2u;
   let live2 = t2 < p.tiles;
   let tc2 = min(t2, p.tiles - 1u);
-  let img2 = tc2 / per;
+  let img2 = p.img0 + tc2 / per;
   let r2 = tc2 % per;
   let ty2 = (r2 / p.tw) * 4u;
   let tx2 = (r2 % p.tw) * 4u;
@@ -277,7 +278,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   let t3 = tb + 3u;
   let live3 = t3 < p.tiles;
   let tc3 = min(t3, p.tiles - 1u);
-  let img3 = tc3 / per;
+  let img3 = p.img0 + tc3 / per;
   let r3 = tc3 % per;
   let ty3 = (r3 / p.tw) * 4u;
   let tx3 = (r3 % p.tw) * 4u;

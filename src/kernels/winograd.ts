@@ -106,6 +106,7 @@ const INPUT_PARAMS = [
   ["th", "u32"],
   ["tw", "u32"],
   ["tiles", "u32"],
+  ["img0", "u32"],
   ["tp", "u32"],
   ["fold", "u32"],
 ] as const;
@@ -117,6 +118,7 @@ const OUTPUT_PARAMS = [
   ["th", "u32"],
   ["tw", "u32"],
   ["tiles", "u32"],
+  ["img0", "u32"],
   ["tp", "u32"],
   ["fold", "u32"],
   ["acc", "u32"],
@@ -308,7 +310,9 @@ export function winogradScratch(
  * Record y = conv3x3(x) (+ bias; with `accumulate`, added to what y holds) for a batch of n
  * planes of h x w, through U of {@link recordWinogradWeights}: x is [n][rows][h][w], y is
  * [n][k][h][w] (NCHW float32). `scratch` gives two buffers of at least the requested bytes
- * for V and M (both live during the three dispatches).
+ * for V and M (both live during the three dispatches). When V or M of the whole batch would
+ * exceed `maxScratchBytes` (default: the device's storage binding limit), the images go through
+ * in chunks that fit, with the same results.
  *
  * @throws {RangeError} for an empty batch or plane.
  */
@@ -324,52 +328,69 @@ export function recordWinogradConv(
   y: GPUBuffer,
   accumulate: boolean,
   scratch: (bytes: number) => GPUBuffer,
+  maxScratchBytes?: number,
 ): void {
   if (!(n >= 1 && h >= 1 && w >= 1)) {
     throw new RangeError(`Convolution ${label}: empty batch or plane (${n} x ${h} x ${w})`);
   }
   const { m, rows, k } = weights;
-  const s = winogradScratch(m, n, h, w, rows, k);
+  // V and M of a whole batch can exceed one storage binding (llvmpipe allows 128 MiB): the
+  // images are then taken in chunks, each through the three dispatches. Every tile's arithmetic
+  // is the same either way, so the results do not depend on the chunking.
+  const limit = maxScratchBytes ?? rec.gpu.maxBinding;
+  const fits = (c: number) => {
+    const z = winogradScratch(m, c, h, w, rows, k);
+    return Math.max(z.vBytes, z.mBytes) <= limit;
+  };
+  let chunk = n;
+  while (chunk > 1 && !fits(chunk)) chunk = Math.ceil(chunk / 2);
+  const s = winogradScratch(m, chunk, h, w, rows, k);
   const kp = winogradPad(k);
   const v = scratch(s.vBytes), mm = scratch(s.mBytes);
   const st = WINOGRAD_STAGES[m];
   const nx = (m + 2) ** 2;
-  // The transforms take 4 consecutive tiles per invocation (tools/gen_winograd.ts).
-  const fIn = foldWorkgroups(Math.ceil(s.tp / 32));
-  rec.add(
-    `${label}:winograd-input`,
-    rec.gpu.pipeline(st.input),
-    { c: rows, h, w, th: s.th, tw: s.tw, tiles: s.tiles, tp: s.tp, fold: fIn.fold },
-    [x, v],
-    [fIn.x, fIn.y, rows],
-  );
-  const ntb = s.tp / WINOGRAD_GEMM_T;
-  const blocks = ntb * (kp / WINOGRAD_GEMM_K);
-  const fG = foldWorkgroups(Math.ceil(blocks / 8));
-  rec.add(
-    `${label}:winograd-gemm`,
-    rec.gpu.pipeline(WINOGRAD_GEMM),
-    { rows, kp4: kp / 4, t4: s.tp / 4, ntb, blocks, fold: fG.fold },
-    [v, weights.u, mm],
-    [fG.x, fG.y, nx],
-  );
-  const fOut = foldWorkgroups(Math.ceil(s.tiles / 32));
-  rec.add(
-    `${label}:winograd-output`,
-    rec.gpu.pipeline(st.output),
-    {
-      k,
-      kp,
-      h,
-      w,
-      th: s.th,
-      tw: s.tw,
-      tiles: s.tiles,
-      tp: s.tp,
-      fold: fOut.fold,
-      acc: accumulate ? 1 : 0,
-    },
-    [mm, bias, y],
-    [fOut.x, fOut.y, k],
-  );
+  for (let img0 = 0; img0 < n; img0 += chunk) {
+    const c = Math.min(chunk, n - img0);
+    const z = winogradScratch(m, c, h, w, rows, k);
+    const tiles = z.tiles, tp = z.tp;
+    // The transforms take 4 consecutive tiles per invocation (tools/gen_winograd.ts).
+    const fIn = foldWorkgroups(Math.ceil(tp / 32));
+    rec.add(
+      `${label}:winograd-input`,
+      rec.gpu.pipeline(st.input),
+      { c: rows, h, w, th: s.th, tw: s.tw, tiles, img0, tp, fold: fIn.fold },
+      [x, v],
+      [fIn.x, fIn.y, rows],
+    );
+    const ntb = tp / WINOGRAD_GEMM_T;
+    const blocks = ntb * (kp / WINOGRAD_GEMM_K);
+    const fG = foldWorkgroups(Math.ceil(blocks / 8));
+    rec.add(
+      `${label}:winograd-gemm`,
+      rec.gpu.pipeline(WINOGRAD_GEMM),
+      { rows, kp4: kp / 4, t4: tp / 4, ntb, blocks, fold: fG.fold },
+      [v, weights.u, mm],
+      [fG.x, fG.y, nx],
+    );
+    const fOut = foldWorkgroups(Math.ceil(tiles / 32));
+    rec.add(
+      `${label}:winograd-output`,
+      rec.gpu.pipeline(st.output),
+      {
+        k,
+        kp,
+        h,
+        w,
+        th: s.th,
+        tw: s.tw,
+        tiles,
+        img0,
+        tp,
+        fold: fOut.fold,
+        acc: accumulate ? 1 : 0,
+      },
+      [mm, bias, y],
+      [fOut.x, fOut.y, k],
+    );
+  }
 }
