@@ -46,7 +46,8 @@ function flatInputs(g: Golden, idx: number[]): Float32Array {
 }
 
 // Both kernel families (src/gpu/gpu.ts KernelFamily): "register" is what "auto" takes on the
-// software adapter of CI; "tiled" is forced. Same bounds: they differ in summation order only.
+// software adapter of CI; "tiled" is forced. Same bounds: they differ in float32 arithmetic only
+// (summation order; the register family's Winograd input gradients, kernels/winograd.ts).
 const FAMILIES = ["register", "tiled"] as const;
 
 for (const [name, kernels] of ["tiny_a", "tiny_b"].flatMap((n) => FAMILIES.map((f) => [n, f]))) {

@@ -296,7 +296,7 @@ Deno.test({
   fn: async () => {
     // The tiled family (dense and depthwise convolutions on kernels/conv_tiled.ts and the
     // tiled depthwise kernel of kernels/depthwise.ts) differs from the register family in
-    // float32 summation order only. Bound: issue 14's 1e-4 relative on PNGs (tighter than
+    // float32 arithmetic only. Bound: issue 14's 1e-4 relative on PNGs (tighter than
     // PNG_REL) and PNG_COS. Three images in one batch keep the llvmpipe run short.
     const model = await loadModel("auto", MFN_PT);
     const gpu = await getGpu();

@@ -84,7 +84,7 @@ Deno.test({
   ignore: !ok || GPU.ignore,
   fn: async () => {
     // The tiled family (kernels/conv_tiled.ts) differs from the register family in float32
-    // summation order only. Bound: 1e-4 relative on PNGs (issue 14), tighter than PNG_REL;
+    // arithmetic only (summation order; the register family's Winograd input gradients). Bound: 1e-4 relative on PNGs (issue 14), tighter than PNG_REL;
     // measured at most 3.6e-5 on three aligned PNGs. Two images in one batch keep the llvmpipe
     // run short (the tiled kernels are shaped for hardware GPUs).
     const model = await loadModel(

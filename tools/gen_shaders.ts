@@ -19,7 +19,8 @@ export interface GeneratedShader {
 
 /**
  * Write every shader (default), or with `--check` in `args` report each committed file that
- * differs from its generated text and exit with status 1 when any does.
+ * differs from its generated text and exit with status 1 when any does (0 and one line when none
+ * does). Any other argument prints the usage and exits with status 2, writing nothing.
  *
  * @param generator the generator's path, for the messages (e.g. "tools/gen_winograd.ts")
  * @example
@@ -32,6 +33,15 @@ export async function writeOrCheck(
   generator: string,
   shaders: GeneratedShader[],
 ): Promise<void> {
+  const unknown = args.filter((a) => a !== "--check");
+  if (unknown.length > 0) {
+    console.error(
+      `${generator}: unknown argument ${unknown[0]}\n` +
+        `usage: deno run -A ${generator} [--check]\n` +
+        "  writes its shaders to shaders/; --check only compares them with the committed files",
+    );
+    Deno.exit(2);
+  }
   const check = args.includes("--check");
   let stale = 0;
   for (const s of shaders) {
@@ -47,4 +57,5 @@ export async function writeOrCheck(
     }
   }
   if (stale) Deno.exit(1);
+  if (check) console.log(`${generator}: the ${shaders.length} committed shaders are up to date`);
 }

@@ -186,7 +186,7 @@ Added options:
   --kernels auto|register|tiled
                               kernel family (default: auto = register on a software adapter
                               such as llvmpipe, tiled on a hardware GPU); the families differ
-                              in float32 summation order only (scores within ~1e-4 relative)
+                              in float32 arithmetic only (scores within ~1e-4 relative)
   --save-embeddings           also write OUT/GraFIQs_embeddings.npy (N x E float32) and
                               OUT/GraFIQs_embeddings.txt (the paths, one per line, same order)
   --image-list FILE           score the paths FILE lists, one per line (# comments and blank

@@ -22,7 +22,8 @@ export interface GpuOptions {
  * GPUs: convolutions as implicit matrix products with workgroup tiles in workgroup memory,
  * kernels/conv_tiled.ts; depthwise convolutions and the Linear + BatchNorm1d head with their
  * inputs staged in workgroup memory, kernels/depthwise.ts and kernels/reduce.ts). Each family's results are bit-identical whatever the batch size;
- * the two families differ in float32 summation order only.
+ * the two families differ in float32 arithmetic only (summation order, and the register family's
+ * Winograd input gradients of 3x3 stride-1 layers, kernels/winograd.ts).
  */
 export type KernelFamily = "register" | "tiled";
 
