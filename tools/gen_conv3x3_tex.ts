@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { writeOrCheck } from "./gen_shaders.ts";
+import { PUT_LINES, writeOrCheck } from "./gen_shaders.ts";
 import { TEX3X3_CONFIGS, type Tex3x3Config, tex3x3ShaderText } from "../src/kernels/conv3x3_tex.ts";
 
 /** The WGSL text of one configuration (see {@link Tex3x3Config}). */
@@ -79,13 +79,7 @@ export function generate(c: Tex3x3Config): string {
     `  return cb * 18u + t * 2u;`,
     `}`,
     ``,
-    `fn put(i: u32, v: f32) {`,
-    `  if (p.acc != 0u) {`,
-    `    y[i] = v + y[i];`,
-    `  } else {`,
-    `    y[i] = v;`,
-    `  }`,
-    `}`,
+    ...PUT_LINES,
     ``,
     `// Store pixel i of a row block: 8 channels (a = 0..3, b = 4..7) plus the bias.`,
     `fn store8(o: u32, hw: u32, co0: u32, a: vec4<f32>, b: vec4<f32>) {`,

@@ -7,6 +7,21 @@
  */
 import { fileURLToPath } from "node:url";
 
+/**
+ * WGSL of `put(i, v)`, the store the generated convolution kernels share: y[i] = v, or with the
+ * `acc` uniform set, y[i] = v + y[i] (input gradients adding into a held gradient). Lines, for a
+ * generator's line list; `y` and `p.acc` must be declared by the shader.
+ */
+export const PUT_LINES: readonly string[] = [
+  `fn put(i: u32, v: f32) {`,
+  `  if (p.acc != 0u) {`,
+  `    y[i] = v + y[i];`,
+  `  } else {`,
+  `    y[i] = v;`,
+  `  }`,
+  `}`,
+];
+
 /** One generated shader: its file stem in shaders/, the generator's text, the committed text. */
 export interface GeneratedShader {
   /** File name in shaders/ without `.wgsl`. */

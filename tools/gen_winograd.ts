@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { writeOrCheck } from "./gen_shaders.ts";
+import { PUT_LINES, writeOrCheck } from "./gen_shaders.ts";
 import {
   WINOGRAD_GEMM_K,
   WINOGRAD_GEMM_T,
@@ -178,13 +178,7 @@ function outputShader(t: WinogradTile): string {
     `@group(0) @binding(2) var<storage, read> bias: array<f32>; // [>= k]`,
     `@group(0) @binding(3) var<storage, read_write> y: array<f32>; // [n][k][h][w]`,
     ``,
-    `fn put(i: u32, v: f32) {`,
-    `  if (p.acc != 0u) {`,
-    `    y[i] = v + y[i];`,
-    `  } else {`,
-    `    y[i] = v;`,
-    `  }`,
-    `}`,
+    ...PUT_LINES,
     ``,
     `@compute @workgroup_size(8)`,
     `fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {`,
