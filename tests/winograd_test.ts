@@ -136,15 +136,22 @@ Deno.test("winograd: the committed shaders are the generator's output", () => {
   }
 });
 
-Deno.test("winograd: F(4x4) serves every 3x3 stride-1 padding-1 layer, nothing else", () => {
-  const pick = (hin: number, win: number, k = 3, stride = 1, pad = 1) =>
-    winogradTileFor({ k, stride, pad, hin, win });
+Deno.test("winograd: F(4x4) serves 3x3 stride-1 padding-1 layers of 16 channels and more", () => {
+  const pick = (hin: number, win: number, k = 3, stride = 1, pad = 1, cin = 64) =>
+    winogradTileFor({ k, stride, pad, hin, win, cin });
   assertEquals([1, 7, 14, 27, 28, 56, 112].map((w) => pick(w, w)), [4, 4, 4, 4, 4, 4, 4]);
   assertEquals([pick(14, 28), pick(28, 14)], [4, 4]);
   assertEquals([pick(28, 28, 1, 1, 0), pick(28, 28, 3, 2, 1), pick(28, 28, 3, 1, 0)], [
     undefined,
     undefined,
     undefined,
+  ]);
+  // Fewer input channels (the gradient's outputs) than the product kernel's block: the stem.
+  assertEquals([3, 15, 16, 17].map((cin) => pick(112, 112, 3, 1, 1, cin)), [
+    undefined,
+    undefined,
+    4,
+    4,
   ]);
 });
 

@@ -82,21 +82,13 @@ export interface ExecutorOptions {
  * A convolution's uploaded parameters, in the layouts of the kernels that serve it (chosen by
  * the layer shape only): "depthwise" ([C][K][K], one buffer for both directions), "tex3x3"
  * (3x3 stride-1 layers on the register family: the forward pass on the texture kernels of
- * kernels/conv3x3_tex.ts, the input gradient by Winograd F(4x4), kernels/winograd.ts, or on a
- * texture kernel below {@link WINOGRAD_MIN_CIN} input channels) or
+ * kernels/conv3x3_tex.ts; the input gradient by Winograd where winogradTileFor of
+ * kernels/winograd.ts says so, else on a texture kernel too) or
  * "dense" (the forward and backward-data layouts of kernels/conv2d.ts).
  */
 type ConvParams =
   | { kind: "depthwise" | "dense"; fwd: GPUBuffer; bwd: GPUBuffer; bias: GPUBuffer }
   | { kind: "tex3x3"; fwd: GPUTexture; bwd: WinogradWeights | GPUTexture; bias: GPUBuffer };
-
-/**
- * Input channels below which a 3x3 layer's input gradient stays on the texture kernel instead
- * of Winograd: the gradient then has fewer output channels than the product kernel's block of
- * 16 (the stem's 3), which wastes most of its work. Measured on llvmpipe, iresnet50 stem, batch
- * 8: 35 ms on the texture kernel, 86 ms by Winograd.
- */
-const WINOGRAD_MIN_CIN = 16;
 
 /** Whether a convolution node is depthwise (groups = input = output channels). */
 function isDepthwise(node: ConvNode, t: TensorInfo[]): boolean {
@@ -335,12 +327,12 @@ export class Executor {
         }
         const b = gpu.storageFrom(`${n.name}.bias`, paddedBias(bias, cout));
         const geo = { k: n.k, stride: n.stride, pad: n.pad, hin: t[n.input].h, win: t[n.input].w };
-        const m = winogradTileFor(geo);
-        if (this.kernels === "register" && m && tex3x3ConfigFor(geo)) {
-          // The input gradient: the weights also go up as they are, and the queue transforms
-          // them (Winograd), or, for the few-channel stem, a texture of their own.
+        if (this.kernels === "register" && tex3x3ConfigFor(geo)) {
+          // The input gradient: by Winograd, from the weights as they are (the queue transforms
+          // them), or on a texture of its own where Winograd does not serve the layer.
+          const m = winogradTileFor({ ...geo, cin });
           const gradient = () => {
-            if (cin < WINOGRAD_MIN_CIN) {
+            if (!m) {
               return tex3x3Weights(gpu, `${n.name}.weight:tex-bwd`, w, cout, cin, "input-gradient");
             }
             const raw = gpu.storageFrom(`${n.name}.weight`, w);
@@ -550,10 +542,12 @@ export class Executor {
    */
   #recordReverse(st: PlanState, scores: GPUBuffer): void {
     const { n, rec, pool, act, live } = st;
-    // Winograd scratch (V and M): taken for one layer's dispatches, then back to the pool.
+    // Scratch memory of one layer's dispatches (Winograd's V and M, the dilated input
+    // gradient's zero-inserted gy): taken while the layer is recorded, back to the pool after
+    // it (reuse follows dispatch order).
     const taken: GPUBuffer[] = [];
     const scratch = (bytes: number) => {
-      const b = pool.get("winograd-scratch", bytes);
+      const b = pool.get("scratch", bytes);
       taken.push(b);
       return b;
     };
@@ -640,14 +634,9 @@ export class Executor {
             buf,
             acc,
             "auto",
-            (bytes) => {
-              // Scratch for this dispatch sequence only: back to the pool at once, since
-              // reuse follows dispatch order.
-              const s = pool.get(`${node.name}:scratch`, bytes);
-              pool.put(s);
-              return s;
-            },
+            scratch,
           );
+          giveBack();
         }
       } else if (node.kind === "bn") {
         const { buf, acc } = gradFor(node.input);

@@ -216,23 +216,26 @@ export function winogradShaderText(s: WinogradShader): string {
 }
 
 /**
- * The tile size serving a layer's input gradient, or undefined when the layer is not a 3x3
- * stride-1 padding-1 convolution: F(4x4) for every such layer (2.25 multiply-adds per output
- * instead of 9; on 7- and 14-wide planes its partial tiles make that 2.9). Depends on the
- * layer shape only, never on the batch.
+ * The tile size serving a layer's input gradient, or undefined when Winograd does not serve it:
+ * a layer that is not a 3x3 stride-1 padding-1 convolution, or one with fewer input channels
+ * (the gradient's outputs) than the product kernel's block of {@link WINOGRAD_GEMM_K}, which
+ * would waste most of its work (the iResNet stem's 3: 86 ms against 35 ms on the texture
+ * kernel, llvmpipe, batch 8). Otherwise F(4x4) (2.25 multiply-adds per output instead of 9; on
+ * 7- and 14-wide planes its partial tiles make that 2.9). Depends on the layer shape only,
+ * never on the batch.
  *
- * Only the input gradient: the scores are insensitive to its rounding but not to the forward
- * pass's, where a BN statistic within rounding of its running value flips the sign of the
- * gradient the loss injects. Measured on the reference iresnet50 (raw JPEG faces, RGB):
- * F(4x4) for the input gradients only left the largest relative error of a score at 3.6e-5
- * (the direct kernels: 3.5e-5), while F(2x2) in the forward pass moved one face's image and
- * block1 scores by 1.8e-4 and 1.4e-4 (the bound is 1e-4) and F(4x4) there up to 1.8e-4 on
- * the aligned PNGs.
+ * Only the input gradient: the scores are insensitive to the reverse pass's rounding but not
+ * to the forward pass's, where an activation within rounding of a PReLU's kink changes which
+ * slope the gradient takes. Measured on the reference iresnet50: F(4x4) for the input
+ * gradients only kept every score within 5.6e-5 of the official ones (the direct kernels:
+ * 5.6e-5), while F(2x2) in the forward pass moved one raw face's image and block1 scores by
+ * 1.8e-4 and 1.4e-4 (the bound is 1e-4) and F(4x4) there moved aligned faces by up to 1.8e-4.
  */
 export function winogradTileFor(
-  g: Pick<ConvGeometry, "k" | "stride" | "pad" | "hin" | "win">,
+  g: Pick<ConvGeometry, "k" | "stride" | "pad" | "hin" | "win" | "cin">,
 ): 2 | 4 | undefined {
   if (g.k !== 3 || g.stride !== 1 || g.pad !== 1) return undefined;
+  if (g.cin < WINOGRAD_GEMM_K) return undefined;
   return 4;
 }
 
