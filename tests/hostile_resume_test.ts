@@ -64,7 +64,7 @@ Deno.test(
     assert(
       r.stderr.includes(
         "out.tsv was made with the tiled kernels (out.tsv.settings) but this run uses the " +
-          "register kernels; their scores differ in the last float32 digits, so the two are " +
+          "register kernels; their scores differ in float32 rounding, so the two are " +
           "not mixed: resume with --kernels tiled, or choose another --output",
       ),
       r.stderr,

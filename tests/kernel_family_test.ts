@@ -34,6 +34,9 @@ Deno.test("resolveKernels: auto is register on software, tiled on hardware; forc
   assertEquals(resolveKernels("auto", { software: false }), "tiled");
   assertEquals(resolveKernels("tiled", { software: true }), "tiled");
   assertEquals(resolveKernels("register", { software: false }), "register");
+  // "auto" never takes the winograd family (it trades parity for speed); forced, it stays.
+  assertEquals(resolveKernels("winograd", { software: true }), "winograd");
+  assertEquals(resolveKernels("winograd", { software: false }), "winograd");
 });
 
 Deno.test("tiledConfigFor: the 64x64 tile at WebGPU's default limits, else 32x32", () => {
@@ -60,9 +63,12 @@ Deno.test("--kernels and --batch-size auto on the command line", () => {
   const t = parseScoreArgs([...base, "--kernels", "tiled", "--batch-size", "auto"]);
   if (t === "help") throw new Error("unexpected help");
   assertEquals([t.kernels, t.batchSize], ["tiled", "auto"]);
+  const w = parseScoreArgs([...base, "--kernels", "winograd"]);
+  if (w === "help") throw new Error("unexpected help");
+  assertEquals(w.kernels, "winograd");
   assertThrows(
     () => parseScoreArgs([...base, "--kernels", "fast"]),
-    /--kernels must be one of auto, register, tiled, got "fast"/,
+    /--kernels must be one of auto, register, tiled, winograd, got "fast"/,
   );
   assertThrows(
     () => parseScoreArgs([...base, "--batch-size", "0"]),

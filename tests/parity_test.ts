@@ -3,7 +3,7 @@
  * WebGPU path, for the subset that fits CI: 6 aligned PNGs in both channel orders, 2 raw
  * JPEGs (resize path) and 2 magface JPEGs. `deno task parity:full` runs every image.
  */
-import { assert } from "./assert.ts";
+import { assert, assertEquals } from "./assert.ts";
 import { getGpu, gpuTestOptions } from "./gpu_util.ts";
 import {
   haveReference,
@@ -13,6 +13,7 @@ import {
   runParity,
 } from "../tools/parity.ts";
 import { loadModel } from "../src/graph/load_model.ts";
+import { parseScoreFile } from "../src/io/scores.ts";
 import { Executor } from "../src/graph/executor.ts";
 
 const ok = haveReference();
@@ -102,5 +103,71 @@ Deno.test({
       assert(e <= 1e-4, `tiled: aligned bgr ${g}: relative error ${e}`);
     }
     assert(r.minCosine >= MIN_COSINE_PNG, `tiled: embedding cosine ${r.minCosine}`);
+  },
+});
+
+Deno.test({
+  name: "winograd kernel family: near the official outputs, nearer to float64, batch-invariant",
+  ignore: !ok || GPU.ignore,
+  fn: async () => {
+    // The winograd family also runs the forward 3x3 stride-1 convolutions by Winograd F(4x4),
+    // another float32 arithmetic than the official direct convolutions. Bounds, chosen from
+    // measurements (README, "Kernel families"):
+    // - against the official float32 scores, 2.5e-4 relative: `deno task parity:full --kernels
+    //   winograd` gave at most 1.8e-4 over every reference face in both orders (the raw face
+    //   Charles_Kartman_0002, RGB), at most 8.2e-5 on the PNGs;
+    // - against a float64 evaluation of the same algorithm on the same inputs
+    //   (tests/fixtures/float64/iresnet50.json, tools/make_float64_fixture.py), 5e-5: measured
+    //   at most 2.2e-5 on these four faces. On Charles_Kartman_0002 the official float32 image
+    //   score itself is 1.6e-4 from float64, which the test checks too (it is why the family
+    //   misses the 1e-4 parity bound there while being nearer to the exact value).
+    const fixture = JSON.parse(
+      await Deno.readTextFile(new URL("./fixtures/float64/iresnet50.json", import.meta.url)),
+    ) as { groups: string[]; sets: Record<string, Record<string, number[]>> };
+    const model = await loadModel(
+      "iresnet50",
+      new URL("iresnet50/weights.pth", REFERENCE_DIR).pathname,
+    );
+    const gpu = await getGpu();
+    const ex = await Executor.create(gpu, model.graph, model.weights, { kernels: "winograd" });
+    assert(ex.kernels === "winograd", `kernels ${ex.kernels}`);
+    assert(ex.groups.join() === fixture.groups.join(), `groups ${ex.groups}`);
+    const reports: ParityReport[] = [];
+    for (const [set, order] of [["raw", "rgb"], ["aligned", "bgr"]] as const) {
+      const names = Object.keys(fixture.sets[`${set}_${order}`]);
+      reports.push(await runParity(ex, "iresnet50", set, order, names, 2));
+    }
+    // Batch invariance with Winograd forward passes: a face alone gives the same bits.
+    const alone = await runParity(ex, "iresnet50", "raw", "rgb", ["Charles_Kartman_0002.jpg"], 1);
+    ex.destroy();
+    assertEquals(
+      alone.scores["Charles_Kartman_0002.jpg"],
+      reports[0].scores["Charles_Kartman_0002.jpg"],
+    );
+    console.log(parityTable(reports));
+    let worst = 0;
+    for (const r of reports) {
+      for (const [g, e] of Object.entries(r.maxRel)) {
+        assert(e <= 2.5e-4, `winograd: ${r.set} ${r.order} ${g}: relative error ${e}`);
+      }
+      assert(r.minCosine >= MIN_COSINE_JPEG, `winograd: embedding cosine ${r.minCosine}`);
+      const exact = fixture.sets[`${r.set}_${r.order}`];
+      for (const [name, ours] of Object.entries(r.scores)) {
+        ours.forEach((s, gi) => {
+          const e = Math.abs(s - exact[name][gi]) / exact[name][gi];
+          worst = Math.max(worst, e);
+          assert(e <= 5e-5, `winograd vs float64: ${name} ${fixture.groups[gi]}: ${e}`);
+        });
+      }
+    }
+    console.log(`winograd family vs float64: at most ${worst.toExponential(2)} relative`);
+    // The official image score of that face, against float64.
+    const official = parseScoreFile(
+      await Deno.readTextFile(new URL("iresnet50/raw_rgb/GraFIQs_image.txt", REFERENCE_DIR)),
+      "raw_rgb/GraFIQs_image.txt",
+    ).find((e) => e.path.endsWith("/Charles_Kartman_0002.jpg"))!.score;
+    const exactImage = fixture.sets.raw_rgb["Charles_Kartman_0002.jpg"][0];
+    const offBy = Math.abs(official - exactImage) / exactImage;
+    assert(offBy > 1e-4, `official vs float64 on Charles_Kartman_0002: ${offBy}`);
   },
 });

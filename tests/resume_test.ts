@@ -178,7 +178,7 @@ Deno.test("Journal: the kernel family is a setting; one without it (older) is re
   await rejectsIncluding(
     () => Journal.open(dir, { ...base, kernels: "register" }),
     `${path} was made with the tiled kernels (its first line) but this run uses the register ` +
-      "kernels; their scores differ in the last float32 digits, so the two are not mixed: " +
+      "kernels; their scores differ in float32 rounding, so the two are not mixed: " +
       "resume with --kernels tiled, or delete the journal to start over",
   );
   assertEquals(await Deno.readTextFile(path), tiled, "the refused journal is untouched");
@@ -197,7 +197,7 @@ Deno.test("Journal: the kernel family is a setting; one without it (older) is re
   await rejectsIncluding(
     () => Journal.open(dir, { ...base, kernels: "tiled" }),
     "was made with the register kernels (its first line) but this run uses the tiled kernels;" +
-      " their scores differ in the last float32 digits, so the two are not mixed: resume with " +
+      " their scores differ in float32 rounding, so the two are not mixed: resume with " +
       "--kernels register,",
   );
 });
@@ -206,7 +206,7 @@ Deno.test("record settings: the kernel family is checked; one without it (older)
   const dir = await Deno.makeTempDir({ prefix: "grafiqs_settings_kernels_" });
   const f = `${dir}/r.tsv`;
   const sp = `${f}.settings`;
-  const run = (kernels: "register" | "tiled"): RecordSettings => ({
+  const run = (kernels: "register" | "tiled" | "winograd"): RecordSettings => ({
     model: "iresnet50",
     weights: "0123456789abcdef",
     groups: GROUPS,
@@ -224,7 +224,7 @@ Deno.test("record settings: the kernel family is checked; one without it (older)
   await rejectsIncluding(
     () => checkRecordSettings(f, run("register"), true, true, fail),
     `${f} was made with the tiled kernels (${sp}) but this run uses the register kernels; ` +
-      "their scores differ in the last float32 digits, so the two are not mixed: resume with " +
+      "their scores differ in float32 rounding, so the two are not mixed: resume with " +
       "--kernels tiled, or choose another --output",
   );
   assertEquals(await Deno.readTextFile(sp), tiledLine, "the refused settings are untouched");
@@ -240,6 +240,13 @@ Deno.test("record settings: the kernel family is checked; one without it (older)
   assertEquals(
     await Deno.readTextFile(sp),
     `${RECORD_SETTINGS_TAG}\t${JSON.stringify(run("register"))}\n`,
+  );
+  // The winograd family is a family like the others: refused with the family message.
+  await rejectsIncluding(
+    () => checkRecordSettings(f, run("winograd"), true, true, fail),
+    "was made with the register kernels (" + sp + ") but this run uses the winograd kernels; " +
+      "their scores differ in float32 rounding, so the two are not mixed: resume with " +
+      "--kernels register,",
   );
   // A family that is not one, or another setting as well: the general message.
   await Deno.writeTextFile(

@@ -6,7 +6,7 @@
  * ```
  * deno task bench [--backbones iresnet50,iresnet100] [--batches 8] [--threads 1,2] [--reps 1]
  *     [--image-dir DIR] [--image-extension png] [--no-torch] [--no-steady] [--json FILE]
- *     [--align [--raw-dir DIR]]
+ *     [--align [--raw-dir DIR]] [--kernels auto|register|tiled|winograd]
  * ```
  *
  * What runs, per backbone (each measurement a child process, `--reps` times; the best time
@@ -24,6 +24,8 @@
  *   (`scorePaths`, what the main command's folder mode runs), on the images cycled to one first
  *   batch plus max(24, N) more images (whole batches), counting the batches after the first
  *   one. Its "first score" is the time from spawning it to the first batch's scores.
+ * - `--kernels` (default auto) is passed to every run of ours, the main command and the probe
+ *   alike; the tables name the family.
  * - **Shader cache**: every Deno child gets MESA_SHADER_CACHE_DIR set to a new empty folder per
  *   backbone. The first child is the main command at the first batch size, reported as "cold
  *   shader cache" (a first run on a machine: Mesa compiles every pipeline, tens of seconds on
@@ -288,6 +290,8 @@ usage: deno task bench [--backbones iresnet50,iresnet100] [--batches 8] [--threa
                     scoring images/s. Off by default
   --raw-dir DIR     the raw photos for --align (default: ../shared/reference/images/raw,
                     8 LFW 250x250 JPEGs); each run --reps times, the shortest loop counts
+  --kernels K       the kernel family of every run of ours (auto, register, tiled or
+                    winograd; default auto)
 
 Needs /usr/bin/python3 with PyTorch for the official program (tools/README.md).
 Running time on a 2-core machine with Mesa's CPU adapter: about 12 min for the default
@@ -307,7 +311,9 @@ async function main(): Promise<number> {
     json: { type: "string" },
     align: { type: "boolean", default: false },
     "raw-dir": { type: "string" },
+    kernels: { type: "string", default: "auto" },
   });
+  const kernelsArgs = ["--kernels", values.kernels!];
   const ints = (s: string, what: string) =>
     s.split(",").map((x) => {
       const n = Number(x);
@@ -437,6 +443,7 @@ async function main(): Promise<number> {
           out,
           "--batch-size",
           String(b),
+          ...kernelsArgs,
         ], denoEnv);
         if (m.code !== 0) throw failed(`the main command (${backbone}, batch ${b})`, m);
         return { m, out };
@@ -478,6 +485,7 @@ async function main(): Promise<number> {
             `${tmp}/raw_${backbone}_${withAlign ? "align" : "plain"}`,
             "--batch-size",
             String(b),
+            ...kernelsArgs,
             ...(withAlign ? ["--align"] : []),
           ], denoEnv);
           if (m.code !== 0 && m.code !== 3) {
@@ -521,6 +529,7 @@ async function main(): Promise<number> {
               imageDir,
               "--steady-images",
               String(Math.max(24, b)),
+              ...kernelsArgs,
             ], denoEnv);
             if (steadyM.code !== 0) {
               throw failed(`bench_probe.ts (${backbone}, batch ${b})`, steadyM);
@@ -613,6 +622,7 @@ async function main(): Promise<number> {
     const label = impl === "official"
       ? `official, PyTorch ${torchVersion} CPU, batch 1`
       : `ours, WebGPU${adapter ? ` (${adapter})` : ""}` +
+        (values.kernels === "auto" ? "" : `, --kernels ${values.kernels}`) +
         (impl === "ours-cold" ? ", cold shader cache" : "");
     const set = impl === "official"
       ? `${setting} thread${setting === "1" ? "" : "s"}`

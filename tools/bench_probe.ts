@@ -6,6 +6,7 @@
  * ```
  * deno run -A tools/bench_probe.ts --backbone iresnet50 [--weights FILE] [--batch 8]
  *     [--image-dir DIR] [--mode startup|steady|align] [--steady-images N]
+ *     [--kernels auto|register|tiled|winograd]
  * ```
  *
  * Phases, each timed with `performance.now()` (milliseconds since this process's
@@ -45,6 +46,7 @@
  */
 import { parseArgs } from "node:util";
 import { relaunchWithHugePages } from "../src/cli/huge_pages.ts";
+import type { KernelChoice } from "../src/gpu/gpu.ts";
 
 // As the main command does (mod.ts): re-execute in place with huge pages where that helps, so
 // the probe measures what a user's run costs; the launch phase then includes the re-execution.
@@ -108,6 +110,7 @@ async function probe(args: string[]): Promise<ProbeReport> {
       "image-dir": { type: "string" },
       mode: { type: "string", default: "startup" },
       "steady-images": { type: "string" },
+      kernels: { type: "string", default: "auto" },
     },
   });
   const batch = Number(values.batch);
@@ -126,6 +129,10 @@ async function probe(args: string[]): Promise<ProbeReport> {
 
   const mod = await import("../mod.ts");
   lap("import");
+  const kernels = values.kernels as KernelChoice;
+  if (!mod.KERNEL_CHOICES.includes(kernels)) {
+    throw new Error(`--kernels ${kernels}: expected one of ${mod.KERNEL_CHOICES.join(", ")}`);
+  }
   if (mode === "align") return await alignProbe(mod, values, phases, lap);
   const { buildBackbone } = await import("../src/graph/model.ts");
   const { randomWeights } = await import("./random_weights.ts");
@@ -146,7 +153,7 @@ async function probe(args: string[]): Promise<ProbeReport> {
   mod.ensureRuntimeDir();
   const gpu = await mod.Gpu.create();
   lap("gpu");
-  const ex = await mod.Executor.create(gpu, graph, weights);
+  const ex = await mod.Executor.create(gpu, graph, weights, { kernels });
   gpu.device.queue.submit([]);
   await gpu.device.queue.onSubmittedWorkDone();
   lap("upload");

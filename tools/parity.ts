@@ -83,6 +83,8 @@ export interface ParityReport {
   /** Smallest cosine similarity between our and the official embeddings. */
   minCosine: number;
   seconds: number;
+  /** Our scores by image file name, one per group in the executor's group order. */
+  scores: Record<string, number[]>;
 }
 
 function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -156,7 +158,10 @@ export async function runParity(
     const ref = npy.data.subarray(row * npy.cols, (row + 1) * npy.cols);
     minCosine = Math.min(minCosine, cosine(s.embedding, ref));
   }
-  return { set, order, images: paths, maxRel, minCosine, seconds };
+  const scores = Object.fromEntries(
+    result.scored.map((s) => [s.path.slice(s.path.lastIndexOf("/") + 1), [...s.scores]]),
+  );
+  return { set, order, images: paths, maxRel, minCosine, seconds, scores };
 }
 
 /** Format reports as a Markdown table. */

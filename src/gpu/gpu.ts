@@ -24,14 +24,26 @@ export interface GpuOptions {
  * inputs staged in workgroup memory, kernels/depthwise.ts and kernels/reduce.ts). Each family's results are bit-identical whatever the batch size;
  * the two families differ in float32 arithmetic only (summation order, and the register family's
  * Winograd input gradients of 3x3 stride-1 layers, kernels/winograd.ts).
+ *
+ * "winograd" is the register family with the forward pass of those layers by Winograd F(4x4, 3x3)
+ * too (never chosen by "auto"): about 1.3x faster on llvmpipe, 0.5 GB more memory for iresnet50,
+ * and scores further from the official float32 ones (up to 2e-4 relative on the shared reference
+ * faces, against 5.6e-5) though nearer to exact arithmetic: on the face where the official scores
+ * are furthest from a float64 evaluation (1.6e-4), this family's are within 1.6e-5 of it
+ * (README, "Kernel families").
  */
-export type KernelFamily = "register" | "tiled";
+export type KernelFamily = "register" | "tiled" | "winograd";
+
+/** Whether `v` names a {@link KernelFamily} (settings files are checked with it). */
+export function isKernelFamily(v: unknown): v is KernelFamily {
+  return v === "register" || v === "tiled" || v === "winograd";
+}
 
 /** The family choice of the CLI (`--kernels`) and the library: "auto" or a family. */
 export type KernelChoice = "auto" | KernelFamily;
 
 /** The accepted {@link KernelChoice} values, in help order. */
-export const KERNEL_CHOICES: readonly KernelChoice[] = ["auto", "register", "tiled"];
+export const KERNEL_CHOICES: readonly KernelChoice[] = ["auto", "register", "tiled", "winograd"];
 
 /**
  * Whether an adapter is a software rasteriser: one that reports itself as the fallback adapter,

@@ -73,7 +73,10 @@ export interface ExecutorOptions {
    * adapter and "tiled" on every other ({@link resolveKernels}). The tiled family runs every
    * dense and depthwise convolution, both directions, and the Linear + BatchNorm1d head on its
    * own workgroup-tiled kernels and takes the BN statistics with 256 lanes per plane; BN apply,
-   * the reverse BN pass and the sums run on the same kernels in both families.
+   * the reverse BN pass and the sums run on the same kernels in both families. "winograd" (never
+   * taken by "auto") is the register family with the forward pass of the 3x3 stride-1 layers by
+   * Winograd F(4x4) as well: faster on a CPU adapter, more memory, scores up to ~2e-4 from the
+   * official float32 ones but nearer to exact arithmetic (kernels/winograd.ts winogradTileFor).
    */
   kernels?: KernelChoice;
 }
@@ -81,14 +84,20 @@ export interface ExecutorOptions {
 /**
  * A convolution's uploaded parameters, in the layouts of the kernels that serve it (chosen by
  * the layer shape only): "depthwise" ([C][K][K], one buffer for both directions), "tex3x3"
- * (3x3 stride-1 layers on the register family: the forward pass on the texture kernels of
- * kernels/conv3x3_tex.ts; the input gradient by Winograd where winogradTileFor of
- * kernels/winograd.ts says so, else on a texture kernel too) or
+ * (3x3 stride-1 layers on the register and winograd families: the forward pass on the texture
+ * kernels of kernels/conv3x3_tex.ts, or by Winograd on the winograd family; the input gradient by
+ * Winograd; each direction on a texture kernel where winogradTileFor of kernels/winograd.ts
+ * says Winograd does not serve the layer) or
  * "dense" (the forward and backward-data layouts of kernels/conv2d.ts).
  */
 type ConvParams =
   | { kind: "depthwise" | "dense"; fwd: GPUBuffer; bwd: GPUBuffer; bias: GPUBuffer }
-  | { kind: "tex3x3"; fwd: GPUTexture; bwd: WinogradWeights | GPUTexture; bias: GPUBuffer };
+  | {
+    kind: "tex3x3";
+    fwd: WinogradWeights | GPUTexture;
+    bwd: WinogradWeights | GPUTexture;
+    bias: GPUBuffer;
+  };
 
 /** Whether a convolution node is depthwise (groups = input = output channels). */
 function isDepthwise(node: ConvNode, t: TensorInfo[]): boolean {
@@ -153,6 +162,26 @@ interface Plan {
   pool: Pool;
   extra: GPUBuffer[];
   uniforms: { destroy(): void };
+}
+
+/**
+ * Scratch memory of one layer's dispatches (Winograd's V and M, the dilated input gradient's
+ * zero-inserted gy): `scratch` takes a buffer of at least `bytes` from the pool while the layer
+ * is recorded, `giveBack` returns all of them after it (reuse follows dispatch order).
+ */
+function layerScratch(pool: Pool): {
+  scratch: (bytes: number) => GPUBuffer;
+  giveBack: () => void;
+} {
+  const taken: GPUBuffer[] = [];
+  return {
+    scratch: (bytes) => {
+      const b = pool.get("scratch", bytes);
+      taken.push(b);
+      return b;
+    },
+    giveBack: () => taken.splice(0).forEach((b) => pool.put(b)),
+  };
 }
 
 /** When each forward activation may go back to the pool. */
@@ -296,7 +325,7 @@ export class Executor {
     // One host array for the texels of every forward 3x3 texture (tex3x3Weights), grown to the
     // largest.
     let texelArray = new Float32Array(0);
-    const texels = (cout: number, cin: number) => {
+    const texelsFor = (cout: number, cin: number) => {
       const floats = tex3x3Size(cout, cin, "forward").floats;
       if (texelArray.length < floats) texelArray = new Float32Array(floats);
       return texelArray;
@@ -327,32 +356,30 @@ export class Executor {
         }
         const b = gpu.storageFrom(`${n.name}.bias`, paddedBias(bias, cout));
         const geo = { k: n.k, stride: n.stride, pad: n.pad, hin: t[n.input].h, win: t[n.input].w };
-        if (this.kernels === "register" && tex3x3ConfigFor(geo)) {
-          // The input gradient: by Winograd, from the weights as they are (the queue transforms
-          // them), or on a texture of its own where Winograd does not serve the layer.
+        if (this.kernels !== "tiled" && tex3x3ConfigFor(geo)) {
+          // The input gradient (and on the winograd family the forward pass): by Winograd, from
+          // the weights as they are (the queue transforms them, once per direction), or on a
+          // texture of its own where Winograd does not serve the layer.
           const m = winogradTileFor({ ...geo, cin });
-          const gradient = () => {
-            if (!m) {
-              return tex3x3Weights(gpu, `${n.name}.weight:tex-bwd`, w, cout, cin, "input-gradient");
+          let raw: GPUBuffer | undefined;
+          const winograd = (tile: 2 | 4, direction: "forward" | "input-gradient") => {
+            if (!raw) {
+              raw = gpu.storageFrom(`${n.name}.weight`, w);
+              transient.push(raw);
             }
-            const raw = gpu.storageFrom(`${n.name}.weight`, w);
-            transient.push(raw);
-            return recordWinogradWeights(rec, `${n.name}:bwd`, m, raw, cout, cin, "input-gradient");
+            const label = `${n.name}:${direction === "forward" ? "fwd" : "bwd"}`;
+            return recordWinogradWeights(rec, label, tile, raw, cout, cin, direction);
           };
-          this.#conv.set(n.name, {
-            kind: "tex3x3",
-            fwd: tex3x3Weights(
-              gpu,
-              `${n.name}.weight:tex`,
-              w,
-              cout,
-              cin,
-              "forward",
-              texels(cout, cin),
-            ),
-            bwd: gradient(),
-            bias: b,
-          });
+          const forward = () => {
+            if (m && this.kernels === "winograd") return winograd(m, "forward");
+            const texels = texelsFor(cout, cin);
+            return tex3x3Weights(gpu, `${n.name}.weight:tex`, w, cout, cin, "forward", texels);
+          };
+          const gradient = () => {
+            if (m) return winograd(m, "input-gradient");
+            return tex3x3Weights(gpu, `${n.name}.weight:tex-bwd`, w, cout, cin, "input-gradient");
+          };
+          this.#conv.set(n.name, { kind: "tex3x3", fwd: forward(), bwd: gradient(), bias: b });
           continue;
         }
         this.#conv.set(n.name, {
@@ -471,6 +498,7 @@ export class Executor {
    */
   #recordForward(st: PlanState, embedding: GPUBuffer): void {
     const { n, rec, pool, act, live } = st;
+    const { scratch, giveBack } = layerScratch(pool);
     const g = this.graph;
     const T = g.tensors;
     const release = (id: number) => {
@@ -493,8 +521,25 @@ export class Executor {
             recordDepthwiseTiled(rec, node.name, dg, x, p.fwd, p.bias, y);
           } else recordDepthwiseConv2d(rec, node.name, dg, x, p.fwd, p.bias, y);
         } else if (p.kind === "tex3x3") {
-          const geo = denseGeometry(n, node, inT, outT);
-          recordConv3x3Tex(rec, node.name, geo, x, p.fwd, p.bias, y);
+          if (p.fwd instanceof GPUTexture) {
+            const geo = denseGeometry(n, node, inT, outT);
+            recordConv3x3Tex(rec, node.name, geo, x, p.fwd, p.bias, y);
+          } else {
+            recordWinogradConv(
+              rec,
+              node.name,
+              n,
+              inT.h,
+              inT.w,
+              x,
+              p.fwd,
+              p.bias,
+              y,
+              false,
+              scratch,
+            );
+            giveBack();
+          }
         } else if (this.kernels === "tiled") {
           const geo = denseGeometry(n, node, inT, outT);
           recordConvTiled(rec, node.name, geo, x, p.fwd, p.bias, y);
@@ -542,16 +587,7 @@ export class Executor {
    */
   #recordReverse(st: PlanState, scores: GPUBuffer): void {
     const { n, rec, pool, act, live } = st;
-    // Scratch memory of one layer's dispatches (Winograd's V and M, the dilated input
-    // gradient's zero-inserted gy): taken while the layer is recorded, back to the pool after
-    // it (reuse follows dispatch order).
-    const taken: GPUBuffer[] = [];
-    const scratch = (bytes: number) => {
-      const b = pool.get("scratch", bytes);
-      taken.push(b);
-      return b;
-    };
-    const giveBack = () => taken.splice(0).forEach((b) => pool.put(b));
+    const { scratch, giveBack } = layerScratch(pool);
     const g = this.graph;
     const T = g.tensors;
     const plan = this.#reverse;
@@ -819,9 +855,9 @@ export class Executor {
   destroy(): void {
     this.#destroyPlans();
     for (const c of this.#conv.values()) {
-      const bwd = c.bwd instanceof GPUTexture || c.bwd instanceof GPUBuffer ? c.bwd : c.bwd.u;
-      const bufs = [c.fwd, bwd, c.bias];
-      new Set<GPUBuffer | GPUTexture>(bufs).forEach((b) => b.destroy());
+      const own = (p: GPUBuffer | GPUTexture | WinogradWeights) =>
+        p instanceof GPUTexture || p instanceof GPUBuffer ? p : p.u;
+      new Set([own(c.fwd), own(c.bwd), c.bias]).forEach((b) => b.destroy());
     }
     for (const b of this.#bn.values()) b.destroy();
     for (const h of this.#head.values()) [h.wt, h.prm].forEach((b) => b.destroy());

@@ -42,6 +42,7 @@ import {
   QUALITY_FILE_NAME,
   qualityFileText,
 } from "../io/calibration.ts";
+import { isKernelFamily } from "../gpu/gpu.ts";
 import { EMBEDDINGS_FILE_NAMES } from "../io/embeddings.ts";
 import { readCompleteLines } from "../io/files.ts";
 import { parseNpy } from "../io/npy.ts";
@@ -322,14 +323,14 @@ function parseSettings(text: string, where: string): RecordSettings {
     s.groups.every((g) => typeof g === "string") && s.groups.length > 0 &&
     (s.channelOrder === "bgr" || s.channelOrder === "rgb") &&
     (s.format === "tsv" || s.format === "jsonl") &&
-    (s.kernels === undefined || s.kernels === "register" || s.kernels === "tiled") &&
+    (s.kernels === undefined || isKernelFamily(s.kernels)) &&
     (s.calibration === undefined || typeof s.calibration === "string") &&
     (s.align === undefined ||
       (typeof s.align === "object" && s.align !== null && typeof s.align.face === "string"));
   if (!ok) {
     throw new Error(
       `${where}: expected model, weights, groups, channelOrder, format (and kernels ` +
-        `"register" or "tiled", a string calibration, and an align with a string face, if ` +
+        `"register", "tiled" or "winograd", a string calibration, and an align with a string face, if ` +
         `any) in the settings`,
     );
   }

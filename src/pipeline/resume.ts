@@ -12,7 +12,7 @@ import {
   type RecordFormat,
   recordHeader,
 } from "../io/records.ts";
-import type { KernelFamily } from "../gpu/gpu.ts";
+import { isKernelFamily, type KernelFamily } from "../gpu/gpu.ts";
 
 /** What {@link recoverRecordFile} found in an existing record file. */
 export interface RecoveredRecords {
@@ -98,8 +98,8 @@ export interface RecordSettings {
   /** Channel order fed to the network. */
   channelOrder: "bgr" | "rgb";
   /**
-   * The kernel family that computed the scores (`--kernels`, resolved; the two families' scores
-   * differ in the last float32 digits). Settings files written before it was recorded lack it,
+   * The kernel family that computed the scores (`--kernels`, resolved; the families' scores
+   * differ in float32 rounding). Settings files written before it was recorded lack it,
    * which means "register", the only family there was ({@link settingsFamily}).
    */
   kernels?: KernelFamily;
@@ -161,7 +161,7 @@ export function compareSettings(
   }
   if (typeof old !== "object" || old === null || Array.isArray(old)) return "other";
   const o = old as Record<string, unknown>;
-  if (o.kernels !== undefined && o.kernels !== "register" && o.kernels !== "tiled") return "other";
+  if (o.kernels !== undefined && !isKernelFamily(o.kernels)) return "other";
   const rest = (s: Record<string, unknown>) => canonicalJson({ ...s, kernels: undefined });
   if (rest(o) !== rest(settings as Record<string, unknown>)) return "other";
   return settingsFamily(o) === settingsFamily(settings) ? "same" : "family";
@@ -179,7 +179,7 @@ function familyMessage(
   otherwise: string,
 ): string {
   return `${what} was made with the ${found} kernels (${where}) but this run uses the ${run} ` +
-    `kernels; their scores differ in the last float32 digits, so the two are not mixed: ` +
+    `kernels; their scores differ in float32 rounding, so the two are not mixed: ` +
     `resume with --kernels ${found}, or ${otherwise}`;
 }
 
