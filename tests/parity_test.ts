@@ -107,7 +107,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "winograd kernel family: near the official outputs, nearer to float64, batch-invariant",
+  name: "winograd kernel family: near the official outputs and float64, batch-invariant",
   ignore: !ok || GPU.ignore,
   fn: async () => {
     // The winograd family also runs the forward 3x3 stride-1 convolutions by Winograd F(4x4),
@@ -118,9 +118,10 @@ Deno.test({
     //   Charles_Kartman_0002, RGB), at most 8.2e-5 on the PNGs;
     // - against a float64 evaluation of the same algorithm on the same inputs
     //   (tests/fixtures/float64/iresnet50.json, tools/make_float64_fixture.py), 5e-5: measured
-    //   at most 2.2e-5 on these four faces. On Charles_Kartman_0002 the official float32 image
-    //   score itself is 1.6e-4 from float64, which the test checks too (it is why the family
-    //   misses the 1e-4 parity bound there while being nearer to the exact value).
+    //   at most 2.2e-5 on these four faces (1.1e-4 over all reference faces, where the official
+    //   scores are up to 1.6e-4 and the register family's 1.3e-4 from float64). On
+    //   Charles_Kartman_0002 the official image score itself is 1.6e-4 from float64, which the
+    //   test checks too: there the family is 1.8e-4 from the official scores, 1.6e-5 from exact.
     const fixture = JSON.parse(
       await Deno.readTextFile(new URL("./fixtures/float64/iresnet50.json", import.meta.url)),
     ) as { groups: string[]; sets: Record<string, Record<string, number[]>> };

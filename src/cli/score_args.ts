@@ -188,8 +188,9 @@ Added options:
                               such as llvmpipe, tiled on a hardware GPU); register and tiled
                               differ in float32 arithmetic only (scores within ~1e-4 relative).
                               winograd: register with the forward 3x3 convolutions by Winograd
-                              too, ~1.3x faster on a CPU adapter, ~0.5 GB more memory, scores
-                              within ~2e-4 of the official ones (nearer to exact arithmetic)
+                              too: ~1.2x faster on a CPU adapter, ~0.2 GB more memory, scores
+                              within ~2e-4 of the official ones (which are themselves up to
+                              ~1.6e-4 from exact arithmetic)
   --save-embeddings           also write OUT/GraFIQs_embeddings.npy (N x E float32) and
                               OUT/GraFIQs_embeddings.txt (the paths, one per line, same order)
   --image-list FILE           score the paths FILE lists, one per line (# comments and blank

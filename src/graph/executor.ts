@@ -76,7 +76,8 @@ export interface ExecutorOptions {
    * the reverse BN pass and the sums run on the same kernels in both families. "winograd" (never
    * taken by "auto") is the register family with the forward pass of the 3x3 stride-1 layers by
    * Winograd F(4x4) as well: faster on a CPU adapter, more memory, scores up to ~2e-4 from the
-   * official float32 ones but nearer to exact arithmetic (kernels/winograd.ts winogradTileFor).
+   * official float32 ones, as far from a float64 evaluation as those (kernels/winograd.ts
+   * winogradTileFor).
    */
   kernels?: KernelChoice;
 }

@@ -227,14 +227,14 @@ export function winogradShaderText(s: WinogradShader): string {
  *
  * The register family uses it for the input gradient only, the winograd family (executor.ts)
  * for the forward pass too. Why the default keeps the forward pass direct (measured on the
- * reference iresnet50): the official float32 scores are not exact; on the raw face
- * Charles_Kartman_0002 (RGB) its image score is 1.6e-4 from a float64 evaluation of the same
- * algorithm (tools/make_float64_fixture.py). Direct float32 convolutions, like the official
- * ones, land close to that rounding (the register family: within 3.6e-5 of the official, 1.3e-4
- * from float64), while F(4x4) in the forward pass lands nearer the exact value (1.6e-5 from
- * float64) and so 1.8e-4 from the official: outside the 1e-4 parity bound. With Winograd in the
- * input gradients only, every score stays within 5.6e-5 of the official ones, like the direct
- * kernels: the scores' sensitivity is to the forward pass's rounding.
+ * reference iresnet50, all reference faces in both orders): the scores are sensitive to the
+ * forward pass's rounding, and the official float32 scores are themselves up to 1.6e-4 from a
+ * float64 evaluation of the same algorithm (tools/make_float64_fixture.py; the raw face
+ * Charles_Kartman_0002, RGB). Direct float32 convolutions round much like the official ones: the
+ * register family stays within 5.6e-5 of them (1.3e-4 from float64 at most). F(4x4) in the
+ * forward pass rounds differently, no worse (1.1e-4 from float64 at most; 1.6e-5 on that face),
+ * but up to 1.8e-4 from the official scores, outside the 1e-4 parity bound. With Winograd in the
+ * input gradients only, every score stays within 5.6e-5 of the official ones.
  */
 export function winogradTileFor(
   g: Pick<ConvGeometry, "k" | "stride" | "pad" | "hin" | "win" | "cin">,
