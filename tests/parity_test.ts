@@ -15,6 +15,7 @@ import {
 import { loadModel } from "../src/graph/load_model.ts";
 import { parseScoreFile } from "../src/io/scores.ts";
 import { Executor } from "../src/graph/executor.ts";
+import type { KernelFamily } from "../src/gpu/gpu.ts";
 
 const ok = haveReference();
 if (!ok) console.log("parity_test: skipped, ../shared/reference is absent");
@@ -35,16 +36,22 @@ const JPEG_REL = 1e-4;
 const MIN_COSINE_PNG = 0.9999;
 const MIN_COSINE_JPEG = 0.99999;
 
+/** An executor of the reference iresnet50 checkpoint on `kernels`, checked to run that family. */
+async function referenceExecutor(kernels: KernelFamily): Promise<Executor> {
+  const model = await loadModel(
+    "iresnet50",
+    new URL("iresnet50/weights.pth", REFERENCE_DIR).pathname,
+  );
+  const ex = await Executor.create(await getGpu(), model.graph, model.weights, { kernels });
+  assert(ex.kernels === kernels, `kernels ${ex.kernels}`);
+  return ex;
+}
+
 Deno.test({
   name: "parity with the official iresnet50 outputs (CI subset, both channel orders)",
   ignore: !ok || GPU.ignore,
   fn: async () => {
-    const model = await loadModel(
-      "iresnet50",
-      new URL("iresnet50/weights.pth", REFERENCE_DIR).pathname,
-    );
-    const gpu = await getGpu();
-    const ex = await Executor.create(gpu, model.graph, model.weights);
+    const ex = await referenceExecutor("register");
     const aligned = [
       "Andrew_Gilligan_0001.png",
       "Arnold_Palmer_0002.png",
@@ -88,13 +95,7 @@ Deno.test({
     // arithmetic only (summation order; the register family's Winograd input gradients). Bound: 1e-4 relative on PNGs (issue 14), tighter than PNG_REL;
     // measured at most 3.6e-5 on three aligned PNGs. Two images in one batch keep the llvmpipe
     // run short (the tiled kernels are shaped for hardware GPUs).
-    const model = await loadModel(
-      "iresnet50",
-      new URL("iresnet50/weights.pth", REFERENCE_DIR).pathname,
-    );
-    const gpu = await getGpu();
-    const ex = await Executor.create(gpu, model.graph, model.weights, { kernels: "tiled" });
-    assert(ex.kernels === "tiled", `kernels ${ex.kernels}`);
+    const ex = await referenceExecutor("tiled");
     const images = ["Andrew_Gilligan_0001.png", "Osama_bin_Laden_0004.png"];
     const r = await runParity(ex, "iresnet50", "aligned", "bgr", images, 2);
     ex.destroy();
@@ -125,13 +126,7 @@ Deno.test({
     const fixture = JSON.parse(
       await Deno.readTextFile(new URL("./fixtures/float64/iresnet50.json", import.meta.url)),
     ) as { groups: string[]; sets: Record<string, Record<string, number[]>> };
-    const model = await loadModel(
-      "iresnet50",
-      new URL("iresnet50/weights.pth", REFERENCE_DIR).pathname,
-    );
-    const gpu = await getGpu();
-    const ex = await Executor.create(gpu, model.graph, model.weights, { kernels: "winograd" });
-    assert(ex.kernels === "winograd", `kernels ${ex.kernels}`);
+    const ex = await referenceExecutor("winograd");
     assert(ex.groups.join() === fixture.groups.join(), `groups ${ex.groups}`);
     const reports: ParityReport[] = [];
     for (const [set, order] of [["raw", "rgb"], ["aligned", "bgr"]] as const) {

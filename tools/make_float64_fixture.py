@@ -14,8 +14,12 @@ Output: {"weights": "reference/iresnet50/weights.pth", "dtype": "float64", "torc
 "groups": [...], "sets": {"<set>_<order>": {"<file name>": [score per group]}}}; the scores
 are Python floats (float64, JSON's shortest round trip).
 
+`--all FILE` writes the same JSON for every reference face (aligned, raw and magface, both
+channel orders: 2 x 42 evaluations, about 15 min on one core) to FILE instead of the fixture; the
+README's float64 table was made from it.
+
 Needs ../shared (the reference images and checkpoint) and python3-torch, python3-opencv.
-Usage (from the repository root): /usr/bin/python3 tools/make_float64_fixture.py
+Usage (from the repository root): /usr/bin/python3 tools/make_float64_fixture.py [--all FILE]
 """
 import json
 import sys
@@ -39,7 +43,15 @@ CASES = [
 ]
 
 
-def main() -> int:
+def main(argv) -> int:
+    out_path, cases = OUT, CASES
+    if argv[:1] == ["--all"] and len(argv) == 2:
+        out_path = Path(argv[1])
+        cases = [(kind, order, sorted(p.name for p in (REF / "images" / kind).iterdir()))
+                 for kind in ("aligned", "raw", "magface") for order in ("bgr", "rgb")]
+    elif argv:
+        print("usage: make_float64_fixture.py [--all FILE]", file=sys.stderr)
+        return 2
     if not REF.is_dir():
         print(f"make_float64_fixture: {REF} is absent (needs ../shared)", file=sys.stderr)
         return 1
@@ -47,7 +59,7 @@ def main() -> int:
     model = tg.load_model(str(REF / "iresnet50" / "weights.pth"), [3, 4, 14, 3],
                           dtype=torch.float64)
     sets = {}
-    for kind, order, names in CASES:
+    for kind, order, names in cases:
         rows = {}
         for name in names:
             x = tg.load_image_official(REF / "images" / kind / name, bgr2rgb=(order == "rgb"))
@@ -56,11 +68,11 @@ def main() -> int:
         sets[f"{kind}_{order}"] = rows
     out = {"weights": "reference/iresnet50/weights.pth", "dtype": "float64",
            "torch": torch.__version__, "groups": GROUPS, "sets": sets}
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(out, indent=1) + "\n")
-    print(f"wrote {OUT}")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {out_path}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -187,10 +187,11 @@ Added options:
                               kernel family (default: auto = register on a software adapter
                               such as llvmpipe, tiled on a hardware GPU); register and tiled
                               differ in float32 arithmetic only (scores within ~1e-4 relative).
-                              winograd: register with the forward 3x3 convolutions by Winograd
-                              too: ~1.2x faster on a CPU adapter, ~0.2 GB more memory, scores
-                              within ~2e-4 of the official ones (which are themselves up to
-                              ~1.6e-4 from exact arithmetic)
+                              winograd: register with the forward 3x3 stride-1 convolutions (16+
+                              input channels) by Winograd too: ~1.3-1.5x faster on a CPU
+                              adapter, ~0.2 GB more memory, scores within ~2e-4 of the
+                              official ones (which are themselves up to ~1.6e-4 from exact
+                              arithmetic)
   --save-embeddings           also write OUT/GraFIQs_embeddings.npy (N x E float32) and
                               OUT/GraFIQs_embeddings.txt (the paths, one per line, same order)
   --image-list FILE           score the paths FILE lists, one per line (# comments and blank

@@ -26,7 +26,7 @@ export interface GpuOptions {
  * Winograd input gradients of 3x3 stride-1 layers, kernels/winograd.ts).
  *
  * "winograd" is the register family with the forward pass of those layers by Winograd F(4x4, 3x3)
- * too (never chosen by "auto"): about 1.2-1.3x faster on llvmpipe, about 0.2 GB more memory for
+ * too (never chosen by "auto"): about 1.35-1.5x faster on llvmpipe, about 0.2 GB more memory for
  * iresnet50, and scores further from the official float32 ones (up to 1.8e-4 relative on the
  * shared reference faces, against 5.6e-5 for register). Not less accurate: against a float64
  * evaluation of the same algorithm, the official scores are up to 1.6e-4 off, register's 1.3e-4,
