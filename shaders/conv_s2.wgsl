@@ -39,14 +39,17 @@ struct Params {
   hout: u32,
   wout: u32,
   nseg: u32, // ceil(wout / pixels per invocation)
-  co4: u32, // padded output channels / 4 (weight row length in vec4)
+  co4: u32, // padded output channels / 4 (weight texels per row)
   total: u32, // n * hout * nseg
   fold: u32, // workgroups along x (linear workgroup index = wid.x + wid.y * fold)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>; // [n][cin][hin][win], as vec4
-@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>; // [cin][K][K][co4]
+// The weights as an rgba32float texture: texel (j, (ci * K + ky) * K + kx) holds output
+// channels 4j .. 4j + 3 of input channel ci at tap (ky, kx) (conv2d.ts forwardWeightsFor); on
+// llvmpipe a texel fetch costs much less than a storage-buffer load, which is a per-lane loop.
+@group(0) @binding(2) var w: texture_2d<f32>; // co4 x (cin K K) texels
 @group(0) @binding(3) var<storage, read> bias: array<vec4<f32>>; // [co4]
 @group(0) @binding(4) var<storage, read_write> y: array<f32>; // [n][cout][hout][wout]
 
@@ -88,11 +91,11 @@ fn keep(v: vec4<f32>, ix: i32) -> vec4<f32> {
   return select(vec4<f32>(0.0), v, cols < vec4<u32>(p.win));
 }
 
-// Weight vec4 k (0..3) of the 16-channel block cb in the row starting at `row`; past the
-// padded channel count (co4 not a multiple of 4) it reads the row's last vec4, whose results
-// are never stored.
+// Weight texel k (0..3) of the 16-channel block cb in texel row `row`; past the padded
+// channel count (co4 not a multiple of 4) it reads the row's last texel, whose results are
+// never stored.
 fn w16(row: u32, cb: u32, k: u32) -> vec4<f32> {
-  return w[row + min(cb * 4u + k, p.co4 - 1u)];
+  return textureLoad(w, vec2<u32>(min(cb * 4u + k, p.co4 - 1u), row), 0);
 }
 
 // Store output channel co at y[o] (pixel i of the block) when it exists.
@@ -191,7 +194,7 @@ fn conv3x3s2_14(t: u32, cb: u32) {
   var d13 = vec4<f32>(0.0);
   for (var ci = 0u; ci < p.cin; ci++) {
     let plane = (n * p.cin + ci) * p.hin;
-    let wrow = ci * 9u * p.co4;
+    let wrow = ci * 9u;
     for (var ky = 0u; ky < 3u; ky++) {
       let iy = i32(2u * oy + ky) - 1;
       if (iy < 0 || iy >= i32(p.hin)) {
@@ -217,17 +220,17 @@ fn conv3x3s2_14(t: u32, cb: u32) {
       let s5 = keep(shift(q5, q6, o), ix0 + 20);
       let s6 = keep(shift(q6, q7, o), ix0 + 24);
       let s7 = keep(shift(q7, q7, o), ix0 + 28);
-      let r0 = wrow + (3u * ky + 0u) * p.co4;
+      let r0 = wrow + 3u * ky + 0u;
       let aw0 = w16(r0, cb, 0u);
       let bw0 = w16(r0, cb, 1u);
       let cw0 = w16(r0, cb, 2u);
       let dw0 = w16(r0, cb, 3u);
-      let r1 = wrow + (3u * ky + 1u) * p.co4;
+      let r1 = wrow + 3u * ky + 1u;
       let aw1 = w16(r1, cb, 0u);
       let bw1 = w16(r1, cb, 1u);
       let cw1 = w16(r1, cb, 2u);
       let dw1 = w16(r1, cb, 3u);
-      let r2 = wrow + (3u * ky + 2u) * p.co4;
+      let r2 = wrow + 3u * ky + 2u;
       let aw2 = w16(r2, cb, 0u);
       let bw2 = w16(r2, cb, 1u);
       let cw2 = w16(r2, cb, 2u);
@@ -479,7 +482,7 @@ fn conv3x3s2_7(t: u32, cb: u32) {
   var d6 = vec4<f32>(0.0);
   for (var ci = 0u; ci < p.cin; ci++) {
     let plane = (n * p.cin + ci) * p.hin;
-    let wrow = ci * 9u * p.co4;
+    let wrow = ci * 9u;
     for (var ky = 0u; ky < 3u; ky++) {
       let iy = i32(2u * oy + ky) - 1;
       if (iy < 0 || iy >= i32(p.hin)) {
@@ -498,17 +501,17 @@ fn conv3x3s2_7(t: u32, cb: u32) {
       let s1 = keep(shift(q1, q2, o), ix0 + 4);
       let s2 = keep(shift(q2, q3, o), ix0 + 8);
       let s3 = keep(shift(q3, q4, o), ix0 + 12);
-      let r0 = wrow + (3u * ky + 0u) * p.co4;
+      let r0 = wrow + 3u * ky + 0u;
       let aw0 = w16(r0, cb, 0u);
       let bw0 = w16(r0, cb, 1u);
       let cw0 = w16(r0, cb, 2u);
       let dw0 = w16(r0, cb, 3u);
-      let r1 = wrow + (3u * ky + 1u) * p.co4;
+      let r1 = wrow + 3u * ky + 1u;
       let aw1 = w16(r1, cb, 0u);
       let bw1 = w16(r1, cb, 1u);
       let cw1 = w16(r1, cb, 2u);
       let dw1 = w16(r1, cb, 3u);
-      let r2 = wrow + (3u * ky + 2u) * p.co4;
+      let r2 = wrow + 3u * ky + 2u;
       let aw2 = w16(r2, cb, 0u);
       let bw2 = w16(r2, cb, 1u);
       let cw2 = w16(r2, cb, 2u);
@@ -708,7 +711,7 @@ fn conv1x1s2(t: u32, cb: u32) {
     let h4 = evens(q4, q5, o);
     let h5 = evens(q5, q6, o);
     let h6 = evens(q6, q7, o);
-    let r = ci * p.co4;
+    let r = ci;
     let aw = w16(r, cb, 0u);
     let bw = w16(r, cb, 1u);
     let cw = w16(r, cb, 2u);

@@ -26,6 +26,7 @@ import {
   convOutSize,
   type ConvVariant,
   forwardWeights,
+  forwardWeightsFor,
   paddedBias,
   recordConv2d,
   recordConv2dBackwardData,
@@ -55,20 +56,24 @@ interface Case {
   variants: Variant[];
 }
 
-/** recordConv2d, or the tiled kernel for "tiled64" / "tiled32". */
+/**
+ * recordConv2d, or the tiled kernel for "tiled64" / "tiled32", with PyTorch's weights `w`
+ * uploaded in the form the kernel reads (forwardWeightsFor; a buffer for the tiled kernel).
+ */
 function recordForward(
   rec: Recorder,
   label: string,
   g: ConvGeometry,
   x: GPUBuffer,
-  w: GPUBuffer,
+  w: Float32Array,
   b: GPUBuffer,
   y: GPUBuffer,
   v: Variant,
 ): void {
   if (v === "tiled64" || v === "tiled32") {
-    recordConvTiled(rec, label, g, x, w, b, y, v === "tiled64" ? TILE_64 : TILE_32);
-  } else recordConv2d(rec, label, g, x, w, b, y, v);
+    const bw = rec.gpu.storageFrom("w", forwardWeights(w, g.cout, g.cin, g.k));
+    recordConvTiled(rec, label, g, x, bw, b, y, v === "tiled64" ? TILE_64 : TILE_32);
+  } else recordConv2d(rec, label, g, x, forwardWeightsFor(rec.gpu, "w", w, g, v), b, y, v);
 }
 
 /** recordConv2dBackwardData, or the tiled kernel for "tiled64" / "tiled32". */
@@ -213,7 +218,7 @@ async function checkForward(cases: Case[], seed: number): Promise<void> {
     );
     const atol = gammaBound(g.cin * g.k * g.k + 1, absRef.data);
     const bx = gpu.storageFrom("x", Float32Array.from(x));
-    const bw = gpu.storageFrom("w", forwardWeights(Float32Array.from(w), g.cout, g.cin, g.k));
+    const w32 = Float32Array.from(w);
     const bb = gpu.storageFrom("b", paddedBias(Float32Array.from(b), g.cout));
     const floats = g.n * g.cout * hout * wout;
     for (const v of c.variants) {
@@ -221,7 +226,7 @@ async function checkForward(cases: Case[], seed: number): Promise<void> {
       const by = gpu.storage("y", floats * 4);
       const y = await run(
         gpu,
-        (rec) => recordForward(rec, "conv", g, bx, bw, bb, by, v),
+        (rec) => recordForward(rec, "conv", g, bx, w32, bb, by, v),
         by,
         floats,
       );
@@ -354,16 +359,15 @@ Deno.test(
       const img = one.cin * one.hin * one.win, out = one.cout * one.hin * one.win;
       const xs = Float32Array.from(f32Values(rand, 3 * img));
       const w = Float32Array.from(f32Values(rand, one.cout * one.cin * 9));
-      const bw = gpu.storageFrom("w", forwardWeights(w, one.cout, one.cin, 3));
       const bwb = gpu.storageFrom("wb", backwardWeights(w, one.cout, one.cin, 3));
       const bb = gpu.storageFrom("b", paddedBias(undefined, one.cout));
       const alone = gpu.storageFrom("x1", xs.subarray(2 * img));
       const batch = gpu.storageFrom("x3", xs);
       const y1 = gpu.storage("y1", out * 4), y3 = gpu.storage("y3", 3 * out * 4);
-      const a = await run(gpu, (r) => recordForward(r, "c1", one, alone, bw, bb, y1, v), y1, out);
+      const a = await run(gpu, (r) => recordForward(r, "c1", one, alone, w, bb, y1, v), y1, out);
       const b = await run(
         gpu,
-        (r) => recordForward(r, "c3", three, batch, bw, bb, y3, v),
+        (r) => recordForward(r, "c3", three, batch, w, bb, y3, v),
         y3,
         3 * out,
       );
@@ -409,15 +413,14 @@ Deno.test(
       const img = one.cin * one.hin * one.win, out = one.cout * hout * wout;
       const xs = Float32Array.from(f32Values(rand, 3 * img));
       const w = Float32Array.from(f32Values(rand, one.cout * one.cin * one.k * one.k));
-      const bw = gpu.storageFrom("w", forwardWeights(w, one.cout, one.cin, one.k));
       const bb = gpu.storageFrom("b", paddedBias(Float32Array.from(f32Values(rand, 11)), 11));
       const alone = gpu.storageFrom("x1", xs.subarray(2 * img));
       const batch = gpu.storageFrom("x3", xs);
       const y1 = gpu.storage("y1", out * 4), y3 = gpu.storage("y3", 3 * out * 4);
-      const a = await run(gpu, (r) => recordForward(r, "c1", one, alone, bw, bb, y1, v), y1, out);
+      const a = await run(gpu, (r) => recordForward(r, "c1", one, alone, w, bb, y1, v), y1, out);
       const b = await run(
         gpu,
-        (r) => recordForward(r, "c3", three, batch, bw, bb, y3, v),
+        (r) => recordForward(r, "c3", three, batch, w, bb, y3, v),
         y3,
         3 * out,
       );
@@ -511,6 +514,15 @@ Deno.test("conv2d rejects the 3x3 and stride-2 variants on other shapes", GPU, a
   }
   assertThrows(() => recordConv2d(rec, "s1", s1, b, b, b, b, "3x3s2"), /3x3s2 variant needs/);
   assertThrows(() => recordConv2d(rec, "s2", g, b, b, b, b, "1x1s2"), /1x1s2 variant needs/);
+  // The stride-2 bodies read their weights from a texture, every other kernel from a buffer.
+  assertThrows(() => recordConv2d(rec, "s2", g, b, b, b, b), /reads the weights from a texture/);
+  const tex = forwardWeightsFor(gpu, "w", new Float32Array(4 * 4 * 9), g);
+  assert(tex instanceof GPUTexture, "a stride-2 layer's weights are a texture");
+  assertThrows(
+    () => recordConv2d(rec, "s2", g, b, tex, b, b, "generic"),
+    /reads the weights from a buffer/,
+  );
+  assert(forwardWeightsFor(gpu, "w", new Float32Array(4 * 4 * 9), s1) instanceof GPUBuffer);
   assertThrows(
     () => recordConv2dBackwardData(rec, "s2", g, b, b, b, false, "3x3s2n"),
     /3x3s2n variant does not serve this direction/,

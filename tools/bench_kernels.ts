@@ -36,6 +36,7 @@ import {
   convOutSize,
   type ConvVariant,
   forwardWeights,
+  forwardWeightsFor,
   paddedBias,
   recordConv2d,
   recordConv2dBackwardData,
@@ -171,8 +172,10 @@ for (const shape of values.shapes!.split(",")) {
             } else if (v === "tex") {
               if (dir === "fwd") recordConv3x3Tex(rec, "bench", g, x, tex!.fwd, bb, y);
               else recordConv3x3TexGradient(rec, "bench", g, y, tex!.bwd, x, false);
-            } else if (dir === "fwd") recordConv2d(rec, "bench", g, x, bw, bb, y, v as ConvVariant);
-            else {
+            } else if (dir === "fwd") {
+              const cv = v as ConvVariant;
+              recordConv2d(rec, "bench", g, x, forwardWeightsFor(gpu, "w", wf, g, cv), bb, y, cv);
+            } else {
               recordConv2dBackwardData(
                 rec,
                 "bench",

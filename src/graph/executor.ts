@@ -18,6 +18,7 @@ import { bnParams, recordBnApply, recordBnBackward, recordBnStats } from "../ker
 import {
   backwardWeights,
   forwardWeights,
+  forwardWeightsFor,
   paddedBias,
   recordConv2d,
   recordConv2dBackwardData,
@@ -92,7 +93,8 @@ export interface ExecutorOptions {
  * "dense" (the forward and backward-data layouts of kernels/conv2d.ts).
  */
 type ConvParams =
-  | { kind: "depthwise" | "dense"; fwd: GPUBuffer; bwd: GPUBuffer; bias: GPUBuffer }
+  | { kind: "depthwise"; fwd: GPUBuffer; bwd: GPUBuffer; bias: GPUBuffer }
+  | { kind: "dense"; fwd: GPUBuffer | GPUTexture; bwd: GPUBuffer; bias: GPUBuffer }
   | {
     kind: "tex3x3";
     fwd: WinogradWeights | GPUTexture;
@@ -383,9 +385,15 @@ export class Executor {
           this.#conv.set(n.name, { kind: "tex3x3", fwd: forward(), bwd: gradient(), bias: b });
           continue;
         }
+        // The forward weights as the family's forward kernel reads them (a texture for the
+        // register family's stride-2 bodies, conv2d.ts forwardWeightsFor).
+        const label = `${n.name}.weight:fwd`;
+        const fwd = this.kernels === "tiled"
+          ? gpu.storageFrom(label, forwardWeights(w, cout, cin, n.k))
+          : forwardWeightsFor(gpu, label, w, { ...geo, n: 1, cin, cout });
         this.#conv.set(n.name, {
           kind: "dense",
-          fwd: gpu.storageFrom(`${n.name}.weight:fwd`, forwardWeights(w, cout, cin, n.k)),
+          fwd,
           bwd: gpu.storageFrom(`${n.name}.weight:bwd`, backwardWeights(w, cout, cin, n.k)),
           bias: b,
         });
@@ -543,7 +551,7 @@ export class Executor {
           }
         } else if (this.kernels === "tiled") {
           const geo = denseGeometry(n, node, inT, outT);
-          recordConvTiled(rec, node.name, geo, x, p.fwd, p.bias, y);
+          recordConvTiled(rec, node.name, geo, x, p.fwd as GPUBuffer, p.bias, y);
         } else {
           const geo = denseGeometry(n, node, inT, outT);
           recordConv2d(rec, node.name, geo, x, p.fwd, p.bias, y);

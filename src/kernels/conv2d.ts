@@ -57,12 +57,13 @@ const CONV_S2_PARAMS = [
 /**
  * Written-out stride-2 forward convolutions (see shaders/conv_s2.wgsl): 3x3 padding 1 (14 px
  * x 16 channels, or 7 px x 16 channels for rows of at most 7 outputs) and 1x1 without padding
- * (14 px x 16 channels), reading the input as vec4.
+ * (14 px x 16 channels), reading the input as vec4 and the weights from a texture
+ * ({@link forwardWeightsFor}).
  */
 export const CONV_S2: KernelSource<typeof CONV_S2_PARAMS> = {
   name: "conv_s2",
   code: convS2Code,
-  bindings: ["uniform", "read", "read", "read", "rw"],
+  bindings: ["uniform", "read", "texture", "read", "rw"],
   params: CONV_S2_PARAMS,
 };
 
@@ -93,8 +94,10 @@ export const WG_S2 = 8;
  */
 function pickStride2(g: ConvGeometry, v: ConvVariant, what: string): Stride2Body | undefined {
   const { wout } = convOutSize(g);
-  // Loop iterations per invocation: 3 kernel rows + 1 per input channel (3x3), plus the stores.
-  const short = 4 * g.cin + 256 <= LOOP_BUDGET;
+  // Loop iterations per invocation: 3 kernel rows + 1 per input channel (3x3), plus the stores;
+  // and the weight texture's cin K K rows within WebGPU's guaranteed 2-D texture size.
+  const maxCin = Math.min((LOOP_BUDGET - 256) / 4, Math.floor(S2_TEXTURE_ROWS / (g.k * g.k)));
+  const short = g.cin <= maxCin;
   const is3x3 = g.k === 3 && g.stride === 2 && g.pad === 1 && short;
   const is1x1 = g.k === 1 && g.stride === 2 && g.pad === 0 && short;
   if (v === "3x3s2" || v === "3x3s2n" || v === "1x1s2") {
@@ -102,7 +105,7 @@ function pickStride2(g: ConvGeometry, v: ConvVariant, what: string): Stride2Body
       const shape = v === "1x1s2" ? "1, stride 2, no padding" : "3, stride 2, padding 1";
       throw new RangeError(
         `${what}: the ${v} variant needs kernel ${shape} and at most ` +
-          `${(LOOP_BUDGET - 256) / 4} input channels; got kernel ${g.k}, stride ${g.stride}, ` +
+          `${maxCin} input channels; got kernel ${g.k}, stride ${g.stride}, ` +
           `padding ${g.pad}, ${g.cin} input channels`,
       );
     }
@@ -113,6 +116,44 @@ function pickStride2(g: ConvGeometry, v: ConvVariant, what: string): Stride2Body
   return is1x1 ? STRIDE2_BODIES["1x1s2"] : undefined;
 }
 
+/**
+ * Rows of a stride-2 body's weight texture at most: WebGPU's guaranteed maxTextureDimension2D
+ * (every adapter offers at least this), so the choice of kernel never depends on the adapter.
+ */
+const S2_TEXTURE_ROWS = 8192;
+
+/**
+ * A dense convolution's forward weights in the form its forward kernel reads (register family,
+ * {@link recordConv2d}): for a layer a stride-2 body of shaders/conv_s2.wgsl serves (chosen by
+ * `variant` and the layer shape only, as recordConv2d chooses), an rgba32float texture of
+ * CoutPad / 4 texels by cin x K x K rows (the {@link forwardWeights} layout, one row per input
+ * channel and tap); for every other layer a storage buffer of that layout.
+ *
+ * @param gpu the device
+ * @param label the buffer's or texture's label
+ * @param w PyTorch's [Cout][Cin][K][K] weights
+ * @param g the layer (its batch size does not matter)
+ * @param variant the variant recordConv2d will be given (default "auto")
+ * @throws {RangeError} when `w` does not hold cout x cin x k x k values, or a forced stride-2
+ *   variant cannot serve the layer
+ * @example
+ * ```ts ignore
+ * const w = forwardWeightsFor(gpu, "layer2.0.conv2", weights, geometry);
+ * recordConv2d(rec, "layer2.0.conv2", geometry, x, w, bias, y);
+ * ```
+ */
+export function forwardWeightsFor(
+  gpu: Gpu,
+  label: string,
+  w: Float32Array,
+  g: ConvGeometry,
+  variant: ConvVariant = "auto",
+): GPUBuffer | GPUTexture {
+  const data = forwardWeights(w, g.cout, g.cin, g.k);
+  if (!pickStride2(g, variant, `Convolution ${label}`)) return gpu.storageFrom(label, data);
+  return gpu.texture(label, data, padChannels(g.cout) / 4, g.cin * g.k * g.k);
+}
+
 /** Record the stride-2 body `b` of shaders/conv_s2.wgsl for the forward geometry `g`. */
 function recordStride2(
   rec: Recorder,
@@ -120,7 +161,7 @@ function recordStride2(
   g: ConvGeometry,
   b: Stride2Body,
   x: GPUBuffer,
-  weights: GPUBuffer,
+  weights: GPUTexture,
   bias: GPUBuffer,
   y: GPUBuffer,
 ): void {
@@ -528,28 +569,37 @@ export function rowSegment(width: number, stride: number, maxPx: number): number
  * Record a forward convolution: y[n][cout][hout][wout] = conv(x) + bias (groups = 1, NCHW).
  *
  * @param g layer geometry; x holds g.n * cin * hin * win float32
- * @param weights buffer in the {@link forwardWeights} layout
+ * @param weights from {@link forwardWeightsFor} with the same `variant`: a texture for a layer a
+ *   stride-2 body serves, else a buffer in the {@link forwardWeights} layout
  * @param bias buffer from {@link paddedBias}
  * @param y output buffer of n * cout * hout * wout float32
  * @param variant kernel choice (default "auto"; see {@link ConvVariant})
- * @throws {RangeError} for an empty output, or a variant forced on a shape it cannot serve
+ * @throws {RangeError} for an empty output, a variant forced on a shape it cannot serve, or
+ *   weights in the other form than the chosen kernel reads
  */
 export function recordConv2d(
   rec: Recorder,
   label: string,
   g: ConvGeometry,
   x: GPUBuffer,
-  weights: GPUBuffer,
+  weights: GPUBuffer | GPUTexture,
   bias: GPUBuffer,
   y: GPUBuffer,
   variant: ConvVariant = "auto",
 ): void {
   const { hout, wout } = convOutSize(g);
   const s2 = pickStride2(g, variant, `Convolution ${label}`);
+  if (s2 ? !(weights instanceof GPUTexture) : weights instanceof GPUTexture) {
+    throw new RangeError(
+      `Convolution ${label}: its kernel reads the weights from a ${s2 ? "texture" : "buffer"}; ` +
+        "make them with forwardWeightsFor for the same layer and variant",
+    );
+  }
   if (s2) {
-    recordStride2(rec, label, g, s2, x, weights, bias, y);
+    recordStride2(rec, label, g, s2, x, weights as GPUTexture, bias, y);
     return;
   }
+  weights = weights as GPUBuffer;
   if (use1x1(g, variant, `Convolution ${label}`)) {
     record1x1(rec, label, g, x, weights, bias, y, false);
     return;
