@@ -35,14 +35,17 @@ struct Params {
   wout: u32,
   plane: u32, // hout * wout
   nblk: u32, // ceil(plane / 16)
-  ci4: u32, // padded input channels / 4 (weight row length in vec4)
+  ci4: u32, // padded input channels / 4 (weight texels per row)
   total: u32, // n * nblk invocations
   fold: u32, // workgroups along x (linear workgroup index = wid.x + wid.y * fold)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> gy: array<vec4<f32>>; // [n][cout][hout][wout]
-@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>; // [cout][ci4]
+// The weights as an rgba32float texture: texel (j, co) holds input channels 4j .. 4j + 3 of
+// output channel co (conv2d.ts backwardWeightsFor); on llvmpipe a texel fetch costs much less
+// than a storage-buffer load, which is a per-lane loop.
+@group(0) @binding(2) var w: texture_2d<f32>; // ci4 x cout texels
 @group(0) @binding(3) var<storage, read_write> gx: array<vec2<f32>>; // [n][cin][hin][win]
 
 // The 4 floats starting r floats into a (r in 0..3), continuing into b.
@@ -130,9 +133,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
       x2 = shifted(x2, x3, r);
       x3 = shifted(x3, x4, r);
     }
-    let wb = co * p.ci4 + cb * 2u;
-    let u = w[wb];
-    let v = w[wb + 1u];
+    let u = textureLoad(w, vec2<u32>(cb * 2u, co), 0);
+    let v = textureLoad(w, vec2<u32>(cb * 2u + 1u, co), 0);
     a00 += x0 * u.x;
     a01 += x1 * u.x;
     a02 += x2 * u.x;

@@ -40,14 +40,17 @@ struct Params {
   wout: u32,
   nseg: u32, // ceil(win / PX)
   nband: u32, // ceil(hin / ROWS)
-  ci4: u32, // padded input channels / 4 (weight row length in vec4)
+  ci4: u32, // padded input channels / 4 (weight texels per row)
   total: u32, // n * nband * nseg invocations
   fold: u32, // workgroups along x (linear workgroup index = wid.x + wid.y * fold)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> gy: array<f32>; // [n][cout][hout][wout]
-@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>; // [cout][3][3][ci4]
+// The weights as an rgba32float texture: texel (j, co * 9 + 3 ky + kx) holds input channels
+// 4j .. 4j + 3 of output channel co at tap (ky, kx) (conv2d.ts backwardWeightsFor); on llvmpipe a
+// texel fetch costs much less than a storage-buffer load, which is a per-lane loop.
+@group(0) @binding(2) var w: texture_2d<f32>; // ci4 x (cout 9) texels
 @group(0) @binding(3) var<storage, read_write> gx: array<f32>; // [n][cin][hin][win]
 
 // One gy value at index i, or zero when `ok` is false (i is then clamped inside the tensor).
@@ -266,25 +269,26 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     let g2_5 = ld(q2 + x5, l2 && k5);
     let g2_6 = ld(q2 + x6, l2 && k6);
     let g2_7 = ld(q2 + x7, l2 && k7);
-    let wb = co * 9u * p.ci4 + cb * 2u;
-    let u00 = w[wb];
-    let v00 = w[wb + 1u];
-    let u01 = w[wb + 1u * p.ci4];
-    let v01 = w[wb + 1u * p.ci4 + 1u];
-    let u02 = w[wb + 2u * p.ci4];
-    let v02 = w[wb + 2u * p.ci4 + 1u];
-    let u10 = w[wb + 3u * p.ci4];
-    let v10 = w[wb + 3u * p.ci4 + 1u];
-    let u11 = w[wb + 4u * p.ci4];
-    let v11 = w[wb + 4u * p.ci4 + 1u];
-    let u12 = w[wb + 5u * p.ci4];
-    let v12 = w[wb + 5u * p.ci4 + 1u];
-    let u20 = w[wb + 6u * p.ci4];
-    let v20 = w[wb + 6u * p.ci4 + 1u];
-    let u21 = w[wb + 7u * p.ci4];
-    let v21 = w[wb + 7u * p.ci4 + 1u];
-    let u22 = w[wb + 8u * p.ci4];
-    let v22 = w[wb + 8u * p.ci4 + 1u];
+    let wr = co * 9u;
+    let wc = cb * 2u;
+    let u00 = textureLoad(w, vec2<u32>(wc, wr), 0);
+    let v00 = textureLoad(w, vec2<u32>(wc + 1u, wr), 0);
+    let u01 = textureLoad(w, vec2<u32>(wc, wr + 1u), 0);
+    let v01 = textureLoad(w, vec2<u32>(wc + 1u, wr + 1u), 0);
+    let u02 = textureLoad(w, vec2<u32>(wc, wr + 2u), 0);
+    let v02 = textureLoad(w, vec2<u32>(wc + 1u, wr + 2u), 0);
+    let u10 = textureLoad(w, vec2<u32>(wc, wr + 3u), 0);
+    let v10 = textureLoad(w, vec2<u32>(wc + 1u, wr + 3u), 0);
+    let u11 = textureLoad(w, vec2<u32>(wc, wr + 4u), 0);
+    let v11 = textureLoad(w, vec2<u32>(wc + 1u, wr + 4u), 0);
+    let u12 = textureLoad(w, vec2<u32>(wc, wr + 5u), 0);
+    let v12 = textureLoad(w, vec2<u32>(wc + 1u, wr + 5u), 0);
+    let u20 = textureLoad(w, vec2<u32>(wc, wr + 6u), 0);
+    let v20 = textureLoad(w, vec2<u32>(wc + 1u, wr + 6u), 0);
+    let u21 = textureLoad(w, vec2<u32>(wc, wr + 7u), 0);
+    let v21 = textureLoad(w, vec2<u32>(wc + 1u, wr + 7u), 0);
+    let u22 = textureLoad(w, vec2<u32>(wc, wr + 8u), 0);
+    let v22 = textureLoad(w, vec2<u32>(wc + 1u, wr + 8u), 0);
     // gx row 0 (even): ky = 1 from gy row 0
     a0_0 += g0_0 * u11;
     b0_0 += g0_0 * v11;

@@ -22,6 +22,7 @@ import {
 } from "../src/kernels/conv_tiled.ts";
 import {
   backwardWeights,
+  backwardWeightsFor,
   type ConvGeometry,
   convOutSize,
   type ConvVariant,
@@ -76,13 +77,17 @@ function recordForward(
   } else recordConv2d(rec, label, g, x, forwardWeightsFor(rec.gpu, "w", w, g, v), b, y, v);
 }
 
-/** recordConv2dBackwardData, or the tiled kernel for "tiled64" / "tiled32". */
+/**
+ * recordConv2dBackwardData, or the tiled kernel for "tiled64" / "tiled32", with PyTorch's
+ * weights `w` uploaded in the form the kernel reads (backwardWeightsFor; a buffer for the tiled
+ * kernel).
+ */
 function recordInputGradient(
   rec: Recorder,
   label: string,
   g: ConvGeometry,
   gy: GPUBuffer,
-  w: GPUBuffer,
+  w: Float32Array,
   gx: GPUBuffer,
   acc: boolean,
   v: Variant,
@@ -90,8 +95,12 @@ function recordInputGradient(
 ): void {
   if (v === "tiled64" || v === "tiled32") {
     const tile = v === "tiled64" ? TILE_64 : TILE_32;
-    recordConvTiledBackwardData(rec, label, g, gy, w, gx, acc, tile);
-  } else recordConv2dBackwardData(rec, label, g, gy, w, gx, acc, v, scratch);
+    const bw = rec.gpu.storageFrom("w", backwardWeights(w, g.cout, g.cin, g.k));
+    recordConvTiledBackwardData(rec, label, g, gy, bw, gx, acc, tile);
+  } else {
+    const bw = backwardWeightsFor(rec.gpu, "w", w, g, v);
+    recordConv2dBackwardData(rec, label, g, gy, bw, gx, acc, v, scratch);
+  }
 }
 
 // Shapes: widths that do not fill the pixel block (31, 60 against blocks of 14 and 28), Cin = 3
@@ -276,7 +285,7 @@ async function checkInputGradient(gpu: Gpu, rand: () => number, c: Case): Promis
   );
   const floats = g.n * g.cin * g.hin * g.win;
   const bgy = gpu.storageFrom("gy", Float32Array.from(gy));
-  const bw = gpu.storageFrom("w", backwardWeights(Float32Array.from(w), g.cout, g.cin, g.k));
+  const w32 = Float32Array.from(w);
   const scratch: GPUBuffer[] = [];
   for (const v of c.variants) {
     if (FORWARD_ONLY.includes(v)) continue;
@@ -285,7 +294,7 @@ async function checkInputGradient(gpu: Gpu, rand: () => number, c: Case): Promis
       const gx = await run(
         gpu,
         (rec) =>
-          recordInputGradient(rec, "dconv", g, bgy, bw, bgx, acc, v, (bytes) => {
+          recordInputGradient(rec, "dconv", g, bgy, w32, bgx, acc, v, (bytes) => {
             const sc = gpu.storage("scratch", bytes);
             scratch.push(sc);
             return sc;
@@ -304,7 +313,7 @@ async function checkInputGradient(gpu: Gpu, rand: () => number, c: Case): Promis
       bgx.destroy();
     }
   }
-  for (const b of [bgy, bw, ...scratch]) b.destroy();
+  for (const b of [bgy, ...scratch]) b.destroy();
 }
 
 Deno.test(
@@ -359,7 +368,6 @@ Deno.test(
       const img = one.cin * one.hin * one.win, out = one.cout * one.hin * one.win;
       const xs = Float32Array.from(f32Values(rand, 3 * img));
       const w = Float32Array.from(f32Values(rand, one.cout * one.cin * 9));
-      const bwb = gpu.storageFrom("wb", backwardWeights(w, one.cout, one.cin, 3));
       const bb = gpu.storageFrom("b", paddedBias(undefined, one.cout));
       const alone = gpu.storageFrom("x1", xs.subarray(2 * img));
       const batch = gpu.storageFrom("x3", xs);
@@ -378,13 +386,13 @@ Deno.test(
       const x1 = gpu.storage("gx1", img * 4), x3 = gpu.storage("gx3", 3 * img * 4);
       const c = await run(
         gpu,
-        (r) => recordInputGradient(r, "d1", one, g1, bwb, x1, false, v),
+        (r) => recordInputGradient(r, "d1", one, g1, w, x1, false, v),
         x1,
         img,
       );
       const d = await run(
         gpu,
-        (r) => recordInputGradient(r, "d3", three, g3, bwb, x3, false, v),
+        (r) => recordInputGradient(r, "d3", three, g3, w, x3, false, v),
         x3,
         3 * img,
       );
@@ -446,24 +454,23 @@ Deno.test(
       const { hout, wout } = convOutSize(one);
       const img = one.cin * one.hin * one.win, out = one.cout * hout * wout;
       const w = Float32Array.from(f32Values(rand, one.cout * one.cin * one.k * one.k));
-      const bwb = gpu.storageFrom("wb", backwardWeights(w, one.cout, one.cin, one.k));
       const gys = Float32Array.from(f32Values(rand, 3 * out));
       const g1 = gpu.storageFrom("gy1", gys.subarray(2 * out)), g3 = gpu.storageFrom("gy3", gys);
       const x1 = gpu.storage("gx1", img * 4), x3 = gpu.storage("gx3", 3 * img * 4);
       const c = await run(
         gpu,
-        (r) => recordInputGradient(r, "d1", one, g1, bwb, x1, false, v),
+        (r) => recordInputGradient(r, "d1", one, g1, w, x1, false, v),
         x1,
         img,
       );
       const d = await run(
         gpu,
-        (r) => recordInputGradient(r, "d3", three, g3, bwb, x3, false, v),
+        (r) => recordInputGradient(r, "d3", three, g3, w, x3, false, v),
         x3,
         3 * img,
       );
       assertEquals(Array.from(d.subarray(2 * img)), Array.from(c), `input gradient ${v}`);
-      for (const b of [bwb, g1, g3, x1, x3]) b.destroy();
+      for (const b of [g1, g3, x1, x3]) b.destroy();
     }
   },
 );

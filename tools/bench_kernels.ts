@@ -32,6 +32,7 @@ import { ensureRuntimeDir } from "../src/gpu/runtime_dir.ts";
 import { Recorder } from "../src/kernels/recorder.ts";
 import {
   backwardWeights,
+  backwardWeightsFor,
   type ConvGeometry,
   convOutSize,
   type ConvVariant,
@@ -176,17 +177,9 @@ for (const shape of values.shapes!.split(",")) {
               const cv = v as ConvVariant;
               recordConv2d(rec, "bench", g, x, forwardWeightsFor(gpu, "w", wf, g, cv), bb, y, cv);
             } else {
-              recordConv2dBackwardData(
-                rec,
-                "bench",
-                g,
-                y,
-                bwb,
-                x,
-                false,
-                v as ConvVariant,
-                scratch,
-              );
+              const cv = v as ConvVariant;
+              const wb = backwardWeightsFor(gpu, "wb", wf, g, cv);
+              recordConv2dBackwardData(rec, "bench", g, y, wb, x, false, cv, scratch);
             }
           }
         } catch (e) {

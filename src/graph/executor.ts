@@ -17,6 +17,7 @@ import {
 import { bnParams, recordBnApply, recordBnBackward, recordBnStats } from "../kernels/batchnorm.ts";
 import {
   backwardWeights,
+  backwardWeightsFor,
   forwardWeights,
   forwardWeightsFor,
   paddedBias,
@@ -94,7 +95,7 @@ export interface ExecutorOptions {
  */
 type ConvParams =
   | { kind: "depthwise"; fwd: GPUBuffer; bwd: GPUBuffer; bias: GPUBuffer }
-  | { kind: "dense"; fwd: GPUBuffer | GPUTexture; bwd: GPUBuffer; bias: GPUBuffer }
+  | { kind: "dense"; fwd: GPUBuffer | GPUTexture; bwd: GPUBuffer | GPUTexture; bias: GPUBuffer }
   | {
     kind: "tex3x3";
     fwd: WinogradWeights | GPUTexture;
@@ -385,16 +386,19 @@ export class Executor {
           this.#conv.set(n.name, { kind: "tex3x3", fwd: forward(), bwd: gradient(), bias: b });
           continue;
         }
-        // The forward weights as the family's forward kernel reads them (a texture for the
-        // register family's stride-2 bodies, conv2d.ts forwardWeightsFor).
-        const label = `${n.name}.weight:fwd`;
-        const fwd = this.kernels === "tiled"
-          ? gpu.storageFrom(label, forwardWeights(w, cout, cin, n.k))
-          : forwardWeightsFor(gpu, label, w, { ...geo, n: 1, cin, cout });
+        // The weights as the family's kernels read them (textures for the register family's
+        // stride-2 kernels, conv2d.ts forwardWeightsFor and backwardWeightsFor).
+        const [lf, lb] = [`${n.name}.weight:fwd`, `${n.name}.weight:bwd`];
+        const g1 = { ...geo, n: 1, cin, cout };
+        const tiled = this.kernels === "tiled";
         this.#conv.set(n.name, {
           kind: "dense",
-          fwd,
-          bwd: gpu.storageFrom(`${n.name}.weight:bwd`, backwardWeights(w, cout, cin, n.k)),
+          fwd: tiled
+            ? gpu.storageFrom(lf, forwardWeights(w, cout, cin, n.k))
+            : forwardWeightsFor(gpu, lf, w, g1),
+          bwd: tiled
+            ? gpu.storageFrom(lb, backwardWeights(w, cout, cin, n.k))
+            : backwardWeightsFor(gpu, lb, w, g1),
           bias: b,
         });
       } else if (n.kind === "bn") {
@@ -668,7 +672,15 @@ export class Executor {
           }
         } else if (this.kernels === "tiled") {
           const geo = denseGeometry(n, node, inT, outT);
-          recordConvTiledBackwardData(rec, `${node.name}:bwd`, geo, gy!, p.bwd, buf, acc);
+          recordConvTiledBackwardData(
+            rec,
+            `${node.name}:bwd`,
+            geo,
+            gy!,
+            p.bwd as GPUBuffer,
+            buf,
+            acc,
+          );
         } else {
           recordConv2dBackwardData(
             rec,

@@ -154,6 +154,36 @@ export function forwardWeightsFor(
   return gpu.texture(label, data, padChannels(g.cout) / 4, g.cin * g.k * g.k);
 }
 
+/**
+ * A dense convolution's input-gradient weights in the form its input-gradient kernel reads
+ * (register family, {@link recordConv2dBackwardData}): for a layer a written-out stride-2
+ * input-gradient kernel serves (chosen by `variant` and the layer shape only, as
+ * recordConv2dBackwardData chooses), an rgba32float texture of CinPad / 4 texels by
+ * cout x K x K rows (the {@link backwardWeights} layout, one row per output channel and tap); for
+ * every other layer a storage buffer of that layout.
+ *
+ * @param gpu the device
+ * @param label the buffer's or texture's label
+ * @param w PyTorch's [Cout][Cin][K][K] weights
+ * @param g the layer (its batch size does not matter)
+ * @param variant the variant recordConv2dBackwardData will be given (default "auto")
+ * @throws {RangeError} when `w` does not hold cout x cin x k x k values, or a forced stride-2
+ *   variant cannot serve the layer
+ */
+export function backwardWeightsFor(
+  gpu: Gpu,
+  label: string,
+  w: Float32Array,
+  g: ConvGeometry,
+  variant: ConvVariant = "auto",
+): GPUBuffer | GPUTexture {
+  const data = backwardWeights(w, g.cout, g.cin, g.k);
+  if (!stride2Variant(g, variant, `Convolution input gradient ${label}`)) {
+    return gpu.storageFrom(label, data);
+  }
+  return gpu.texture(label, data, padChannels(g.cin) / 4, g.cout * g.k * g.k);
+}
+
 /** Record the stride-2 body `b` of shaders/conv_s2.wgsl for the forward geometry `g`. */
 function recordStride2(
   rec: Recorder,
@@ -660,19 +690,21 @@ function channelChunk(perChannel: number): number {
  *
  * @param g geometry of the forward convolution
  * @param gy gradient at the convolution output, n * cout * hout * wout
- * @param weights buffer in the {@link backwardWeights} layout
+ * @param weights from {@link backwardWeightsFor} with the same `variant`: a texture for a layer
+ *   a written-out stride-2 kernel serves, else a buffer in the {@link backwardWeights} layout
  * @param gx gradient at the convolution input, n * cin * hin * win
  * @param variant kernel choice (default "auto"; see {@link ConvVariant})
  * @param scratch gives a buffer of at least the requested bytes that may be overwritten by
  *   this dispatch sequence (the executor hands out pool memory); needed by "dilated" only
- * @throws {RangeError} for an empty output, or a variant forced on a shape it cannot serve
+ * @throws {RangeError} for an empty output, a variant forced on a shape it cannot serve, or
+ *   weights in the other form than the chosen kernel reads
  */
 export function recordConv2dBackwardData(
   rec: Recorder,
   label: string,
   g: ConvGeometry,
   gy: GPUBuffer,
-  weights: GPUBuffer,
+  weights: GPUBuffer | GPUTexture,
   gx: GPUBuffer,
   accumulate: boolean,
   variant: ConvVariant = "auto",
@@ -681,14 +713,22 @@ export function recordConv2dBackwardData(
   const { hout, wout } = convOutSize(g);
   const cip = padChannels(g.cin);
   const s2 = stride2Variant(g, variant, `Convolution input gradient ${label}`);
+  if (s2 ? !(weights instanceof GPUTexture) : weights instanceof GPUTexture) {
+    throw new RangeError(
+      `Convolution input gradient ${label}: its kernel reads the weights from a ` +
+        `${s2 ? "texture" : "buffer"}; make them with backwardWeightsFor for the same layer and ` +
+        "variant",
+    );
+  }
   if (s2 === "3x3s2") {
-    record3x3s2(rec, label, g, gy, weights, gx, accumulate);
+    record3x3s2(rec, label, g, gy, weights as GPUTexture, gx, accumulate);
     return;
   }
   if (s2 === "1x1s2") {
-    record1x1s2(rec, label, g, gy, weights, gx, accumulate);
+    record1x1s2(rec, label, g, gy, weights as GPUTexture, gx, accumulate);
     return;
   }
+  weights = weights as GPUBuffer;
   const dilatable = g.k === 3 && g.stride === 2 && g.pad === 1 && g.hin === 2 * hout &&
     g.win === 2 * wout;
   if (variant === "dilated" && !(dilatable && scratch)) {
@@ -788,7 +828,7 @@ const CONV3X3S2_BACKWARD_DATA_PARAMS = [
 export const CONV3X3S2_BACKWARD_DATA: KernelSource<typeof CONV3X3S2_BACKWARD_DATA_PARAMS> = {
   name: "conv3x3s2_backward_data",
   code: conv3x3s2BwdCode,
-  bindings: ["uniform", "read", "read", "rw"],
+  bindings: ["uniform", "read", "texture", "rw"],
   params: CONV3X3S2_BACKWARD_DATA_PARAMS,
 };
 
@@ -819,7 +859,7 @@ const CONV1X1S2_BACKWARD_DATA_PARAMS = [
 export const CONV1X1S2_BACKWARD_DATA: KernelSource<typeof CONV1X1S2_BACKWARD_DATA_PARAMS> = {
   name: "conv1x1s2_backward_data",
   code: conv1x1s2BwdCode,
-  bindings: ["uniform", "read", "read", "rw"],
+  bindings: ["uniform", "read", "texture", "rw"],
   params: CONV1X1S2_BACKWARD_DATA_PARAMS,
 };
 
@@ -834,18 +874,22 @@ function stride2Variant(
   v: ConvVariant,
   what: string,
 ): "3x3s2" | "1x1s2" | undefined {
-  const fits3 = g.k === 3 && g.stride === 2 && g.pad === 1;
-  const fits1 = g.k === 1 && g.stride === 2 && g.pad === 0 && g.win % 2 === 0;
+  // The weight texture has cout x K x K rows, within WebGPU's guaranteed 2-D texture size.
+  const rows = g.cout * g.k * g.k <= S2_TEXTURE_ROWS;
+  const fits3 = g.k === 3 && g.stride === 2 && g.pad === 1 && rows;
+  const fits1 = g.k === 1 && g.stride === 2 && g.pad === 0 && g.win % 2 === 0 && rows;
   if (v === "3x3s2" && !fits3) {
     throw new RangeError(
-      `${what}: the 3x3s2 variant needs kernel 3, stride 2, padding 1; got kernel ${g.k}, ` +
-        `stride ${g.stride}, padding ${g.pad}`,
+      `${what}: the 3x3s2 variant needs kernel 3, stride 2, padding 1 and at most ` +
+        `${S2_TEXTURE_ROWS / 9} output channels; got kernel ${g.k}, stride ${g.stride}, ` +
+        `padding ${g.pad}, ${g.cout} output channels`,
     );
   }
   if (v === "1x1s2" && !fits1) {
     throw new RangeError(
-      `${what}: the 1x1s2 variant needs kernel 1, stride 2, no padding and an even input ` +
-        `width; got kernel ${g.k}, stride ${g.stride}, padding ${g.pad}, width ${g.win}`,
+      `${what}: the 1x1s2 variant needs kernel 1, stride 2, no padding, an even input width ` +
+        `and at most ${S2_TEXTURE_ROWS} output channels; got kernel ${g.k}, stride ${g.stride}, ` +
+        `padding ${g.pad}, width ${g.win}, ${g.cout} output channels`,
     );
   }
   if (v === "3x3s2" || (v === "auto" && fits3)) return "3x3s2";
@@ -859,7 +903,7 @@ function record3x3s2(
   label: string,
   g: ConvGeometry,
   gy: GPUBuffer,
-  weights: GPUBuffer,
+  weights: GPUTexture,
   gx: GPUBuffer,
   accumulate: boolean,
 ): void {
@@ -897,7 +941,7 @@ function record1x1s2(
   label: string,
   g: ConvGeometry,
   gy: GPUBuffer,
-  weights: GPUBuffer,
+  weights: GPUTexture,
   gx: GPUBuffer,
   accumulate: boolean,
 ): void {
