@@ -150,7 +150,15 @@ for (const shape of values.shapes!.split(",")) {
         const wino = v === "wino4" || v === "wino2" ? winograd(v, g, dir, wf) : undefined;
         if ((v === "wino4" || v === "wino2") && !wino) continue;
         const rec = new Recorder(gpu);
+        // conv2d.ts's variants: the weights in the form the variant's kernel reads, once.
+        let cw: GPUBuffer | GPUTexture | undefined;
         try {
+          if (!wino && v !== "tiled" && v !== "tex") {
+            const cv = v as ConvVariant;
+            cw = dir === "fwd"
+              ? forwardWeightsFor(gpu, "w", wf, g, cv)
+              : backwardWeightsFor(gpu, "wb", wf, g, cv);
+          }
           for (let r = 0; r < reps; r++) {
             if (wino) {
               const [src, dst] = dir === "fwd" ? [x, y] : [y, x];
@@ -174,15 +182,23 @@ for (const shape of values.shapes!.split(",")) {
               if (dir === "fwd") recordConv3x3Tex(rec, "bench", g, x, tex!.fwd, bb, y);
               else recordConv3x3TexGradient(rec, "bench", g, y, tex!.bwd, x, false);
             } else if (dir === "fwd") {
-              const cv = v as ConvVariant;
-              recordConv2d(rec, "bench", g, x, forwardWeightsFor(gpu, "w", wf, g, cv), bb, y, cv);
+              recordConv2d(rec, "bench", g, x, cw!, bb, y, v as ConvVariant);
             } else {
-              const cv = v as ConvVariant;
-              const wb = backwardWeightsFor(gpu, "wb", wf, g, cv);
-              recordConv2dBackwardData(rec, "bench", g, y, wb, x, false, cv, scratch);
+              recordConv2dBackwardData(
+                rec,
+                "bench",
+                g,
+                y,
+                cw!,
+                x,
+                false,
+                v as ConvVariant,
+                scratch,
+              );
             }
           }
         } catch (e) {
+          cw?.destroy();
           if (e instanceof RangeError) continue; // the variant cannot serve this shape
           throw e;
         }
@@ -206,6 +222,7 @@ for (const shape of values.shapes!.split(",")) {
         );
         rec.uniforms.destroy();
         wino?.u.u.destroy();
+        cw?.destroy();
       }
     }
     for (const b of [x, y, bw, bwb, bb, ...scratchBuffers.splice(0)]) b.destroy();

@@ -32,18 +32,21 @@ export interface GpuOptions {
  * evaluation of the same algorithm, the official scores are up to 1.6e-4 off, register's 1.3e-4,
  * winograd's 1.1e-4 (README, "Kernel families").
  */
-export type KernelFamily = "register" | "tiled" | "winograd";
+export type KernelFamily = (typeof KERNEL_FAMILIES)[number];
+
+/** Every {@link KernelFamily}, in help order. */
+export const KERNEL_FAMILIES = ["register", "tiled", "winograd"] as const;
 
 /** Whether `v` names a {@link KernelFamily} (settings files are checked with it). */
 export function isKernelFamily(v: unknown): v is KernelFamily {
-  return v === "register" || v === "tiled" || v === "winograd";
+  return (KERNEL_FAMILIES as readonly unknown[]).includes(v);
 }
 
 /** The family choice of the CLI (`--kernels`) and the library: "auto" or a family. */
 export type KernelChoice = "auto" | KernelFamily;
 
 /** The accepted {@link KernelChoice} values, in help order. */
-export const KERNEL_CHOICES: readonly KernelChoice[] = ["auto", "register", "tiled", "winograd"];
+export const KERNEL_CHOICES: readonly KernelChoice[] = ["auto", ...KERNEL_FAMILIES];
 
 /**
  * Whether an adapter is a software rasteriser: one that reports itself as the fallback adapter,

@@ -91,7 +91,8 @@ export interface ExecutorOptions {
  * kernels of kernels/conv3x3_tex.ts, or by Winograd on the winograd family; the input gradient by
  * Winograd; each direction on a texture kernel where winogradTileFor of kernels/winograd.ts
  * says Winograd does not serve the layer) or
- * "dense" (the forward and backward-data layouts of kernels/conv2d.ts).
+ * "dense" (the forward and backward-data layouts of kernels/conv2d.ts: textures where the
+ * register family's stride-2 kernels read them, forwardWeightsFor and backwardWeightsFor).
  */
 type ConvParams =
   | { kind: "depthwise"; fwd: GPUBuffer; bwd: GPUBuffer; bias: GPUBuffer }
@@ -245,9 +246,9 @@ export class Executor {
   readonly maxBatch: number;
   /**
    * The convolution kernel kinds this network runs on, with how many layers each serves:
-   * "tex3x3" (3x3 stride-1 layers: texture kernels forward, Winograd input gradient), "dense"
+   * "tex3x3" (3x3 stride-1 layers: texture kernels or Winograd forward, Winograd input gradient), "dense"
    * (buffer kernels) and "depthwise", e.g. `{ tex3x3: 4, dense: 3 }`; kinds that serve no layer are absent. Within the family
-   * {@link Executor.kernels} (register or tiled). For display (the web page shows both beside
+   * {@link Executor.kernels} (register, tiled or winograd). For display (the web page shows both beside
    * the adapter's name).
    */
   get convKernelKinds(): Record<string, number> {

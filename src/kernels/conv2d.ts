@@ -149,9 +149,8 @@ export function forwardWeightsFor(
   g: ConvGeometry,
   variant: ConvVariant = "auto",
 ): GPUBuffer | GPUTexture {
-  const data = forwardWeights(w, g.cout, g.cin, g.k);
-  if (!pickStride2(g, variant, `Convolution ${label}`)) return gpu.storageFrom(label, data);
-  return gpu.texture(label, data, padChannels(g.cout) / 4, g.cin * g.k * g.k);
+  const texture = pickStride2(g, variant, `Convolution ${label}`) !== undefined;
+  return uploadWeights(gpu, label, forwardWeights(w, g.cout, g.cin, g.k), texture, g.cout);
 }
 
 /**
@@ -177,11 +176,41 @@ export function backwardWeightsFor(
   g: ConvGeometry,
   variant: ConvVariant = "auto",
 ): GPUBuffer | GPUTexture {
-  const data = backwardWeights(w, g.cout, g.cin, g.k);
-  if (!stride2Variant(g, variant, `Convolution input gradient ${label}`)) {
-    return gpu.storageFrom(label, data);
-  }
-  return gpu.texture(label, data, padChannels(g.cin) / 4, g.cout * g.k * g.k);
+  const texture = stride2Variant(g, variant, `Convolution input gradient ${label}`) !== undefined;
+  return uploadWeights(gpu, label, backwardWeights(w, g.cout, g.cin, g.k), texture, g.cin);
+}
+
+/**
+ * Weights in a channels-last layout (rows of `channels` values padded to the channel block) as
+ * a texture of one row per layout row when `texture`, else as a storage buffer.
+ */
+function uploadWeights(
+  gpu: Gpu,
+  label: string,
+  data: Float32Array,
+  texture: boolean,
+  channels: number,
+): GPUBuffer | GPUTexture {
+  if (!texture) return gpu.storageFrom(label, data);
+  const width = padChannels(channels) / 4;
+  return gpu.texture(label, data, width, data.length / (4 * width));
+}
+
+/**
+ * Throw unless `weights` is in the form the chosen kernel reads: a texture when `texture`
+ * (the stride-2 kernels), else a buffer; `maker` names the function that makes the right one.
+ */
+function checkWeightsForm(
+  what: string,
+  weights: GPUBuffer | GPUTexture,
+  texture: boolean,
+  maker: string,
+): void {
+  if (texture === weights instanceof GPUTexture) return;
+  throw new RangeError(
+    `${what}: its kernel reads the weights from a ${texture ? "texture" : "buffer"}; ` +
+      `make them with ${maker} for the same layer and variant`,
+  );
 }
 
 /** Record the stride-2 body `b` of shaders/conv_s2.wgsl for the forward geometry `g`. */
@@ -619,12 +648,7 @@ export function recordConv2d(
 ): void {
   const { hout, wout } = convOutSize(g);
   const s2 = pickStride2(g, variant, `Convolution ${label}`);
-  if (s2 ? !(weights instanceof GPUTexture) : weights instanceof GPUTexture) {
-    throw new RangeError(
-      `Convolution ${label}: its kernel reads the weights from a ${s2 ? "texture" : "buffer"}; ` +
-        "make them with forwardWeightsFor for the same layer and variant",
-    );
-  }
+  checkWeightsForm(`Convolution ${label}`, weights, s2 !== undefined, "forwardWeightsFor");
   if (s2) {
     recordStride2(rec, label, g, s2, x, weights as GPUTexture, bias, y);
     return;
@@ -713,13 +737,12 @@ export function recordConv2dBackwardData(
   const { hout, wout } = convOutSize(g);
   const cip = padChannels(g.cin);
   const s2 = stride2Variant(g, variant, `Convolution input gradient ${label}`);
-  if (s2 ? !(weights instanceof GPUTexture) : weights instanceof GPUTexture) {
-    throw new RangeError(
-      `Convolution input gradient ${label}: its kernel reads the weights from a ` +
-        `${s2 ? "texture" : "buffer"}; make them with backwardWeightsFor for the same layer and ` +
-        "variant",
-    );
-  }
+  checkWeightsForm(
+    `Convolution input gradient ${label}`,
+    weights,
+    s2 !== undefined,
+    "backwardWeightsFor",
+  );
   if (s2 === "3x3s2") {
     record3x3s2(rec, label, g, gy, weights as GPUTexture, gx, accumulate);
     return;
