@@ -32,8 +32,8 @@
  *   llvmpipe); it fills the cache, so every other figure is warm, as every later run on a
  *   machine is (pipelines do not depend on the batch size). On Mesa 22.3's lavapipe the second
  *   run still compiles part of its shaders (`deno task profile` shows it); here that is the
- *   first steady-state probe, whose first batch is not counted, so the whole-process figures
- *   are all warm. `deno task profile` splits the start-up.
+ *   first steady-state probe, whose first batch is not counted (with `--no-steady`, an untimed
+ *   run of the main command), so the whole-process figures are all warm. `deno task profile` splits the start-up.
  * - **Peak RSS** of every process: GNU time's %M (/usr/bin/time), or VmHWM polled every 50 ms
  *   from /proc where GNU time is absent.
  *
@@ -449,6 +449,11 @@ async function main(): Promise<number> {
         return { m, out };
       };
       const cold = await mainCommand(batches[0], "cold shader cache");
+      if (values["no-steady"]) {
+        // Mesa 22.3's second run after a cold one still compiles part of its shaders; without
+        // the steady-state probe to absorb that, one untimed run of the main command does.
+        await mainCommand(batches[0], "second run, not counted");
+      }
       records.push({
         backbone,
         impl: "ours-cold",
