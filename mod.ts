@@ -44,6 +44,7 @@ export {
   type GpuOptions,
   isSoftwareAdapter,
   KERNEL_CHOICES,
+  KERNEL_FAMILIES,
   type KernelChoice,
   type KernelFamily,
   type KernelSource,
